@@ -1,0 +1,294 @@
+//! The command line and its environment overrides, validated into [`Config`].
+//!
+//! Everything the daemon needs to know before it serves lives here; nothing here touches the
+//! store or the socket.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default address of the service, as Podman's own `podman varlink` used.
+pub const DEFAULT_ADDRESS: &str = "unix:/run/podman/io.podman";
+/// Default largest message a client may send, in bytes.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Default mode of a socket file the service binds.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+
+/// `podlink`: a server for Podman's v1 io.podman varlink API.
+#[derive(Debug, Parser)]
+#[command(name = "podlink", version, about)]
+pub struct Cli {
+    /// Options every role shares.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The role to run; `serve` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every role shares.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Storage root: images, layers and container records.
+    #[arg(
+        long,
+        global = true,
+        env = "PODLINK_ROOT",
+        default_value = "/var/lib/podlink"
+    )]
+    pub root: PathBuf,
+    /// Run root: per-container runtime state, sockets and logs.
+    #[arg(
+        long,
+        global = true,
+        env = "PODLINK_RUNROOT",
+        default_value = "/run/podlink"
+    )]
+    pub runroot: PathBuf,
+    /// OCI runtime (path or name of runc or crun); by default the first that works here.
+    #[arg(long, global = true, env = "PODLINK_RUNTIME")]
+    pub runtime: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace (env_logger filter syntax also works).
+    #[arg(long, global = true, env = "PODLINK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Registries configuration read for GetInfo and, later, for pulls and searches.
+    #[arg(
+        long,
+        global = true,
+        env = "PODLINK_REGISTRIES_CONF",
+        default_value = "/etc/containers/registries.conf"
+    )]
+    pub registries_conf: PathBuf,
+}
+
+/// The roles of the binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the io.podman interface (the default).
+    Serve(ServeArgs),
+}
+
+impl Default for Command {
+    fn default() -> Self {
+        Command::Serve(ServeArgs::parse_from(["serve"]))
+    }
+}
+
+/// Options of `podlink serve`.
+#[derive(Debug, Parser)]
+pub struct ServeArgs {
+    /// Varlink address to listen on: `unix:PATH[;mode=OCTAL]` or `unix:@ABSTRACT`. Ignored
+    /// under systemd socket activation.
+    #[arg(env = "PODLINK_ADDRESS", default_value = DEFAULT_ADDRESS)]
+    pub address: String,
+    /// Exit after this many milliseconds without an open connection (0: never).
+    #[arg(long, env = "PODLINK_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+    /// Largest message a client may send, in bytes; a larger one closes its connection.
+    #[arg(long, env = "PODLINK_MAX_MESSAGE_SIZE", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    pub max_message_size: usize,
+    /// Test hook: calls of this io.podman method panic inside the handler.
+    #[arg(long, hide = true, env = "PODLINK_TEST_PANIC_METHOD")]
+    pub test_panic_method: Option<String>,
+}
+
+/// Where the service listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddress {
+    /// A socket file, created with `mode`.
+    Path {
+        /// The socket file.
+        path: PathBuf,
+        /// Permission bits applied to the socket file.
+        mode: u32,
+    },
+    /// A Linux abstract socket name (without the leading NUL).
+    Abstract(String),
+}
+
+impl ListenAddress {
+    /// Parses a varlink address: `unix:PATH`, `unix:PATH;mode=0660`, `unix:@NAME`.
+    pub fn parse(address: &str) -> Result<Self, ConfigError> {
+        let invalid = |why: &str| ConfigError::Address {
+            address: address.to_string(),
+            why: why.to_string(),
+        };
+        let rest = address
+            .strip_prefix("unix:")
+            .ok_or_else(|| invalid("only unix: addresses are supported"))?;
+        let mut parts = rest.split(';');
+        let location = parts.next().unwrap_or_default();
+        let mut mode = DEFAULT_SOCKET_MODE;
+        for param in parts {
+            match param.split_once('=') {
+                Some(("mode", value)) => {
+                    mode = u32::from_str_radix(value, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777)
+                        .ok_or_else(|| invalid("mode must be octal permission bits"))?;
+                }
+                _ => return Err(invalid("unknown address parameter")),
+            }
+        }
+        if let Some(name) = location.strip_prefix('@') {
+            if name.is_empty() {
+                return Err(invalid("empty abstract socket name"));
+            }
+            return Ok(ListenAddress::Abstract(name.to_string()));
+        }
+        if !location.starts_with('/') {
+            return Err(invalid("the socket path must be absolute"));
+        }
+        Ok(ListenAddress::Path {
+            path: PathBuf::from(location),
+            mode,
+        })
+    }
+}
+
+/// Everything the daemon runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Storage root.
+    pub root: PathBuf,
+    /// Run root.
+    pub runroot: PathBuf,
+    /// The OCI runtime asked for, if any; the engine picks one otherwise.
+    pub runtime: Option<PathBuf>,
+    /// Registries configuration file (may be absent).
+    pub registries_conf: PathBuf,
+    /// Where to listen when not socket-activated.
+    pub address: ListenAddress,
+    /// Exit after this long without connections; `None` for never.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Largest accepted message in bytes.
+    pub max_message_size: usize,
+    /// Test hook: the io.podman method that panics.
+    pub test_panic_method: Option<String>,
+}
+
+impl Config {
+    /// Builds and validates the configuration of `podlink serve`.
+    pub fn new(global: GlobalArgs, serve: ServeArgs) -> Result<Self, ConfigError> {
+        let config = Config {
+            root: global.root,
+            runroot: global.runroot,
+            runtime: global.runtime,
+            registries_conf: global.registries_conf,
+            address: ListenAddress::parse(&serve.address)?,
+            idle_timeout: (serve.timeout > 0)
+                .then(|| std::time::Duration::from_millis(serve.timeout)),
+            max_message_size: serve.max_message_size,
+            test_panic_method: serve.test_panic_method,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what can be checked without touching the system.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (flag, path) in [("--root", &self.root), ("--runroot", &self.runroot)] {
+            if !path.is_absolute() {
+                return Err(ConfigError::RelativePath {
+                    flag,
+                    path: path.clone(),
+                });
+            }
+        }
+        if self.max_message_size < 1024 {
+            return Err(ConfigError::MessageSize(self.max_message_size));
+        }
+        Ok(())
+    }
+
+    /// The socket file this configuration binds, if it binds one.
+    pub fn socket_path(&self) -> Option<&Path> {
+        match &self.address {
+            ListenAddress::Path { path, .. } => Some(path),
+            ListenAddress::Abstract(_) => None,
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The listen address does not parse.
+    #[error("invalid address {address:?}: {why}")]
+    Address {
+        /// The address given.
+        address: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A path flag was relative.
+    #[error("{flag} must be an absolute path, got {path:?}")]
+    RelativePath {
+        /// The flag.
+        flag: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The message size limit is too small to carry a call.
+    #[error("--max-message-size must be at least 1024 bytes, got {0}")]
+    MessageSize(usize),
+}
+
+/// Sets up logging to stderr at `level`.
+pub fn init_logging(level: &str) {
+    env_logger::Builder::new()
+        .parse_filters(level)
+        .format_timestamp_millis()
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_unix_addresses() {
+        assert_eq!(
+            ListenAddress::parse("unix:/run/podman/io.podman").unwrap(),
+            ListenAddress::Path {
+                path: "/run/podman/io.podman".into(),
+                mode: 0o600
+            }
+        );
+        assert_eq!(
+            ListenAddress::parse("unix:/tmp/x;mode=0660").unwrap(),
+            ListenAddress::Path {
+                path: "/tmp/x".into(),
+                mode: 0o660
+            }
+        );
+        assert_eq!(
+            ListenAddress::parse("unix:@podlink").unwrap(),
+            ListenAddress::Abstract("podlink".into())
+        );
+    }
+
+    #[test]
+    fn refuses_bad_addresses() {
+        for bad in [
+            "tcp:127.0.0.1:1234",
+            "unix:relative",
+            "unix:/x;mode=999",
+            "unix:/x;owner=1",
+            "unix:@",
+        ] {
+            assert!(
+                ListenAddress::parse(bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn serve_is_the_default_role() {
+        let cli = Cli::parse_from(["podlink"]);
+        let Command::Serve(args) = cli.command.unwrap_or_default();
+        assert_eq!(args.address, DEFAULT_ADDRESS);
+        assert_eq!(args.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
+    }
+}

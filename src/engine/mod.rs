@@ -1,0 +1,64 @@
+//! All behaviour of podlink: host facts now; images, containers and pods as they land.
+//!
+//! The engine is synchronous. The varlink server runs a thread per connection, so engine
+//! methods are called concurrently and protect their state with `std::sync` locks; no lock is
+//! held while an external process runs. Lock order, when more than one is needed:
+//! containers → images → layers.
+//!
+//! Nothing here mentions varlink: inputs are `*Options` structs, outputs are `*Info` views.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod system;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Error, Result};
+
+use crate::config::Config;
+
+/// Mode of the storage and run roots: both hold other users' secrets (container filesystems,
+/// logs), so only root may enter.
+const ROOT_DIR_MODE: u32 = 0o700;
+
+/// The engine facade the varlink layer calls into.
+#[derive(Debug)]
+pub struct Engine {
+    root: PathBuf,
+    runroot: PathBuf,
+    registries_conf: PathBuf,
+}
+
+impl Engine {
+    /// Opens (creating when needed) the storage and run roots of `config`.
+    pub fn new(config: &Config) -> Result<Self> {
+        for dir in [&config.root, &config.runroot] {
+            create_private_dir(dir)?;
+        }
+        Ok(Engine {
+            root: config.root.clone(),
+            runroot: config.runroot.clone(),
+            registries_conf: config.registries_conf.clone(),
+        })
+    }
+
+    /// The storage root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The run root.
+    pub fn runroot(&self) -> &Path {
+        &self.runroot
+    }
+}
+
+/// Creates `dir` and its parents; a directory this call creates gets mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(ROOT_DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io("create directory", dir, e))
+}

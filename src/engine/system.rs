@@ -1,0 +1,367 @@
+//! Facts about the service, the host and the store, for `GetVersion` and `GetInfo`.
+//!
+//! Everything is read fresh on each call from `/proc`, `/etc` and the kernel: these calls are
+//! rare, and a cached value would go stale (free memory, uptime).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Engine, Error, Result};
+
+/// The service binary: what `GetVersion` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The crate version.
+    pub version: String,
+    /// The compiler that built the binary (`rustc 1.x.y`).
+    pub compiler: String,
+    /// The git commit of the build, or "" outside a checkout.
+    pub git_commit: String,
+    /// Build time, seconds since the epoch.
+    pub built: i64,
+    /// `linux/amd64` style platform, with Go's architecture names as Podman reported them.
+    pub os_arch: String,
+}
+
+/// The host, the store and the registries: what `GetInfo` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemInfo {
+    /// Facts about the host.
+    pub host: HostInfo,
+    /// Facts about the store.
+    pub store: StoreInfo,
+    /// Registries searched for short names.
+    pub registries: Vec<String>,
+    /// Registries reached without TLS verification.
+    pub insecure_registries: Vec<String>,
+}
+
+/// Facts about the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInfo {
+    /// `ID` from os-release (`debian`).
+    pub distribution: String,
+    /// `VERSION_ID` from os-release (`12`).
+    pub distribution_version: String,
+    /// Free memory in bytes.
+    pub mem_free: i64,
+    /// Total memory in bytes.
+    pub mem_total: i64,
+    /// Free swap in bytes.
+    pub swap_free: i64,
+    /// Total swap in bytes.
+    pub swap_total: i64,
+    /// Go-style architecture name (`amd64`).
+    pub arch: String,
+    /// CPUs this process may run on.
+    pub cpus: i64,
+    /// The host name.
+    pub hostname: String,
+    /// The kernel release.
+    pub kernel: String,
+    /// The operating system (`linux`).
+    pub os: String,
+    /// Time since boot.
+    pub uptime: Duration,
+}
+
+/// Facts about the image and container store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// Containers in the store.
+    pub containers: i64,
+    /// Images in the store.
+    pub images: i64,
+    /// Storage driver name.
+    pub driver: String,
+    /// Storage root.
+    pub graph_root: String,
+    /// Run root.
+    pub run_root: String,
+    /// Filesystem under the storage root (`extfs`, `xfs`, `tmpfs`...).
+    pub backing_filesystem: String,
+    /// Whether the kernel offers overlayfs, whose upper directories podlink diffs itself.
+    pub native_overlay_diff: bool,
+    /// Whether the backing filesystem reports file types in directory entries.
+    pub supports_d_type: bool,
+}
+
+impl Engine {
+    /// What `GetVersion` reports.
+    pub fn version(&self) -> VersionInfo {
+        version_info()
+    }
+
+    /// What `GetInfo` reports, read fresh.
+    pub fn info(&self) -> Result<SystemInfo> {
+        let (registries, insecure_registries) = read_registries(&self.registries_conf)?;
+        Ok(SystemInfo {
+            host: host_info(),
+            store: StoreInfo {
+                // Images and containers are counted from their stores once those exist.
+                containers: 0,
+                images: 0,
+                driver: "overlay".to_string(),
+                graph_root: self.root.display().to_string(),
+                run_root: self.runroot.display().to_string(),
+                backing_filesystem: backing_filesystem(&self.root),
+                native_overlay_diff: overlay_supported(),
+                supports_d_type: supports_d_type(&self.root),
+            },
+            registries,
+            insecure_registries,
+        })
+    }
+}
+
+/// The version of this build.
+pub fn version_info() -> VersionInfo {
+    VersionInfo {
+        version: crate::VERSION.to_string(),
+        compiler: env!("PODLINK_RUSTC").to_string(),
+        git_commit: env!("PODLINK_GIT_COMMIT").to_string(),
+        built: env!("PODLINK_BUILT").parse().unwrap_or(0),
+        os_arch: format!(
+            "{}/{}",
+            std::env::consts::OS,
+            go_arch(std::env::consts::ARCH)
+        ),
+    }
+}
+
+/// Go's name for a Rust target architecture, as Podman clients expect.
+fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "arm" => "arm",
+        other => other,
+    }
+}
+
+fn host_info() -> HostInfo {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let meminfo = parse_meminfo(&meminfo);
+    let os_release = std::fs::read_to_string("/etc/os-release")
+        .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+        .unwrap_or_default();
+    let os_release = parse_os_release(&os_release);
+    let uname = nix::sys::utsname::uname().ok();
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| parse_uptime(&s))
+        .unwrap_or_default();
+    let field = |key: &str| meminfo.get(key).copied().unwrap_or(0);
+    HostInfo {
+        distribution: os_release.get("ID").cloned().unwrap_or_default(),
+        distribution_version: os_release.get("VERSION_ID").cloned().unwrap_or_default(),
+        mem_free: field("MemFree"),
+        mem_total: field("MemTotal"),
+        swap_free: field("SwapFree"),
+        swap_total: field("SwapTotal"),
+        arch: go_arch(std::env::consts::ARCH).to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as i64),
+        hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        kernel: uname
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        os: std::env::consts::OS.to_string(),
+        uptime,
+    }
+}
+
+/// `/proc/meminfo` values in bytes, by key.
+fn parse_meminfo(text: &str) -> HashMap<&str, i64> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, rest) = line.split_once(':')?;
+            let mut words = rest.split_whitespace();
+            let value: i64 = words.next()?.parse().ok()?;
+            let scale = if words.next() == Some("kB") { 1024 } else { 1 };
+            Some((key, value * scale))
+        })
+        .collect()
+}
+
+/// `KEY=value` pairs of os-release, unquoted.
+fn parse_os_release(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.trim().split_once('=')?;
+            let value = value.trim().trim_matches('"').trim_matches('\'');
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+fn parse_uptime(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+fn backing_filesystem(path: &Path) -> String {
+    use nix::sys::statfs;
+    let Ok(fs) = statfs::statfs(path) else {
+        return "unknown".to_string();
+    };
+    let magic = fs.filesystem_type();
+    let names = [
+        (statfs::EXT4_SUPER_MAGIC, "extfs"),
+        (statfs::XFS_SUPER_MAGIC, "xfs"),
+        (statfs::BTRFS_SUPER_MAGIC, "btrfs"),
+        (statfs::TMPFS_MAGIC, "tmpfs"),
+        (statfs::OVERLAYFS_SUPER_MAGIC, "overlayfs"),
+        (statfs::NFS_SUPER_MAGIC, "nfs"),
+    ];
+    names
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, name)| name.to_string())
+        .unwrap_or_else(|| format!("0x{:x}", magic.0))
+}
+
+fn overlay_supported() -> bool {
+    std::fs::read_to_string("/proc/filesystems")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().last() == Some("overlay"))
+        })
+        .unwrap_or(false)
+}
+
+/// Whether directory entries under `dir` carry their type (`d_type`), as overlayfs needs.
+fn supports_d_type(dir: &Path) -> bool {
+    use nix::dir::Dir;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let Ok(mut d) = Dir::open(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()) else {
+        return false;
+    };
+    // "." is always present, so there is always an entry to look at.
+    d.iter()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_type().is_some())
+}
+
+/// registries.conf in either of its formats: v1 (`[registries.search] registries = [...]`,
+/// `[registries.insecure]`) or v2 (`unqualified-search-registries`, `[[registry]]` tables).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RegistriesConf {
+    registries: RegistriesV1,
+    #[serde(rename = "unqualified-search-registries")]
+    unqualified_search_registries: Vec<String>,
+    registry: Vec<RegistryV2>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RegistriesV1 {
+    search: RegistryList,
+    insecure: RegistryList,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RegistryList {
+    registries: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RegistryV2 {
+    location: String,
+    prefix: String,
+    insecure: bool,
+}
+
+/// Search and insecure registries from `path`; both empty when the file does not exist.
+fn read_registries(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    parse_registries(&text).map_err(|e| {
+        Error::io(
+            "parse",
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })
+}
+
+fn parse_registries(text: &str) -> std::result::Result<(Vec<String>, Vec<String>), String> {
+    let conf: RegistriesConf = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut search = conf.registries.search.registries;
+    search.extend(conf.unqualified_search_registries);
+    let mut insecure = conf.registries.insecure.registries;
+    insecure.extend(conf.registry.into_iter().filter(|r| r.insecure).map(|r| {
+        if r.location.is_empty() {
+            r.prefix
+        } else {
+            r.location
+        }
+    }));
+    Ok((search, insecure))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_in_bytes() {
+        let m =
+            parse_meminfo("MemTotal:       16318432 kB\nMemFree:  100 kB\nHugePages_Total: 0\n");
+        assert_eq!(m["MemTotal"], 16318432 * 1024);
+        assert_eq!(m["MemFree"], 102400);
+        assert_eq!(m["HugePages_Total"], 0);
+    }
+
+    #[test]
+    fn os_release_unquoted() {
+        let r =
+            parse_os_release("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12\"\n");
+        assert_eq!(r["ID"], "debian");
+        assert_eq!(r["VERSION_ID"], "12");
+    }
+
+    #[test]
+    fn registries_v1_and_v2() {
+        let v1 = "[registries.search]\nregistries = ['docker.io', 'quay.io']\n\
+                  [registries.insecure]\nregistries = ['localhost:5000']\n";
+        assert_eq!(
+            parse_registries(v1).unwrap(),
+            (
+                vec!["docker.io".into(), "quay.io".into()],
+                vec!["localhost:5000".into()]
+            )
+        );
+        let v2 = "unqualified-search-registries = [\"docker.io\"]\n\
+                  [[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = true\n\
+                  [[registry]]\nlocation = \"quay.io\"\n";
+        assert_eq!(
+            parse_registries(v2).unwrap(),
+            (vec!["docker.io".into()], vec!["127.0.0.1:5000".into()])
+        );
+        assert!(parse_registries("registries = 5").is_err());
+    }
+
+    #[test]
+    fn uptime_and_arch() {
+        assert_eq!(
+            parse_uptime("12.50 40.00\n"),
+            Some(Duration::from_millis(12500))
+        );
+        assert_eq!(go_arch("x86_64"), "amd64");
+        assert_eq!(go_arch("aarch64"), "arm64");
+    }
+}

@@ -1,0 +1,25 @@
+//! The `podlink` binary: parse the command line, then run the requested role.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use podlink::config::{Cli, Command};
+
+fn main() -> ExitCode {
+    // Socket activation must be read, and its variables unset, before any thread exists.
+    let activation = podlink::sys::take_socket_activation();
+    let cli = Cli::parse();
+    podlink::config::init_logging(&cli.global.log_level);
+    let result: anyhow::Result<()> = match cli.command.unwrap_or_default() {
+        Command::Serve(args) => podlink::config::Config::new(cli.global, args)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| Ok(podlink::varlink::run(config, activation)?)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("podlink: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! One client connection: framing, validation and dispatch of each message.
+//!
+//! The varlink crate's own `ConnectionHandler` closes a connection on a malformed message or a
+//! bad parameter, replies to `oneway` calls, has no size limit, and lets a panic kill the
+//! thread. Here each NUL-terminated message is read with a size limit, parsed and checked
+//! first, then handed to the generated interface code through `varlink::Call`, inside
+//! `catch_unwind`; what goes wrong with one message is answered and the connection goes on.
+
+use std::borrow::Cow;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde_json::{Map, Value, json};
+use varlink::{Call, Interface, Request, VarlinkService};
+
+/// Size of the read buffer of a connection; messages may be larger (up to the limit).
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Routes parsed calls to the interfaces the service offers.
+pub struct Dispatcher {
+    /// `org.varlink.service` (GetInfo, GetInterfaceDescription).
+    service: VarlinkService,
+    /// `io.podman`.
+    podman: Box<dyn Interface + Send + Sync>,
+    /// Test hook: this io.podman method panics.
+    panic_method: Option<String>,
+}
+
+/// What the connection does after a message.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Dispatcher {
+    /// A dispatcher over the io.podman interface proxy `podman`; `service` must describe it.
+    pub fn new(
+        service: VarlinkService,
+        podman: Box<dyn Interface + Send + Sync>,
+        panic_method: Option<String>,
+    ) -> Self {
+        Dispatcher {
+            service,
+            podman,
+            panic_method: panic_method.map(|m| format!("io.podman.{m}")),
+        }
+    }
+
+    /// Serves `stream` until the client closes it, a message is too large, or writing fails.
+    pub fn serve_connection(&self, stream: UnixStream, max_message_size: usize) {
+        let Ok(read_half) = stream.try_clone() else {
+            return;
+        };
+        let mut reader = BufReader::with_capacity(READ_BUFFER, read_half);
+        let mut writer = stream;
+        let mut message = Vec::new();
+        loop {
+            match read_message(&mut reader, max_message_size, &mut message) {
+                Ok(Frame::Message) => {
+                    if self.dispatch(&message, &mut writer) == Next::Close {
+                        return;
+                    }
+                }
+                Ok(Frame::TooLarge) => {
+                    log::warn!("closing a connection: message over {max_message_size} bytes");
+                    let reason = format!("message exceeds the limit of {max_message_size} bytes");
+                    let _ = write_error(
+                        &mut writer,
+                        INVALID_PARAMETER,
+                        json!({ "parameter": reason }),
+                    );
+                    return;
+                }
+                Ok(Frame::Eof) => return,
+                Err(e) => {
+                    log::debug!("connection read failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles one complete message (without its NUL).
+    fn dispatch(&self, message: &[u8], out: &mut UnixStream) -> Next {
+        let request = match parse_request(message) {
+            Ok(request) => request,
+            Err(bad) => {
+                log::debug!("invalid message: {}", bad.parameter);
+                if bad.oneway {
+                    return Next::Continue;
+                }
+                return match write_error(
+                    out,
+                    INVALID_PARAMETER,
+                    json!({ "parameter": bad.parameter }),
+                ) {
+                    Ok(()) => Next::Continue,
+                    Err(_) => Next::Close,
+                };
+            }
+        };
+        let oneway = request.oneway == Some(true);
+        let mut sink = io::sink();
+        let mut replies = ReplyWriter::new(out);
+        let writer: &mut dyn Write = if oneway { &mut sink } else { &mut replies };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::new(writer, &request);
+            self.call(&request.method, &mut call)
+        }));
+        if oneway {
+            return Next::Continue;
+        }
+        match outcome {
+            Ok(Ok(())) => Next::Continue,
+            // The handler already answered (bad parameters) or the client is gone.
+            Ok(Err(e)) => {
+                log::debug!("{}: {e}", request.method);
+                if replies.failed {
+                    Next::Close
+                } else {
+                    Next::Continue
+                }
+            }
+            Err(panic) => {
+                let what = panic_message(&panic);
+                log::error!("{} panicked: {what}", request.method);
+                if replies.failed {
+                    return Next::Close;
+                }
+                if replies.answered() {
+                    return Next::Continue;
+                }
+                let reason = format!("{} failed: internal error: {what}", request.method);
+                match write_error(out, ERROR_OCCURRED, json!({ "reason": reason })) {
+                    Ok(()) => Next::Continue,
+                    Err(_) => Next::Close,
+                }
+            }
+        }
+    }
+
+    fn call(&self, method: &str, call: &mut Call) -> varlink::Result<()> {
+        if self.panic_method.as_deref() == Some(method) {
+            panic!("test hook: {method} panics on purpose");
+        }
+        match method.rsplit_once('.') {
+            Some(("org.varlink.service", _)) => Interface::call(&self.service, call),
+            Some((iface, _)) if iface == self.podman.get_name() => self.podman.call(call),
+            Some((iface, _)) => call.reply_interface_not_found(Some(iface.to_string())),
+            None => call.reply_interface_not_found(Some(method.to_string())),
+        }
+    }
+}
+
+const INVALID_PARAMETER: &str = "org.varlink.service.InvalidParameter";
+const ERROR_OCCURRED: &str = "io.podman.ErrorOccurred";
+
+/// The result of reading one frame.
+#[derive(Debug, PartialEq, Eq)]
+enum Frame {
+    /// A whole message is in the buffer.
+    Message,
+    /// The message grew past the limit before its NUL.
+    TooLarge,
+    /// The client closed the connection (a trailing partial message is dropped).
+    Eof,
+}
+
+/// Reads one NUL-terminated message into `message`, refusing one larger than `limit`.
+fn read_message(
+    reader: &mut impl BufRead,
+    limit: usize,
+    message: &mut Vec<u8>,
+) -> io::Result<Frame> {
+    message.clear();
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(Frame::Eof);
+        }
+        let (chunk, complete) = match available.iter().position(|&b| b == 0) {
+            Some(end) => (&available[..end], true),
+            None => (available, false),
+        };
+        if message.len() + chunk.len() > limit {
+            return Ok(Frame::TooLarge);
+        }
+        message.extend_from_slice(chunk);
+        let used = chunk.len() + usize::from(complete);
+        reader.consume(used);
+        if complete {
+            return Ok(Frame::Message);
+        }
+    }
+}
+
+/// Why a message is not a valid call, and whether the client asked for no reply.
+#[derive(Debug, PartialEq)]
+struct BadMessage {
+    parameter: String,
+    oneway: bool,
+}
+
+/// Parses a message into a request the generated code accepts: `parameters` that are
+/// missing or `null` become `{}`, so every field then takes its zero value.
+fn parse_request(message: &[u8]) -> Result<Request<'static>, BadMessage> {
+    let bad = |parameter: &str, oneway: bool| BadMessage {
+        parameter: parameter.to_string(),
+        oneway,
+    };
+    let mut object: Map<String, Value> = match serde_json::from_slice(message) {
+        Ok(Value::Object(object)) => object,
+        _ => return Err(bad("message", false)),
+    };
+    let oneway = object.get("oneway") == Some(&Value::Bool(true));
+    let flag = |object: &Map<String, Value>, name: &str| match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(bad(name, oneway)),
+    };
+    let more = flag(&object, "more")?;
+    let upgrade = flag(&object, "upgrade")?;
+    let oneway_flag = flag(&object, "oneway")?;
+    let method = match object.remove("method") {
+        Some(Value::String(method)) if !method.is_empty() => method,
+        _ => return Err(bad("method", oneway)),
+    };
+    let parameters = match object.remove("parameters") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::Object(p)) => Value::Object(p),
+        Some(_) => return Err(bad("parameters", oneway)),
+    };
+    Ok(Request {
+        more,
+        oneway: oneway_flag,
+        upgrade,
+        method: Cow::Owned(method),
+        parameters: Some(parameters),
+    })
+}
+
+/// Writes replies to the client and remembers enough to finish a call a panic cut short.
+struct ReplyWriter<'a> {
+    stream: &'a mut UnixStream,
+    /// Replies written, and whether the last one promised more (`continues`).
+    replies: usize,
+    last_continues: bool,
+    /// A write failed: the client is gone.
+    failed: bool,
+}
+
+impl<'a> ReplyWriter<'a> {
+    fn new(stream: &'a mut UnixStream) -> Self {
+        ReplyWriter {
+            stream,
+            replies: 0,
+            last_continues: false,
+            failed: false,
+        }
+    }
+
+    /// Whether the client already has a final reply.
+    fn answered(&self) -> bool {
+        self.replies > 0 && !self.last_continues
+    }
+}
+
+impl Write for ReplyWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    /// The varlink crate writes each reply, NUL included, with one `write_all`.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.stream.write_all(buf) {
+            self.failed = true;
+            return Err(e);
+        }
+        if buf.last() == Some(&0) {
+            self.replies += 1;
+            // A quote inside a JSON string is escaped, so this text only matches the key.
+            self.last_continues = contains(buf, br#""continues":true"#);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Writes an error reply that no handler produced.
+fn write_error(out: &mut impl Write, error: &str, parameters: Value) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec(&json!({ "error": error, "parameters": parameters }))
+        .map_err(io::Error::other)?;
+    bytes.push(0);
+    out.write_all(&bytes)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[u8], limit: usize) -> Vec<(Frame, Vec<u8>)> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        let mut msg = Vec::new();
+        loop {
+            let frame = read_message(&mut reader, limit, &mut msg).unwrap();
+            let done = frame != Frame::Message;
+            out.push((frame, msg.clone()));
+            if done {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn splits_on_nul_across_buffer_boundaries() {
+        let got = frames(b"{\"a\":1}\0{}\0", 100);
+        assert_eq!(got[0], (Frame::Message, b"{\"a\":1}".to_vec()));
+        assert_eq!(got[1], (Frame::Message, b"{}".to_vec()));
+        assert_eq!(got[2].0, Frame::Eof);
+    }
+
+    #[test]
+    fn refuses_oversized_messages() {
+        assert_eq!(frames(b"0123456789\0", 5)[0].0, Frame::TooLarge);
+        assert_eq!(frames(b"01234\0", 5)[0].0, Frame::Message);
+    }
+
+    #[test]
+    fn missing_or_null_parameters_become_empty() {
+        for msg in [
+            &br#"{"method":"io.podman.Ping"}"#[..],
+            br#"{"method":"a.B","parameters":null}"#,
+        ] {
+            let req = parse_request(msg).unwrap();
+            assert_eq!(req.parameters, Some(json!({})));
+        }
+    }
+
+    #[test]
+    fn bad_messages_name_the_culprit() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"{not json", "message"),
+            (b"[1]", "message"),
+            (br#"{"parameters":{}}"#, "method"),
+            (br#"{"method":"a.B","parameters":[]}"#, "parameters"),
+            (br#"{"method":"a.B","more":"yes"}"#, "more"),
+        ];
+        for (msg, parameter) in cases {
+            assert_eq!(parse_request(msg).unwrap_err().parameter, parameter);
+        }
+        assert!(
+            parse_request(br#"{"oneway":true,"parameters":[]}"#)
+                .unwrap_err()
+                .oneway
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The one mapping from engine errors to io.podman error replies.
+//!
+//! Every failure is logged here, once, with the method it answered. Errors with a dedicated
+//! io.podman error keep it; the not-found errors also carry `reason`, which later revisions
+//! of the interface added beside `name` and older clients ignore. Everything else becomes
+//! `ErrorOccurred` with the whole source chain joined by ": ".
+
+use serde_json::json;
+use varlink::Reply;
+
+use super::generated::VarlinkCallError;
+use crate::engine::Error;
+
+/// Replies to `call` with the io.podman error for `err`.
+pub fn reply<C: VarlinkCallError + ?Sized>(
+    call: &mut C,
+    method: &str,
+    err: Error,
+) -> varlink::Result<()> {
+    let (name, parameters) = to_wire(&err);
+    log::warn!("{method}: {}", chain(&err));
+    call.reply_struct(Reply::error(name, parameters))
+}
+
+/// Replies `ErrorOccurred` for a method whose implementation has not landed yet.
+pub fn pending<C: VarlinkCallError + ?Sized>(
+    call: &mut C,
+    method: &'static str,
+) -> varlink::Result<()> {
+    reply(call, method, Error::NotImplemented(method))
+}
+
+/// The wire error name and parameters for `err`.
+fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
+    match err {
+        Error::ContainerNotFound { name, reason } => (
+            "io.podman.ContainerNotFound",
+            Some(json!({ "name": name, "reason": reason })),
+        ),
+        Error::ImageNotFound { name, reason } => (
+            "io.podman.ImageNotFound",
+            Some(json!({ "name": name, "reason": reason })),
+        ),
+        Error::PodNotFound { name, reason } => (
+            "io.podman.PodNotFound",
+            Some(json!({ "name": name, "reason": reason })),
+        ),
+        Error::NoContainerRunning { .. } => ("io.podman.NoContainerRunning", None),
+        Error::NoContainersInPod { name } => {
+            ("io.podman.NoContainersInPod", Some(json!({ "name": name })))
+        }
+        Error::PodContainer { pod, errors } => (
+            "io.podman.PodContainerError",
+            Some(json!({
+                "podname": pod,
+                "errors": errors
+                    .iter()
+                    .map(|(id, reason)| json!({ "containerid": id, "reason": reason }))
+                    .collect::<Vec<_>>(),
+            })),
+        ),
+        other => (
+            "io.podman.ErrorOccurred",
+            Some(json!({ "reason": chain(other) })),
+        ),
+    }
+}
+
+/// `err` and its sources joined by ": ".
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        // thiserror messages often embed their source already; don't say it twice.
+        if !text.ends_with(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_errors_keep_their_name_and_add_reason() {
+        let (name, params) = to_wire(&Error::ImageNotFound {
+            name: "alp".into(),
+            reason: "ambiguous: alpine, alpaca".into(),
+        });
+        assert_eq!(name, "io.podman.ImageNotFound");
+        assert_eq!(
+            params.unwrap(),
+            json!({"name": "alp", "reason": "ambiguous: alpine, alpaca"})
+        );
+    }
+
+    #[test]
+    fn pod_errors_list_each_container() {
+        let (name, params) = to_wire(&Error::PodContainer {
+            pod: "p".into(),
+            errors: vec![("c1".into(), "boom".into())],
+        });
+        assert_eq!(name, "io.podman.PodContainerError");
+        assert_eq!(
+            params.unwrap(),
+            json!({"podname": "p", "errors": [{"containerid": "c1", "reason": "boom"}]})
+        );
+    }
+
+    #[test]
+    fn everything_else_is_error_occurred_with_the_chain() {
+        let err = Error::io(
+            "read",
+            "/x",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        let (name, params) = to_wire(&err);
+        assert_eq!(name, "io.podman.ErrorOccurred");
+        assert_eq!(params.unwrap(), json!({"reason": "read /x: gone"}));
+        let (_, params) = to_wire(&Error::NotImplemented("PullImage"));
+        assert_eq!(
+            params.unwrap(),
+            json!({"reason": "PullImage is not implemented by podlink yet"})
+        );
+        assert_eq!(
+            to_wire(&Error::NoContainerRunning { id: "x".into() }),
+            ("io.podman.NoContainerRunning", None)
+        );
+    }
+}

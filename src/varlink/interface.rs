@@ -1,0 +1,592 @@
+//! The io.podman method table: one forwarding line per method of the interface.
+//!
+//! Each method either forwards to the handler in its resource module (`system`, and later
+//! `containers`, `images`, `pods`), answers `MethodNotImplemented` for the methods the
+//! contract itself leaves unimplemented, or answers `ErrorOccurred` naming a method whose
+//! issue has not landed yet. Nothing here decides anything.
+
+use super::generated::*;
+use super::{Service, error, system};
+
+impl VarlinkInterface for Service {
+    /// io.podman.AttachToContainer: declared but not implemented by the contract.
+    fn attach_to_container(&self, call: &mut dyn Call_AttachToContainer) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.AttachToContainer".into())
+    }
+
+    /// io.podman.BuildImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn build_image(
+        &self,
+        call: &mut dyn Call_BuildImage,
+        _build: BuildInfo,
+    ) -> varlink::Result<()> {
+        error::pending(call, "BuildImage")
+    }
+
+    /// io.podman.Commit: not implemented yet; answers ErrorOccurred naming the method.
+    fn commit(
+        &self,
+        call: &mut dyn Call_Commit,
+        _name: String,
+        _image_name: String,
+        _changes: Vec<String>,
+        _author: String,
+        _message: String,
+        _pause: bool,
+        _manifest_type: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "Commit")
+    }
+
+    /// io.podman.ContainerArtifacts: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_artifacts(
+        &self,
+        call: &mut dyn Call_ContainerArtifacts,
+        _name: String,
+        _artifact_name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerArtifacts")
+    }
+
+    /// io.podman.ContainerCheckpoint: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_checkpoint(
+        &self,
+        call: &mut dyn Call_ContainerCheckpoint,
+        _name: String,
+        _keep: bool,
+        _leave_running: bool,
+        _tcp_established: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerCheckpoint")
+    }
+
+    /// io.podman.ContainerConfig: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_config(
+        &self,
+        call: &mut dyn Call_ContainerConfig,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerConfig")
+    }
+
+    /// io.podman.ContainerExists: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_exists(
+        &self,
+        call: &mut dyn Call_ContainerExists,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerExists")
+    }
+
+    /// io.podman.ContainerInspectData: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_inspect_data(
+        &self,
+        call: &mut dyn Call_ContainerInspectData,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerInspectData")
+    }
+
+    /// io.podman.ContainerRestore: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_restore(
+        &self,
+        call: &mut dyn Call_ContainerRestore,
+        _name: String,
+        _keep: bool,
+        _tcp_established: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerRestore")
+    }
+
+    /// io.podman.ContainerRunlabel: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_runlabel(
+        &self,
+        call: &mut dyn Call_ContainerRunlabel,
+        _runlabel: Runlabel,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerRunlabel")
+    }
+
+    /// io.podman.ContainerStateData: not implemented yet; answers ErrorOccurred naming the method.
+    fn container_state_data(
+        &self,
+        call: &mut dyn Call_ContainerStateData,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ContainerStateData")
+    }
+
+    /// io.podman.CreateContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn create_container(
+        &self,
+        call: &mut dyn Call_CreateContainer,
+        _create: Create,
+    ) -> varlink::Result<()> {
+        error::pending(call, "CreateContainer")
+    }
+
+    /// io.podman.CreateImage: declared but not implemented by the contract.
+    fn create_image(&self, call: &mut dyn Call_CreateImage) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.CreateImage".into())
+    }
+
+    /// io.podman.CreatePod: not implemented yet; answers ErrorOccurred naming the method.
+    fn create_pod(&self, call: &mut dyn Call_CreatePod, _create: PodCreate) -> varlink::Result<()> {
+        error::pending(call, "CreatePod")
+    }
+
+    /// io.podman.DeleteStoppedContainers: not implemented yet; answers ErrorOccurred naming the method.
+    fn delete_stopped_containers(
+        &self,
+        call: &mut dyn Call_DeleteStoppedContainers,
+    ) -> varlink::Result<()> {
+        error::pending(call, "DeleteStoppedContainers")
+    }
+
+    /// io.podman.DeleteUnusedImages: not implemented yet; answers ErrorOccurred naming the method.
+    fn delete_unused_images(&self, call: &mut dyn Call_DeleteUnusedImages) -> varlink::Result<()> {
+        error::pending(call, "DeleteUnusedImages")
+    }
+
+    /// io.podman.ExportContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn export_container(
+        &self,
+        call: &mut dyn Call_ExportContainer,
+        _name: String,
+        _path: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ExportContainer")
+    }
+
+    /// io.podman.ExportImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn export_image(
+        &self,
+        call: &mut dyn Call_ExportImage,
+        _name: String,
+        _destination: String,
+        _compress: bool,
+        _tags: Vec<String>,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ExportImage")
+    }
+
+    /// io.podman.GenerateKube: declared but not implemented by the contract.
+    fn generate_kube(&self, call: &mut dyn Call_GenerateKube) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.GenerateKube".into())
+    }
+
+    /// io.podman.GenerateKubeService: declared but not implemented by the contract.
+    fn generate_kube_service(
+        &self,
+        call: &mut dyn Call_GenerateKubeService,
+    ) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.GenerateKubeService".into())
+    }
+
+    /// io.podman.GetAttachSockets: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_attach_sockets(
+        &self,
+        call: &mut dyn Call_GetAttachSockets,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "GetAttachSockets")
+    }
+
+    /// io.podman.GetContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_container(
+        &self,
+        call: &mut dyn Call_GetContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "GetContainer")
+    }
+
+    /// io.podman.GetContainerLogs: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_container_logs(
+        &self,
+        call: &mut dyn Call_GetContainerLogs,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "GetContainerLogs")
+    }
+
+    /// io.podman.GetContainerStats: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_container_stats(
+        &self,
+        call: &mut dyn Call_GetContainerStats,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "GetContainerStats")
+    }
+
+    /// io.podman.GetImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_image(&self, call: &mut dyn Call_GetImage, _name: String) -> varlink::Result<()> {
+        error::pending(call, "GetImage")
+    }
+
+    /// io.podman.GetInfo
+    fn get_info(&self, call: &mut dyn Call_GetInfo) -> varlink::Result<()> {
+        system::get_info(&self.engine, call)
+    }
+
+    /// io.podman.GetPod: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_pod(&self, call: &mut dyn Call_GetPod, _name: String) -> varlink::Result<()> {
+        error::pending(call, "GetPod")
+    }
+
+    /// io.podman.GetPodStats: not implemented yet; answers ErrorOccurred naming the method.
+    fn get_pod_stats(&self, call: &mut dyn Call_GetPodStats, _name: String) -> varlink::Result<()> {
+        error::pending(call, "GetPodStats")
+    }
+
+    /// io.podman.GetVersion
+    fn get_version(&self, call: &mut dyn Call_GetVersion) -> varlink::Result<()> {
+        system::get_version(&self.engine, call)
+    }
+
+    /// io.podman.HistoryImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn history_image(
+        &self,
+        call: &mut dyn Call_HistoryImage,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "HistoryImage")
+    }
+
+    /// io.podman.ImageExists: not implemented yet; answers ErrorOccurred naming the method.
+    fn image_exists(&self, call: &mut dyn Call_ImageExists, _name: String) -> varlink::Result<()> {
+        error::pending(call, "ImageExists")
+    }
+
+    /// io.podman.ImagesPrune: not implemented yet; answers ErrorOccurred naming the method.
+    fn images_prune(&self, call: &mut dyn Call_ImagesPrune, _all: bool) -> varlink::Result<()> {
+        error::pending(call, "ImagesPrune")
+    }
+
+    /// io.podman.ImportImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn import_image(
+        &self,
+        call: &mut dyn Call_ImportImage,
+        _source: String,
+        _reference: String,
+        _message: String,
+        _changes: Vec<String>,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ImportImage")
+    }
+
+    /// io.podman.InspectContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn inspect_container(
+        &self,
+        call: &mut dyn Call_InspectContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "InspectContainer")
+    }
+
+    /// io.podman.InspectImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn inspect_image(
+        &self,
+        call: &mut dyn Call_InspectImage,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "InspectImage")
+    }
+
+    /// io.podman.InspectPod: not implemented yet; answers ErrorOccurred naming the method.
+    fn inspect_pod(&self, call: &mut dyn Call_InspectPod, _name: String) -> varlink::Result<()> {
+        error::pending(call, "InspectPod")
+    }
+
+    /// io.podman.KillContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn kill_container(
+        &self,
+        call: &mut dyn Call_KillContainer,
+        _name: String,
+        _signal: i64,
+    ) -> varlink::Result<()> {
+        error::pending(call, "KillContainer")
+    }
+
+    /// io.podman.KillPod: not implemented yet; answers ErrorOccurred naming the method.
+    fn kill_pod(
+        &self,
+        call: &mut dyn Call_KillPod,
+        _name: String,
+        _signal: i64,
+    ) -> varlink::Result<()> {
+        error::pending(call, "KillPod")
+    }
+
+    /// io.podman.ListContainerChanges: not implemented yet; answers ErrorOccurred naming the method.
+    fn list_container_changes(
+        &self,
+        call: &mut dyn Call_ListContainerChanges,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ListContainerChanges")
+    }
+
+    /// io.podman.ListContainerMounts: not implemented yet; answers ErrorOccurred naming the method.
+    fn list_container_mounts(
+        &self,
+        call: &mut dyn Call_ListContainerMounts,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ListContainerMounts")
+    }
+
+    /// io.podman.ListContainerPorts: declared but not implemented by the contract.
+    fn list_container_ports(
+        &self,
+        call: &mut dyn Call_ListContainerPorts,
+        _name: String,
+    ) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.ListContainerPorts".into())
+    }
+
+    /// io.podman.ListContainerProcesses: not implemented yet; answers ErrorOccurred naming the method.
+    fn list_container_processes(
+        &self,
+        call: &mut dyn Call_ListContainerProcesses,
+        _name: String,
+        _opts: Vec<String>,
+    ) -> varlink::Result<()> {
+        error::pending(call, "ListContainerProcesses")
+    }
+
+    /// io.podman.ListContainers: not implemented yet; answers ErrorOccurred naming the method.
+    fn list_containers(&self, call: &mut dyn Call_ListContainers) -> varlink::Result<()> {
+        error::pending(call, "ListContainers")
+    }
+
+    /// io.podman.ListImages: not implemented yet; answers ErrorOccurred naming the method.
+    fn list_images(&self, call: &mut dyn Call_ListImages) -> varlink::Result<()> {
+        error::pending(call, "ListImages")
+    }
+
+    /// io.podman.ListPods: not implemented yet; answers ErrorOccurred naming the method.
+    fn list_pods(&self, call: &mut dyn Call_ListPods) -> varlink::Result<()> {
+        error::pending(call, "ListPods")
+    }
+
+    /// io.podman.MountContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn mount_container(
+        &self,
+        call: &mut dyn Call_MountContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "MountContainer")
+    }
+
+    /// io.podman.PauseContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn pause_container(
+        &self,
+        call: &mut dyn Call_PauseContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "PauseContainer")
+    }
+
+    /// io.podman.PausePod: not implemented yet; answers ErrorOccurred naming the method.
+    fn pause_pod(&self, call: &mut dyn Call_PausePod, _name: String) -> varlink::Result<()> {
+        error::pending(call, "PausePod")
+    }
+
+    /// io.podman.Ping
+    fn ping(&self, call: &mut dyn Call_Ping) -> varlink::Result<()> {
+        system::ping(&self.engine, call)
+    }
+
+    /// io.podman.PullImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn pull_image(
+        &self,
+        call: &mut dyn Call_PullImage,
+        _name: String,
+        _cert_dir: String,
+        _creds: String,
+        _signature_policy: String,
+        _tls_verify: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "PullImage")
+    }
+
+    /// io.podman.PushImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn push_image(
+        &self,
+        call: &mut dyn Call_PushImage,
+        _name: String,
+        _tag: String,
+        _tlsverify: bool,
+        _signature_policy: String,
+        _creds: String,
+        _cert_dir: String,
+        _compress: bool,
+        _format: String,
+        _remove_signatures: bool,
+        _sign_by: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "PushImage")
+    }
+
+    /// io.podman.RemoveContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn remove_container(
+        &self,
+        call: &mut dyn Call_RemoveContainer,
+        _name: String,
+        _force: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "RemoveContainer")
+    }
+
+    /// io.podman.RemoveImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn remove_image(
+        &self,
+        call: &mut dyn Call_RemoveImage,
+        _name: String,
+        _force: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "RemoveImage")
+    }
+
+    /// io.podman.RemovePod: not implemented yet; answers ErrorOccurred naming the method.
+    fn remove_pod(
+        &self,
+        call: &mut dyn Call_RemovePod,
+        _name: String,
+        _force: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "RemovePod")
+    }
+
+    /// io.podman.RenameContainer: declared but not implemented by the contract.
+    fn rename_container(&self, call: &mut dyn Call_RenameContainer) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.RenameContainer".into())
+    }
+
+    /// io.podman.ReplayKube: declared but not implemented by the contract.
+    fn replay_kube(&self, call: &mut dyn Call_ReplayKube) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.ReplayKube".into())
+    }
+
+    /// io.podman.ResizeContainerTty: declared but not implemented by the contract.
+    fn resize_container_tty(&self, call: &mut dyn Call_ResizeContainerTty) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.ResizeContainerTty".into())
+    }
+
+    /// io.podman.RestartContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn restart_container(
+        &self,
+        call: &mut dyn Call_RestartContainer,
+        _name: String,
+        _timeout: i64,
+    ) -> varlink::Result<()> {
+        error::pending(call, "RestartContainer")
+    }
+
+    /// io.podman.RestartPod: not implemented yet; answers ErrorOccurred naming the method.
+    fn restart_pod(&self, call: &mut dyn Call_RestartPod, _name: String) -> varlink::Result<()> {
+        error::pending(call, "RestartPod")
+    }
+
+    /// io.podman.SearchImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn search_image(
+        &self,
+        call: &mut dyn Call_SearchImage,
+        _name: String,
+        _limit: i64,
+    ) -> varlink::Result<()> {
+        error::pending(call, "SearchImage")
+    }
+
+    /// io.podman.StartContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn start_container(
+        &self,
+        call: &mut dyn Call_StartContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "StartContainer")
+    }
+
+    /// io.podman.StartPod: not implemented yet; answers ErrorOccurred naming the method.
+    fn start_pod(&self, call: &mut dyn Call_StartPod, _name: String) -> varlink::Result<()> {
+        error::pending(call, "StartPod")
+    }
+
+    /// io.podman.StopContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn stop_container(
+        &self,
+        call: &mut dyn Call_StopContainer,
+        _name: String,
+        _timeout: i64,
+    ) -> varlink::Result<()> {
+        error::pending(call, "StopContainer")
+    }
+
+    /// io.podman.StopPod: not implemented yet; answers ErrorOccurred naming the method.
+    fn stop_pod(
+        &self,
+        call: &mut dyn Call_StopPod,
+        _name: String,
+        _timeout: i64,
+    ) -> varlink::Result<()> {
+        error::pending(call, "StopPod")
+    }
+
+    /// io.podman.TagImage: not implemented yet; answers ErrorOccurred naming the method.
+    fn tag_image(
+        &self,
+        call: &mut dyn Call_TagImage,
+        _name: String,
+        _tagged: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "TagImage")
+    }
+
+    /// io.podman.TopPod: declared but not implemented by the contract.
+    fn top_pod(&self, call: &mut dyn Call_TopPod) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.TopPod".into())
+    }
+
+    /// io.podman.UnmountContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn unmount_container(
+        &self,
+        call: &mut dyn Call_UnmountContainer,
+        _name: String,
+        _force: bool,
+    ) -> varlink::Result<()> {
+        error::pending(call, "UnmountContainer")
+    }
+
+    /// io.podman.UnpauseContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn unpause_container(
+        &self,
+        call: &mut dyn Call_UnpauseContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "UnpauseContainer")
+    }
+
+    /// io.podman.UnpausePod: not implemented yet; answers ErrorOccurred naming the method.
+    fn unpause_pod(&self, call: &mut dyn Call_UnpausePod, _name: String) -> varlink::Result<()> {
+        error::pending(call, "UnpausePod")
+    }
+
+    /// io.podman.UpdateContainer: declared but not implemented by the contract.
+    fn update_container(&self, call: &mut dyn Call_UpdateContainer) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.UpdateContainer".into())
+    }
+
+    /// io.podman.WaitContainer: not implemented yet; answers ErrorOccurred naming the method.
+    fn wait_container(
+        &self,
+        call: &mut dyn Call_WaitContainer,
+        _name: String,
+    ) -> varlink::Result<()> {
+        error::pending(call, "WaitContainer")
+    }
+
+    /// io.podman.WaitPod: declared but not implemented by the contract.
+    fn wait_pod(&self, call: &mut dyn Call_WaitPod) -> varlink::Result<()> {
+        call.reply_method_not_implemented("io.podman.WaitPod".into())
+    }
+}

@@ -1,0 +1,401 @@
+//! The listening socket, the accept loop and graceful shutdown.
+//!
+//! A thread per connection, no cap on their number: the varlink crate's pool stops at about
+//! 100 connections, and an idle client must never lock others out. The accept loop polls the
+//! listener together with two wake-up pipes: one written on shutdown, one written when the
+//! last connection closes (so the idle timer can start).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::connection::Dispatcher;
+use crate::sys::ActivatedSocket;
+
+/// Stack of a connection thread: calls are shallow, and 300+ idle clients should cost little.
+const CONNECTION_STACK: usize = 512 * 1024;
+/// Socket names under which systemd may pass our socket (`FileDescriptorName=`).
+const ACTIVATION_NAMES: [&str; 2] = ["io.podman", "varlink"];
+
+/// A request to stop serving, shared by the signal thread, the accept loop and connections.
+///
+/// `trigger` sets the flag and writes to a pipe the accept loop polls; the pipe is never
+/// drained, so every later poll sees it too.
+#[derive(Debug)]
+pub struct Shutdown {
+    requested: AtomicBool,
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+}
+
+impl Shutdown {
+    /// A shutdown signal that has not fired.
+    pub fn new() -> io::Result<Arc<Self>> {
+        let (wake_read, wake_write) = cloexec_pipe()?;
+        Ok(Arc::new(Shutdown {
+            requested: AtomicBool::new(false),
+            wake_read,
+            wake_write,
+        }))
+    }
+
+    /// Asks the server to stop: no new connections, calls in flight finish.
+    pub fn trigger(&self) {
+        if !self.requested.swap(true, Ordering::SeqCst) {
+            let _ = nix::unistd::write(&self.wake_write, b"x");
+        }
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+}
+
+/// How the server is run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Largest message a client may send.
+    pub max_message_size: usize,
+    /// Stop after this long without any open connection.
+    pub idle_timeout: Option<Duration>,
+    /// How long shutdown waits for calls in flight.
+    pub grace: Duration,
+}
+
+/// Why `serve` returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `Shutdown::trigger` was called.
+    Shutdown,
+    /// No connection was open for the idle timeout.
+    Idle,
+}
+
+/// The open connections, so shutdown can end idle ones and wait for busy ones.
+struct Connections {
+    state: Mutex<ConnectionState>,
+    changed: Condvar,
+    /// Written when the last connection closes, to restart the accept loop's idle timer.
+    idle_write: OwnedFd,
+}
+
+struct ConnectionState {
+    open: HashMap<u64, UnixStream>,
+    next_id: u64,
+    idle_since: Instant,
+}
+
+impl Connections {
+    fn lock(&self) -> MutexGuard<'_, ConnectionState> {
+        // A connection thread never panics while holding this lock (handlers run outside it),
+        // but if one did, the map is still consistent: take it back.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, stream: &UnixStream) -> io::Result<u64> {
+        let handle = stream.try_clone()?;
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.open.insert(id, handle);
+        Ok(id)
+    }
+
+    fn remove(&self, id: u64) {
+        let mut state = self.lock();
+        state.open.remove(&id);
+        if state.open.is_empty() {
+            state.idle_since = Instant::now();
+            let _ = nix::unistd::write(&self.idle_write, b"x");
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// How long until the idle timeout expires, or `None` while connections are open.
+    fn idle_remaining(&self, timeout: Duration) -> Option<Duration> {
+        let state = self.lock();
+        state
+            .open
+            .is_empty()
+            .then(|| timeout.saturating_sub(state.idle_since.elapsed()))
+    }
+
+    /// Ends every connection's reading side, then waits up to `grace` for them to finish the
+    /// calls already received.
+    fn drain(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        let mut state = self.lock();
+        for stream in state.open.values() {
+            let _ = stream.shutdown(std::net::Shutdown::Read);
+        }
+        while !state.open.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        state.open.len()
+    }
+}
+
+/// Accepts connections on `listener` and serves each on its own thread until `shutdown`
+/// fires or the idle timeout passes; then waits (up to the grace period) for calls in flight.
+pub fn serve(
+    listener: UnixListener,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: Arc<Shutdown>,
+    options: ServeOptions,
+) -> io::Result<StopReason> {
+    listener.set_nonblocking(true)?;
+    let (idle_read, idle_write) = cloexec_pipe()?;
+    let connections = Arc::new(Connections {
+        state: Mutex::new(ConnectionState {
+            open: HashMap::new(),
+            next_id: 0,
+            idle_since: Instant::now(),
+        }),
+        changed: Condvar::new(),
+        idle_write,
+    });
+    let reason = loop {
+        if shutdown.is_requested() {
+            break StopReason::Shutdown;
+        }
+        let wait = match options.idle_timeout {
+            Some(timeout) => connections.idle_remaining(timeout),
+            None => None,
+        };
+        if wait == Some(Duration::ZERO) {
+            break StopReason::Idle;
+        }
+        let timeout = match wait {
+            // Round up so the loop does not spin on a sub-millisecond remainder.
+            Some(d) => PollTimeout::try_from(d.as_millis().saturating_add(1).min(60_000) as i32)
+                .unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(shutdown.wake_read.as_fd(), PollFlags::POLLIN),
+            PollFd::new(idle_read.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if fds[2].any().unwrap_or(false) {
+            let mut buf = [0u8; 64];
+            let _ = nix::unistd::read(&idle_read, &mut buf);
+        }
+        accept_ready(&listener, &dispatcher, &connections, &options);
+    };
+    drop(listener);
+    let left = connections.drain(options.grace);
+    if left > 0 {
+        log::warn!(
+            "stopping with {left} connection(s) still busy after {:?}",
+            options.grace
+        );
+    }
+    Ok(reason)
+}
+
+/// Accepts every pending connection and starts its thread.
+fn accept_ready(
+    listener: &UnixListener,
+    dispatcher: &Arc<Dispatcher>,
+    connections: &Arc<Connections>,
+    options: &ServeOptions,
+) {
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            Err(e) => {
+                // Out of descriptors or memory: leave the rest queued and let poll come back
+                // after a pause instead of spinning.
+                log::error!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                return;
+            }
+        };
+        if let Err(e) = start_connection(stream, dispatcher, connections, options) {
+            log::error!("cannot serve a new connection: {e}");
+        }
+    }
+}
+
+fn start_connection(
+    stream: UnixStream,
+    dispatcher: &Arc<Dispatcher>,
+    connections: &Arc<Connections>,
+    options: &ServeOptions,
+) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let id = connections.add(&stream)?;
+    let dispatcher = Arc::clone(dispatcher);
+    let conns = Arc::clone(connections);
+    let max = options.max_message_size;
+    let spawned = std::thread::Builder::new()
+        .name(format!("conn-{id}"))
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            dispatcher.serve_connection(stream, max);
+            conns.remove(id);
+        });
+    if let Err(e) = spawned {
+        connections.remove(id);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A socket file this process created, removed again on exit if it is still ours.
+#[derive(Debug)]
+pub struct BoundSocket {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl BoundSocket {
+    /// Removes the socket file unless another process has replaced it since.
+    pub fn remove(self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    log::warn!("cannot remove {}: {e}", self.path.display());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Why the service cannot listen.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// Another service answers on the socket.
+    #[error("a service is already listening on {0}")]
+    AlreadyServing(PathBuf),
+    /// Something that is not a socket sits at the path.
+    #[error("{0} exists and is not a socket")]
+    NotASocket(PathBuf),
+    /// The socket passed by systemd is not a listening unix socket.
+    #[error("the socket passed by systemd is not a listening socket: {0}")]
+    Activation(String),
+    /// A system call failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// The operation.
+        what: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ListenError {
+    let path = path.to_path_buf();
+    move |source| ListenError::Io { what, path, source }
+}
+
+/// The listener systemd passed, if any: the one named io.podman or varlink, else the first.
+pub fn activated_listener(
+    mut sockets: Vec<ActivatedSocket>,
+) -> Result<Option<UnixListener>, ListenError> {
+    if sockets.is_empty() {
+        return Ok(None);
+    }
+    let index = sockets
+        .iter()
+        .position(|s| ACTIVATION_NAMES.contains(&s.name.as_str()))
+        .unwrap_or(0);
+    let socket = sockets.swap_remove(index);
+    let listening = nix::sys::socket::getsockopt(&socket.fd, nix::sys::socket::sockopt::AcceptConn)
+        .map_err(|e| ListenError::Activation(e.to_string()))?;
+    if !listening {
+        return Err(ListenError::Activation(format!(
+            "{:?} does not accept",
+            socket.name
+        )));
+    }
+    Ok(Some(UnixListener::from(socket.fd)))
+}
+
+/// Binds a socket file at `path` with `mode`: creates the directory (0700) if needed, replaces
+/// a stale socket, refuses a live one. The socket is bound under a temporary name, given its
+/// mode, then renamed into place, so it is never reachable with looser permissions.
+pub fn bind_path(path: &Path, mode: u32) -> Result<(UnixListener, BoundSocket), ListenError> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    crate::engine::create_private_dir(parent).map_err(|e| ListenError::Io {
+        what: "create directory",
+        path: parent.to_path_buf(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(ListenError::NotASocket(path.to_path_buf()));
+        }
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_) => return Err(ListenError::AlreadyServing(path.to_path_buf())),
+            Err(e) => log::info!("replacing stale socket {} ({e})", path.display()),
+        },
+        Err(_) => {}
+    }
+    let temp = parent.join(format!(".podlink-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    let listener = UnixListener::bind(&temp).map_err(io_error("bind", &temp))?;
+    let placed = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
+        .map_err(io_error("chmod", &temp))
+        .and_then(|()| std::fs::rename(&temp, path).map_err(io_error("rename onto", path)))
+        .and_then(|()| std::fs::symlink_metadata(path).map_err(io_error("stat", path)));
+    match placed {
+        Ok(meta) => Ok((
+            listener,
+            BoundSocket {
+                path: path.to_path_buf(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+        )),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// Binds a Linux abstract socket.
+pub fn bind_abstract(name: &str) -> Result<UnixListener, ListenError> {
+    use std::os::linux::net::SocketAddrExt;
+    let path = PathBuf::from(format!("@{name}"));
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+        .map_err(io_error("name", &path))?;
+    UnixListener::bind_addr(&addr).map_err(io_error("bind", &path))
+}
+
+fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(
+        nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
+    )?)
+}

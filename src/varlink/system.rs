@@ -1,0 +1,26 @@
+//! Ping, GetVersion and GetInfo.
+
+use super::convert;
+use super::error;
+use super::generated::{Call_GetInfo, Call_GetVersion, Call_Ping, StringResponse};
+use crate::engine::Engine;
+
+/// io.podman.Ping: always "OK" while the service runs.
+pub fn ping(_engine: &Engine, call: &mut dyn Call_Ping) -> varlink::Result<()> {
+    call.reply(StringResponse {
+        message: "OK".to_string(),
+    })
+}
+
+/// io.podman.GetVersion. `go_version` carries the Rust compiler version, the nearest thing.
+pub fn get_version(engine: &Engine, call: &mut dyn Call_GetVersion) -> varlink::Result<()> {
+    call.reply(convert::version(engine.version()))
+}
+
+/// io.podman.GetInfo. `buildah_version` is empty: podlink has no buildah.
+pub fn get_info(engine: &Engine, call: &mut dyn Call_GetInfo) -> varlink::Result<()> {
+    match engine.info() {
+        Ok(info) => call.reply(convert::info(info, engine.version())),
+        Err(e) => error::reply(call, "GetInfo", e),
+    }
+}
