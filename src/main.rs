@@ -8,6 +8,7 @@ use podlink::config::{Cli, Command};
 fn main() -> ExitCode {
     // Socket activation must be read, and its variables unset, before any thread exists.
     let activation = podlink::sys::take_socket_activation();
+    podlink::sys::mark_inherited_fds_cloexec();
     let cli = Cli::parse();
     podlink::config::init_logging(&cli.global.log_level);
     let result: anyhow::Result<()> = match cli.command.unwrap_or_default() {

@@ -56,3 +56,27 @@ pub fn take_socket_activation() -> Vec<ActivatedSocket> {
         })
         .collect()
 }
+
+/// Marks every descriptor above stderr close-on-exec, so that nothing this process inherited
+/// (a jobserver pipe, a leaked descriptor of the caller) reaches the processes it starts.
+/// Descriptors stay open: whoever passed them may rely on that until we exec.
+pub fn mark_inherited_fds_cloexec() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // libc rather than nix, as above: these numbers are not ours to own. The one that
+        // was the directory stream is closed by now and fails with EBADF, harmlessly.
+        // SAFETY: F_GETFD/F_SETFD on a descriptor number touch no memory.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}

@@ -71,6 +71,7 @@ impl Dispatcher {
                         INVALID_PARAMETER,
                         json!({ "parameter": reason }),
                     );
+                    linger_close(&writer, reader.into_inner());
                     return;
                 }
                 Ok(Frame::Eof) => return,
@@ -153,6 +154,27 @@ impl Dispatcher {
         }
     }
 }
+
+/// Closes a connection whose client may still be sending: closing a unix socket with unread
+/// data resets it, and the client would lose the reply just written. So: end our side, discard
+/// what still arrives for a bounded time, then close.
+fn linger_close(writer: &UnixStream, mut reader: UnixStream) {
+    let _ = writer.shutdown(std::net::Shutdown::Write);
+    let deadline = std::time::Instant::now() + LINGER;
+    let mut discard = vec![0u8; READ_BUFFER];
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        if left.is_zero() || reader.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match std::io::Read::read(&mut reader, &mut discard) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// How long `linger_close` keeps discarding input.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 const INVALID_PARAMETER: &str = "org.varlink.service.InvalidParameter";
 const ERROR_OCCURRED: &str = "io.podman.ErrorOccurred";

@@ -98,6 +98,10 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
     signals.add(Signal::SIGINT);
     signals.thread_block().map_err(std::io::Error::from)?;
 
+    // Panics are contained per call (see `connection`); report them through the log like
+    // every other failure instead of the default hook's raw stderr.
+    std::panic::set_hook(Box::new(|info| log::error!("{info}")));
+
     let engine = Arc::new(Engine::new(&config)?);
     let (listener, bound) = match server::activated_listener(activation)? {
         Some(listener) => {

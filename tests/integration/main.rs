@@ -1,1 +1,12 @@
+//! podlink's one integration test binary: every test starts the real daemon.
+
+/// The harness: `TestDaemon` and small raw clients.
 mod util;
+
+/// The service (issue 2): system methods, introspection, protocol robustness, socket,
+/// signals, idle timeout; through the generated Rust client and raw messages.
+mod service;
+
+/// Other real clients (issue 2): Python's varlink package, the varlink CLI, systemd socket
+/// activation.
+mod clients;

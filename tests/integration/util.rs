@@ -1,1 +1,265 @@
+//! The test harness: a real `podlink` daemon on temporary roots and a temporary socket, and
+//! small clients to talk to it.
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use podlink::varlink::client::VarlinkClient;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long the harness waits for the daemon to answer or to exit.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running `podlink serve` with its own storage root, run root and socket.
+pub struct TestDaemon {
+    child: Option<Child>,
+    /// Holds the socket, roots and anything else; removed on drop. Kept short: `sun_path`
+    /// is 108 bytes.
+    _dir: TempDir,
+    pub socket: PathBuf,
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+}
+
+/// How to start a daemon.
+#[derive(Default)]
+pub struct DaemonOptions {
+    /// Extra arguments after `serve ADDRESS`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Address suffix such as `;mode=0660`.
+    pub address_suffix: String,
+}
+
+impl TestDaemon {
+    /// Starts a daemon with default options and waits until it answers.
+    pub fn start() -> Self {
+        Self::start_with(DaemonOptions::default())
+    }
+
+    /// Starts a daemon and waits until its socket accepts connections.
+    pub fn start_with(options: DaemonOptions) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pl")
+            .tempdir()
+            .expect("temp dir");
+        let socket = dir.path().join("sock");
+        let root = dir.path().join("root");
+        let runroot = dir.path().join("run");
+        let mut cmd = daemon_command(&root, &runroot);
+        cmd.arg(format!(
+            "unix:{}{}",
+            socket.display(),
+            options.address_suffix
+        ))
+        .args(&options.args)
+        .envs(options.env.iter().map(|(k, v)| (k, v)));
+        let child = cmd.spawn().expect("spawn podlink");
+        let mut daemon = TestDaemon {
+            child: Some(child),
+            _dir: dir,
+            socket,
+            root,
+            runroot,
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// The varlink address of the daemon.
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        while UnixStream::connect(&self.socket).is_err() {
+            assert!(start.elapsed() < DEADLINE, "daemon did not start listening");
+            let child = self.child.as_mut().expect("daemon running");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                panic!("daemon exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A generated Rust client on a new connection.
+    pub fn client(&self) -> VarlinkClient {
+        VarlinkClient::new(connect(&self.address()))
+    }
+
+    /// A raw connection for hand-written messages.
+    pub fn raw(&self) -> RawConnection {
+        RawConnection::connect(&self.socket)
+    }
+
+    /// Sends `signal` and waits for the daemon to exit.
+    pub fn stop_with(&mut self, signal: Signal) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        let _ = kill(Pid::from_raw(child.id() as i32), signal);
+        wait_exit(&mut child, DEADLINE).expect("daemon did not exit after the signal")
+    }
+
+    /// Waits for the daemon to exit on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().expect("daemon running");
+        let status = wait_exit(child, limit);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
+    /// Whether the daemon is still running.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => child.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            if wait_exit(&mut child, DEADLINE).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+                if !std::thread::panicking() {
+                    panic!("daemon ignored SIGTERM");
+                }
+            }
+        }
+    }
+}
+
+/// `podlink serve` with test roots; the caller adds the address.
+pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_podlink"));
+    cmd.arg("serve")
+        .arg("--root")
+        .arg(root)
+        .arg("--runroot")
+        .arg(runroot)
+        .env("PODLINK_REGISTRIES_CONF", root.join("no-registries.conf"))
+        .env("PODLINK_LOG_LEVEL", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Waits up to `limit` for `child` to exit.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A varlink connection for the generated client.
+pub fn connect(address: &str) -> Arc<RwLock<varlink::Connection>> {
+    varlink::Connection::with_address(address).expect("connect to podlink")
+}
+
+/// A connection that sends and receives raw varlink messages.
+pub struct RawConnection {
+    pub stream: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl RawConnection {
+    pub fn connect(path: &Path) -> Self {
+        let stream = UnixStream::connect(path).expect("connect");
+        stream
+            .set_read_timeout(Some(DEADLINE))
+            .expect("read timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        RawConnection { stream, reader }
+    }
+
+    /// Sends one message (a NUL is appended).
+    pub fn send(&mut self, message: &Value) {
+        let mut bytes = serde_json::to_vec(message).expect("json");
+        bytes.push(0);
+        self.send_bytes(&bytes);
+    }
+
+    /// Sends bytes as they are.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one reply; `None` when the server closed the connection.
+    pub fn recv(&mut self) -> Option<Value> {
+        let mut buf = Vec::new();
+        let n = self.reader.read_until(0, &mut buf).expect("read reply");
+        if n == 0 {
+            return None;
+        }
+        assert_eq!(buf.pop(), Some(0), "reply not NUL-terminated: {buf:?}");
+        Some(serde_json::from_slice(&buf).expect("reply is JSON"))
+    }
+
+    /// Sends a call and returns its one reply.
+    pub fn call(&mut self, method: &str, parameters: Value) -> Value {
+        self.send(&serde_json::json!({ "method": method, "parameters": parameters }));
+        self.recv().expect("a reply")
+    }
+}
+
+/// Runs a command, failing the test with its output if it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Path to a test helper script under `tests/`.
+pub fn test_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(relative)
+}
+
+/// Finds a tool the README's test command installs; fails with the fix if it is missing.
+pub fn require_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let home_bin = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin"))
+        .unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([home_bin])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed: run contrib/scripts/setup-test-deps.sh (see README)")
+        })
+}

@@ -1,0 +1,183 @@
+//! Real clients other than the generated Rust one (issue 2): Python's `varlink` package, the
+//! `varlink` command line tool, and systemd socket activation through
+//! `systemd-socket-activate`.
+
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
+use serde_json::Value;
+
+use crate::util::{DEADLINE, TestDaemon, connect, require_tool, run_ok, test_file, wait_exit};
+
+#[test]
+fn python_varlink_package() {
+    let daemon = TestDaemon::start();
+    let python = require_tool("python3");
+    let out = run_ok(
+        Command::new(python)
+            .arg(test_file("python/service_client.py"))
+            .arg(daemon.address()),
+    );
+    assert!(out.contains("python client: ok"), "{out}");
+}
+
+/// Runs a seed example from the contract verbatim, with only its address changed to the
+/// test daemon's.
+fn seed_example(daemon: &TestDaemon, example: &str) -> Value {
+    let varlink = require_tool("varlink");
+    let example = example.replace("unix:/run/podman/io.podman", &daemon.address());
+    let args: Vec<String> = shell_words(&example);
+    assert_eq!(args[0], "varlink");
+    let out = run_ok(Command::new(varlink).args(&args[1..]));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{example}: not JSON ({e}): {out}"))
+}
+
+/// Splits a command line on spaces, keeping single-quoted words whole (enough for the
+/// contract's examples).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut in_word = false;
+    for ch in line.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            ' ' if !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn varlink_command_line_tool_runs_the_seed_examples() {
+    let daemon = TestDaemon::start();
+    // Ping, verbatim from the contract (002 and 001).
+    let reply = seed_example(
+        &daemon,
+        "varlink call -m unix:/run/podman/io.podman/io.podman.Ping",
+    );
+    assert_eq!(reply, serde_json::json!({"ping": {"message": "OK"}}));
+    let reply = seed_example(
+        &daemon,
+        "varlink call unix:/run/podman/io.podman/io.podman.GetVersion",
+    );
+    assert_eq!(reply["version"]["remote_api_version"], 1);
+
+    let varlink = require_tool("varlink");
+    let help = run_ok(
+        Command::new(&varlink)
+            .arg("help")
+            .arg(format!("{}/io.podman", daemon.address())),
+    );
+    assert!(
+        help.contains("method Ping() -> (ping: StringResponse)"),
+        "{help}"
+    );
+    let info = run_ok(Command::new(&varlink).arg("info").arg(daemon.address()));
+    assert!(
+        info.contains("io.podman") && info.contains("podlink"),
+        "{info}"
+    );
+
+    // A NotImplemented method fails with the varlink error in the tool's output.
+    let out = Command::new(&varlink)
+        .args(["call", &format!("{}/io.podman.TopPod", daemon.address())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MethodNotImplemented"));
+}
+
+#[test]
+fn shell_words_keep_quoted_json() {
+    assert_eq!(
+        shell_words(r#"varlink call -m unix:/x/io.podman.StopPod '{"name": "a b"}'"#),
+        [
+            "varlink",
+            "call",
+            "-m",
+            "unix:/x/io.podman.StopPod",
+            r#"{"name": "a b"}"#
+        ]
+    );
+}
+
+#[test]
+fn systemd_socket_activation() {
+    let activate = require_tool("systemd-socket-activate");
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    let socket = dir.path().join("io.podman");
+    let mut child = Command::new(activate)
+        .arg("-l")
+        .arg(&socket)
+        .arg("--fdname=io.podman")
+        .arg("-E")
+        .arg("PODLINK_LOG_LEVEL=warn")
+        .arg(env!("CARGO_BIN_EXE_podlink"))
+        .arg("serve")
+        .arg("--root")
+        .arg(dir.path().join("root"))
+        .arg("--runroot")
+        .arg(dir.path().join("run"))
+        // The address is ignored under activation: nothing may appear here.
+        .arg(format!("unix:{}", dir.path().join("unused").display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    // systemd-socket-activate binds, then execs podlink on the first connection.
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "systemd-socket-activate did not bind"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let address = format!("unix:{}", socket.display());
+    let mut c = VarlinkClient::new(connect(&address));
+    assert_eq!(c.ping().call().unwrap().ping.message, "OK");
+    let mut again = VarlinkClient::new(connect(&address));
+    assert!(again.get_version().call().is_ok());
+    assert!(!dir.path().join("unused").exists());
+
+    // podlink replaced systemd-socket-activate in the same process and marked the passed
+    // socket close-on-exec, so no child it starts inherits it.
+    let pid = child.id();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.ends_with("podlink"), "{exe:?}");
+    let fdinfo = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/3")).unwrap();
+    let flags = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .unwrap()
+        .trim();
+    assert_ne!(
+        u32::from_str_radix(flags, 8).unwrap() & libc::O_CLOEXEC as u32,
+        0
+    );
+
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut child, DEADLINE).unwrap().success());
+    // The socket belongs to the activator (systemd), so podlink leaves it in place.
+    assert!(socket.exists());
+    assert!(UnixStream::connect(&socket).is_err());
+}
