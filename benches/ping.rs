@@ -16,7 +16,10 @@ use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
 const RUN: Duration = Duration::from_secs(3);
 
 fn main() {
-    let dir = tempfile::Builder::new().prefix("plb").tempdir().expect("temp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("plb")
+        .tempdir()
+        .expect("temp dir");
     let socket = dir.path().join("sock");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_podlink"))
         .arg("serve")
@@ -142,7 +145,10 @@ fn echo(stream: UnixStream) {
 fn wait_for(socket: &Path) {
     let start = Instant::now();
     while UnixStream::connect(socket).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod runtime;
 pub mod system;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub struct Engine {
     root: PathBuf,
     runroot: PathBuf,
     registries_conf: PathBuf,
+    runtime: Option<runtime::OciRuntime>,
 }
 
 impl Engine {
@@ -35,11 +37,24 @@ impl Engine {
         for dir in [&config.root, &config.runroot] {
             create_private_dir(dir)?;
         }
+        let runtime = runtime::select(config.runtime.as_deref())?;
+        match &runtime {
+            Some(rt) => log::info!("OCI runtime: {} ({})", rt.path.display(), rt.version),
+            None => {
+                log::warn!("no working OCI runtime (runc or crun) found: containers cannot run")
+            }
+        }
         Ok(Engine {
             root: config.root.clone(),
             runroot: config.runroot.clone(),
             registries_conf: config.registries_conf.clone(),
+            runtime,
         })
+    }
+
+    /// The OCI runtime in use, if one works here.
+    pub fn runtime(&self) -> Option<&runtime::OciRuntime> {
+        self.runtime.as_ref()
     }
 
     /// The storage root.

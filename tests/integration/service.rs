@@ -756,3 +756,30 @@ fn the_generated_client_round_trips_wire_types() {
     assert_eq!(reply.info.host.cpus, 2);
     assert_eq!(reply.info.store.graph_root, "");
 }
+
+#[test]
+fn runtime_flag_takes_a_name_or_path_and_refuses_a_missing_one() {
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    let out = crate::util::daemon_command(&dir.path().join("root"), &dir.path().join("run"))
+        .arg(format!("unix:{}", dir.path().join("sock").display()))
+        .args(["--runtime", "/nonexistent/runc"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("OCI runtime /nonexistent/runc not found"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("sock").exists());
+
+    // Both runtimes the README installs are accepted by name.
+    for name in ["runc", "crun"] {
+        crate::util::require_tool(name);
+        let daemon = TestDaemon::start_with(DaemonOptions {
+            args: vec!["--runtime".into(), name.into()],
+            ..Default::default()
+        });
+        assert_eq!(daemon.client().ping().call().unwrap().ping.message, "OK");
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what podlink needs on Debian 12, idempotently. Run as root.
+#   setup-deps.sh service   what the service needs: a Rust toolchain, runc and crun
+#   setup-deps.sh test      the above plus every tool the test suite drives
+set -euo pipefail
+
+role=${1:-test}
+export DEBIAN_FRONTEND=noninteractive
+
+service_packages=(ca-certificates curl gcc libc6-dev git runc crun)
+test_packages=(busybox-static skopeo systemd python3 python3-pip tar gzip xz-utils zstd)
+
+packages=("${service_packages[@]}")
+[[ $role == test ]] && packages+=("${test_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup-deps: installing ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian 12's rustc is too old for this crate (edition 2024): use rustup's stable.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null; then
+    echo "setup-deps: installing Rust with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+if command -v rustup >/dev/null; then
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+
+[[ $role == test ]] || exit 0
+
+# Python's varlink package, into whichever python3 comes first on PATH. Debian's own python3
+# refuses pip installs into the system (PEP 668) unless told otherwise.
+if ! python3 -c 'import varlink' 2>/dev/null; then
+    echo "setup-deps: installing the python varlink package"
+    python3 -m pip install -q varlink 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages varlink
+fi
+
+# The varlink command line tool (Debian 12 does not package one).
+if ! command -v varlink >/dev/null; then
+    echo "setup-deps: installing varlink-cli"
+    cargo install -q --locked varlink-cli
+fi
