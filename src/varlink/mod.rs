@@ -47,7 +47,7 @@ use crate::sys::ActivatedSocket;
 /// Vendor and URL reported by `org.varlink.service.GetInfo`.
 const VENDOR: &str = "podlink";
 const PRODUCT: &str = "podlink";
-const URL: &str = "https://github.com/podlink/podlink";
+const URL: &str = env!("CARGO_PKG_REPOSITORY");
 /// How long shutdown waits for calls in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 

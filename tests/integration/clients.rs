@@ -6,12 +6,10 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
 use serde_json::Value;
 
-use crate::util::{DEADLINE, TestDaemon, connect, require_tool, run_ok, test_file, wait_exit};
+use crate::util::{DEADLINE, TestDaemon, connect, require_tool, run_ok, test_file};
 
 #[test]
 fn python_varlink_package() {
@@ -175,8 +173,7 @@ fn systemd_socket_activation() {
         0
     );
 
-    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child, DEADLINE).unwrap().success());
+    crate::util::terminate(&mut child);
     // The socket belongs to the activator (systemd), so podlink leaves it in place.
     assert!(socket.exists());
     assert!(UnixStream::connect(&socket).is_err());

@@ -4,7 +4,6 @@
 
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -558,11 +557,7 @@ fn socket_is_0600_in_a_0700_directory_and_mode_suffix_is_honoured() {
         .arg(format!("unix:{};mode=0660", socket.display()))
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while UnixStream::connect(&socket).is_err() {
-        assert!(start.elapsed() < crate::util::DEADLINE);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    crate::util::wait_listening(&socket, &mut child);
     let dir_mode = std::fs::metadata(socket.parent().unwrap())
         .unwrap()
         .permissions()
@@ -572,16 +567,7 @@ fn socket_is_0600_in_a_0700_directory_and_mode_suffix_is_honoured() {
         std::fs::metadata(&socket).unwrap().permissions().mode() & 0o7777,
         0o660
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(
-        crate::util::wait_exit(&mut child, crate::util::DEADLINE)
-            .unwrap()
-            .success()
-    );
+    crate::util::terminate(&mut child);
 }
 
 #[test]
@@ -650,14 +636,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
         .arg(format!("unix:{}", socket.display()))
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while UnixStream::connect(&socket).is_err() {
-        assert!(
-            start.elapsed() < crate::util::DEADLINE,
-            "stale socket not replaced"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    crate::util::wait_listening(&socket, &mut first);
     // Live: a second daemon on the same socket refuses to start.
     let mut cmd = crate::util::daemon_command(&dir.path().join("root2"), &dir.path().join("run2"));
     let out = cmd
@@ -672,16 +651,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
         socket.display()
     )));
     assert_eq!(c.ping().call().unwrap().ping.message, "OK");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(first.id() as i32),
-        Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(
-        crate::util::wait_exit(&mut first, crate::util::DEADLINE)
-            .unwrap()
-            .success()
-    );
+    crate::util::terminate(&mut first);
 }
 
 #[test]

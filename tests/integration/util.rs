@@ -85,16 +85,7 @@ impl TestDaemon {
     }
 
     fn wait_ready(&mut self) {
-        let start = Instant::now();
-        while UnixStream::connect(&self.socket).is_err() {
-            assert!(start.elapsed() < DEADLINE, "daemon did not start listening");
-            let child = self.child.as_mut().expect("daemon running");
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                self.child = None;
-                panic!("daemon exited early: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_listening(&self.socket, self.child.as_mut().expect("daemon running"));
     }
 
     /// A generated Rust client on a new connection.
@@ -160,6 +151,30 @@ pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
         .env("PODLINK_LOG_LEVEL", "warn")
         .stdin(Stdio::null());
     cmd
+}
+
+/// Waits until `socket` accepts connections; fails if `child` exits first or the deadline
+/// passes.
+pub fn wait_listening(socket: &Path, child: &mut Child) {
+    let start = Instant::now();
+    while UnixStream::connect(socket).is_err() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} is not listening",
+            socket.display()
+        );
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("daemon exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends SIGTERM to `child` and checks that it exits 0.
+pub fn terminate(child: &mut Child) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+    let status = wait_exit(child, DEADLINE).expect("exit after SIGTERM");
+    assert!(status.success(), "{status}");
 }
 
 /// Waits up to `limit` for `child` to exit.
