@@ -9,7 +9,9 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod image;
 pub mod runtime;
+pub mod storage;
 pub mod system;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ pub struct Engine {
     runroot: PathBuf,
     registries_conf: PathBuf,
     runtime: Option<runtime::OciRuntime>,
+    images: image::Images,
 }
 
 impl Engine {
@@ -37,6 +40,7 @@ impl Engine {
         for dir in [&config.root, &config.runroot] {
             create_private_dir(dir)?;
         }
+        let images = image::Images::open(&config.root)?;
         let runtime = runtime::select(config.runtime.as_deref())?;
         match &runtime {
             Some(rt) => log::info!("OCI runtime: {} ({})", rt.path.display(), rt.version),
@@ -49,7 +53,13 @@ impl Engine {
             runroot: config.runroot.clone(),
             registries_conf: config.registries_conf.clone(),
             runtime,
+            images,
         })
+    }
+
+    /// The images.
+    pub fn images(&self) -> &image::Images {
+        &self.images
     }
 
     /// The OCI runtime in use, if one works here.

@@ -101,9 +101,9 @@ impl Engine {
         Ok(SystemInfo {
             host: host_info(),
             store: StoreInfo {
-                // Images and containers are counted from their stores once those exist.
+                // Containers are counted from their store once it exists.
                 containers: 0,
-                images: 0,
+                images: self.images.count() as i64,
                 driver: "overlay".to_string(),
                 graph_root: self.root.display().to_string(),
                 run_root: self.runroot.display().to_string(),

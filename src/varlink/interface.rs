@@ -6,7 +6,7 @@
 //! issue has not landed yet. Nothing here decides anything.
 
 use super::generated::*;
-use super::{Service, error, system};
+use super::{Service, error, images, system};
 
 impl VarlinkInterface for Service {
     /// io.podman.AttachToContainer: declared but not implemented by the contract.
@@ -143,9 +143,9 @@ impl VarlinkInterface for Service {
         error::pending(call, "DeleteStoppedContainers")
     }
 
-    /// io.podman.DeleteUnusedImages: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.DeleteUnusedImages
     fn delete_unused_images(&self, call: &mut dyn Call_DeleteUnusedImages) -> varlink::Result<()> {
-        error::pending(call, "DeleteUnusedImages")
+        images::delete_unused_images(&self.engine, call)
     }
 
     /// io.podman.ExportContainer: not implemented yet; answers ErrorOccurred naming the method.
@@ -158,16 +158,16 @@ impl VarlinkInterface for Service {
         error::pending(call, "ExportContainer")
     }
 
-    /// io.podman.ExportImage: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ExportImage
     fn export_image(
         &self,
         call: &mut dyn Call_ExportImage,
-        _name: String,
-        _destination: String,
-        _compress: bool,
-        _tags: Vec<String>,
+        name: String,
+        destination: String,
+        compress: bool,
+        tags: Vec<String>,
     ) -> varlink::Result<()> {
-        error::pending(call, "ExportImage")
+        images::export_image(&self.engine, call, name, destination, compress, tags)
     }
 
     /// io.podman.GenerateKube: declared but not implemented by the contract.
@@ -219,9 +219,9 @@ impl VarlinkInterface for Service {
         error::pending(call, "GetContainerStats")
     }
 
-    /// io.podman.GetImage: not implemented yet; answers ErrorOccurred naming the method.
-    fn get_image(&self, call: &mut dyn Call_GetImage, _name: String) -> varlink::Result<()> {
-        error::pending(call, "GetImage")
+    /// io.podman.GetImage
+    fn get_image(&self, call: &mut dyn Call_GetImage, name: String) -> varlink::Result<()> {
+        images::get_image(&self.engine, call, name)
     }
 
     /// io.podman.GetInfo
@@ -244,35 +244,31 @@ impl VarlinkInterface for Service {
         system::get_version(&self.engine, call)
     }
 
-    /// io.podman.HistoryImage: not implemented yet; answers ErrorOccurred naming the method.
-    fn history_image(
-        &self,
-        call: &mut dyn Call_HistoryImage,
-        _name: String,
-    ) -> varlink::Result<()> {
-        error::pending(call, "HistoryImage")
+    /// io.podman.HistoryImage
+    fn history_image(&self, call: &mut dyn Call_HistoryImage, name: String) -> varlink::Result<()> {
+        images::history_image(&self.engine, call, name)
     }
 
-    /// io.podman.ImageExists: not implemented yet; answers ErrorOccurred naming the method.
-    fn image_exists(&self, call: &mut dyn Call_ImageExists, _name: String) -> varlink::Result<()> {
-        error::pending(call, "ImageExists")
+    /// io.podman.ImageExists
+    fn image_exists(&self, call: &mut dyn Call_ImageExists, name: String) -> varlink::Result<()> {
+        images::image_exists(&self.engine, call, name)
     }
 
-    /// io.podman.ImagesPrune: not implemented yet; answers ErrorOccurred naming the method.
-    fn images_prune(&self, call: &mut dyn Call_ImagesPrune, _all: bool) -> varlink::Result<()> {
-        error::pending(call, "ImagesPrune")
+    /// io.podman.ImagesPrune
+    fn images_prune(&self, call: &mut dyn Call_ImagesPrune, all: bool) -> varlink::Result<()> {
+        images::images_prune(&self.engine, call, all)
     }
 
-    /// io.podman.ImportImage: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ImportImage
     fn import_image(
         &self,
         call: &mut dyn Call_ImportImage,
-        _source: String,
-        _reference: String,
-        _message: String,
-        _changes: Vec<String>,
+        source: String,
+        reference: String,
+        message: String,
+        changes: Vec<String>,
     ) -> varlink::Result<()> {
-        error::pending(call, "ImportImage")
+        images::import_image(&self.engine, call, source, reference, message, changes)
     }
 
     /// io.podman.InspectContainer: not implemented yet; answers ErrorOccurred naming the method.
@@ -284,13 +280,9 @@ impl VarlinkInterface for Service {
         error::pending(call, "InspectContainer")
     }
 
-    /// io.podman.InspectImage: not implemented yet; answers ErrorOccurred naming the method.
-    fn inspect_image(
-        &self,
-        call: &mut dyn Call_InspectImage,
-        _name: String,
-    ) -> varlink::Result<()> {
-        error::pending(call, "InspectImage")
+    /// io.podman.InspectImage
+    fn inspect_image(&self, call: &mut dyn Call_InspectImage, name: String) -> varlink::Result<()> {
+        images::inspect_image(&self.engine, call, name)
     }
 
     /// io.podman.InspectPod: not implemented yet; answers ErrorOccurred naming the method.
@@ -359,9 +351,9 @@ impl VarlinkInterface for Service {
         error::pending(call, "ListContainers")
     }
 
-    /// io.podman.ListImages: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ListImages
     fn list_images(&self, call: &mut dyn Call_ListImages) -> varlink::Result<()> {
-        error::pending(call, "ListImages")
+        images::list_images(&self.engine, call)
     }
 
     /// io.podman.ListPods: not implemented yet; answers ErrorOccurred naming the method.
@@ -438,14 +430,14 @@ impl VarlinkInterface for Service {
         error::pending(call, "RemoveContainer")
     }
 
-    /// io.podman.RemoveImage: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.RemoveImage
     fn remove_image(
         &self,
         call: &mut dyn Call_RemoveImage,
-        _name: String,
-        _force: bool,
+        name: String,
+        force: bool,
     ) -> varlink::Result<()> {
-        error::pending(call, "RemoveImage")
+        images::remove_image(&self.engine, call, name, force)
     }
 
     /// io.podman.RemovePod: not implemented yet; answers ErrorOccurred naming the method.
@@ -532,14 +524,14 @@ impl VarlinkInterface for Service {
         error::pending(call, "StopPod")
     }
 
-    /// io.podman.TagImage: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.TagImage
     fn tag_image(
         &self,
         call: &mut dyn Call_TagImage,
-        _name: String,
-        _tagged: String,
+        name: String,
+        tagged: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "TagImage")
+        images::tag_image(&self.engine, call, name, tagged)
     }
 
     /// io.podman.TopPod: declared but not implemented by the contract.

@@ -14,6 +14,7 @@
 mod connection;
 mod convert;
 mod error;
+mod images;
 mod interface;
 pub mod lenient;
 pub mod server;

@@ -1,0 +1,225 @@
+//! Dockerfile instructions applied to an image config, as `podman import --change` and
+//! `podman commit --change` do: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL,
+//! USER, VOLUME, WORKDIR. An instruction may be written `CMD /bin/sh` or `CMD=/bin/sh`.
+
+use serde_json::{Map, Value, json};
+
+/// Applies each change to the `config` object of an image config.
+pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), String> {
+    for change in changes {
+        apply_one(config, change.trim())?;
+    }
+    Ok(())
+}
+
+fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String> {
+    if change.is_empty() {
+        return Ok(());
+    }
+    let split = change
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .ok_or_else(|| format!("change {change:?}: missing a value"))?;
+    let instruction = change[..split].to_ascii_uppercase();
+    let value = change[split + 1..].trim();
+    match instruction.as_str() {
+        "CMD" => {
+            config.insert("Cmd".into(), json!(command(value)?));
+        }
+        "ENTRYPOINT" => {
+            config.insert("Entrypoint".into(), json!(command(value)?));
+        }
+        "ENV" => {
+            let pairs = key_values(value, true)?;
+            let env = list(config, "Env");
+            for (key, val) in pairs {
+                let prefix = format!("{key}=");
+                env.retain(|e| !e.as_str().is_some_and(|s| s.starts_with(&prefix)));
+                env.push(json!(format!("{key}={val}")));
+            }
+        }
+        "LABEL" => {
+            let labels = object(config, "Labels");
+            for (key, val) in key_values(value, false)? {
+                labels.insert(key, json!(val));
+            }
+        }
+        "EXPOSE" => {
+            let ports = object(config, "ExposedPorts");
+            for port in words(value)? {
+                let port = if port.contains('/') {
+                    port
+                } else {
+                    format!("{port}/tcp")
+                };
+                let number = port.split('/').next().unwrap_or_default();
+                if number.parse::<u16>().is_err() && !number.contains('-') {
+                    return Err(format!("EXPOSE {port}: not a port"));
+                }
+                ports.insert(port, json!({}));
+            }
+        }
+        "VOLUME" => {
+            let volumes = object(config, "Volumes");
+            let paths = if value.starts_with('[') {
+                json_array(value)?
+            } else {
+                words(value)?
+            };
+            for path in paths {
+                volumes.insert(path, json!({}));
+            }
+        }
+        "ONBUILD" => list(config, "OnBuild").push(json!(value)),
+        "STOPSIGNAL" => {
+            config.insert("StopSignal".into(), json!(value));
+        }
+        "USER" => {
+            config.insert("User".into(), json!(value));
+        }
+        "WORKDIR" => {
+            if !value.starts_with('/') {
+                return Err(format!("WORKDIR {value}: must be an absolute path"));
+            }
+            config.insert("WorkingDir".into(), json!(value));
+        }
+        other => {
+            return Err(format!(
+                "change {change:?}: {other} is not a supported instruction"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON (exec) form `["a", "b"]`, or the shell form wrapped in `/bin/sh -c`.
+fn command(value: &str) -> Result<Vec<String>, String> {
+    if value.starts_with('[') {
+        json_array(value)
+    } else {
+        Ok(vec!["/bin/sh".into(), "-c".into(), value.into()])
+    }
+}
+
+fn json_array(value: &str) -> Result<Vec<String>, String> {
+    serde_json::from_str(value).map_err(|e| format!("{value}: not a JSON array of strings: {e}"))
+}
+
+/// Words separated by spaces, honouring double quotes.
+fn words(value: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted => word.extend(chars.next()),
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("{value}: unterminated quote"));
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// `k=v k2="v 2"`, or (when `allow_space_form`) the old `KEY value with spaces` form.
+fn key_values(value: &str, allow_space_form: bool) -> Result<Vec<(String, String)>, String> {
+    let first = value.split_whitespace().next().unwrap_or_default();
+    if allow_space_form && !first.contains('=') {
+        let rest = value[first.len()..].trim();
+        return Ok(vec![(first.to_string(), rest.to_string())]);
+    }
+    words(value)?
+        .into_iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("{w}: expected KEY=VALUE")),
+        })
+        .collect()
+}
+
+fn list<'a>(config: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+    let entry = config.entry(key).or_insert_with(|| json!([]));
+    if !entry.is_array() {
+        *entry = json!([]);
+    }
+    entry.as_array_mut().expect("just made an array")
+}
+
+fn object<'a>(config: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let entry = config.entry(key).or_insert_with(|| json!({}));
+    if !entry.is_object() {
+        *entry = json!({});
+    }
+    entry.as_object_mut().expect("just made an object")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(changes: &[&str]) -> Value {
+        let mut config = Map::new();
+        let changes: Vec<String> = changes.iter().map(|s| s.to_string()).collect();
+        apply(&mut config, &changes).unwrap();
+        Value::Object(config)
+    }
+
+    #[test]
+    fn every_instruction() {
+        let c = applied(&[
+            r#"CMD ["/bin/sh", "-c", "echo hi"]"#,
+            "ENTRYPOINT /bin/app --flag",
+            "ENV A=1 B=\"two words\"",
+            "ENV C three four",
+            "ENV A=replaced",
+            "EXPOSE 80 53/udp",
+            "LABEL version=1.0 \"maintainer\"=me",
+            "ONBUILD RUN echo",
+            "STOPSIGNAL SIGINT",
+            "USER 1000:1000",
+            "VOLUME /data /cache",
+            "WORKDIR=/srv",
+        ]);
+        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/app --flag"]));
+        assert_eq!(
+            c["Env"],
+            json!(["B=two words", "C=three four", "A=replaced"])
+        );
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
+        assert_eq!(c["Labels"], json!({"version": "1.0", "maintainer": "me"}));
+        assert_eq!(c["OnBuild"], json!(["RUN echo"]));
+        assert_eq!(c["StopSignal"], "SIGINT");
+        assert_eq!(c["User"], "1000:1000");
+        assert_eq!(c["Volumes"], json!({"/data": {}, "/cache": {}}));
+        assert_eq!(c["WorkingDir"], "/srv");
+    }
+
+    #[test]
+    fn bad_changes_are_errors() {
+        let mut config = Map::new();
+        for bad in [
+            "FROM busybox",
+            "RUN ls",
+            "CMD [broken",
+            "WORKDIR relative",
+            "EXPOSE http",
+            "LABEL novalue",
+        ] {
+            assert!(
+                apply(&mut config, &[bad.to_string()]).is_err(),
+                "{bad} should fail"
+            );
+        }
+    }
+}

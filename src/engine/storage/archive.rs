@@ -1,0 +1,822 @@
+//! Layer tarballs: safe extraction into a layer directory, and the exact original tarball back.
+//!
+//! Extraction never writes outside the layer directory. Every path is walked from a
+//! descriptor of the layer root one component at a time with `O_NOFOLLOW`, and every entry is
+//! created with an `*at` call relative to its parent's descriptor, so `..` components, absolute
+//! paths, symlinked parent directories (a symlink entry followed by a write through it) and
+//! hard links to outside cannot reach anything but the layer. A path with `..` is refused, as
+//! is a write through a symlink; an absolute path is taken relative to the layer root.
+//!
+//! Ownership, permission bits (setuid included), times, `SCHILY.xattr.*` extended attributes,
+//! device nodes and fifos are kept. OCI whiteouts become overlay whiteouts: `.wh.NAME` a 0/0
+//! character device `NAME`, `.wh..wh..opq` the `trusted.overlay.opaque=y` attribute on its
+//! directory.
+//!
+//! The original tarball (its digest is the layer's DiffID, which image IDs are built from) is
+//! kept as a "split": its bytes minus the contents of regular files, which are read back from
+//! the layer directory. Replaying the split reproduces the tarball byte for byte, so an
+//! exported image has the same DiffIDs and the same ID, without storing every layer twice.
+
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags, fchmod, futimens, makedev, mknodat, utimensat};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
+use sha2::{Digest as _, Sha256};
+
+/// The prefix of an OCI whiteout file name.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// The OCI opaque-directory marker.
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// The overlayfs attribute that marks a directory opaque.
+pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// What went wrong with an archive.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The tarball tried to leave the layer.
+    #[error("unsafe entry {path:?}: {why}")]
+    Unsafe {
+        /// The entry's path as written in the tarball.
+        path: String,
+        /// How it tried to escape.
+        why: &'static str,
+    },
+    /// The tarball uses something podlink does not extract.
+    #[error("unsupported entry {path:?}: {why}")]
+    Unsupported {
+        /// The entry's path.
+        path: String,
+        /// What is unsupported.
+        why: String,
+    },
+    /// Reading the tarball or writing the layer failed.
+    #[error("{what} {path:?}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The entry or file concerned.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ArchiveError {
+    fn io(what: &'static str, path: impl AsRef<Path>, source: impl Into<io::Error>) -> Self {
+        ArchiveError::Io {
+            what,
+            path: path.as_ref().display().to_string(),
+            source: source.into(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ArchiveError>;
+
+/// The compressions podlink reads, recognised by their magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tarball.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// xz.
+    Xz,
+}
+
+impl Compression {
+    /// Recognises a compression from the first bytes of a stream.
+    pub fn detect(head: &[u8]) -> std::result::Result<Self, &'static str> {
+        Ok(match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
+            [b'B', b'Z', b'h', ..] => return Err("bzip2 is not supported"),
+            _ => Compression::None,
+        })
+    }
+}
+
+/// Wraps `input` in the decompressor its first bytes call for.
+pub fn decompress<'a>(input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let mut input = BufReader::with_capacity(256 * 1024, input);
+    let head = input.fill_buf()?;
+    let compression = Compression::detect(head).map_err(io::Error::other)?;
+    Ok(match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
+        Compression::Zstd => Box::new(
+            ruzstd::decoding::StreamingDecoder::new(input)
+                .map_err(|e| io::Error::other(format!("zstd: {e}")))?,
+        ),
+    })
+}
+
+/// A layer just extracted: the digest and size of its uncompressed tarball.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// `sha256:<hex>` of the uncompressed tarball (the DiffID).
+    pub diff_id: String,
+    /// Size of the uncompressed tarball in bytes.
+    pub size: u64,
+}
+
+/// Extracts a (possibly compressed) layer tarball from `input` into the empty directory `dir`,
+/// and writes its split to `split`.
+pub fn extract_layer(input: impl Read, dir: &Path, split: &Path) -> Result<Extracted> {
+    let stream = decompress(input).map_err(|e| ArchiveError::io("read", "layer", e))?;
+    let split_file = File::create(split).map_err(|e| ArchiveError::io("create", split, e))?;
+    let tee = Rc::new(RefCell::new(Tee {
+        inner: stream,
+        hasher: Sha256::new(),
+        offset: 0,
+        skip_end: 0,
+        split: SplitWriter::new(BufWriter::with_capacity(256 * 1024, split_file)),
+    }));
+    let root = open_dir(dir).map_err(|e| ArchiveError::io("open", dir, e))?;
+    let mut extractor = Extractor {
+        root,
+        parent_cache: None,
+        directories: Vec::new(),
+    };
+    let mut archive = tar::Archive::new(TeeReader(Rc::clone(&tee)));
+    let entries = archive
+        .entries()
+        .map_err(|e| ArchiveError::io("read", "layer", e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| ArchiveError::io("read entry of", "layer", e))?;
+        extractor.entry(&mut entry, &tee)?;
+    }
+    // The digest covers the whole stream, padding after the end-of-archive blocks included.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| ArchiveError::io("read", "layer", e))?;
+    drop(rest);
+    extractor.finish_directories()?;
+    let tee = Rc::try_unwrap(tee)
+        .map_err(|_| ArchiveError::io("finish", "layer", io::Error::other("tee still shared")))?
+        .into_inner();
+    let size = tee.offset;
+    let diff_id = format!("sha256:{:x}", tee.hasher.finalize());
+    tee.split
+        .finish()
+        .map_err(|e| ArchiveError::io("write", split, e))?;
+    Ok(Extracted { diff_id, size })
+}
+
+/// Reads the decompressed stream, hashing every byte and copying all but file contents into
+/// the split.
+struct Tee<'a> {
+    inner: Box<dyn Read + 'a>,
+    hasher: Sha256,
+    /// Bytes read so far.
+    offset: u64,
+    /// Bytes before this offset that belong to a file's content are not copied to the split.
+    skip_end: u64,
+    split: SplitWriter<BufWriter<File>>,
+}
+
+struct TeeReader<'a>(Rc<RefCell<Tee<'a>>>);
+
+impl Read for TeeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut tee = self.0.borrow_mut();
+        let n = tee.inner.read(buf)?;
+        let data = &buf[..n];
+        tee.hasher.update(data);
+        let start = tee.offset;
+        tee.offset += n as u64;
+        // The part of this read past the file content being skipped goes to the split.
+        let keep_from = tee.skip_end.saturating_sub(start).min(n as u64) as usize;
+        tee.split.raw(&data[keep_from..])?;
+        Ok(n)
+    }
+}
+
+/// Extraction state: the layer root and what to finish at the end.
+struct Extractor {
+    root: OwnedFd,
+    /// The last parent directory resolved, by its path in the layer: tarballs list a
+    /// directory's files together, so most lookups hit it.
+    parent_cache: Option<(PathBuf, OwnedFd)>,
+    /// Directories and their times, set last because creating entries changes them.
+    directories: Vec<(PathBuf, TimeSpec)>,
+}
+
+impl Extractor {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>, tee: &Rc<RefCell<Tee>>) -> Result<()> {
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+            return Ok(());
+        }
+        if kind.is_gnu_sparse() {
+            return Err(ArchiveError::Unsupported {
+                path: raw_path,
+                why: "sparse files".into(),
+            });
+        }
+        let path = clean_path(&raw_path)?;
+        let meta = Metadata::of(entry, &raw_path)?;
+        let Some(name) = path.file_name().map(OsStr::to_os_string) else {
+            // "./" or "/": the layer root itself.
+            let root = self
+                .root
+                .try_clone()
+                .map_err(|e| ArchiveError::io("dup", "/", e))?;
+            meta.apply_fd(&root, &raw_path)?;
+            self.directories.push((PathBuf::new(), meta.mtime));
+            return Ok(());
+        };
+        let parent_path = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let parent = self.parent(&parent_path, &raw_path)?;
+        let name_bytes = name.as_bytes();
+
+        if name_bytes == OPAQUE_MARKER.as_bytes() {
+            xattr_on_fd(parent.as_fd(), OVERLAY_OPAQUE_XATTR, b"y")
+                .map_err(|e| ArchiveError::io("mark opaque", &parent_path, e))?;
+            return Ok(());
+        }
+        if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            let hidden = OsStr::from_bytes(hidden);
+            remove_existing(&parent, hidden, &raw_path)?;
+            mknodat(
+                &parent,
+                hidden,
+                SFlag::S_IFCHR,
+                Mode::empty(),
+                makedev(0, 0),
+            )
+            .map_err(|e| ArchiveError::io("create whiteout", &path, e))?;
+            return Ok(());
+        }
+
+        if kind.is_dir() {
+            match mkdir_or_existing(&parent, &name) {
+                Ok(()) => {}
+                Err(e) => return Err(ArchiveError::io("create directory", &path, e)),
+            }
+            let dir = openat(&parent, name.as_os_str(), dir_flags(), Mode::empty())
+                .map_err(|e| ArchiveError::io("open directory", &path, e))?;
+            meta.apply_fd(&dir, &raw_path)?;
+            self.directories.push((path, meta.mtime));
+            return Ok(());
+        }
+
+        remove_existing(&parent, &name, &raw_path)?;
+        if kind.is_symlink() {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            symlinkat(OsStr::from_bytes(&target), &parent, name.as_os_str())
+                .map_err(|e| ArchiveError::io("create symlink", &path, e))?;
+            meta.apply_nofollow(&parent, &name, &raw_path)?;
+        } else if kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default();
+            let target = clean_path(&target)?;
+            let (Some(target_name), target_parent) = (target.file_name(), target.parent()) else {
+                return Err(ArchiveError::Unsafe {
+                    path: raw_path,
+                    why: "hard link to the layer root",
+                });
+            };
+            let target_parent = self.resolve(target_parent.unwrap_or(Path::new("")), &raw_path)?;
+            // Without AT_SYMLINK_FOLLOW, linkat links the entry itself, never where a symlink
+            // points, and the target's parents were walked without following symlinks.
+            linkat(
+                &target_parent,
+                target_name,
+                &parent,
+                name.as_os_str(),
+                AtFlags::empty(),
+            )
+            .map_err(|e| ArchiveError::io("create hard link", &path, e))?;
+        } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            let (sflag, dev) = if kind.is_fifo() {
+                (SFlag::S_IFIFO, 0)
+            } else {
+                let major = entry.header().device_major().ok().flatten().unwrap_or(0);
+                let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
+                let sflag = if kind.is_character_special() {
+                    SFlag::S_IFCHR
+                } else {
+                    SFlag::S_IFBLK
+                };
+                (sflag, makedev(major.into(), minor.into()))
+            };
+            mknodat(&parent, name.as_os_str(), sflag, Mode::empty(), dev)
+                .map_err(|e| ArchiveError::io("create device", &path, e))?;
+            // Opening a device node could have effects; set its metadata by name instead.
+            meta.apply_nofollow(&parent, &name, &raw_path)?;
+        } else {
+            // Regular files, and (as POSIX asks) any type we do not know.
+            let file = openat(
+                &parent,
+                name.as_os_str(),
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|e| ArchiveError::io("create", &path, e))?;
+            let mut file = File::from(file);
+            let size = entry.size();
+            if size > 0 {
+                let start = entry.raw_file_position();
+                {
+                    let mut tee = tee.borrow_mut();
+                    if tee.offset != start {
+                        return Err(ArchiveError::Unsupported {
+                            path: raw_path,
+                            why: "tar reader read ahead of the entry".into(),
+                        });
+                    }
+                    tee.skip_end = start + size;
+                    tee.split
+                        .file(size, path.as_os_str().as_bytes())
+                        .map_err(|e| ArchiveError::io("write split for", &path, e))?;
+                }
+                let copied =
+                    io::copy(entry, &mut file).map_err(|e| ArchiveError::io("write", &path, e))?;
+                if copied != size {
+                    return Err(ArchiveError::io(
+                        "write",
+                        &path,
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "truncated entry"),
+                    ));
+                }
+            }
+            meta.apply_fd(file.as_fd(), &raw_path)?;
+        }
+        Ok(())
+    }
+
+    /// The descriptor of directory `parent` (relative to the root), created if missing.
+    fn parent(&mut self, parent: &Path, entry: &str) -> Result<OwnedFd> {
+        if let Some((cached, fd)) = &self.parent_cache
+            && cached == parent
+        {
+            return fd
+                .try_clone()
+                .map_err(|e| ArchiveError::io("dup", parent, e));
+        }
+        let fd = self.resolve(parent, entry)?;
+        let copy = fd
+            .try_clone()
+            .map_err(|e| ArchiveError::io("dup", parent, e))?;
+        self.parent_cache = Some((parent.to_path_buf(), copy));
+        Ok(fd)
+    }
+
+    /// Walks `path` from the root without following symlinks, creating missing directories.
+    fn resolve(&self, path: &Path, entry: &str) -> Result<OwnedFd> {
+        let mut current = self
+            .root
+            .try_clone()
+            .map_err(|e| ArchiveError::io("dup", "/", e))?;
+        for component in path.components() {
+            let Component::Normal(name) = component else {
+                continue;
+            };
+            let next = match openat(&current, name, dir_flags(), Mode::empty()) {
+                Err(Errno::ENOENT) => {
+                    mkdir_or_existing(&current, name)
+                        .map_err(|e| ArchiveError::io("create directory", path, e))?;
+                    openat(&current, name, dir_flags(), Mode::empty())
+                }
+                other => other,
+            };
+            current = next.map_err(|e| match e {
+                // O_NOFOLLOW on a symlink, or a file where a directory should be.
+                Errno::ELOOP | Errno::ENOTDIR => ArchiveError::Unsafe {
+                    path: entry.to_string(),
+                    why: "a parent directory is a symlink or not a directory",
+                },
+                e => ArchiveError::io("open directory", path, e),
+            })?;
+        }
+        Ok(current)
+    }
+
+    /// Sets the times of every directory, deepest first, now that nothing changes them.
+    fn finish_directories(&mut self) -> Result<()> {
+        self.parent_cache = None;
+        let directories = std::mem::take(&mut self.directories);
+        for (path, mtime) in directories.iter().rev() {
+            let fd = self.resolve(path, &path.display().to_string())?;
+            futimens(&fd, mtime, mtime).map_err(|e| ArchiveError::io("set times of", path, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn dir_flags() -> OFlag {
+    OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY
+}
+
+fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(dir, dir_flags(), Mode::empty())
+}
+
+fn mkdir_or_existing(parent: &impl AsFd, name: &OsStr) -> io::Result<()> {
+    match nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST) => {
+            let st = nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+                Ok(())
+            } else {
+                // A file stands where a later entry wants a directory: the later entry wins.
+                unlinkat(parent, name, UnlinkatFlags::NoRemoveDir)?;
+                nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o755))?;
+                Ok(())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes a non-directory at `name` so a later entry can take its place. A directory stays
+/// (replacing a whole tree with a file is refused by the create that follows).
+fn remove_existing(parent: &impl AsFd, name: &OsStr, entry: &str) -> Result<()> {
+    match unlinkat(parent, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EISDIR) => match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(ArchiveError::io("replace directory", entry, e)),
+        },
+        Err(e) => Err(ArchiveError::io("replace", entry, e)),
+    }
+}
+
+/// `/proc/self/fd/N/NAME`: a path for calls that only take paths (lsetxattr), resolved
+/// through the parent's descriptor so no symlink above it is followed.
+fn fd_path(parent: &impl AsFd, name: &OsStr) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let mut path = PathBuf::from(format!("/proc/self/fd/{}", parent.as_fd().as_raw_fd()));
+    path.push(name);
+    path
+}
+
+/// A tarball path made relative to the layer root; `..` anywhere is refused.
+pub fn clean_path(raw: &str) -> Result<PathBuf> {
+    let mut clean = PathBuf::new();
+    for component in Path::new(raw).components() {
+        match component {
+            Component::Normal(part) => clean.push(part),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                return Err(ArchiveError::Unsafe {
+                    path: raw.to_string(),
+                    why: "a \"..\" component",
+                });
+            }
+        }
+    }
+    Ok(clean)
+}
+
+/// Ownership, mode, times and extended attributes of an entry.
+struct Metadata {
+    uid: u32,
+    gid: u32,
+    mode: Mode,
+    mtime: TimeSpec,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Metadata {
+    fn of<R: Read>(entry: &mut tar::Entry<R>, path: &str) -> Result<Self> {
+        let header = entry.header();
+        let bad = |e: io::Error| ArchiveError::io("read header of", path, e);
+        let uid = header.uid().map_err(bad)? as u32;
+        let gid = header.gid().map_err(bad)? as u32;
+        let mode = Mode::from_bits_truncate(header.mode().map_err(bad)? & 0o7777);
+        let mtime = TimeSpec::new(header.mtime().map_err(bad)? as i64, 0);
+        let mut xattrs = Vec::new();
+        if let Ok(Some(extensions)) = entry.pax_extensions() {
+            for ext in extensions.flatten() {
+                if let (Ok(key), value) = (ext.key(), ext.value_bytes())
+                    && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+                {
+                    xattrs.push((name.to_string(), value.to_vec()));
+                }
+            }
+        }
+        Ok(Metadata {
+            uid,
+            gid,
+            mode,
+            mtime,
+            xattrs,
+        })
+    }
+
+    /// Applies to an open file or directory: owner first (it clears setuid bits), then mode,
+    /// attributes, times.
+    fn apply_fd(&self, fd: impl AsFd, path: &str) -> Result<()> {
+        let fd = fd.as_fd();
+        fchown(
+            fd,
+            Some(Uid::from_raw(self.uid)),
+            Some(Gid::from_raw(self.gid)),
+        )
+        .map_err(|e| ArchiveError::io("chown", path, e))?;
+        fchmod(fd, self.mode).map_err(|e| ArchiveError::io("chmod", path, e))?;
+        for (name, value) in &self.xattrs {
+            xattr_on_fd(fd, name, value)
+                .map_err(|e| ArchiveError::io("set attribute on", path, e))?;
+        }
+        futimens(fd, &self.mtime, &self.mtime)
+            .map_err(|e| ArchiveError::io("set times of", path, e))
+    }
+
+    /// Applies to a symlink or device node by name, never following it.
+    fn apply_nofollow(&self, parent: &impl AsFd, name: &OsStr, path: &str) -> Result<()> {
+        fchownat(
+            parent,
+            name,
+            Some(Uid::from_raw(self.uid)),
+            Some(Gid::from_raw(self.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| ArchiveError::io("chown", path, e))?;
+        let is_link = nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK)
+            .unwrap_or(false);
+        if !is_link {
+            nix::sys::stat::fchmodat(
+                parent,
+                name,
+                self.mode,
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| ArchiveError::io("chmod", path, e))?;
+        }
+        for (xname, value) in &self.xattrs {
+            xattr::set(fd_path(parent, name), xname, value)
+                .map_err(|e| ArchiveError::io("set attribute on", path, e))?;
+        }
+        utimensat(
+            parent,
+            name,
+            &self.mtime,
+            &self.mtime,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| ArchiveError::io("set times of", path, e))
+    }
+}
+
+/// fsetxattr on a file or directory descriptor.
+fn xattr_on_fd(fd: std::os::fd::BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
+    use xattr::FileExt;
+    let file = File::from(fd.try_clone_to_owned()?);
+    file.set_xattr(name, value)
+}
+
+/// Split format: a magic line, then records. `R` u64 length, bytes: raw tarball bytes. `F` u64
+/// size, u32 path length, path: `size` bytes of the layer file at `path`.
+const SPLIT_MAGIC: &[u8] = b"podlink-tar-split-1\n";
+const RECORD_RAW: u8 = b'R';
+const RECORD_FILE: u8 = b'F';
+
+/// Writes a split, coalescing raw bytes between file records.
+struct SplitWriter<W: Write> {
+    out: W,
+    pending: Vec<u8>,
+    started: bool,
+}
+
+impl<W: Write> SplitWriter<W> {
+    fn new(out: W) -> Self {
+        SplitWriter {
+            out,
+            pending: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            self.out.write_all(SPLIT_MAGIC)?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= 1 << 20 {
+            self.flush_raw()?;
+        }
+        Ok(())
+    }
+
+    fn flush_raw(&mut self) -> io::Result<()> {
+        self.start()?;
+        if !self.pending.is_empty() {
+            self.out.write_all(&[RECORD_RAW])?;
+            self.out
+                .write_all(&(self.pending.len() as u64).to_le_bytes())?;
+            self.out.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, size: u64, path: &[u8]) -> io::Result<()> {
+        self.flush_raw()?;
+        self.out.write_all(&[RECORD_FILE])?;
+        self.out.write_all(&size.to_le_bytes())?;
+        self.out.write_all(&(path.len() as u32).to_le_bytes())?;
+        self.out.write_all(path)
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        self.flush_raw()?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Reads the original tarball of a layer back from its split and directory.
+pub struct SplitReader {
+    split: BufReader<File>,
+    dir: PathBuf,
+    /// What is being emitted now.
+    current: Current,
+}
+
+enum Current {
+    Idle,
+    Raw(u64),
+    File(io::Take<File>, u64, PathBuf),
+    Done,
+}
+
+impl SplitReader {
+    /// Opens the split of the layer whose files are under `dir`.
+    pub fn open(split: &Path, dir: &Path) -> io::Result<Self> {
+        let mut reader = BufReader::new(File::open(split)?);
+        let mut magic = vec![0u8; SPLIT_MAGIC.len()];
+        reader.read_exact(&mut magic)?;
+        if magic != SPLIT_MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a podlink tar split",
+            ));
+        }
+        Ok(SplitReader {
+            split: reader,
+            dir: dir.to_path_buf(),
+            current: Current::Idle,
+        })
+    }
+
+    fn next_record(&mut self) -> io::Result<()> {
+        let mut tag = [0u8; 1];
+        if self.split.read(&mut tag)? == 0 {
+            self.current = Current::Done;
+            return Ok(());
+        }
+        let mut len = [0u8; 8];
+        self.split.read_exact(&mut len)?;
+        let len = u64::from_le_bytes(len);
+        self.current = match tag[0] {
+            RECORD_RAW => Current::Raw(len),
+            RECORD_FILE => {
+                let mut path_len = [0u8; 4];
+                self.split.read_exact(&mut path_len)?;
+                let mut path = vec![0u8; u32::from_le_bytes(path_len) as usize];
+                self.split.read_exact(&mut path)?;
+                let relative = clean_path(&String::from_utf8_lossy(&path))
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let full = self.dir.join(&relative);
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&full)?;
+                Current::File(file.take(len), len, full)
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt tar split",
+                ));
+            }
+        };
+        Ok(())
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+impl Read for SplitReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match &mut self.current {
+                Current::Done => return Ok(0),
+                Current::Idle => self.next_record()?,
+                Current::Raw(0) => self.current = Current::Idle,
+                Current::Raw(left) => {
+                    let want = buf.len().min(*left as usize);
+                    let n = self.split.read(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short split"));
+                    }
+                    *left -= n as u64;
+                    return Ok(n);
+                }
+                Current::File(file, left, path) => {
+                    if *left == 0 {
+                        self.current = Current::Idle;
+                        continue;
+                    }
+                    let n = file.read(buf)?;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("layer file {} is shorter than recorded", path.display()),
+                        ));
+                    }
+                    *left -= n as u64;
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_compressions() {
+        assert_eq!(
+            Compression::detect(&[0x1f, 0x8b, 8]).unwrap(),
+            Compression::Gzip
+        );
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]).unwrap(),
+            Compression::Zstd
+        );
+        assert_eq!(
+            Compression::detect(b"\xfd7zXZ\x00").unwrap(),
+            Compression::Xz
+        );
+        assert_eq!(
+            Compression::detect(b"etc/\0\0\0").unwrap(),
+            Compression::None
+        );
+        assert!(Compression::detect(b"BZh9").is_err());
+    }
+
+    #[test]
+    fn clean_paths() {
+        assert_eq!(
+            clean_path("./etc/passwd").unwrap(),
+            PathBuf::from("etc/passwd")
+        );
+        assert_eq!(clean_path("/abs/path").unwrap(), PathBuf::from("abs/path"));
+        assert_eq!(clean_path("./").unwrap(), PathBuf::new());
+        assert!(clean_path("../x").is_err());
+        assert!(clean_path("a/../../x").is_err());
+    }
+
+    #[test]
+    fn split_round_trip_without_files() {
+        let mut out = Vec::new();
+        let mut w = SplitWriter::new(&mut out);
+        w.raw(b"hello ").unwrap();
+        w.raw(b"world").unwrap();
+        w.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let split = dir.path().join("split");
+        std::fs::write(&split, &out).unwrap();
+        let mut r = SplitReader::open(&split, dir.path()).unwrap();
+        let mut back = String::new();
+        r.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "hello world");
+    }
+}

@@ -1,0 +1,186 @@
+//! Layers: stored once by DiffID, unpacked into a directory that serves as an overlay lower
+//! layer, with the split that rebuilds the original tarball.
+//!
+//! A layer is extracted into a staging directory under `tmp/` first ([`LayerStore::stage`]),
+//! then renamed into `layers/` ([`LayerStore::adopt`]). The rename is the moment the layer
+//! exists; a crash before it leaves only staging, which the next start removes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::archive::{self, SplitReader};
+use super::{LAYERS_DIR, Result, StorageError, TMP_DIR, read_json, remove_tree, write_json};
+
+/// The record file of a layer.
+pub const LAYER_RECORD: &str = "layer.json";
+/// The unpacked layer.
+pub const DIFF_DIR: &str = "diff";
+/// The tarball split.
+pub const SPLIT_FILE: &str = "tar-split";
+const RECORD_VERSION: u32 = 1;
+
+/// What is recorded about a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// Record format version.
+    pub version: u32,
+    /// `sha256:<hex>` of the uncompressed tarball.
+    pub diff_id: String,
+    /// Size of the uncompressed tarball.
+    pub size: u64,
+}
+
+/// The layers under the storage root.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    layers: PathBuf,
+    tmp: PathBuf,
+}
+
+/// A layer extracted into staging; removed again unless adopted.
+#[derive(Debug)]
+pub struct StagedLayer {
+    dir: Option<PathBuf>,
+    /// Its record.
+    pub record: LayerRecord,
+}
+
+impl Drop for StagedLayer {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = remove_tree(&dir);
+        }
+    }
+}
+
+impl LayerStore {
+    /// The layer store under `root`, creating its directories.
+    pub fn open(root: &Path) -> Result<Self> {
+        let store = LayerStore {
+            layers: root.join(LAYERS_DIR),
+            tmp: root.join(TMP_DIR),
+        };
+        for dir in [&store.layers, &store.tmp] {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        }
+        Ok(store)
+    }
+
+    /// The directory of a layer.
+    pub fn layer_dir(&self, diff_id: &str) -> PathBuf {
+        self.layers.join(hex_of(diff_id))
+    }
+
+    /// The unpacked files of a layer (its overlay lower directory).
+    pub fn diff_dir(&self, diff_id: &str) -> PathBuf {
+        self.layer_dir(diff_id).join(DIFF_DIR)
+    }
+
+    /// Whether a layer exists.
+    pub fn exists(&self, diff_id: &str) -> bool {
+        self.layer_dir(diff_id).join(LAYER_RECORD).exists()
+    }
+
+    /// The record of a layer.
+    pub fn record(&self, diff_id: &str) -> Result<LayerRecord> {
+        read_json(&self.layer_dir(diff_id).join(LAYER_RECORD))
+    }
+
+    /// Extracts a (possibly compressed) layer tarball into staging.
+    pub fn stage(&self, input: impl Read) -> Result<StagedLayer> {
+        let dir = self.tmp.join(super::unique_name("layer"));
+        let diff = dir.join(DIFF_DIR);
+        std::fs::create_dir_all(&diff).map_err(|e| StorageError::io("create", &diff, e))?;
+        let mut staged = StagedLayer {
+            dir: Some(dir.clone()),
+            record: LayerRecord {
+                version: RECORD_VERSION,
+                diff_id: String::new(),
+                size: 0,
+            },
+        };
+        let extracted = archive::extract_layer(input, &diff, &dir.join(SPLIT_FILE))?;
+        staged.record.diff_id = extracted.diff_id;
+        staged.record.size = extracted.size;
+        write_json(&dir.join(LAYER_RECORD), &staged.record)?;
+        Ok(staged)
+    }
+
+    /// Moves a staged layer into the store; if the same layer is already there, the staged
+    /// copy is dropped. The caller holds the store's write lock, so no removal races this.
+    pub fn adopt(&self, mut staged: StagedLayer) -> Result<LayerRecord> {
+        let target = self.layer_dir(&staged.record.diff_id);
+        if self.exists(&staged.record.diff_id) {
+            return Ok(staged.record.clone());
+        }
+        // A directory without a record is a leftover: replace it.
+        remove_tree(&target)?;
+        let dir = staged
+            .dir
+            .take()
+            .expect("a staged layer has its directory until adopted");
+        std::fs::rename(&dir, &target)
+            .map_err(|e| StorageError::io("move layer to", &target, e))?;
+        sync_dir(&self.layers);
+        Ok(staged.record.clone())
+    }
+
+    /// Removes a layer.
+    pub fn remove(&self, diff_id: &str) -> Result<()> {
+        let dir = self.layer_dir(diff_id);
+        // Drop the record first: a crash mid-removal leaves a directory the next start removes.
+        match std::fs::remove_file(dir.join(LAYER_RECORD)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io("remove", &dir, e)),
+        }
+        remove_tree(&dir)
+    }
+
+    /// The original uncompressed tarball of a layer.
+    pub fn tarball(&self, diff_id: &str) -> Result<SplitReader> {
+        let dir = self.layer_dir(diff_id);
+        SplitReader::open(&dir.join(SPLIT_FILE), &dir.join(DIFF_DIR))
+            .map_err(|e| StorageError::io("open tarball of", &dir, e))
+    }
+
+    /// Removes staging leftovers and every layer not in `keep` (by DiffID); returns what it
+    /// removed.
+    pub fn collect_garbage(&self, keep: &std::collections::HashSet<String>) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for entry in read_dir(&self.tmp)? {
+            remove_tree(&entry)?;
+            removed.push(entry.display().to_string());
+        }
+        for entry in read_dir(&self.layers)? {
+            let name = entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let diff_id = format!("sha256:{name}");
+            if !keep.contains(&diff_id) || !entry.join(LAYER_RECORD).exists() {
+                remove_tree(&entry)?;
+                removed.push(entry.display().to_string());
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The hex part of a `sha256:<hex>` digest.
+pub fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
+    Ok(entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}

@@ -1,0 +1,154 @@
+//! The local image methods. Pull, push, search and build come with registries.
+
+use super::convert;
+use super::error;
+use super::generated::*;
+use crate::engine::Engine;
+use crate::engine::image::{ExportOptions, ImportOptions};
+
+/// io.podman.ListImages
+pub fn list_images(engine: &Engine, call: &mut dyn Call_ListImages) -> varlink::Result<()> {
+    call.reply(
+        engine
+            .list_images()
+            .into_iter()
+            .map(convert::image)
+            .collect(),
+    )
+}
+
+/// io.podman.GetImage
+pub fn get_image(
+    engine: &Engine,
+    call: &mut dyn Call_GetImage,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.get_image(&name) {
+        Ok(image) => call.reply(convert::image(image)),
+        Err(e) => error::reply(call, "GetImage", e),
+    }
+}
+
+/// io.podman.InspectImage: the `podman inspect` document as a JSON string.
+pub fn inspect_image(
+    engine: &Engine,
+    call: &mut dyn Call_InspectImage,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.inspect_image(&name) {
+        Ok(data) => call.reply(data.to_string()),
+        Err(e) => error::reply(call, "InspectImage", e),
+    }
+}
+
+/// io.podman.HistoryImage
+pub fn history_image(
+    engine: &Engine,
+    call: &mut dyn Call_HistoryImage,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.history_image(&name) {
+        Ok(history) => call.reply(history.into_iter().map(convert::history).collect()),
+        Err(e) => error::reply(call, "HistoryImage", e),
+    }
+}
+
+/// io.podman.TagImage: returns the image's ID.
+pub fn tag_image(
+    engine: &Engine,
+    call: &mut dyn Call_TagImage,
+    name: String,
+    tagged: String,
+) -> varlink::Result<()> {
+    match engine.tag_image(&name, &tagged) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "TagImage", e),
+    }
+}
+
+/// io.podman.RemoveImage: returns the image's ID. Naming one of several names of an image
+/// removes only that name, as `podman rmi` does.
+pub fn remove_image(
+    engine: &Engine,
+    call: &mut dyn Call_RemoveImage,
+    name: String,
+    force: bool,
+) -> varlink::Result<()> {
+    match engine.remove_image(&name, force) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "RemoveImage", e),
+    }
+}
+
+/// io.podman.ImageExists: 0 when it exists, 1 when it does not.
+pub fn image_exists(
+    engine: &Engine,
+    call: &mut dyn Call_ImageExists,
+    name: String,
+) -> varlink::Result<()> {
+    call.reply(if engine.image_exists(&name) { 0 } else { 1 })
+}
+
+/// io.podman.DeleteUnusedImages
+pub fn delete_unused_images(
+    engine: &Engine,
+    call: &mut dyn Call_DeleteUnusedImages,
+) -> varlink::Result<()> {
+    match engine.delete_unused_images() {
+        Ok(ids) => call.reply(ids),
+        Err(e) => error::reply(call, "DeleteUnusedImages", e),
+    }
+}
+
+/// io.podman.ImagesPrune: dangling images, or with `all` every unused one.
+pub fn images_prune(
+    engine: &Engine,
+    call: &mut dyn Call_ImagesPrune,
+    all: bool,
+) -> varlink::Result<()> {
+    match engine.prune_images(all) {
+        Ok(ids) => call.reply(ids),
+        Err(e) => error::reply(call, "ImagesPrune", e),
+    }
+}
+
+/// io.podman.ImportImage: returns the image ID (the config digest, without `sha256:`).
+pub fn import_image(
+    engine: &Engine,
+    call: &mut dyn Call_ImportImage,
+    source: String,
+    reference: String,
+    message: String,
+    changes: Vec<String>,
+) -> varlink::Result<()> {
+    let options = ImportOptions {
+        source,
+        reference,
+        message,
+        changes,
+    };
+    match engine.import_image(options) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "ImportImage", e),
+    }
+}
+
+/// io.podman.ExportImage: returns the image's ID.
+pub fn export_image(
+    engine: &Engine,
+    call: &mut dyn Call_ExportImage,
+    name: String,
+    destination: String,
+    compress: bool,
+    tags: Vec<String>,
+) -> varlink::Result<()> {
+    let options = ExportOptions {
+        destination,
+        compress,
+        tags,
+    };
+    match engine.export_image(&name, options) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "ExportImage", e),
+    }
+}
