@@ -8,7 +8,7 @@ role=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
 service_packages=(ca-certificates curl gcc libc6-dev git runc crun)
-test_packages=(busybox-static skopeo systemd python3 python3-pip tar gzip xz-utils zstd)
+test_packages=(busybox-static skopeo podman systemd python3 python3-pip tar gzip xz-utils zstd)
 
 packages=("${service_packages[@]}")
 [[ $role == test ]] && packages+=("${test_packages[@]}")

@@ -10,3 +10,10 @@ mod service;
 /// Other real clients (issue 2): Python's varlink package, the varlink CLI, systemd socket
 /// activation.
 mod clients;
+
+/// Offline fixtures built from busybox-static (and copied into archives by skopeo).
+mod fixtures;
+
+/// Images (issue 3): import/export in every format, names, tags, pruning, malicious
+/// tarballs, whiteouts, metadata, crash safety. Needs root.
+mod images;

@@ -37,6 +37,10 @@ pub struct DaemonOptions {
     pub env: Vec<(String, String)>,
     /// Address suffix such as `;mode=0660`.
     pub address_suffix: String,
+    /// A storage root to reuse (for restart tests); a fresh one otherwise.
+    pub root: Option<PathBuf>,
+    /// A run root to reuse; a fresh one otherwise.
+    pub runroot: Option<PathBuf>,
 }
 
 impl TestDaemon {
@@ -52,8 +56,14 @@ impl TestDaemon {
             .tempdir()
             .expect("temp dir");
         let socket = dir.path().join("sock");
-        let root = dir.path().join("root");
-        let runroot = dir.path().join("run");
+        let root = options
+            .root
+            .clone()
+            .unwrap_or_else(|| dir.path().join("root"));
+        let runroot = options
+            .runroot
+            .clone()
+            .unwrap_or_else(|| dir.path().join("run"));
         let mut cmd = daemon_command(&root, &runroot);
         cmd.arg(format!(
             "unix:{}{}",
@@ -262,6 +272,20 @@ pub fn test_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(relative)
+}
+
+/// Whether a test that needs root can run. Without root it is skipped with a printed reason,
+/// unless `REQUIRE_PRIVILEGED=1`, where skipping is a failure: CI must run every test.
+pub fn privileged(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+        "{test} needs root, and REQUIRE_PRIVILEGED=1 forbids skipping it"
+    );
+    eprintln!("skipping {test}: needs root (REQUIRE_PRIVILEGED=1 makes this a failure)");
+    false
 }
 
 /// Finds a tool the README's test command installs; fails with the fix if it is missing.

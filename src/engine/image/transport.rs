@@ -335,18 +335,22 @@ impl Images {
     pub fn export(&self, name: &str, options: ExportOptions) -> Result<String> {
         let image = self.resolve(name)?;
         let destination = Destination::parse(&options.destination)?;
-        let mut names = image.record.names.clone();
+        // Names asked for (the destination's own reference, then `tags`) come first, then the
+        // image's own: the OCI formats carry only the first.
         let (Destination::DockerArchive(_, extra)
         | Destination::OciArchive(_, extra)
         | Destination::OciDir(_, extra)) = &destination;
-        for tag in options.tags.iter().chain(extra.iter()) {
-            let full = Reference::parse(tag)
-                .map_err(Error::InvalidArgument)?
-                .normalized();
-            if !names.contains(&full) {
-                names.push(full);
-            }
+        let mut names = Vec::new();
+        for tag in extra.iter().chain(options.tags.iter()) {
+            names.push(
+                Reference::parse(tag)
+                    .map_err(Error::InvalidArgument)?
+                    .normalized(),
+            );
         }
+        names.extend(image.record.names.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
         let config = self.config_bytes(&image)?;
         match destination {
             Destination::DockerArchive(path, _) => {
@@ -394,7 +398,12 @@ impl Images {
             return Ok((Box::new(tarball), record.size, diff_id.to_string()));
         }
         let temp = self.tmp.join(storage::unique_name("export"));
-        let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| Error::io("create", &temp, e))?;
         // The temporary file is unlinked at once; the open descriptor keeps it readable.
         let _ = std::fs::remove_file(&temp);
         let mut hashing = HashingWriter::new(file);
@@ -496,11 +505,9 @@ impl Images {
             }
             d
         };
-        let manifests: Vec<Value> = if names.is_empty() {
-            vec![descriptor(None)]
-        } else {
-            names.iter().map(|n| descriptor(Some(n))).collect()
-        };
+        // One descriptor, under one name: an index that lists a manifest several times is
+        // valid OCI, but Podman and skopeo then refuse to load it without being told which.
+        let manifests = vec![descriptor(names.first())];
         let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": manifests }))
             .expect("a JSON value serializes");
         sink.add(

@@ -230,7 +230,7 @@ impl Extractor {
             });
         }
         let path = clean_path(&raw_path)?;
-        let meta = Metadata::of(entry, &raw_path)?;
+        let meta = Metadata::of(entry)?;
         let Some(name) = path.file_name().map(OsStr::to_os_string) else {
             // "./" or "/": the layer root itself.
             let root = self
@@ -505,13 +505,19 @@ struct Metadata {
 }
 
 impl Metadata {
-    fn of<R: Read>(entry: &mut tar::Entry<R>, path: &str) -> Result<Self> {
+    fn of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Self> {
         let header = entry.header();
-        let bad = |e: io::Error| ArchiveError::io("read header of", path, e);
-        let uid = header.uid().map_err(bad)? as u32;
-        let gid = header.gid().map_err(bad)? as u32;
-        let mode = Mode::from_bits_truncate(header.mode().map_err(bad)? & 0o7777);
-        let mtime = TimeSpec::new(header.mtime().map_err(bad)? as i64, 0);
+        // Blank numeric fields (some writers leave them empty) read as GNU tar and libarchive
+        // take them: 0 for ids and times, the usual defaults for modes.
+        let uid = header.uid().unwrap_or(0) as u32;
+        let gid = header.gid().unwrap_or(0) as u32;
+        let default_mode = if header.entry_type().is_dir() {
+            0o755
+        } else {
+            0o644
+        };
+        let mode = Mode::from_bits_truncate(header.mode().unwrap_or(default_mode) & 0o7777);
+        let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
         let mut xattrs = Vec::new();
         if let Ok(Some(extensions)) = entry.pax_extensions() {
             for ext in extensions.flatten() {
