@@ -148,6 +148,7 @@ fn import_every_format_and_compression() {
     let mut client = daemon.client();
     let images = client.list_images().call().unwrap().images;
     assert_eq!(images.len(), 5);
+    assert_eq!(client.get_info().call().unwrap().info.store.images, 5);
     assert!(
         images
             .iter()
