@@ -66,6 +66,29 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Serve the io.podman interface (the default).
     Serve(ServeArgs),
+    /// Watch one container (started by the service, not by hand).
+    #[command(hide = true)]
+    Monitor(MonitorArgs),
+}
+
+/// Options of the hidden `podlink monitor` role.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The container.
+    #[arg(long)]
+    pub id: String,
+    /// Its bundle.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The OCI runtime binary.
+    #[arg(long)]
+    pub oci_runtime: PathBuf,
+    /// The runtime's state directory.
+    #[arg(long)]
+    pub runtime_root: PathBuf,
+    /// The container's run directory.
+    #[arg(long)]
+    pub dir: PathBuf,
 }
 
 impl Default for Command {
@@ -287,7 +310,9 @@ mod tests {
     #[test]
     fn serve_is_the_default_role() {
         let cli = Cli::parse_from(["podlink"]);
-        let Command::Serve(args) = cli.command.unwrap_or_default();
+        let Command::Serve(args) = cli.command.unwrap_or_default() else {
+            panic!("serve is the default")
+        };
         assert_eq!(args.address, DEFAULT_ADDRESS);
         assert_eq!(args.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
     }

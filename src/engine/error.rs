@@ -71,6 +71,9 @@ pub enum Error {
     /// The method exists in the interface but podlink does not implement it yet.
     #[error("{0} is not implemented by podlink yet")]
     NotImplemented(&'static str),
+    /// The OCI runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] super::runtime::RuntimeError),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] super::storage::StorageError),

@@ -8,8 +8,10 @@
 //! Nothing here mentions varlink: inputs are `*Options` structs, outputs are `*Info` views.
 #![warn(missing_docs)]
 
+pub mod container;
 pub mod error;
 pub mod image;
+pub mod monitor;
 pub mod runtime;
 pub mod storage;
 pub mod system;
@@ -32,6 +34,7 @@ pub struct Engine {
     registries_conf: PathBuf,
     runtime: Option<runtime::OciRuntime>,
     images: image::Images,
+    containers: container::Containers,
 }
 
 impl Engine {
@@ -41,6 +44,7 @@ impl Engine {
             create_private_dir(dir)?;
         }
         let images = image::Images::open(&config.root)?;
+        let containers = container::Containers::open(&config.root, &config.runroot)?;
         let runtime = runtime::select(config.runtime.as_deref())?;
         match &runtime {
             Some(rt) => log::info!("OCI runtime: {} ({})", rt.path.display(), rt.version),
@@ -54,7 +58,19 @@ impl Engine {
             registries_conf: config.registries_conf.clone(),
             runtime,
             images,
+            containers,
         })
+        .inspect(|engine| {
+            // Catch up with containers that exited while the service was down.
+            for handle in engine.containers.all() {
+                engine.refresh_and_reap(&handle);
+            }
+        })
+    }
+
+    /// The containers.
+    pub fn containers(&self) -> &container::Containers {
+        &self.containers
     }
 
     /// The images.

@@ -80,3 +80,30 @@ pub fn mark_inherited_fds_cloexec() {
         }
     }
 }
+
+/// Forks; the parent exits at once with status 0 and the child returns. The monitor calls
+/// this first so that it is no child of the service: the service reaps the short-lived
+/// parent, and the monitor, reparented, outlives the service.
+///
+/// Must be called while the process has a single thread (fork copies only the caller).
+pub fn fork_and_exit_parent() -> std::io::Result<()> {
+    // SAFETY: the monitor calls this at the top of its main, before it starts any thread, so
+    // the child is a complete copy of a single-threaded process.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { .. } => std::process::exit(0),
+        nix::unistd::ForkResult::Child => Ok(()),
+    }
+}
+
+/// A pidfd for `pid`: readable once the process exits, whoever its parent is.
+pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // libc rather than nix: nix has no pidfd_open. The syscall takes a pid and flags and
+    // returns a new descriptor, or -1.
+    // SAFETY: no pointers are passed; a non-negative result is a descriptor we now own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us, open and unowned.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}

@@ -107,6 +107,172 @@ pub fn history(entry: crate::engine::image::HistoryEntry) -> wire::ImageHistory 
     }
 }
 
+/// `ListContainers` / `GetContainer` entry.
+pub fn container(c: crate::engine::container::view::ContainerSummary) -> wire::ListContainerData {
+    let ns = |k: &str| c.namespaces.get(k).cloned().unwrap_or_default();
+    wire::ListContainerData {
+        namespaces: wire::ContainerNameSpace {
+            user: ns("user"),
+            uts: ns("uts"),
+            pidns: ns("pidns"),
+            pid: ns("pid"),
+            cgroup: ns("cgroup"),
+            net: ns("net"),
+            mnt: ns("mnt"),
+            ipc: ns("ipc"),
+        },
+        id: c.id,
+        image: c.image,
+        imageid: c.image_id,
+        command: c.command,
+        createdat: c.created,
+        runningfor: c.running_for,
+        status: c.status,
+        ports: Vec::new(),
+        rootfssize: 0,
+        rwsize: 0,
+        names: c.name,
+        labels: c.labels,
+        mounts: Vec::new(),
+        containerrunning: c.running,
+    }
+}
+
+/// `CreateContainer`'s input as engine options. Every field podlink does not honour yet must
+/// be left at its zero value: one that is set is refused, by name, rather than ignored.
+pub fn create_options(
+    create: wire::Create,
+) -> crate::engine::Result<crate::engine::container::create::CreateOptions> {
+    use crate::engine::Error;
+    let wire::Create {
+        args,
+        command,
+        entrypoint,
+        env,
+        hostname,
+        image,
+        labels,
+        name,
+        rm,
+        stop_signal,
+        stop_timeout,
+        user,
+        work_dir,
+        readonly_rootfs,
+        // Accepted without effect: they ask for what podlink does anyway (a detached
+        // container, quiet output) or name a log driver podlink always uses.
+        detach: _,
+        quiet: _,
+        log_driver,
+        resources,
+        id_mappings,
+        ..
+    } = create.clone();
+    let unsupported = unsupported_create_fields(&create, &resources, &id_mappings);
+    if let Some(field) = unsupported.first() {
+        return Err(Error::InvalidArgument(format!(
+            "CreateContainer: the field {field:?} is not supported by podlink yet"
+        )));
+    }
+    if !log_driver.is_empty() && log_driver != "k8s-file" {
+        return Err(Error::InvalidArgument(format!(
+            "CreateContainer: log_driver {log_driver:?}: only k8s-file is supported"
+        )));
+    }
+    let (image, command) = if image.is_empty() && !args.is_empty() {
+        (
+            args[0].clone(),
+            if command.is_empty() {
+                args[1..].to_vec()
+            } else {
+                command
+            },
+        )
+    } else {
+        (image, command)
+    };
+    Ok(crate::engine::container::create::CreateOptions {
+        image,
+        name,
+        command,
+        entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
+        env: env.into_iter().collect(),
+        work_dir,
+        user,
+        hostname,
+        labels,
+        rm,
+        stop_signal: i32::try_from(stop_signal).unwrap_or(-1),
+        stop_timeout: u64::try_from(stop_timeout).unwrap_or(0),
+        readonly_rootfs,
+    })
+}
+
+/// The names of set fields podlink cannot honour yet.
+fn unsupported_create_fields(
+    c: &wire::Create,
+    r: &wire::CreateResourceConfig,
+    m: &wire::IDMappingOptions,
+) -> Vec<&'static str> {
+    let mut set = Vec::new();
+    let mut check = |name: &'static str, is_set: bool| {
+        if is_set {
+            set.push(name);
+        }
+    };
+    check("cap_add", !c.cap_add.is_empty());
+    check("cap_drop", !c.cap_drop.is_empty());
+    check("conmon_pidfile", !c.conmon_pidfile.is_empty());
+    check("cgroup_parent", !c.cgroup_parent.is_empty());
+    check("devices", !c.devices.is_empty());
+    check("dns_opt", !c.dns_opt.is_empty());
+    check("dns_search", !c.dns_search.is_empty());
+    check("dns_servers", !c.dns_servers.is_empty());
+    check("exposed_ports", !c.exposed_ports.is_empty());
+    check("gidmap", !c.gidmap.is_empty());
+    check("group_add", !c.group_add.is_empty());
+    check("host_add", !c.host_add.is_empty());
+    check("image_id", !c.image_id.is_empty());
+    check("init", c.init);
+    check("init_path", !c.init_path.is_empty());
+    check("builtin_imgvolumes", !c.builtin_imgvolumes.is_empty());
+    check(
+        "id_mappings",
+        m.host_uid_mapping || m.host_gid_mapping || m.uid_map.size != 0 || m.gid_map.size != 0,
+    );
+    check("image_volume_type", !c.image_volume_type.is_empty());
+    check("interactive", c.interactive);
+    check("ipc_mode", !c.ipc_mode.is_empty());
+    check("log_driver_opt", !c.log_driver_opt.is_empty());
+    check("net_mode", !c.net_mode.is_empty());
+    check("network", !c.network.is_empty());
+    check("pid_mode", !c.pid_mode.is_empty());
+    check("pod", !c.pod.is_empty());
+    check("privileged", c.privileged);
+    check("publish", !c.publish.is_empty());
+    check("publish_all", c.publish_all);
+    check("resources", *r != wire::CreateResourceConfig::default());
+    check("shm_dir", !c.shm_dir.is_empty());
+    check("subuidmap", !c.subuidmap.is_empty());
+    check("subgidmap", !c.subgidmap.is_empty());
+    check("subuidname", !c.subuidname.is_empty());
+    check("subgidname", !c.subgidname.is_empty());
+    check("sys_ctl", !c.sys_ctl.is_empty());
+    check("tmpfs", !c.tmpfs.is_empty());
+    check("tty", c.tty);
+    check("uidmap", !c.uidmap.is_empty());
+    check("userns_mode", !c.userns_mode.is_empty());
+    check("uts_mode", !c.uts_mode.is_empty());
+    check("volumes", !c.volumes.is_empty());
+    check("mount_label", !c.mount_label.is_empty());
+    check("process_label", !c.process_label.is_empty());
+    check("no_new_privs", c.no_new_privs);
+    check("apparmor_profile", !c.apparmor_profile.is_empty());
+    check("seccomp_profile_path", !c.seccomp_profile_path.is_empty());
+    check("security_opts", !c.security_opts.is_empty());
+    set
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

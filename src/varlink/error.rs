@@ -59,6 +59,10 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
                     .collect::<Vec<_>>(),
             })),
         ),
+        Error::Runtime(e) => (
+            "io.podman.RuntimeError",
+            Some(json!({ "reason": chain(e) })),
+        ),
         other => (
             "io.podman.ErrorOccurred",
             Some(json!({ "reason": chain(other) })),

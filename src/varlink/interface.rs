@@ -6,7 +6,7 @@
 //! issue has not landed yet. Nothing here decides anything.
 
 use super::generated::*;
-use super::{Service, error, images, system};
+use super::{Service, containers, error, images, system};
 
 impl VarlinkInterface for Service {
     /// io.podman.AttachToContainer: declared but not implemented by the contract.
@@ -69,13 +69,13 @@ impl VarlinkInterface for Service {
         error::pending(call, "ContainerConfig")
     }
 
-    /// io.podman.ContainerExists: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerExists
     fn container_exists(
         &self,
         call: &mut dyn Call_ContainerExists,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerExists")
+        containers::container_exists(&self.engine, call, name)
     }
 
     /// io.podman.ContainerInspectData: not implemented yet; answers ErrorOccurred naming the method.
@@ -116,13 +116,13 @@ impl VarlinkInterface for Service {
         error::pending(call, "ContainerStateData")
     }
 
-    /// io.podman.CreateContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.CreateContainer
     fn create_container(
         &self,
         call: &mut dyn Call_CreateContainer,
-        _create: Create,
+        create: Create,
     ) -> varlink::Result<()> {
-        error::pending(call, "CreateContainer")
+        containers::create_container(&self.engine, call, create)
     }
 
     /// io.podman.CreateImage: declared but not implemented by the contract.
@@ -135,12 +135,12 @@ impl VarlinkInterface for Service {
         error::pending(call, "CreatePod")
     }
 
-    /// io.podman.DeleteStoppedContainers: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.DeleteStoppedContainers
     fn delete_stopped_containers(
         &self,
         call: &mut dyn Call_DeleteStoppedContainers,
     ) -> varlink::Result<()> {
-        error::pending(call, "DeleteStoppedContainers")
+        containers::delete_stopped_containers(&self.engine, call)
     }
 
     /// io.podman.DeleteUnusedImages
@@ -192,22 +192,18 @@ impl VarlinkInterface for Service {
         error::pending(call, "GetAttachSockets")
     }
 
-    /// io.podman.GetContainer: not implemented yet; answers ErrorOccurred naming the method.
-    fn get_container(
-        &self,
-        call: &mut dyn Call_GetContainer,
-        _name: String,
-    ) -> varlink::Result<()> {
-        error::pending(call, "GetContainer")
+    /// io.podman.GetContainer
+    fn get_container(&self, call: &mut dyn Call_GetContainer, name: String) -> varlink::Result<()> {
+        containers::get_container(&self.engine, call, name)
     }
 
-    /// io.podman.GetContainerLogs: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.GetContainerLogs
     fn get_container_logs(
         &self,
         call: &mut dyn Call_GetContainerLogs,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "GetContainerLogs")
+        containers::get_container_logs(&self.engine, call, name)
     }
 
     /// io.podman.GetContainerStats: not implemented yet; answers ErrorOccurred naming the method.
@@ -271,13 +267,13 @@ impl VarlinkInterface for Service {
         images::import_image(&self.engine, call, source, reference, message, changes)
     }
 
-    /// io.podman.InspectContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.InspectContainer
     fn inspect_container(
         &self,
         call: &mut dyn Call_InspectContainer,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "InspectContainer")
+        containers::inspect_container(&self.engine, call, name)
     }
 
     /// io.podman.InspectImage
@@ -290,14 +286,14 @@ impl VarlinkInterface for Service {
         error::pending(call, "InspectPod")
     }
 
-    /// io.podman.KillContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.KillContainer
     fn kill_container(
         &self,
         call: &mut dyn Call_KillContainer,
-        _name: String,
-        _signal: i64,
+        name: String,
+        signal: i64,
     ) -> varlink::Result<()> {
-        error::pending(call, "KillContainer")
+        containers::kill_container(&self.engine, call, name, signal)
     }
 
     /// io.podman.KillPod: not implemented yet; answers ErrorOccurred naming the method.
@@ -346,9 +342,9 @@ impl VarlinkInterface for Service {
         error::pending(call, "ListContainerProcesses")
     }
 
-    /// io.podman.ListContainers: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ListContainers
     fn list_containers(&self, call: &mut dyn Call_ListContainers) -> varlink::Result<()> {
-        error::pending(call, "ListContainers")
+        containers::list_containers(&self.engine, call)
     }
 
     /// io.podman.ListImages
@@ -420,14 +416,14 @@ impl VarlinkInterface for Service {
         error::pending(call, "PushImage")
     }
 
-    /// io.podman.RemoveContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.RemoveContainer
     fn remove_container(
         &self,
         call: &mut dyn Call_RemoveContainer,
-        _name: String,
-        _force: bool,
+        name: String,
+        force: bool,
     ) -> varlink::Result<()> {
-        error::pending(call, "RemoveContainer")
+        containers::remove_container(&self.engine, call, name, force)
     }
 
     /// io.podman.RemoveImage
@@ -465,14 +461,14 @@ impl VarlinkInterface for Service {
         call.reply_method_not_implemented("io.podman.ResizeContainerTty".into())
     }
 
-    /// io.podman.RestartContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.RestartContainer
     fn restart_container(
         &self,
         call: &mut dyn Call_RestartContainer,
-        _name: String,
-        _timeout: i64,
+        name: String,
+        timeout: i64,
     ) -> varlink::Result<()> {
-        error::pending(call, "RestartContainer")
+        containers::restart_container(&self.engine, call, name, timeout)
     }
 
     /// io.podman.RestartPod: not implemented yet; answers ErrorOccurred naming the method.
@@ -490,13 +486,13 @@ impl VarlinkInterface for Service {
         error::pending(call, "SearchImage")
     }
 
-    /// io.podman.StartContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.StartContainer
     fn start_container(
         &self,
         call: &mut dyn Call_StartContainer,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "StartContainer")
+        containers::start_container(&self.engine, call, name)
     }
 
     /// io.podman.StartPod: not implemented yet; answers ErrorOccurred naming the method.
@@ -504,14 +500,14 @@ impl VarlinkInterface for Service {
         error::pending(call, "StartPod")
     }
 
-    /// io.podman.StopContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.StopContainer
     fn stop_container(
         &self,
         call: &mut dyn Call_StopContainer,
-        _name: String,
-        _timeout: i64,
+        name: String,
+        timeout: i64,
     ) -> varlink::Result<()> {
-        error::pending(call, "StopContainer")
+        containers::stop_container(&self.engine, call, name, timeout)
     }
 
     /// io.podman.StopPod: not implemented yet; answers ErrorOccurred naming the method.
@@ -568,13 +564,13 @@ impl VarlinkInterface for Service {
         call.reply_method_not_implemented("io.podman.UpdateContainer".into())
     }
 
-    /// io.podman.WaitContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.WaitContainer
     fn wait_container(
         &self,
         call: &mut dyn Call_WaitContainer,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "WaitContainer")
+        containers::wait_container(&self.engine, call, name)
     }
 
     /// io.podman.WaitPod: declared but not implemented by the contract.

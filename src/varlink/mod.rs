@@ -12,6 +12,7 @@
 //! - `lenient`: Go-style zero values for missing and `null` input fields.
 
 mod connection;
+mod containers;
 mod convert;
 mod error;
 mod images;

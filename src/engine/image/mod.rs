@@ -778,9 +778,9 @@ fn go_arch() -> &'static str {
 
 /// The image methods of the engine, named after the io.podman methods they serve.
 impl super::Engine {
-    /// Containers using image `id`. None until containers land.
-    fn image_users(&self, _id: &str) -> Vec<String> {
-        Vec::new()
+    /// Containers using image `id`.
+    fn image_users(&self, id: &str) -> Vec<String> {
+        self.containers().users_of(id)
     }
 
     /// Every image, newest first.

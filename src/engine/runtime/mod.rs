@@ -1,9 +1,107 @@
-//! The OCI runtime (runc or crun): which binary, and (as containers land) how to drive it.
+//! The OCI runtime (runc or crun): which binary, and how to drive it.
+//!
+//! Every invocation is built from a typed [`RuntimeCommand`] and runs with `--root` set to
+//! podlink's own runtime state directory, so podlink's containers never mix with anyone
+//! else's. A failure carries the argv, the exit status and the runtime's stderr.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{Error, Result};
+
+/// A runtime invocation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{argv} failed ({status}): {stderr}")]
+pub struct RuntimeError {
+    /// The command line.
+    pub argv: String,
+    /// How it ended.
+    pub status: String,
+    /// What it wrote to stderr (or its log), trimmed.
+    pub stderr: String,
+}
+
+/// One runtime subcommand and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeCommand<'a> {
+    /// `create --bundle B --pid-file P [--console-socket S] ID`
+    Create {
+        /// The bundle directory.
+        bundle: &'a Path,
+        /// Where the runtime writes the container's pid.
+        pid_file: &'a Path,
+        /// The console socket of a tty container.
+        console_socket: Option<&'a Path>,
+        /// The container.
+        id: &'a str,
+    },
+    /// `start ID`
+    Start(&'a str),
+    /// `kill [--all] ID SIGNAL`
+    Kill {
+        /// The container.
+        id: &'a str,
+        /// The signal number.
+        signal: i32,
+        /// Signal every process of the container.
+        all: bool,
+    },
+    /// `delete [--force] ID`
+    Delete {
+        /// The container.
+        id: &'a str,
+        /// Kill it first if it still runs.
+        force: bool,
+    },
+    /// `state ID`
+    State(&'a str),
+    /// `pause ID`
+    Pause(&'a str),
+    /// `resume ID`
+    Resume(&'a str),
+}
+
+impl RuntimeCommand<'_> {
+    /// The arguments after the global flags.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        match self {
+            RuntimeCommand::Create {
+                bundle,
+                pid_file,
+                console_socket,
+                id,
+            } => {
+                args.extend(["create".into(), "--bundle".into(), bundle.into()]);
+                args.extend(["--pid-file".into(), pid_file.into()]);
+                if let Some(socket) = console_socket {
+                    args.extend(["--console-socket".into(), socket.into()]);
+                }
+                args.push(id.into());
+            }
+            RuntimeCommand::Start(id) => args.extend(["start".into(), id.into()]),
+            RuntimeCommand::Kill { id, signal, all } => {
+                args.push("kill".into());
+                if *all {
+                    args.push("--all".into());
+                }
+                args.extend([id.into(), signal.to_string().into()]);
+            }
+            RuntimeCommand::Delete { id, force } => {
+                args.push("delete".into());
+                if *force {
+                    args.push("--force".into());
+                }
+                args.push(id.into());
+            }
+            RuntimeCommand::State(id) => args.extend(["state".into(), id.into()]),
+            RuntimeCommand::Pause(id) => args.extend(["pause".into(), id.into()]),
+            RuntimeCommand::Resume(id) => args.extend(["resume".into(), id.into()]),
+        }
+        args
+    }
+}
 
 /// Runtimes tried, in order, when none is asked for. runc first: crun 1.8 refuses hosts with
 /// hybrid cgroups, which runc handles.
@@ -18,6 +116,45 @@ pub struct OciRuntime {
     pub name: String,
     /// First line of its `--version` output.
     pub version: String,
+}
+
+impl OciRuntime {
+    /// A command for `what`, with podlink's runtime state directory.
+    pub fn command(&self, state_dir: &Path, what: &RuntimeCommand) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root").arg(state_dir).args(what.args());
+        cmd
+    }
+
+    /// Runs `what` to completion; its stdout on success.
+    pub fn run(
+        &self,
+        state_dir: &Path,
+        what: &RuntimeCommand,
+    ) -> std::result::Result<Vec<u8>, RuntimeError> {
+        let mut cmd = self.command(state_dir, what);
+        cmd.stdin(std::process::Stdio::null());
+        let argv = format!(
+            "{} {}",
+            self.name,
+            what.args()
+                .join(OsString::from(" ").as_os_str())
+                .to_string_lossy()
+        );
+        let output = cmd.output().map_err(|e| RuntimeError {
+            argv: argv.clone(),
+            status: "not started".into(),
+            stderr: e.to_string(),
+        })?;
+        if output.status.success() {
+            return Ok(output.stdout);
+        }
+        Err(RuntimeError {
+            argv,
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
 }
 
 /// The runtime to use: the one `requested` (a path, or a name looked up in `PATH`), which
@@ -78,6 +215,50 @@ fn probe(path: &Path) -> Result<OciRuntime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argv_is_built_from_typed_commands() {
+        let args = |c: RuntimeCommand| -> Vec<String> {
+            c.args()
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            args(RuntimeCommand::Create {
+                bundle: Path::new("/b"),
+                pid_file: Path::new("/p"),
+                console_socket: Some(Path::new("/c")),
+                id: "x",
+            }),
+            [
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/p",
+                "--console-socket",
+                "/c",
+                "x"
+            ]
+        );
+        assert_eq!(
+            args(RuntimeCommand::Kill {
+                id: "x",
+                signal: 15,
+                all: true
+            }),
+            ["kill", "--all", "x", "15"]
+        );
+        assert_eq!(
+            args(RuntimeCommand::Delete {
+                id: "x",
+                force: true
+            }),
+            ["delete", "--force", "x"]
+        );
+        assert_eq!(args(RuntimeCommand::Start("x")), ["start", "x"]);
+    }
 
     #[test]
     fn a_missing_requested_runtime_is_an_error() {

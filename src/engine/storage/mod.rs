@@ -25,6 +25,7 @@
 pub mod archive;
 pub mod images;
 pub mod layers;
+pub mod overlay;
 
 use std::fs::File;
 use std::io::Write;

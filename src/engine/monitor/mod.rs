@@ -1,0 +1,186 @@
+//! The per-container monitor, conmon's part: the daemon side (spawn it, read its one message,
+//! wait for it) and, in `run`, the monitor process itself.
+//!
+//! The monitor is this binary in its hidden `monitor` role. It forks away from the daemon,
+//! becomes a session leader and a child subreaper, runs the runtime's `create`, reports
+//! `Ready` (or `Failed` with the runtime's stderr) as one JSON line on its stdout, which the
+//! daemon reads through a pipe, then holds the container's stdio, writes the log, reaps the
+//! container, writes the exit file atomically and exits. The daemon learns about the exit
+//! from that file, so a restarted daemon recovers by reading files.
+
+pub mod logs;
+pub mod run;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::runtime::{OciRuntime, RuntimeError};
+
+/// The container's pid, written by the runtime.
+pub const PID_FILE: &str = "pid";
+/// The exit file, written by the monitor when the container exits.
+pub const EXIT_FILE: &str = "exit.json";
+/// The container log (k8s-file).
+pub const LOG_FILE: &str = "ctr.log";
+/// The monitor's own diagnostics.
+pub const MONITOR_LOG: &str = "monitor.log";
+
+/// The monitor's one message to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// The runtime created the container.
+    Ready {
+        /// The container's init process.
+        pid: i32,
+        /// The monitor itself.
+        monitor_pid: i32,
+    },
+    /// It did not; `message` carries the runtime's stderr.
+    Failed {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// How a container ended, as the monitor records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// The exit code; 128+N for death by signal N.
+    pub exit_code: i32,
+    /// When the monitor saw it exit (RFC 3339).
+    pub finished_at: String,
+}
+
+/// What the monitor needs to know, passed on its command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorOptions {
+    /// The container.
+    pub id: String,
+    /// Its bundle.
+    pub bundle: PathBuf,
+    /// The runtime binary.
+    pub runtime: PathBuf,
+    /// The runtime's state directory.
+    pub runtime_root: PathBuf,
+    /// The container's run directory (pid file, exit file, log).
+    pub dir: PathBuf,
+}
+
+impl MonitorOptions {
+    /// The arguments of `podlink monitor`.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        vec![
+            "monitor".into(),
+            "--id".into(),
+            self.id.clone().into(),
+            "--bundle".into(),
+            self.bundle.clone().into(),
+            "--oci-runtime".into(),
+            self.runtime.clone().into(),
+            "--runtime-root".into(),
+            self.runtime_root.clone().into(),
+            "--dir".into(),
+            self.dir.clone().into(),
+        ]
+    }
+}
+
+/// Starts a monitor for a container and waits for its message: the container's and the
+/// monitor's pids once the runtime created the container.
+pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32), RuntimeError> {
+    let exe =
+        std::env::current_exe().map_err(|e| failed(runtime, "find podlink", e.to_string()))?;
+    let mut child = Command::new(exe)
+        .args(options.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| failed(runtime, "start the monitor", e.to_string()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    // The first process forks the real monitor and exits at once: reap it now.
+    let _ = child.wait();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| failed(runtime, "read the monitor", e.to_string()))?;
+    match serde_json::from_str::<Message>(line.trim()) {
+        Ok(Message::Ready { pid, monitor_pid }) => Ok((pid, monitor_pid)),
+        Ok(Message::Failed { message }) => Err(RuntimeError {
+            argv: format!("{} create {}", runtime.name, options.id),
+            status: "failed".into(),
+            stderr: message,
+        }),
+        Err(_) => {
+            let log = std::fs::read_to_string(options.dir.join(MONITOR_LOG)).unwrap_or_default();
+            Err(failed(
+                runtime,
+                "monitor",
+                format!("exited without a report: {}", log.trim()),
+            ))
+        }
+    }
+}
+
+fn failed(runtime: &OciRuntime, what: &str, why: String) -> RuntimeError {
+    RuntimeError {
+        argv: format!("{} ({what})", runtime.name),
+        status: "failed".into(),
+        stderr: why,
+    }
+}
+
+/// The exit file of the container whose run directory is `dir`, if it exited.
+pub fn read_exit(dir: &Path) -> Option<ExitInfo> {
+    let bytes = std::fs::read(dir.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether `pid` is still the monitor of container `id` (pids are reused).
+pub fn is_monitor(pid: i32, id: &str) -> bool {
+    if pid <= 1 {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let text = String::from_utf8_lossy(&c);
+            text.contains("monitor") && text.contains(id)
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until the monitor `pid` of container `id` has exited, or `timeout` passes;
+/// `true` if it has exited.
+pub fn wait_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let Ok(pidfd) = crate::sys::pidfd_open(pid) else {
+        return true;
+    };
+    // Checked after opening the pidfd: if the pid was reused before, this sees it.
+    if !is_monitor(pid, id) {
+        return true;
+    }
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let slice = match deadline {
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+            None => Duration::from_secs(3600),
+        };
+        if slice.is_zero() {
+            return false;
+        }
+        let ms =
+            PollTimeout::try_from(slice.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return true,
+        }
+    }
+}

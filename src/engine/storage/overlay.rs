@@ -1,0 +1,123 @@
+//! Overlay mounts: a container's root filesystem is its image's layers (lower, read-only)
+//! under its own upper directory.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+
+use super::{Result, StorageError};
+
+/// The directories of one container's overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    /// Lower directories, topmost first.
+    pub lower: Vec<PathBuf>,
+    /// The container's writable layer.
+    pub upper: PathBuf,
+    /// overlayfs's scratch directory, on the same filesystem as `upper`.
+    pub work: PathBuf,
+    /// Where the root filesystem appears.
+    pub merged: PathBuf,
+}
+
+impl Overlay {
+    /// The mount options for this overlay.
+    pub fn options(&self) -> String {
+        let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+
+    /// Mounts the overlay (creating the container's directories); a no-op if mounted.
+    pub fn mount(&self) -> Result<()> {
+        for dir in [&self.upper, &self.work, &self.merged] {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        }
+        if is_mounted(&self.merged) {
+            return Ok(());
+        }
+        let options = self.options();
+        // A single page holds the options; images with very many layers need shorter
+        // lower paths (links), which podlink does not make yet.
+        if options.len() >= 4000 {
+            return Err(StorageError::io(
+                "mount",
+                &self.merged,
+                std::io::Error::other(format!(
+                    "{} layers is more than one overlay mount takes",
+                    self.lower.len()
+                )),
+            ));
+        }
+        nix::mount::mount(
+            Some("overlay"),
+            &self.merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|e| StorageError::io("mount overlay on", &self.merged, e.into()))
+    }
+
+    /// Unmounts the overlay if mounted.
+    pub fn unmount(&self) -> Result<()> {
+        unmount(&self.merged)
+    }
+}
+
+/// Unmounts `path` if something is mounted there.
+pub fn unmount(path: &Path) -> Result<()> {
+    if !is_mounted(path) {
+        return Ok(());
+    }
+    nix::mount::umount2(path, MntFlags::empty())
+        .or_else(|_| nix::mount::umount2(path, MntFlags::MNT_DETACH))
+        .map_err(|e| StorageError::io("unmount", path, e.into()))
+}
+
+/// Whether something is mounted on `path` (per /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let wanted = path.display().to_string();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mount_point| unescape(mount_point) == wanted)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_list_lower_layers_topmost_first() {
+        let o = Overlay {
+            lower: vec!["/l/top".into(), "/l/base".into()],
+            upper: "/c/diff".into(),
+            work: "/c/work".into(),
+            merged: "/c/merged".into(),
+        };
+        assert_eq!(
+            o.options(),
+            "lowerdir=/l/top:/l/base,upperdir=/c/diff,workdir=/c/work"
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+    }
+}
