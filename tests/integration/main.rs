@@ -17,3 +17,7 @@ mod fixtures;
 /// Images (issue 3): import/export in every format, names, tags, pruning, malicious
 /// tarballs, whiteouts, metadata, crash safety. Needs root.
 mod images;
+
+/// Containers (issue 4, first part): lifecycle on the real runtime with the monitor. Needs
+/// root.
+mod containers;

@@ -146,6 +146,54 @@ impl Drop for TestDaemon {
                 }
             }
         }
+        // Containers outlive the daemon by design; a test that failed half-way may leave some.
+        // Remove them, their monitors and mounts, so one failure does not leak into the host.
+        clean_up_containers(&self.root, &self.runroot);
+    }
+}
+
+/// Force-deletes every container of a runtime state directory, kills monitors of `runroot`,
+/// and unmounts everything under `root`.
+pub fn clean_up_containers(root: &Path, runroot: &Path) {
+    let state = runroot.join("runtime");
+    if state.exists() {
+        for runtime in ["runc", "crun"] {
+            let Ok(out) = Command::new(runtime)
+                .arg("--root")
+                .arg(&state)
+                .args(["list", "-q"])
+                .output()
+            else {
+                continue;
+            };
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new(runtime)
+                    .arg("--root")
+                    .arg(&state)
+                    .args(["delete", "--force", id])
+                    .output();
+            }
+        }
+    }
+    let run = runroot.display().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.contains("monitor")
+                && cmdline.contains(&run)
+                && let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>()
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    let prefix = root.display().to_string();
+    if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+        for mount_point in info.lines().filter_map(|l| l.split(' ').nth(4)) {
+            if mount_point.starts_with(&prefix) {
+                let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
     }
 }
 

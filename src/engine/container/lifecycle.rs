@@ -53,6 +53,13 @@ impl Engine {
                 record.state.finished_at = crate::engine::image::now_rfc3339();
             }
         }
+        if let Ok(runtime) = self.runtime_or_err() {
+            let delete = RuntimeCommand::Delete {
+                id: &record.id,
+                force: true,
+            };
+            let _ = runtime.run(&self.runtime_root(), &delete);
+        }
         let _ = self.overlay_of(record).unmount();
         let _ = self.containers().save(record);
         true
@@ -87,9 +94,22 @@ impl Engine {
         self.containers().overlay(&record.id, lower)
     }
 
+    /// Finds a container, first removing it if it exited and asked for that (`rm`): such a
+    /// container is gone as far as clients can tell.
+    pub(crate) fn find_container(&self, name: &str) -> Result<Arc<Mutex<ContainerRecord>>> {
+        let handle = self.containers().resolve(name)?;
+        if self.refresh_and_reap(&handle) {
+            return Ok(handle);
+        }
+        Err(Error::ContainerNotFound {
+            name: name.to_string(),
+            reason: "the container exited and was removed (rm)".into(),
+        })
+    }
+
     /// io.podman.StartContainer: returns the container's ID.
     pub fn start_container(&self, name: &str) -> Result<String> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let mut record = lock(&handle);
         self.refresh(&mut record);
         if !record.status().can_start() {
@@ -119,6 +139,8 @@ impl Engine {
             runtime_root: self.runtime_root(),
             dir: run_dir,
         };
+        // Recorded before `start`: a container can exit before `start` returns.
+        let started_at = crate::engine::image::now_rfc3339();
         let started = monitor::spawn(&runtime, &options).and_then(|(pid, monitor_pid)| {
             runtime
                 .run(&self.runtime_root(), &RuntimeCommand::Start(&record.id))
@@ -129,7 +151,7 @@ impl Engine {
                 record.state.status = Some(ContainerStatus::Running);
                 record.state.pid = pid;
                 record.state.monitor_pid = monitor_pid;
-                record.state.started_at = crate::engine::image::now_rfc3339();
+                record.state.started_at = started_at;
                 self.containers().save(&record)?;
                 Ok(record.id.clone())
             }
@@ -165,7 +187,7 @@ impl Engine {
 
     /// io.podman.KillContainer: SIGKILL when `signal` is 0; returns the ID.
     pub fn kill_container(&self, name: &str, signal: i32) -> Result<String> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let mut record = lock(&handle);
         self.refresh(&mut record);
         if !record.status().is_active() {
@@ -188,7 +210,7 @@ impl Engine {
     /// io.podman.StopContainer: the stop signal, then SIGKILL after `timeout` seconds
     /// (negative: the container's own timeout); returns the ID.
     pub fn stop_container(&self, name: &str, timeout: i64) -> Result<String> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let mut record = lock(&handle);
         self.refresh(&mut record);
         if !record.status().is_active() {
@@ -233,27 +255,30 @@ impl Engine {
     /// io.podman.WaitContainer: blocks until the container exits; its exit code.
     pub fn wait_container(&self, name: &str) -> Result<i32> {
         let handle = self.containers().resolve(name)?;
-        let (id, monitor_pid) = {
+        let waiting = {
             let mut record = lock(&handle);
             self.refresh(&mut record);
-            if !record.status().is_active() {
-                return Ok(record.state.exit_code);
-            }
-            (record.id.clone(), record.state.monitor_pid)
+            record
+                .status()
+                .is_active()
+                .then(|| (record.id.clone(), record.state.monitor_pid))
         };
-        // Waiting holds no lock: other calls on this container go on meanwhile.
-        monitor::wait_monitor(monitor_pid, &id, None);
-        let mut record = lock(&handle);
-        self.refresh(&mut record);
-        let code = record.state.exit_code;
-        drop(record);
+        if let Some((id, monitor_pid)) = waiting {
+            // Waiting holds no lock: other calls on this container go on meanwhile.
+            monitor::wait_monitor(monitor_pid, &id, None);
+        }
+        let code = {
+            let mut record = lock(&handle);
+            self.refresh(&mut record);
+            record.state.exit_code
+        };
         self.refresh_and_reap(&handle);
         Ok(code)
     }
 
     /// io.podman.RestartContainer: stops (as StopContainer) and starts; returns the ID.
     pub fn restart_container(&self, name: &str, timeout: i64) -> Result<String> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let id = {
             let mut record = lock(&handle);
             self.refresh(&mut record);
@@ -272,7 +297,7 @@ impl Engine {
 
     /// io.podman.RemoveContainer: a running container only with `force`; returns the ID.
     pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let mut record = lock(&handle);
         self.refresh(&mut record);
         if record.status().is_active() {

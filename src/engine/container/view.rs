@@ -50,7 +50,7 @@ impl Engine {
 
     /// io.podman.GetContainer.
     pub fn get_container(&self, name: &str) -> Result<ContainerSummary> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let mut record = lock(&handle);
         self.refresh(&mut record);
         Ok(summary(&record))
@@ -58,12 +58,12 @@ impl Engine {
 
     /// io.podman.ContainerExists.
     pub fn container_exists(&self, name: &str) -> bool {
-        self.containers().resolve(name).is_ok()
+        self.find_container(name).is_ok()
     }
 
     /// io.podman.InspectContainer: the fields `podman inspect` gives.
     pub fn inspect_container(&self, name: &str) -> Result<Value> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let mut record = lock(&handle);
         self.refresh(&mut record);
         let overlay = self.overlay_of(&record);
@@ -131,7 +131,7 @@ impl Engine {
 
     /// io.podman.GetContainerLogs: the log's lines as the monitor wrote them.
     pub fn container_logs(&self, name: &str) -> Result<Vec<String>> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.find_container(name)?;
         let id = lock(&handle).id.clone();
         let path = self.containers().run_dir(&id).join(monitor::LOG_FILE);
         match std::fs::read_to_string(&path) {

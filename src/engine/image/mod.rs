@@ -242,8 +242,13 @@ impl Images {
     /// Finds the image `name` refers to: a full ID (with or without `sha256:`), a name, or a
     /// unique ID prefix. An ambiguous name or prefix is `ImageNotFound` listing the candidates.
     pub fn resolve(&self, name: &str) -> Result<Arc<Image>> {
+        self.resolve_detail(name).map(|(image, _)| image)
+    }
+
+    /// As [`Images::resolve`], also telling whether `name` was an ID (full or prefix).
+    pub fn resolve_detail(&self, name: &str) -> Result<(Arc<Image>, bool)> {
         match resolve_in(&self.read(), name) {
-            Found::Image(image, _) => Ok(image),
+            Found::Image(image, by_id) => Ok((image, by_id)),
             Found::Missing(reason) => Err(not_found(name, reason)),
         }
     }
@@ -808,8 +813,16 @@ impl super::Engine {
         self.images().tag(name, tagged)
     }
 
-    /// Removes an image (or one of its names); returns its ID.
+    /// Removes an image (or one of its names); returns its ID. With `force`, the containers
+    /// using it are removed first (stopped if they run), unless only a name goes.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<String> {
+        let (image, by_id) = self.images().resolve_detail(name)?;
+        let only_untag = !by_id && image.record.names.len() > 1;
+        if force && !only_untag {
+            for container in self.image_users(&image.record.id) {
+                self.remove_container(&container, true)?;
+            }
+        }
         self.images()
             .remove(name, force, &|id| self.image_users(id))
     }

@@ -110,13 +110,8 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     let mut log = LogWriter::new(std::io::BufWriter::new(log));
     let exit_code = watch(pid, &signals, &out_read, &err_read, &mut log);
     let _ = log.finish();
-    let _ = runtime.run(
-        &options.runtime_root,
-        &RuntimeCommand::Delete {
-            id: &options.id,
-            force: true,
-        },
-    );
+    // The runtime's state is deleted by the service when it learns of the exit, not here: a
+    // container that exits at once would race the service's own `start`, still running.
     let info = ExitInfo {
         exit_code,
         finished_at: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
