@@ -53,14 +53,37 @@ pub fn inspect_container(
     }
 }
 
-/// io.podman.GetContainerLogs: every line of the log, as the monitor wrote it.
+/// io.podman.GetContainerLogs: every line of the log, as the monitor wrote it. Called with
+/// `more`, new lines follow as they are written, and a final empty reply ends the stream
+/// when the container exits.
 pub fn get_container_logs(
     engine: &Engine,
     call: &mut dyn Call_GetContainerLogs,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.container_logs(&name) {
-        Ok(lines) => call.reply(lines),
+    if !call.wants_more() {
+        return match engine.container_logs(&name) {
+            Ok(lines) => call.reply(lines),
+            Err(e) => error::reply(call, "GetContainerLogs", e),
+        };
+    }
+    let mut failed = None;
+    let result = engine.follow_container_logs(&name, &mut |lines| {
+        call.set_continues(true);
+        match call.reply(lines) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    call.set_continues(false);
+    match result {
+        Ok(()) => call.reply(Vec::new()),
         Err(e) => error::reply(call, "GetContainerLogs", e),
     }
 }
@@ -160,4 +183,164 @@ pub fn container_exists(
     name: String,
 ) -> varlink::Result<()> {
     call.reply(if engine.container_exists(&name) { 0 } else { 1 })
+}
+
+/// io.podman.PauseContainer
+pub fn pause_container(
+    engine: &Engine,
+    call: &mut dyn Call_PauseContainer,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.pause_container(&name) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "PauseContainer", e),
+    }
+}
+
+/// io.podman.UnpauseContainer
+pub fn unpause_container(
+    engine: &Engine,
+    call: &mut dyn Call_UnpauseContainer,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.unpause_container(&name) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "UnpauseContainer", e),
+    }
+}
+
+/// io.podman.MountContainer
+pub fn mount_container(
+    engine: &Engine,
+    call: &mut dyn Call_MountContainer,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.mount_container(&name) {
+        Ok(path) => call.reply(path.display().to_string()),
+        Err(e) => error::reply(call, "MountContainer", e),
+    }
+}
+
+/// io.podman.UnmountContainer
+pub fn unmount_container(
+    engine: &Engine,
+    call: &mut dyn Call_UnmountContainer,
+    name: String,
+    force: bool,
+) -> varlink::Result<()> {
+    match engine.unmount_container(&name, force) {
+        Ok(()) => call.reply(),
+        Err(e) => error::reply(call, "UnmountContainer", e),
+    }
+}
+
+/// io.podman.ListContainerMounts: container ID → mount point.
+pub fn list_container_mounts(
+    engine: &Engine,
+    call: &mut dyn Call_ListContainerMounts,
+) -> varlink::Result<()> {
+    call.reply(engine.list_container_mounts().into_iter().collect())
+}
+
+/// io.podman.ListContainerChanges
+pub fn list_container_changes(
+    engine: &Engine,
+    call: &mut dyn Call_ListContainerChanges,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.container_changes(&name) {
+        Ok(c) => call.reply(ContainerChanges {
+            changed: c.changed,
+            added: c.added,
+            deleted: c.deleted,
+        }),
+        Err(e) => error::reply(call, "ListContainerChanges", e),
+    }
+}
+
+/// io.podman.ExportContainer: writes the tarball at `path` on the server.
+pub fn export_container(
+    engine: &Engine,
+    call: &mut dyn Call_ExportContainer,
+    name: String,
+    path: String,
+) -> varlink::Result<()> {
+    match engine.export_container(&name, std::path::Path::new(&path)) {
+        Ok(path) => call.reply(path),
+        Err(e) => error::reply(call, "ExportContainer", e),
+    }
+}
+
+/// io.podman.Commit: `manifestType` is accepted; podlink writes OCI manifests.
+#[allow(clippy::too_many_arguments)] // the generated trait's signature
+pub fn commit(
+    engine: &Engine,
+    call: &mut dyn Call_Commit,
+    name: String,
+    image_name: String,
+    changes: Vec<String>,
+    author: String,
+    message: String,
+    pause: bool,
+) -> varlink::Result<()> {
+    let options = crate::engine::container::ops::CommitOptions {
+        image_name,
+        changes,
+        author,
+        message,
+        pause,
+    };
+    match engine.commit_container(&name, options) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "Commit", e),
+    }
+}
+
+/// io.podman.ContainerConfig: podlink's record of the container, as JSON.
+pub fn container_config(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerConfig,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.container_config(&name) {
+        Ok(v) => call.reply(v.to_string()),
+        Err(e) => error::reply(call, "ContainerConfig", e),
+    }
+}
+
+/// io.podman.ContainerArtifacts: one file of the container's bundle or run directory.
+pub fn container_artifacts(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerArtifacts,
+    name: String,
+    artifact_name: String,
+) -> varlink::Result<()> {
+    match engine.container_artifact(&name, &artifact_name) {
+        Ok(v) => call.reply(v.to_string()),
+        Err(e) => error::reply(call, "ContainerArtifacts", e),
+    }
+}
+
+/// io.podman.ContainerInspectData: the inspect document, as JSON.
+pub fn container_inspect_data(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerInspectData,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.inspect_container(&name) {
+        Ok(v) => call.reply(v.to_string()),
+        Err(e) => error::reply(call, "ContainerInspectData", e),
+    }
+}
+
+/// io.podman.ContainerStateData: the runtime state, as JSON.
+pub fn container_state_data(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerStateData,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.container_state_data(&name) {
+        Ok(v) => call.reply(v.to_string()),
+        Err(e) => error::reply(call, "ContainerStateData", e),
+    }
 }

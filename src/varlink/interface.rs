@@ -23,29 +23,38 @@ impl VarlinkInterface for Service {
         error::pending(call, "BuildImage")
     }
 
-    /// io.podman.Commit: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.Commit
     fn commit(
         &self,
         call: &mut dyn Call_Commit,
-        _name: String,
-        _image_name: String,
-        _changes: Vec<String>,
-        _author: String,
-        _message: String,
-        _pause: bool,
+        name: String,
+        image_name: String,
+        changes: Vec<String>,
+        author: String,
+        message: String,
+        pause: bool,
         _manifest_type: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "Commit")
+        containers::commit(
+            &self.engine,
+            call,
+            name,
+            image_name,
+            changes,
+            author,
+            message,
+            pause,
+        )
     }
 
-    /// io.podman.ContainerArtifacts: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerArtifacts
     fn container_artifacts(
         &self,
         call: &mut dyn Call_ContainerArtifacts,
-        _name: String,
-        _artifact_name: String,
+        name: String,
+        artifact_name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerArtifacts")
+        containers::container_artifacts(&self.engine, call, name, artifact_name)
     }
 
     /// io.podman.ContainerCheckpoint: not implemented yet; answers ErrorOccurred naming the method.
@@ -60,13 +69,13 @@ impl VarlinkInterface for Service {
         error::pending(call, "ContainerCheckpoint")
     }
 
-    /// io.podman.ContainerConfig: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerConfig
     fn container_config(
         &self,
         call: &mut dyn Call_ContainerConfig,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerConfig")
+        containers::container_config(&self.engine, call, name)
     }
 
     /// io.podman.ContainerExists
@@ -78,13 +87,13 @@ impl VarlinkInterface for Service {
         containers::container_exists(&self.engine, call, name)
     }
 
-    /// io.podman.ContainerInspectData: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerInspectData
     fn container_inspect_data(
         &self,
         call: &mut dyn Call_ContainerInspectData,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerInspectData")
+        containers::container_inspect_data(&self.engine, call, name)
     }
 
     /// io.podman.ContainerRestore: not implemented yet; answers ErrorOccurred naming the method.
@@ -107,13 +116,13 @@ impl VarlinkInterface for Service {
         error::pending(call, "ContainerRunlabel")
     }
 
-    /// io.podman.ContainerStateData: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerStateData
     fn container_state_data(
         &self,
         call: &mut dyn Call_ContainerStateData,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerStateData")
+        containers::container_state_data(&self.engine, call, name)
     }
 
     /// io.podman.CreateContainer
@@ -148,14 +157,14 @@ impl VarlinkInterface for Service {
         images::delete_unused_images(&self.engine, call)
     }
 
-    /// io.podman.ExportContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ExportContainer
     fn export_container(
         &self,
         call: &mut dyn Call_ExportContainer,
-        _name: String,
-        _path: String,
+        name: String,
+        path: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ExportContainer")
+        containers::export_container(&self.engine, call, name, path)
     }
 
     /// io.podman.ExportImage
@@ -306,21 +315,21 @@ impl VarlinkInterface for Service {
         error::pending(call, "KillPod")
     }
 
-    /// io.podman.ListContainerChanges: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ListContainerChanges
     fn list_container_changes(
         &self,
         call: &mut dyn Call_ListContainerChanges,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "ListContainerChanges")
+        containers::list_container_changes(&self.engine, call, name)
     }
 
-    /// io.podman.ListContainerMounts: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ListContainerMounts
     fn list_container_mounts(
         &self,
         call: &mut dyn Call_ListContainerMounts,
     ) -> varlink::Result<()> {
-        error::pending(call, "ListContainerMounts")
+        containers::list_container_mounts(&self.engine, call)
     }
 
     /// io.podman.ListContainerPorts: declared but not implemented by the contract.
@@ -357,22 +366,22 @@ impl VarlinkInterface for Service {
         error::pending(call, "ListPods")
     }
 
-    /// io.podman.MountContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.MountContainer
     fn mount_container(
         &self,
         call: &mut dyn Call_MountContainer,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "MountContainer")
+        containers::mount_container(&self.engine, call, name)
     }
 
-    /// io.podman.PauseContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.PauseContainer
     fn pause_container(
         &self,
         call: &mut dyn Call_PauseContainer,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "PauseContainer")
+        containers::pause_container(&self.engine, call, name)
     }
 
     /// io.podman.PausePod: not implemented yet; answers ErrorOccurred naming the method.
@@ -535,23 +544,23 @@ impl VarlinkInterface for Service {
         call.reply_method_not_implemented("io.podman.TopPod".into())
     }
 
-    /// io.podman.UnmountContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.UnmountContainer
     fn unmount_container(
         &self,
         call: &mut dyn Call_UnmountContainer,
-        _name: String,
-        _force: bool,
+        name: String,
+        force: bool,
     ) -> varlink::Result<()> {
-        error::pending(call, "UnmountContainer")
+        containers::unmount_container(&self.engine, call, name, force)
     }
 
-    /// io.podman.UnpauseContainer: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.UnpauseContainer
     fn unpause_container(
         &self,
         call: &mut dyn Call_UnpauseContainer,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "UnpauseContainer")
+        containers::unpause_container(&self.engine, call, name)
     }
 
     /// io.podman.UnpausePod: not implemented yet; answers ErrorOccurred naming the method.

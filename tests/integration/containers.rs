@@ -539,3 +539,301 @@ fn concurrent_clients_create_start_and_remove() {
     );
     assert_nothing_left(&daemon);
 }
+
+#[test]
+fn pause_mounts_changes_export_commit_and_dumps() {
+    if !privileged("pause_mounts_changes_export_commit_and_dumps") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+
+    // Pause freezes every process; unpause thaws them.
+    let id = create(
+        &mut raw,
+        "ticker",
+        &["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
+        json!({}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "ticker"}));
+    ok(&mut raw, "PauseContainer", json!({"name": "ticker"}));
+    assert_eq!(inspect(&mut raw, "ticker")["State"]["Status"], "paused");
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer/podlink")
+        .join(&id)
+        .join("freezer.state");
+    if freezer.exists() {
+        assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    }
+    let count = |raw: &mut RawConnection| {
+        ok(raw, "GetContainerLogs", json!({"name": "ticker"}))["container"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let frozen = count(&mut raw);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(count(&mut raw), frozen, "a paused container wrote output");
+    fails(
+        &mut raw,
+        "PauseContainer",
+        json!({"name": "ticker"}),
+        "ErrorOccurred",
+    );
+    ok(&mut raw, "UnpauseContainer", json!({"name": "ticker"}));
+    let start = Instant::now();
+    while count(&mut raw) <= frozen {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no output after unpause"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Stopping a paused container works too.
+    ok(&mut raw, "PauseContainer", json!({"name": "ticker"}));
+    ok(
+        &mut raw,
+        "StopContainer",
+        json!({"name": "ticker", "timeout": 1}),
+    );
+
+    // Changes, export and commit.
+    create(
+        &mut raw,
+        "writer",
+        &[
+            "sh",
+            "-c",
+            "echo new > /added; echo more >> /etc/passwd; rm /removed; mkdir /d; touch /d/f",
+        ],
+        json!({}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "writer"}));
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "writer"}))["exitcode"],
+        0
+    );
+    let changes =
+        ok(&mut raw, "ListContainerChanges", json!({"name": "writer"}))["container"].clone();
+    let has = |kind: &str, path: &str| changes[kind].as_array().unwrap().iter().any(|p| p == path);
+    assert!(
+        has("added", "/added") && has("added", "/d") && has("added", "/d/f"),
+        "{changes}"
+    );
+    assert!(
+        has("changed", "/etc") && has("changed", "/etc/passwd"),
+        "{changes}"
+    );
+    assert!(has("deleted", "/removed"), "{changes}");
+
+    let out = tempfile::tempdir().unwrap();
+    let tarball = out.path().join("writer.tar");
+    assert_eq!(
+        ok(
+            &mut raw,
+            "ExportContainer",
+            json!({"name": "writer", "path": tarball.display().to_string()})
+        )["tarfile"],
+        tarball.display().to_string()
+    );
+    let listing = crate::util::run_ok(std::process::Command::new("tar").arg("-tf").arg(&tarball));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "added"),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/busybox"),
+        "{listing}"
+    );
+    assert!(
+        !listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "removed"),
+        "{listing}"
+    );
+
+    let image = ok(
+        &mut raw,
+        "Commit",
+        json!({
+            "name": "writer", "image_name": "committed:1", "changes": ["CMD [\"cat\", \"/added\"]"],
+            "author": "tester", "message": "from writer", "pause": true
+        }),
+    )["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data: Value = serde_json::from_str(
+        ok(&mut raw, "InspectImage", json!({"name": "committed:1"}))["image"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["Id"], image);
+    assert_eq!(data["Author"], "tester");
+    assert_eq!(data["Config"]["Cmd"], json!(["cat", "/added"]));
+    assert_eq!(data["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    create(&mut raw, "fromcommit", &[], json!({"image": "committed:1"}));
+    ok(&mut raw, "StartContainer", json!({"name": "fromcommit"}));
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "fromcommit"}))["exitcode"],
+        0
+    );
+    let logs = ok(&mut raw, "GetContainerLogs", json!({"name": "fromcommit"}))["container"].clone();
+    assert!(
+        logs[0].as_str().unwrap().ends_with(" stdout F new"),
+        "{logs}"
+    );
+    assert_eq!(
+        run(
+            &mut raw,
+            "whiteout-kept",
+            &["sh", "-c", "test ! -e /removed"]
+        ),
+        1,
+        "busybox image still has /removed"
+    );
+    create(
+        &mut raw,
+        "whiteout-check",
+        &["sh", "-c", "test ! -e /removed && grep -q more /etc/passwd"],
+        json!({"image": "committed:1"}),
+    );
+    ok(
+        &mut raw,
+        "StartContainer",
+        json!({"name": "whiteout-check"}),
+    );
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "whiteout-check"}))["exitcode"],
+        0
+    );
+
+    // Mounts.
+    let path = ok(&mut raw, "MountContainer", json!({"name": "writer"}))["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(std::path::Path::new(&path).join("added").is_file());
+    let mounts = ok(&mut raw, "ListContainerMounts", json!({}))["mounts"].clone();
+    assert_eq!(
+        mounts[inspect(&mut raw, "writer")["Id"].as_str().unwrap()],
+        path
+    );
+    ok(
+        &mut raw,
+        "UnmountContainer",
+        json!({"name": "writer", "force": false}),
+    );
+    assert!(!std::path::Path::new(&path).join("added").exists());
+    assert_eq!(
+        ok(&mut raw, "ListContainerMounts", json!({}))["mounts"],
+        json!({})
+    );
+
+    // podlink's own records as JSON.
+    let config: Value = serde_json::from_str(
+        ok(&mut raw, "ContainerConfig", json!({"name": "writer"}))["config"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["name"], "writer");
+    let state: Value = serde_json::from_str(
+        ok(&mut raw, "ContainerStateData", json!({"name": "writer"}))["config"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["status"], "exited");
+    let spec: Value = serde_json::from_str(
+        ok(
+            &mut raw,
+            "ContainerArtifacts",
+            json!({"name": "writer", "artifactName": "config.json"}),
+        )["config"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(spec["ociVersion"].is_string());
+    assert!(
+        spec["linux"]["cgroupsPath"]
+            .as_str()
+            .unwrap()
+            .starts_with('/')
+    );
+    let data: Value = serde_json::from_str(
+        ok(&mut raw, "ContainerInspectData", json!({"name": "writer"}))["config"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["Name"], "writer");
+
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
+
+#[test]
+fn logs_follow_until_the_container_exits() {
+    if !privileged("logs_follow_until_the_container_exits") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    create(
+        &mut raw,
+        "talker",
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do echo line $i; echo oops $i >&2; sleep 0.2; done",
+        ],
+        json!({}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "talker"}));
+    let mut follow = daemon.raw();
+    follow.send(&json!({"method": "io.podman.GetContainerLogs", "parameters": {"name": "talker"}, "more": true}));
+    let mut lines = Vec::new();
+    let mut replies = 0;
+    loop {
+        let reply = follow.recv().expect("a reply");
+        assert!(reply.get("error").is_none(), "{reply}");
+        replies += 1;
+        lines.extend(
+            reply["parameters"]["container"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_string()),
+        );
+        if reply.get("continues") != Some(&json!(true)) {
+            break;
+        }
+    }
+    assert!(
+        replies >= 3,
+        "lines were not pushed as they came: {replies} replies"
+    );
+    let stdout: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" stdout F line "))
+        .collect();
+    let stderr: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" stderr F oops "))
+        .collect();
+    assert_eq!((stdout.len(), stderr.len()), (5, 5), "{lines:?}");
+    // The stream ended because the container exited.
+    assert_eq!(inspect(&mut raw, "talker")["State"]["Status"], "exited");
+    // The connection goes on.
+    assert_eq!(
+        follow.call("io.podman.Ping", json!({}))["parameters"]["ping"]["message"],
+        "OK"
+    );
+    ok(&mut raw, "RemoveContainer", json!({"name": "talker"}));
+}

@@ -10,6 +10,7 @@
 
 pub mod create;
 pub mod lifecycle;
+pub mod ops;
 pub mod view;
 
 use std::collections::HashMap;

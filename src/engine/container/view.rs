@@ -193,3 +193,58 @@ fn running_for(created: &str) -> String {
         _ => format!("{} days", secs / 86400),
     }
 }
+
+impl Engine {
+    /// GetContainerLogs with `more`: hands `send` the lines there are, then new lines as the
+    /// monitor writes them, until the container exits (or `send` returns false: the client
+    /// went away). Returns after the last lines.
+    pub fn follow_container_logs(
+        &self,
+        name: &str,
+        send: &mut dyn FnMut(Vec<String>) -> bool,
+    ) -> Result<()> {
+        use std::io::{BufRead, Seek, SeekFrom};
+        let handle = self.find_container(name)?;
+        let id = lock(&handle).id.clone();
+        let path = self.containers().run_dir(&id).join(monitor::LOG_FILE);
+        let mut offset = 0u64;
+        let mut partial = String::new();
+        loop {
+            // Whether it still runs is read before the log, so nothing written before the
+            // exit is missed.
+            let active = {
+                let mut record = lock(&handle);
+                self.refresh(&mut record);
+                record.status().is_active()
+            };
+            let mut lines = Vec::new();
+            if let Ok(mut file) = std::fs::File::open(&path) {
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(|e| crate::engine::Error::io("read", &path, e))?;
+                let mut reader = std::io::BufReader::new(file);
+                loop {
+                    let mut line = String::new();
+                    let n = reader
+                        .read_line(&mut line)
+                        .map_err(|e| crate::engine::Error::io("read", &path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    offset += n as u64;
+                    partial.push_str(&line);
+                    if partial.ends_with('\n') {
+                        partial.pop();
+                        lines.push(std::mem::take(&mut partial));
+                    }
+                }
+            }
+            if !lines.is_empty() && !send(lines) {
+                return Ok(());
+            }
+            if !active {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -504,6 +504,73 @@ impl Images {
         Ok(id)
     }
 
+    /// A new image: `base` plus one layer read from `tarball` (a container's changes), with
+    /// the config changed as `options` say. Returns its ID.
+    pub fn commit_layer(
+        &self,
+        base: &Image,
+        tarball: impl std::io::Read,
+        options: &crate::engine::container::ops::CommitOptions,
+    ) -> Result<String> {
+        let mut settings = base.config["config"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        changes::apply(&mut settings, &options.changes).map_err(Error::InvalidArgument)?;
+        let names = if options.image_name.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                Reference::parse(&options.image_name)
+                    .map_err(Error::InvalidArgument)?
+                    .normalized(),
+            ]
+        };
+        let staged = self.layers.stage(tarball)?;
+        let created = now_rfc3339();
+        let mut config = base.config.clone();
+        config["created"] = json!(created);
+        config["config"] = Value::Object(settings);
+        if !options.author.is_empty() {
+            config["author"] = json!(options.author);
+        }
+        let mut diff_ids = base.record.layers.clone();
+        diff_ids.push(staged.record.diff_id.clone());
+        config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
+        let mut step = json!({ "created": created, "created_by": "podlink commit" });
+        if !options.message.is_empty() {
+            step["comment"] = json!(options.message);
+        }
+        if !options.author.is_empty() {
+            step["author"] = json!(options.author);
+        }
+        let mut history = config["history"].as_array().cloned().unwrap_or_default();
+        history.push(step);
+        config["history"] = Value::Array(history);
+        let config = serde_json::to_vec(&config).expect("a JSON value serializes");
+        let mut sizes = Vec::new();
+        for layer in &base.record.layers {
+            sizes.push((layer.clone(), self.layers.record(layer)?.size));
+        }
+        sizes.push((staged.record.diff_id.clone(), staged.record.size));
+        let manifest = oci_manifest(&config, &sizes);
+        let mut layers: Vec<NewLayer> = base
+            .record
+            .layers
+            .iter()
+            .cloned()
+            .map(NewLayer::Existing)
+            .collect();
+        layers.push(NewLayer::Staged(staged));
+        self.commit(NewImage {
+            layers,
+            config,
+            manifest,
+            manifest_type: OCI_MANIFEST.into(),
+            names,
+        })
+    }
+
     /// The stored config bytes of an image.
     fn config_bytes(&self, image: &Image) -> Result<Vec<u8>> {
         let path = self.store.config_path(&image.record.id);
