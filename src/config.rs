@@ -59,6 +59,14 @@ pub struct GlobalArgs {
         default_value = "/etc/containers/registries.conf"
     )]
     pub registries_conf: PathBuf,
+    /// Cgroup under which every container's cgroup is made (an absolute cgroupfs path).
+    #[arg(
+        long,
+        global = true,
+        env = "PODLINK_CGROUP_PARENT",
+        default_value = "/podlink"
+    )]
+    pub cgroup_parent: String,
 }
 
 /// The roles of the binary.
@@ -89,6 +97,34 @@ pub struct MonitorArgs {
     /// The container's run directory.
     #[arg(long)]
     pub dir: PathBuf,
+    /// The container log.
+    #[arg(long)]
+    pub log_path: PathBuf,
+    /// Give the container a terminal.
+    #[arg(long)]
+    pub tty: bool,
+    /// Keep the container's stdin open.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Where to write the monitor's own pid.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+}
+
+impl From<MonitorArgs> for crate::engine::monitor::MonitorOptions {
+    fn from(a: MonitorArgs) -> Self {
+        crate::engine::monitor::MonitorOptions {
+            id: a.id,
+            bundle: a.bundle,
+            runtime: a.oci_runtime,
+            runtime_root: a.runtime_root,
+            dir: a.dir,
+            log_path: a.log_path,
+            tty: a.tty,
+            stdin: a.stdin,
+            pid_file: a.pid_file,
+        }
+    }
 }
 
 impl Default for Command {
@@ -180,6 +216,8 @@ pub struct Config {
     pub runtime: Option<PathBuf>,
     /// Registries configuration file (may be absent).
     pub registries_conf: PathBuf,
+    /// Cgroup parent of containers.
+    pub cgroup_parent: String,
     /// Where to listen when not socket-activated.
     pub address: ListenAddress,
     /// Exit after this long without connections; `None` for never.
@@ -198,6 +236,7 @@ impl Config {
             runroot: global.runroot,
             runtime: global.runtime,
             registries_conf: global.registries_conf,
+            cgroup_parent: global.cgroup_parent,
             address: ListenAddress::parse(&serve.address)?,
             idle_timeout: (serve.timeout > 0)
                 .then(|| std::time::Duration::from_millis(serve.timeout)),
@@ -217,6 +256,9 @@ impl Config {
                     path: path.clone(),
                 });
             }
+        }
+        if !self.cgroup_parent.starts_with('/') || self.cgroup_parent.contains("..") {
+            return Err(ConfigError::CgroupParent(self.cgroup_parent.clone()));
         }
         if self.max_message_size < 1024 {
             return Err(ConfigError::MessageSize(self.max_message_size));
@@ -252,6 +294,9 @@ pub enum ConfigError {
         /// The path given.
         path: PathBuf,
     },
+    /// The cgroup parent is not an absolute cgroup path.
+    #[error("--cgroup-parent must be an absolute cgroup path such as /podlink, got {0:?}")]
+    CgroupParent(String),
     /// The message size limit is too small to carry a call.
     #[error("--max-message-size must be at least 1024 bytes, got {0}")]
     MessageSize(usize),
@@ -305,6 +350,26 @@ mod tests {
                 "{bad} should be refused"
             );
         }
+    }
+
+    #[test]
+    fn monitor_options_survive_the_command_line() {
+        let options = crate::engine::monitor::MonitorOptions {
+            id: "abc".into(),
+            bundle: "/b".into(),
+            runtime: "/usr/bin/runc".into(),
+            runtime_root: "/r".into(),
+            dir: "/d".into(),
+            log_path: "/d/ctr.log".into(),
+            tty: true,
+            stdin: false,
+            pid_file: Some("/p".into()),
+        };
+        let argv = std::iter::once("podlink".into()).chain(options.to_args());
+        let Some(Command::Monitor(args)) = Cli::parse_from(argv).command else {
+            panic!("monitor role expected")
+        };
+        assert_eq!(crate::engine::monitor::MonitorOptions::from(args), options);
     }
 
     #[test]

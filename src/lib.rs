@@ -13,6 +13,9 @@
 //! One binary serves two roles: `podlink serve` is the daemon; later a hidden `monitor` role
 //! watches one container each, so the monitor is always the same build as the daemon.
 
+// serde_json::json! recurses once per token: the inspect document needs more than 128.
+#![recursion_limit = "256"]
+
 pub mod config;
 pub mod engine;
 #[allow(unsafe_code)]

@@ -16,14 +16,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|config| Ok(podlink::varlink::run(config, activation)?)),
         Command::Monitor(args) => {
-            podlink::engine::monitor::run::run(podlink::engine::monitor::MonitorOptions {
-                id: args.id,
-                bundle: args.bundle,
-                runtime: args.oci_runtime,
-                runtime_root: args.runtime_root,
-                dir: args.dir,
-            })
-            .map_err(anyhow::Error::from)
+            podlink::engine::monitor::run::run(args.into()).map_err(anyhow::Error::from)
         }
     };
     match result {

@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod runtime;
 pub mod storage;
 pub mod system;
+pub mod volume;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,7 @@ pub struct Engine {
     root: PathBuf,
     runroot: PathBuf,
     registries_conf: PathBuf,
+    cgroup_parent: String,
     runtime: Option<runtime::OciRuntime>,
     images: image::Images,
     containers: container::Containers,
@@ -56,6 +58,7 @@ impl Engine {
             root: config.root.clone(),
             runroot: config.runroot.clone(),
             registries_conf: config.registries_conf.clone(),
+            cgroup_parent: config.cgroup_parent.trim_end_matches('/').to_string(),
             runtime,
             images,
             containers,
@@ -91,6 +94,11 @@ impl Engine {
     /// The run root.
     pub fn runroot(&self) -> &Path {
         &self.runroot
+    }
+
+    /// The cgroup under which containers' cgroups are made, by default.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
     }
 }
 

@@ -107,3 +107,110 @@ pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: the kernel just returned this descriptor to us, open and unowned.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
+
+/// Accepts one connection on the listening socket `listener`. The new socket is
+/// close-on-exec (and blocking, whatever the listener is).
+pub fn accept(listener: &impl std::os::fd::AsFd) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let raw = nix::sys::socket::accept4(
+        listener.as_fd().as_raw_fd(),
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )?;
+    // SAFETY: accept4 just returned this descriptor, open and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Receives one file descriptor sent with `SCM_RIGHTS` on `socket`, as an OCI runtime sends
+/// the pseudo-terminal master over the console socket. Extra descriptors are closed.
+pub fn recv_fd(socket: &impl std::os::fd::AsFd) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let msg = recvmsg::<()>(
+        socket.as_fd().as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut received = Vec::new();
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel installed these descriptors in this process for this message;
+            // nothing else knows their numbers, so each is owned exactly once here.
+            received.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    if received.is_empty() {
+        return Err(std::io::Error::other("no file descriptor in the message"));
+    }
+    Ok(received.swap_remove(0))
+}
+
+/// Sets the window size of the terminal `fd` (`TIOCSWINSZ`).
+pub fn set_window_size(fd: &impl std::os::fd::AsFd, rows: u16, cols: u16) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // libc rather than nix: nix only offers a macro that generates an unsafe function.
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes `cmd` run in a private mount namespace in which `/dev/null` is bind-mounted over
+/// `hidden`. crun 1.8 refuses hosts with hybrid cgroups when it finds the v2 hierarchy's
+/// `cgroup.controllers` file; hiding that file, in a namespace of its own so the host never
+/// sees it, makes crun use the v1 hierarchies as runc does.
+pub fn hide_file_from(cmd: &mut std::process::Command, hidden: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // Built before the fork: the hook must not allocate.
+    let target = std::ffi::CString::new(hidden.as_os_str().as_bytes()).unwrap_or_default();
+    let dev_null = c"/dev/null";
+    let root = c"/";
+    let hook = move || -> std::io::Result<()> {
+        // SAFETY: unshare and mount are async-signal-safe system calls; every pointer is a
+        // NUL-terminated string built before the fork, or null where the call allows it.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let flags = libc::MS_REC | libc::MS_PRIVATE;
+            if libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::mount(
+                dev_null.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes system calls (see above) and touches no lock or allocator.
+    unsafe { cmd.pre_exec(hook) };
+}

@@ -28,14 +28,14 @@ pub fn get_container(
     }
 }
 
-/// io.podman.CreateContainer: a field podlink cannot honour yet is refused by name. As
-/// later revisions did, an empty `image` with `args` takes the image from `args[0]`.
+/// io.podman.CreateContainer: a field podlink cannot honour is refused by name. As later
+/// revisions did, an empty `image` with `args` takes the image from `args[0]`.
 pub fn create_container(
     engine: &Engine,
     call: &mut dyn Call_CreateContainer,
     create: Create,
 ) -> varlink::Result<()> {
-    match convert::create_options(create).and_then(|o| engine.create_container(o)) {
+    match engine.create_container(convert::create_options(create)) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "CreateContainer", e),
     }
@@ -342,5 +342,22 @@ pub fn container_state_data(
     match engine.container_state_data(&name) {
         Ok(v) => call.reply(v.to_string()),
         Err(e) => error::reply(call, "ContainerStateData", e),
+    }
+}
+
+/// io.podman.GetAttachSockets: a container never started (or exited) is initialized first,
+/// so that the sockets exist; StartContainer then starts it.
+pub fn get_attach_sockets(
+    engine: &Engine,
+    call: &mut dyn Call_GetAttachSockets,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.attach_sockets(&name) {
+        Ok((id, io, control)) => call.reply(Sockets {
+            container_id: id,
+            io_socket: io.display().to_string(),
+            control_socket: control.display().to_string(),
+        }),
+        Err(e) => error::reply(call, "GetAttachSockets", e),
     }
 }

@@ -133,144 +133,202 @@ pub fn container(c: crate::engine::container::view::ContainerSummary) -> wire::L
         rwsize: 0,
         names: c.name,
         labels: c.labels,
-        mounts: Vec::new(),
+        mounts: c
+            .mounts
+            .into_iter()
+            .map(|m| wire::ContainerMount {
+                destination: m.destination,
+                r#type: m.kind,
+                source: m.source,
+                options: m.options,
+            })
+            .collect(),
         containerrunning: c.running,
     }
 }
 
-/// `CreateContainer`'s input as engine options. Every field podlink does not honour yet must
-/// be left at its zero value: one that is set is refused, by name, rather than ignored.
-pub fn create_options(
-    create: wire::Create,
-) -> crate::engine::Result<crate::engine::container::create::CreateOptions> {
-    use crate::engine::Error;
+/// `CreateContainer`'s input as engine options: every field, as the client sent it. The
+/// engine parses and checks them (and refuses, by name, what it cannot honour).
+pub fn create_options(create: wire::Create) -> crate::engine::container::create::CreateOptions {
+    use crate::engine::container::config::IdMap;
+    use crate::engine::container::create::{CreateOptions, IdMappingOptions, ResourceOptions};
     let wire::Create {
         args,
+        cap_add,
+        cap_drop,
+        conmon_pidfile,
+        cgroup_parent,
         command,
+        // Asks for what podlink always does: CreateContainer never attaches.
+        detach: _,
+        devices,
+        dns_opt,
+        dns_search,
+        dns_servers,
         entrypoint,
         env,
+        exposed_ports,
+        gidmap,
+        group_add,
+        host_add,
         hostname,
         image,
+        image_id,
+        init,
+        init_path,
+        builtin_imgvolumes,
+        id_mappings,
+        image_volume_type,
+        interactive,
+        ipc_mode,
         labels,
+        log_driver,
+        log_driver_opt,
         name,
+        net_mode,
+        network,
+        pid_mode,
+        pod,
+        privileged,
+        publish,
+        publish_all,
+        // Output options of the CLI; a reply is the same either way.
+        quiet: _,
+        readonly_rootfs,
+        resources: r,
         rm,
+        shm_dir,
         stop_signal,
         stop_timeout,
+        subuidmap,
+        subgidmap,
+        subuidname,
+        subgidname,
+        sys_ctl,
+        tmpfs,
+        tty,
+        uidmap,
+        userns_mode,
         user,
+        uts_mode,
+        volumes,
         work_dir,
-        readonly_rootfs,
-        // Accepted without effect: they ask for what podlink does anyway (a detached
-        // container, quiet output) or name a log driver podlink always uses.
-        detach: _,
-        quiet: _,
-        log_driver,
-        resources,
-        id_mappings,
-        ..
-    } = create.clone();
-    let unsupported = unsupported_create_fields(&create, &resources, &id_mappings);
-    if let Some(field) = unsupported.first() {
-        return Err(Error::InvalidArgument(format!(
-            "CreateContainer: the field {field:?} is not supported by podlink yet"
-        )));
-    }
-    if !log_driver.is_empty() && log_driver != "k8s-file" {
-        return Err(Error::InvalidArgument(format!(
-            "CreateContainer: log_driver {log_driver:?}: only k8s-file is supported"
-        )));
-    }
-    let (image, command) = if image.is_empty() && !args.is_empty() {
-        (
-            args[0].clone(),
-            if command.is_empty() {
-                args[1..].to_vec()
-            } else {
-                command
-            },
-        )
+        mount_label,
+        process_label,
+        no_new_privs,
+        apparmor_profile,
+        seccomp_profile_path,
+        security_opts,
+    } = create;
+    // Later revisions put the image in args[0] and the command after it.
+    let (image, command) = if image.is_empty() && image_id.is_empty() && !args.is_empty() {
+        let command = if command.is_empty() {
+            args[1..].to_vec()
+        } else {
+            command
+        };
+        (args[0].clone(), command)
     } else {
         (image, command)
     };
-    Ok(crate::engine::container::create::CreateOptions {
+    let id_map = |m: wire::IDMap| IdMap {
+        container_id: u32::try_from(m.container_id).unwrap_or(u32::MAX),
+        host_id: u32::try_from(m.host_id).unwrap_or(u32::MAX),
+        size: u32::try_from(m.size).unwrap_or(0),
+    };
+    CreateOptions {
         image,
+        image_id,
         name,
         command,
         entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
         env: env.into_iter().collect(),
         work_dir,
         user,
+        group_add,
         hostname,
         labels,
         rm,
         stop_signal: i32::try_from(stop_signal).unwrap_or(-1),
         stop_timeout: u64::try_from(stop_timeout).unwrap_or(0),
         readonly_rootfs,
-    })
-}
-
-/// The names of set fields podlink cannot honour yet.
-fn unsupported_create_fields(
-    c: &wire::Create,
-    r: &wire::CreateResourceConfig,
-    m: &wire::IDMappingOptions,
-) -> Vec<&'static str> {
-    let mut set = Vec::new();
-    let mut check = |name: &'static str, is_set: bool| {
-        if is_set {
-            set.push(name);
-        }
-    };
-    check("cap_add", !c.cap_add.is_empty());
-    check("cap_drop", !c.cap_drop.is_empty());
-    check("conmon_pidfile", !c.conmon_pidfile.is_empty());
-    check("cgroup_parent", !c.cgroup_parent.is_empty());
-    check("devices", !c.devices.is_empty());
-    check("dns_opt", !c.dns_opt.is_empty());
-    check("dns_search", !c.dns_search.is_empty());
-    check("dns_servers", !c.dns_servers.is_empty());
-    check("exposed_ports", !c.exposed_ports.is_empty());
-    check("gidmap", !c.gidmap.is_empty());
-    check("group_add", !c.group_add.is_empty());
-    check("host_add", !c.host_add.is_empty());
-    check("image_id", !c.image_id.is_empty());
-    check("init", c.init);
-    check("init_path", !c.init_path.is_empty());
-    check("builtin_imgvolumes", !c.builtin_imgvolumes.is_empty());
-    check(
-        "id_mappings",
-        m.host_uid_mapping || m.host_gid_mapping || m.uid_map.size != 0 || m.gid_map.size != 0,
-    );
-    check("image_volume_type", !c.image_volume_type.is_empty());
-    check("interactive", c.interactive);
-    check("ipc_mode", !c.ipc_mode.is_empty());
-    check("log_driver_opt", !c.log_driver_opt.is_empty());
-    check("net_mode", !c.net_mode.is_empty());
-    check("network", !c.network.is_empty());
-    check("pid_mode", !c.pid_mode.is_empty());
-    check("pod", !c.pod.is_empty());
-    check("privileged", c.privileged);
-    check("publish", !c.publish.is_empty());
-    check("publish_all", c.publish_all);
-    check("resources", *r != wire::CreateResourceConfig::default());
-    check("shm_dir", !c.shm_dir.is_empty());
-    check("subuidmap", !c.subuidmap.is_empty());
-    check("subgidmap", !c.subgidmap.is_empty());
-    check("subuidname", !c.subuidname.is_empty());
-    check("subgidname", !c.subgidname.is_empty());
-    check("sys_ctl", !c.sys_ctl.is_empty());
-    check("tmpfs", !c.tmpfs.is_empty());
-    check("tty", c.tty);
-    check("uidmap", !c.uidmap.is_empty());
-    check("userns_mode", !c.userns_mode.is_empty());
-    check("uts_mode", !c.uts_mode.is_empty());
-    check("volumes", !c.volumes.is_empty());
-    check("mount_label", !c.mount_label.is_empty());
-    check("process_label", !c.process_label.is_empty());
-    check("no_new_privs", c.no_new_privs);
-    check("apparmor_profile", !c.apparmor_profile.is_empty());
-    check("seccomp_profile_path", !c.seccomp_profile_path.is_empty());
-    check("security_opts", !c.security_opts.is_empty());
-    set
+        tty,
+        interactive,
+        privileged,
+        cap_add,
+        cap_drop,
+        devices,
+        tmpfs,
+        volumes,
+        image_volume_type,
+        builtin_imgvolumes,
+        shm_dir,
+        sysctls: sys_ctl.into_iter().collect(),
+        resources: ResourceOptions {
+            blkio_weight: r.blkio_weight,
+            blkio_weight_device: r.blkio_weight_device,
+            cpu_period: r.cpu_period,
+            cpu_quota: r.cpu_quota,
+            cpu_rt_period: r.cpu_rt_period,
+            cpu_rt_runtime: r.cpu_rt_runtime,
+            cpu_shares: r.cpu_shares,
+            cpus: r.cpus,
+            cpuset_cpus: r.cpuset_cpus,
+            cpuset_mems: r.cpuset_mems,
+            device_read_bps: r.device_read_bps,
+            device_read_iops: r.device_read_iops,
+            device_write_bps: r.device_write_bps,
+            device_write_iops: r.device_write_iops,
+            disable_oomkiller: r.disable_oomkiller,
+            kernel_memory: r.kernel_memory,
+            memory: r.memory,
+            memory_reservation: r.memory_reservation,
+            memory_swap: r.memory_swap,
+            memory_swappiness: r.memory_swappiness,
+            oom_score_adj: r.oom_score_adj,
+            pids_limit: r.pids_limit,
+            shm_size: r.shm_size,
+            ulimit: r.ulimit,
+        },
+        security_opts,
+        no_new_privs,
+        seccomp_profile_path,
+        apparmor_profile,
+        mount_label,
+        process_label,
+        ipc_mode,
+        pid_mode,
+        uts_mode,
+        userns_mode,
+        net_mode,
+        network,
+        uidmap,
+        gidmap,
+        subuidname,
+        subgidname,
+        subuidmap,
+        subgidmap,
+        id_mappings: IdMappingOptions {
+            host_uid_mapping: id_mappings.host_uid_mapping,
+            host_gid_mapping: id_mappings.host_gid_mapping,
+            uid_map: id_map(id_mappings.uid_map),
+            gid_map: id_map(id_mappings.gid_map),
+        },
+        dns_servers,
+        dns_search,
+        dns_opt,
+        host_add,
+        init,
+        init_path,
+        cgroup_parent,
+        conmon_pidfile,
+        log_driver,
+        log_driver_opt,
+        exposed_ports,
+        publish,
+        publish_all,
+        pod,
+    }
 }
 
 #[cfg(test)]

@@ -192,13 +192,13 @@ impl VarlinkInterface for Service {
         call.reply_method_not_implemented("io.podman.GenerateKubeService".into())
     }
 
-    /// io.podman.GetAttachSockets: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.GetAttachSockets
     fn get_attach_sockets(
         &self,
         call: &mut dyn Call_GetAttachSockets,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "GetAttachSockets")
+        containers::get_attach_sockets(&self.engine, call, name)
     }
 
     /// io.podman.GetContainer

@@ -412,11 +412,11 @@ fn auto_removal_and_create_errors() {
     let reason = fails(
         &mut raw,
         "CreateContainer",
-        json!({"create": {"image": "busybox", "tty": true}}),
+        json!({"create": {"image": "busybox", "pod": "somepod"}}),
         "ErrorOccurred",
     );
     assert!(
-        reason["reason"].as_str().unwrap().contains("\"tty\""),
+        reason["reason"].as_str().unwrap().contains("pod:"),
         "{reason}"
     );
     // A missing command fails at start with the runtime's own error.

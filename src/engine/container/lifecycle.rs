@@ -1,23 +1,36 @@
-//! Start, stop, kill, wait, restart and remove; and learning about exits from the monitor's
-//! exit file (refresh), which is how a restarted service catches up.
+//! Init, start, stop, kill, wait, restart and remove; and learning about exits from the
+//! monitor's exit file (refresh), which is how a restarted service catches up.
+//!
+//! Every operation follows one shape: find the container, lock it, refresh it from its exit
+//! file, check its status allows the operation, act, save. The lock is the container's own,
+//! so an operation (even a stop that waits out its timeout) holds up only calls on the same
+//! container; readers that must not wait use [`Engine::view`].
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ContainerRecord, ContainerStatus, lock};
+use super::config::{MountSource, NamespaceMode};
+use super::{ContainerRecord, ContainerStatus, Handle};
 use crate::engine::monitor::{self, MonitorOptions};
-use crate::engine::runtime::{OciRuntime, RuntimeCommand};
+use crate::engine::runtime::spec::{Device, SpecInput};
+use crate::engine::runtime::{OciRuntime, RuntimeCommand, cgroups};
+use crate::engine::storage::overlay::{self, Overlay};
 use crate::engine::storage::remove_tree;
 use crate::engine::{Engine, Error, Result};
 
-/// Parent of every container's cgroup (an absolute path, as runc needs).
-pub const CGROUP_PARENT: &str = "/podlink";
 /// The bundle directory inside a container's storage directory.
-const BUNDLE_DIR: &str = "userdata";
+pub const BUNDLE_DIR: &str = "userdata";
+/// The container's /dev/shm on the host, inside its run directory.
+pub const SHM_DIR: &str = "shm";
+/// Image volumes, inside the container's storage directory.
+const IMAGE_VOLUMES_DIR: &str = "volumes";
+/// How long a stop waits for the monitor after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(30);
 
 impl Engine {
-    fn runtime_or_err(&self) -> Result<&OciRuntime> {
+    pub(crate) fn runtime_or_err(&self) -> Result<&OciRuntime> {
         self.runtime().ok_or_else(|| {
             Error::InvalidArgument("no working OCI runtime (runc or crun) on this host".into())
         })
@@ -28,8 +41,14 @@ impl Engine {
         self.runroot().join("runtime")
     }
 
+    /// The absolute cgroup path of a container.
+    pub(crate) fn cgroup_path(record: &ContainerRecord) -> String {
+        format!("{}/{}", record.config.cgroup_parent, record.id)
+    }
+
     /// Brings a record up to date with its monitor: an exit recorded in the exit file, or a
-    /// monitor that is gone without one. Returns whether the record changed.
+    /// monitor that is gone without one; then releases what the run held (runtime state,
+    /// mounts). Returns whether the record changed.
     pub(crate) fn refresh(&self, record: &mut ContainerRecord) -> bool {
         if !record.status().is_active() {
             return false;
@@ -53,6 +72,33 @@ impl Engine {
                 record.state.finished_at = crate::engine::image::now_rfc3339();
             }
         }
+        record.state.oom_killed = self.oom_killed(record);
+        self.release(record);
+        let _ = self.containers().save(record);
+        true
+    }
+
+    /// Whether the kernel's OOM killer acted in the container's cgroup (v1 `memory.oom_control`
+    /// or v2 `memory.events`), read before the runtime removes the cgroup.
+    fn oom_killed(&self, record: &ContainerRecord) -> bool {
+        let path = Self::cgroup_path(record);
+        let dir = cgroups::dir("memory", &path);
+        let count = |file: &str, key: &str| -> u64 {
+            std::fs::read_to_string(dir.join(file))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(' ')?;
+                    (k == key).then(|| v.trim().parse().ok()).flatten()
+                })
+                .unwrap_or(0)
+        };
+        count("memory.oom_control", "oom_kill") > 0 || count("memory.events", "oom_kill") > 0
+    }
+
+    /// Releases what a run of the container held: its runtime state (and cgroups), its
+    /// root filesystem and /dev/shm mounts.
+    fn release(&self, record: &ContainerRecord) {
         if let Ok(runtime) = self.runtime_or_err() {
             let delete = RuntimeCommand::Delete {
                 id: &record.id,
@@ -60,17 +106,20 @@ impl Engine {
             };
             let _ = runtime.run(&self.runtime_root(), &delete);
         }
+        let left = cgroups::remove(&Self::cgroup_path(record));
+        if !left.is_empty() {
+            log::warn!("container {}: cgroups left: {left:?}", record.id);
+        }
+        let _ = overlay::unmount(&self.containers().run_dir(&record.id).join(SHM_DIR));
         let _ = self.overlay_of(record).unmount();
-        let _ = self.containers().save(record);
-        true
     }
 
     /// Refreshes a container and removes it if it exited and asked for that (`rm`).
     /// Returns `false` when it was removed.
-    pub(crate) fn refresh_and_reap(&self, handle: &Arc<Mutex<ContainerRecord>>) -> bool {
-        let mut record = lock(handle);
+    pub(crate) fn refresh_and_reap(&self, handle: &Handle) -> bool {
+        let mut record = handle.lock();
         self.refresh(&mut record);
-        if record.rm && record.status() == ContainerStatus::Exited {
+        if record.config.rm && record.status() == ContainerStatus::Exited {
             let id = record.id.clone();
             drop(record);
             if let Err(e) = self.remove_files(&id) {
@@ -81,22 +130,59 @@ impl Engine {
         true
     }
 
-    pub(crate) fn overlay_of(
-        &self,
-        record: &ContainerRecord,
-    ) -> crate::engine::storage::overlay::Overlay {
+    /// The current record of a container for readers, without waiting for an operation on
+    /// it: refreshed (and reaped if it asked for that) when nothing holds it, else the
+    /// record as last saved with an exit its monitor already wrote. `None` once reaped.
+    pub(crate) fn view(&self, handle: &Handle) -> Option<Arc<ContainerRecord>> {
+        if handle.try_lock().is_some() {
+            // Free a moment ago: take it for real (an operation may have begun meanwhile,
+            // in which case this waits for it, as any call on the container would).
+            if !self.refresh_and_reap(handle) {
+                return None;
+            }
+            return Some(handle.snapshot());
+        }
+        let snapshot = handle.snapshot();
+        if snapshot.status().is_active()
+            && let Some(exit) = monitor::read_exit(&self.containers().run_dir(&snapshot.id))
+        {
+            let mut record = (*snapshot).clone();
+            record.state.status = Some(ContainerStatus::Exited);
+            record.state.exit_code = exit.exit_code;
+            record.state.finished_at = exit.finished_at;
+            record.state.pid = 0;
+            return Some(Arc::new(record));
+        }
+        Some(snapshot)
+    }
+
+    /// Finds a container for a reader: its handle and current record.
+    pub(crate) fn view_container(&self, name: &str) -> Result<(Handle, Arc<ContainerRecord>)> {
+        let handle = self.containers().resolve(name)?;
+        match self.view(&handle) {
+            Some(record) => Ok((handle, record)),
+            None => Err(Error::ContainerNotFound {
+                name: name.to_string(),
+                reason: "the container exited and was removed (rm)".into(),
+            }),
+        }
+    }
+
+    pub(crate) fn overlay_of(&self, record: &ContainerRecord) -> Overlay {
         let lower = record
             .layers
             .iter()
             .rev()
             .map(|l| self.images().layers().diff_dir(l))
             .collect();
-        self.containers().overlay(&record.id, lower)
+        let mut overlay = self.containers().overlay(&record.id, lower);
+        overlay.metacopy = !record.config.uid_map.is_empty();
+        overlay
     }
 
-    /// Finds a container, first removing it if it exited and asked for that (`rm`): such a
-    /// container is gone as far as clients can tell.
-    pub(crate) fn find_container(&self, name: &str) -> Result<Arc<Mutex<ContainerRecord>>> {
+    /// Finds a container for an operation, first removing it if it exited and asked for
+    /// that (`rm`): such a container is gone as far as clients can tell.
+    pub(crate) fn find_container(&self, name: &str) -> Result<Handle> {
         let handle = self.containers().resolve(name)?;
         if self.refresh_and_reap(&handle) {
             return Ok(handle);
@@ -107,11 +193,253 @@ impl Engine {
         })
     }
 
+    /// Initializes a container: its root filesystem, /dev/shm, volumes, the runtime spec,
+    /// and its monitor, which has the runtime create it. The container is then `Created`:
+    /// its process exists but its command has not started.
+    fn init_locked(&self, record: &mut ContainerRecord) -> Result<()> {
+        let runtime = self.runtime_or_err()?.clone();
+        let run_dir = self.containers().run_dir(&record.id);
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| Error::io("create directory", &run_dir, e))?;
+        let overlay = self.overlay_of(record);
+        overlay.mount()?;
+        let prepared = self.prepare(record, &overlay, &run_dir);
+        let spec = match prepared {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.release(record);
+                return Err(e);
+            }
+        };
+        let bundle = self.containers().dir(&record.id).join(BUNDLE_DIR);
+        let written = std::fs::create_dir_all(&bundle)
+            .map_err(|e| Error::io("create directory", &bundle, e))
+            .and_then(|()| {
+                let json = serde_json::to_vec_pretty(&spec)
+                    .map_err(|e| Error::InvalidArgument(format!("runtime spec: {e}")))?;
+                Ok(crate::engine::storage::atomic_write(
+                    &bundle.join("config.json"),
+                    &json,
+                )?)
+            });
+        if let Err(e) = written {
+            self.release(record);
+            return Err(e);
+        }
+        let c = &record.config;
+        let options = MonitorOptions {
+            id: record.id.clone(),
+            bundle,
+            runtime: runtime.path.clone(),
+            runtime_root: self.runtime_root(),
+            dir: run_dir,
+            log_path: PathBuf::from(&c.log_path),
+            tty: c.tty,
+            stdin: c.stdin,
+            pid_file: (!c.conmon_pidfile.is_empty()).then(|| PathBuf::from(&c.conmon_pidfile)),
+        };
+        match monitor::spawn(&runtime, &options) {
+            Ok((pid, monitor_pid)) => {
+                record.state.status = Some(ContainerStatus::Created);
+                record.state.pid = pid;
+                record.state.monitor_pid = monitor_pid;
+                record.state.exit_code = 0;
+                record.state.oom_killed = false;
+                self.containers().save(record)?;
+                Ok(())
+            }
+            Err(e) => {
+                self.release(record);
+                Err(Error::Runtime(e))
+            }
+        }
+    }
+
+    /// Everything on the host the spec refers to, then the spec.
+    fn prepare(
+        &self,
+        record: &mut ContainerRecord,
+        overlay: &Overlay,
+        run_dir: &Path,
+    ) -> Result<oci_spec::runtime::Spec> {
+        let c = record.config.clone();
+        // The root of the container's user namespace, on the host.
+        let root_uid = c
+            .uid_map
+            .iter()
+            .find(|m| m.container_id == 0)
+            .map(|m| m.host_id);
+        let root_gid = c
+            .gid_map
+            .iter()
+            .find(|m| m.container_id == 0)
+            .map(|m| m.host_id);
+        if !c.uid_map.is_empty() && !record.state.rootfs_shifted {
+            // Files of the image belong to IDs of the host; in a user namespace they must
+            // belong to the mapped IDs. The overlay has metacopy on, so only metadata is
+            // copied up, once.
+            shift_ownership(&overlay.merged, &c.uid_map, &c.gid_map)
+                .map_err(|e| Error::io("shift ownership of", &overlay.merged, e))?;
+            record.state.rootfs_shifted = true;
+            self.containers().save(record)?;
+        }
+        write_etc_files(record, run_dir)?;
+        let mut namespace_paths = BTreeMap::new();
+        for (kind, mode) in c.namespaces.each() {
+            match mode {
+                NamespaceMode::Path(path) => {
+                    namespace_paths.insert(kind, path.clone());
+                }
+                NamespaceMode::Container(id) => {
+                    let pid = self.running_pid(id, kind)?;
+                    namespace_paths.insert(kind, format!("/proc/{pid}/ns/{kind}"));
+                }
+                _ => {}
+            }
+        }
+        let shm_dir = self.shm_dir(record, run_dir)?;
+        for path in [
+            run_dir.join("hostname"),
+            run_dir.join("hosts"),
+            run_dir.join("resolv.conf"),
+        ]
+        .iter()
+        .chain(std::iter::once(&shm_dir).filter(|p| p.starts_with(run_dir)))
+        {
+            if root_uid.is_some() || root_gid.is_some() {
+                let _ = std::os::unix::fs::chown(path, root_uid, root_gid);
+            }
+        }
+        let mut mount_sources = Vec::new();
+        for (index, m) in c.mounts.iter().enumerate() {
+            mount_sources.push(match &m.source {
+                MountSource::Bind { source } => Some(PathBuf::from(source)),
+                MountSource::Volume { name } => {
+                    Some(crate::engine::volume::data_dir(self.root(), name)?)
+                }
+                MountSource::ImageVolume => {
+                    let dir = self
+                        .containers()
+                        .dir(&record.id)
+                        .join(IMAGE_VOLUMES_DIR)
+                        .join(index.to_string());
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|e| Error::io("create directory", &dir, e))?;
+                        let inside = overlay.merged.join(m.destination.trim_start_matches('/'));
+                        crate::engine::volume::copy_tree(&inside, &dir)
+                            .map_err(|e| Error::io("fill image volume from", &inside, e))?;
+                    }
+                    Some(dir)
+                }
+                MountSource::Tmpfs => None,
+            });
+        }
+        let devices = if c.privileged {
+            crate::engine::runtime::spec::host_devices()
+        } else {
+            c.devices
+                .iter()
+                .map(|d| Device::from_host(Path::new(&d.host), &d.container, &d.permissions))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| Error::InvalidArgument(format!("devices: {e}")))?
+        };
+        let seccomp = match c.seccomp.as_str() {
+            "unconfined" => None,
+            "default" => match crate::engine::runtime::seccomp::default_profile() {
+                Some(path) => Some(
+                    crate::engine::runtime::seccomp::load(&path, &c.capabilities)
+                        .map_err(Error::InvalidArgument)?,
+                ),
+                None => {
+                    log::warn!(
+                        "no default seccomp profile installed ({}): container {} runs without one",
+                        crate::engine::runtime::seccomp::DEFAULT_PROFILES.join(" or "),
+                        record.id
+                    );
+                    None
+                }
+            },
+            path => Some(
+                crate::engine::runtime::seccomp::load(Path::new(path), &c.capabilities)
+                    .map_err(Error::InvalidArgument)?,
+            ),
+        };
+        let input = SpecInput {
+            config: &c,
+            rootfs: &overlay.merged,
+            etc_dir: run_dir,
+            shm_dir: &shm_dir,
+            namespace_paths,
+            mount_sources,
+            devices,
+            seccomp,
+            cgroups_path: Self::cgroup_path(record),
+        };
+        crate::engine::runtime::spec::build(&input).map_err(Error::InvalidArgument)
+    }
+
+    /// The pid of container `id`, which must run, for joining its `kind` namespace.
+    fn running_pid(&self, id: &str, kind: &str) -> Result<i32> {
+        let handle = self.containers().resolve(id).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "the container whose {kind} namespace this one joins ({id}) is gone"
+            ))
+        })?;
+        let target = self
+            .view(&handle)
+            .ok_or_else(|| Error::InvalidArgument(format!("the container {id} was removed")))?;
+        if !target.status().is_active() || target.state.pid <= 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the {kind} namespace belongs to container {id}, which is {}: start it first",
+                target.status().as_str()
+            )));
+        }
+        Ok(target.state.pid)
+    }
+
+    /// The host directory mounted at the container's /dev/shm: the client's, the host's, the
+    /// one of the container it shares IPC with, or a tmpfs of its own.
+    fn shm_dir(&self, record: &ContainerRecord, run_dir: &Path) -> Result<PathBuf> {
+        let c = &record.config;
+        if !c.shm_dir.is_empty() {
+            return Ok(PathBuf::from(&c.shm_dir));
+        }
+        match &c.namespaces.ipc {
+            NamespaceMode::Host => return Ok(PathBuf::from("/dev/shm")),
+            NamespaceMode::Container(id) => {
+                return Ok(self.containers().run_dir(id).join(SHM_DIR));
+            }
+            _ => {}
+        }
+        let dir = run_dir.join(SHM_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        if !overlay::is_mounted(&dir) {
+            let options = format!("mode=1777,size={}", c.shm_size);
+            nix::mount::mount(
+                Some("shm"),
+                &dir,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NOEXEC
+                    | nix::mount::MsFlags::MS_NODEV,
+                Some(options.as_str()),
+            )
+            .map_err(|e| Error::io("mount tmpfs on", &dir, e.into()))?;
+        }
+        Ok(dir)
+    }
+
     /// io.podman.StartContainer: returns the container's ID.
     pub fn start_container(&self, name: &str) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
-        self.refresh(&mut record);
+        let mut record = handle.lock();
+        self.start_locked(&mut record)?;
+        Ok(record.id.clone())
+    }
+
+    fn start_locked(&self, record: &mut ContainerRecord) -> Result<()> {
+        self.refresh(record);
         if !record.status().can_start() {
             return Err(Error::InvalidState {
                 id: record.id.clone(),
@@ -120,57 +448,52 @@ impl Engine {
             });
         }
         let runtime = self.runtime_or_err()?.clone();
-        let overlay = self.overlay_of(&record);
-        overlay.mount()?;
-        let run_dir = self.containers().run_dir(&record.id);
-        std::fs::create_dir_all(&run_dir)
-            .map_err(|e| Error::io("create directory", &run_dir, e))?;
-        let bundle = self.containers().dir(&record.id).join(BUNDLE_DIR);
-        std::fs::create_dir_all(&bundle).map_err(|e| Error::io("create directory", &bundle, e))?;
-        super::create::write_etc_files(&record, &run_dir)?;
-        let spec = super::create::spec(&record, &overlay.merged, &run_dir, CGROUP_PARENT)?;
-        let spec_json = serde_json::to_vec_pretty(&spec)
-            .map_err(|e| Error::InvalidArgument(format!("runtime spec: {e}")))?;
-        crate::engine::storage::atomic_write(&bundle.join("config.json"), &spec_json)?;
-        let options = MonitorOptions {
-            id: record.id.clone(),
-            bundle,
-            runtime: runtime.path.clone(),
-            runtime_root: self.runtime_root(),
-            dir: run_dir,
-        };
+        if record.status() != ContainerStatus::Created {
+            self.init_locked(record)?;
+        }
         // Recorded before `start`: a container can exit before `start` returns.
-        let started_at = crate::engine::image::now_rfc3339();
-        let started = monitor::spawn(&runtime, &options).and_then(|(pid, monitor_pid)| {
-            runtime
-                .run(&self.runtime_root(), &RuntimeCommand::Start(&record.id))
-                .map(|_| (pid, monitor_pid))
-        });
-        match started {
-            Ok((pid, monitor_pid)) => {
+        record.state.started_at = crate::engine::image::now_rfc3339();
+        record.state.finished_at = String::new();
+        match runtime.run(&self.runtime_root(), &RuntimeCommand::Start(&record.id)) {
+            Ok(_) => {
                 record.state.status = Some(ContainerStatus::Running);
-                record.state.pid = pid;
-                record.state.monitor_pid = monitor_pid;
-                record.state.started_at = started_at;
-                self.containers().save(&record)?;
-                Ok(record.id.clone())
+                record.state.start_count += 1;
+                self.containers().save(record)?;
+                Ok(())
             }
             Err(e) => {
-                let _ = runtime.run(
-                    &self.runtime_root(),
-                    &RuntimeCommand::Delete {
-                        id: &record.id,
-                        force: true,
-                    },
-                );
-                let _ = overlay.unmount();
+                // The process was created but would not start: end it, and let the monitor
+                // record the exit.
+                let _ = self.signal(record, 9, true);
+                monitor::wait_monitor(record.state.monitor_pid, &record.id, Some(KILL_WAIT));
+                self.refresh(record);
                 Err(Error::Runtime(e))
             }
         }
     }
 
-    /// Sends `signal` to a running container.
-    fn signal(&self, record: &ContainerRecord, signal: i32, all: bool) -> Result<()> {
+    /// io.podman.GetAttachSockets: the attach socket and control fifo; a container that
+    /// has none yet (never started, or exited) is initialized first so that they exist.
+    pub fn attach_sockets(&self, name: &str) -> Result<(String, PathBuf, PathBuf)> {
+        let handle = self.find_container(name)?;
+        let mut record = handle.lock();
+        self.refresh(&mut record);
+        if matches!(
+            record.status(),
+            ContainerStatus::Configured | ContainerStatus::Exited
+        ) {
+            self.init_locked(&mut record)?;
+        }
+        let dir = self.containers().run_dir(&record.id);
+        Ok((
+            record.id.clone(),
+            dir.join(monitor::ATTACH_SOCKET),
+            dir.join(monitor::CTL_FIFO),
+        ))
+    }
+
+    /// Sends `signal` to a container's process (all of them with `all`).
+    pub(crate) fn signal(&self, record: &ContainerRecord, signal: i32, all: bool) -> Result<()> {
         let runtime = self.runtime_or_err()?;
         runtime
             .run(
@@ -188,9 +511,9 @@ impl Engine {
     /// io.podman.KillContainer: SIGKILL when `signal` is 0; returns the ID.
     pub fn kill_container(&self, name: &str, signal: i32) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
+        let mut record = handle.lock();
         self.refresh(&mut record);
-        if !record.status().is_active() {
+        if !record.status().is_running() {
             return Err(Error::InvalidState {
                 id: record.id.clone(),
                 status: record.status().as_str().into(),
@@ -203,6 +526,11 @@ impl Engine {
                 "signal {signal} is not a signal"
             )));
         }
+        if record.status() == ContainerStatus::Paused && signal == 9 {
+            // SIGKILL reaches frozen processes once they thaw; thaw them so it acts now.
+            let runtime = self.runtime_or_err()?;
+            let _ = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
+        }
         self.signal(&record, signal, false)?;
         Ok(record.id.clone())
     }
@@ -211,7 +539,7 @@ impl Engine {
     /// (negative: the container's own timeout); returns the ID.
     pub fn stop_container(&self, name: &str, timeout: i64) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
+        let mut record = handle.lock();
         self.refresh(&mut record);
         if !record.status().is_active() {
             return Err(Error::InvalidState {
@@ -221,7 +549,7 @@ impl Engine {
             });
         }
         let timeout = if timeout < 0 {
-            record.stop_timeout
+            record.config.stop_timeout
         } else {
             timeout as u64
         };
@@ -233,21 +561,32 @@ impl Engine {
     }
 
     fn stop_locked(&self, record: &mut ContainerRecord, timeout: u64) -> Result<()> {
+        let runtime = self.runtime_or_err()?;
         if record.status() == ContainerStatus::Paused {
             // A frozen process cannot act on a signal: thaw it first.
-            let _ = self
-                .runtime_or_err()?
-                .run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
+            let _ = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
         }
         let monitor_pid = record.state.monitor_pid;
-        if self.signal(record, record.stop_signal, false).is_ok()
+        // A created container's process waits in the runtime, not in its command: the stop
+        // signal means nothing to it yet.
+        let graceful = record.status() != ContainerStatus::Created && timeout > 0;
+        if graceful
+            && self
+                .signal(record, record.config.stop_signal, false)
+                .is_ok()
             && monitor::wait_monitor(monitor_pid, &record.id, Some(Duration::from_secs(timeout)))
         {
             self.refresh(record);
             return Ok(());
         }
         let _ = self.signal(record, 9, true);
-        monitor::wait_monitor(monitor_pid, &record.id, Some(Duration::from_secs(30)));
+        if !monitor::wait_monitor(monitor_pid, &record.id, Some(KILL_WAIT)) {
+            return Err(Error::InvalidArgument(format!(
+                "container {} did not exit {}s after SIGKILL",
+                record.id,
+                KILL_WAIT.as_secs()
+            )));
+        }
         self.refresh(record);
         Ok(())
     }
@@ -256,7 +595,7 @@ impl Engine {
     pub fn wait_container(&self, name: &str) -> Result<i32> {
         let handle = self.containers().resolve(name)?;
         let waiting = {
-            let mut record = lock(&handle);
+            let mut record = handle.lock();
             self.refresh(&mut record);
             record
                 .status()
@@ -268,7 +607,7 @@ impl Engine {
             monitor::wait_monitor(monitor_pid, &id, None);
         }
         let code = {
-            let mut record = lock(&handle);
+            let mut record = handle.lock();
             self.refresh(&mut record);
             record.state.exit_code
         };
@@ -279,35 +618,41 @@ impl Engine {
     /// io.podman.RestartContainer: stops (as StopContainer) and starts; returns the ID.
     pub fn restart_container(&self, name: &str, timeout: i64) -> Result<String> {
         let handle = self.find_container(name)?;
-        let id = {
-            let mut record = lock(&handle);
-            self.refresh(&mut record);
-            if record.status().is_active() {
-                let timeout = if timeout < 0 {
-                    record.stop_timeout
-                } else {
-                    timeout as u64
-                };
-                self.stop_locked(&mut record, timeout)?;
-            }
-            record.id.clone()
-        };
-        self.start_container(&id)
+        let mut record = handle.lock();
+        self.refresh(&mut record);
+        if record.status().is_active() {
+            let timeout = if timeout < 0 {
+                record.config.stop_timeout
+            } else {
+                timeout as u64
+            };
+            self.stop_locked(&mut record, timeout)?;
+        }
+        self.start_locked(&mut record)?;
+        Ok(record.id.clone())
     }
 
     /// io.podman.RemoveContainer: a running container only with `force`; returns the ID.
     pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
+        let mut record = handle.lock();
         self.refresh(&mut record);
+        if record.status().is_running() && !force {
+            return Err(Error::InvalidState {
+                id: record.id.clone(),
+                status: record.status().as_str().into(),
+                op: "remove (without force)",
+            });
+        }
+        let dependents = self.dependents(&record.id);
+        if !dependents.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "container {} shares namespaces with container(s) {}: remove them first",
+                record.id,
+                dependents.join(", ")
+            )));
+        }
         if record.status().is_active() {
-            if !force {
-                return Err(Error::InvalidState {
-                    id: record.id.clone(),
-                    status: record.status().as_str().into(),
-                    op: "remove (without force)",
-                });
-            }
             self.stop_locked(&mut record, 0)?;
         }
         let id = record.id.clone();
@@ -316,16 +661,30 @@ impl Engine {
         Ok(id)
     }
 
+    /// Containers that join a namespace of container `id`.
+    fn dependents(&self, id: &str) -> Vec<String> {
+        self.containers()
+            .all()
+            .iter()
+            .map(|h| h.snapshot())
+            .filter(|c| {
+                c.config
+                    .namespaces
+                    .each()
+                    .iter()
+                    .any(|(_, mode)| **mode == NamespaceMode::Container(id.to_string()))
+            })
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
     /// Unmounts and deletes everything of a stopped container, and forgets it.
-    fn remove_files(&self, id: &str) -> Result<()> {
-        if let Ok(runtime) = self.runtime_or_err() {
-            let _ = runtime.run(
-                &self.runtime_root(),
-                &RuntimeCommand::Delete { id, force: true },
-            );
+    pub(crate) fn remove_files(&self, id: &str) -> Result<()> {
+        if let Ok(handle) = self.containers().resolve(id) {
+            self.release(&handle.snapshot());
         }
         let dir = self.containers().dir(id);
-        crate::engine::storage::overlay::unmount(&dir.join("merged"))?;
+        overlay::unmount(&dir.join("merged"))?;
         self.containers().forget(id);
         // The record goes first: a crash mid-removal leaves a directory the next start removes.
         let _ = std::fs::remove_file(dir.join(super::RECORD_FILE));
@@ -339,10 +698,16 @@ impl Engine {
         let mut removed = Vec::new();
         for handle in self.containers().all() {
             let id = {
-                let mut record = lock(&handle);
-                self.refresh(&mut record);
-                if record.status().is_active() {
+                let Some(mut record) = handle.try_lock() else {
+                    // Something is being done to it right now: it is not "stopped".
                     continue;
+                };
+                self.refresh(&mut record);
+                if record.status().is_running() || !self.dependents(&record.id).is_empty() {
+                    continue;
+                }
+                if record.status().is_active() {
+                    self.stop_locked(&mut record, 0)?;
                 }
                 record.id.clone()
             };
@@ -350,5 +715,164 @@ impl Engine {
             removed.push(id);
         }
         Ok(removed)
+    }
+}
+
+/// Shifts the owner of every file under `root` into the user namespace: host ID `n` becomes
+/// the host ID that container ID `n` maps to. Files whose IDs are not mapped are left alone.
+fn shift_ownership(
+    root: &Path,
+    uid_map: &[super::config::IdMap],
+    gid_map: &[super::config::IdMap],
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let shift = |maps: &[super::config::IdMap], id: u32| -> Option<u32> {
+        maps.iter()
+            .find(|m| id >= m.container_id && id - m.container_id < m.size)
+            .map(|m| m.host_id + (id - m.container_id))
+    };
+    fn walk(dir: &Path, f: &mut dyn FnMut(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+        f(dir)?;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(&path, f)?;
+            } else {
+                f(&path)?;
+            }
+        }
+        Ok(())
+    }
+    walk(root, &mut |path| {
+        let meta = std::fs::symlink_metadata(path)?;
+        let uid = shift(uid_map, meta.uid());
+        let gid = shift(gid_map, meta.gid());
+        if uid.is_none() && gid.is_none() {
+            return Ok(());
+        }
+        // lchown clears setuid/setgid bits; put the mode back for what is not a link.
+        std::os::unix::fs::lchown(path, uid, gid)?;
+        if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.mode()))?;
+        }
+        Ok(())
+    })
+}
+
+/// The files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf.
+pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
+    let c = &record.config;
+    let write = |name: &str, text: String| {
+        let path = run_dir.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))
+    };
+    write("hostname", format!("{}\n", c.hostname))?;
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+    );
+    for (name, address) in &c.hosts_add {
+        hosts.push_str(&format!("{address}\t{name}\n"));
+    }
+    hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    write("hosts", hosts)?;
+    write(
+        "resolv.conf",
+        resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            &c.dns_servers,
+            &c.dns_search,
+            &c.dns_options,
+        ),
+    )
+}
+
+/// The host's resolv.conf with the container's servers, search domains and options in place
+/// of the host's (each only when given). Loopback servers of the host are dropped: they mean
+/// nothing inside a network namespace of the container's own.
+fn resolv_conf(host: &str, servers: &[String], search: &[String], options: &[String]) -> String {
+    let mut host_servers = Vec::new();
+    let mut host_search = Vec::new();
+    let mut host_options = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => host_servers.extend(words.map(String::from)),
+            Some("search") | Some("domain") => host_search.extend(words.map(String::from)),
+            Some("options") => host_options.extend(words.map(String::from)),
+            _ => {}
+        }
+    }
+    host_servers.retain(|s| {
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| !ip.is_loopback())
+            .unwrap_or(false)
+    });
+    let pick = |given: &[String], host: Vec<String>| {
+        if given.is_empty() {
+            host
+        } else {
+            given.to_vec()
+        }
+    };
+    let mut text = String::new();
+    let search = pick(search, host_search);
+    if !search.is_empty() {
+        text.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for server in pick(servers, host_servers) {
+        text.push_str(&format!("nameserver {server}\n"));
+    }
+    let options = pick(options, host_options);
+    if !options.is_empty() {
+        text.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_replaces_what_is_given() {
+        let host =
+            "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &[], &[]),
+            "search corp\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(
+                host,
+                &["1.1.1.1".into()],
+                &["a.example".into()],
+                &["ndots:2".into()]
+            ),
+            "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n"
+        );
+    }
+
+    #[test]
+    fn ownership_shifts_into_the_map() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/f"), "x").unwrap();
+        std::os::unix::fs::symlink("f", dir.path().join("d/l")).unwrap();
+        let map = [super::super::config::IdMap {
+            container_id: 0,
+            host_id: 100_000,
+            size: 65536,
+        }];
+        shift_ownership(dir.path(), &map, &map).unwrap();
+        for p in ["d", "d/f", "d/l"] {
+            let m = std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+            assert_eq!((m.uid(), m.gid()), (100_000, 100_000), "{p}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! Lock order: the container map, then one container, then images. No lock is held while the
 //! runtime runs, except a container's own (which only serializes calls on that container).
 
+pub mod config;
 pub mod create;
 pub mod lifecycle;
 pub mod ops;
@@ -33,24 +34,38 @@ const RECORD_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerStatus {
-    /// Created, never started.
+    /// Recorded, never initialized (no monitor, no runtime state).
     Configured,
+    /// Initialized: its monitor runs and the runtime created it, but its command has not
+    /// started (GetAttachSockets does this, so a client can attach before the start).
+    Created,
     /// Its process runs.
     Running,
     /// Its processes are frozen.
     Paused,
-    /// It ran and exited.
+    /// It ran (or was initialized) and exited.
     Exited,
 }
 
 impl ContainerStatus {
     /// Whether StartContainer may start it.
     pub fn can_start(self) -> bool {
-        matches!(self, ContainerStatus::Configured | ContainerStatus::Exited)
+        matches!(
+            self,
+            ContainerStatus::Configured | ContainerStatus::Created | ContainerStatus::Exited
+        )
     }
 
-    /// Whether it has a live process.
+    /// Whether it has a monitor (and a process, started or not).
     pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused
+        )
+    }
+
+    /// Whether its command runs (frozen or not): removal then needs force.
+    pub fn is_running(self) -> bool {
         matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
     }
 
@@ -58,6 +73,7 @@ impl ContainerStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ContainerStatus::Configured => "configured",
+            ContainerStatus::Created => "created",
             ContainerStatus::Running => "running",
             ContainerStatus::Paused => "paused",
             ContainerStatus::Exited => "exited",
@@ -66,7 +82,7 @@ impl ContainerStatus {
 }
 
 /// What is recorded about a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     /// Record format version.
     pub version: u32,
@@ -80,34 +96,10 @@ pub struct ContainerRecord {
     pub image_name: String,
     /// When it was created (RFC 3339).
     pub created: String,
-    /// The full command: entrypoint then command.
-    pub command: Vec<String>,
-    /// Environment, `KEY=value`.
-    pub env: Vec<String>,
-    /// Working directory.
-    pub work_dir: String,
-    /// The user as asked for (`uid[:gid]` or names).
-    pub user: String,
-    /// Numeric uid, gid and supplementary groups it resolved to.
-    pub uid: u32,
-    /// Numeric gid.
-    pub gid: u32,
-    /// Supplementary gids.
-    pub additional_gids: Vec<u32>,
-    /// Host name inside the container.
-    pub hostname: String,
-    /// Labels.
-    pub labels: HashMap<String, String>,
-    /// Remove when it exits.
-    pub rm: bool,
-    /// Signal StopContainer sends first.
-    pub stop_signal: i32,
-    /// Seconds StopContainer waits before SIGKILL, by default.
-    pub stop_timeout: u64,
-    /// Read-only root filesystem.
-    pub readonly_rootfs: bool,
     /// The image's layers, bottom first (the overlay's lower directories).
     pub layers: Vec<String>,
+    /// Everything decided at creation; never changes afterwards.
+    pub config: config::ContainerConfig,
     /// Runtime state.
     pub state: ContainerState,
 }
@@ -127,6 +119,15 @@ pub struct ContainerState {
     pub finished_at: String,
     /// Its last exit code.
     pub exit_code: i32,
+    /// Whether the kernel's OOM killer ended it last time.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// How many times it was started.
+    #[serde(default)]
+    pub start_count: u32,
+    /// The ownership of its root filesystem was shifted into its user namespace.
+    #[serde(default)]
+    pub rootfs_shifted: bool,
 }
 
 impl ContainerRecord {
@@ -136,12 +137,63 @@ impl ContainerRecord {
     }
 }
 
+/// One container: its record, and a copy of it for readers.
+///
+/// The record's mutex is held for the whole of an operation on the container (including
+/// runtime calls and stop timeouts), which is what serializes calls on one container. Readers
+/// that must not wait for an operation (ListContainers, name resolution, inspect while a stop
+/// runs) read the snapshot instead: the record as last saved, replaced on every save.
+#[derive(Debug)]
+pub struct Container {
+    record: Mutex<ContainerRecord>,
+    snapshot: RwLock<Arc<ContainerRecord>>,
+}
+
+/// A shared handle on one container.
+pub type Handle = Arc<Container>;
+
+impl Container {
+    fn new(record: ContainerRecord) -> Handle {
+        Arc::new(Container {
+            snapshot: RwLock::new(Arc::new(record.clone())),
+            record: Mutex::new(record),
+        })
+    }
+
+    /// Locks the record for an operation. A panic while holding it leaves the record as the
+    /// last save wrote it, so the lock is taken back rather than poisoning the container.
+    pub fn lock(&self) -> MutexGuard<'_, ContainerRecord> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The record, if no operation holds it.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, ContainerRecord>> {
+        match self.record.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The record as last saved, without waiting for an operation.
+    pub fn snapshot(&self) -> Arc<ContainerRecord> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, record: &ContainerRecord) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(record.clone());
+    }
+}
+
 /// The containers of the engine.
 #[derive(Debug)]
 pub struct Containers {
     dir: PathBuf,
     run_dir: PathBuf,
-    map: RwLock<HashMap<String, Arc<Mutex<ContainerRecord>>>>,
+    map: RwLock<HashMap<String, Handle>>,
 }
 
 impl Containers {
@@ -158,7 +210,7 @@ impl Containers {
             let path = entry.path().join(RECORD_FILE);
             match read_json::<ContainerRecord>(&path) {
                 Ok(record) => {
-                    map.insert(record.id.clone(), Arc::new(Mutex::new(record)));
+                    map.insert(record.id.clone(), Container::new(record));
                 }
                 Err(e) => {
                     // A container whose record never got written (a crash during create).
@@ -188,19 +240,29 @@ impl Containers {
         self.run_dir.join(id)
     }
 
-    /// Saves a record.
+    /// Saves a record, and shows it to readers.
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
-        Ok(write_json(&self.dir(&record.id).join(RECORD_FILE), record)?)
+        write_json(&self.dir(&record.id).join(RECORD_FILE), record)?;
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = map.get(&record.id) {
+            handle.set_snapshot(record);
+        }
+        Ok(())
     }
 
     /// Every container handle.
-    pub fn all(&self) -> Vec<Arc<Mutex<ContainerRecord>>> {
+    pub fn all(&self) -> Vec<Handle> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         map.values().cloned().collect()
     }
 
+    /// How many containers there are.
+    pub fn count(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Finds a container by full ID, exact name, or unique ID prefix.
-    pub fn resolve(&self, name: &str) -> Result<Arc<Mutex<ContainerRecord>>> {
+    pub fn resolve(&self, name: &str) -> Result<Handle> {
         let not_found = |reason: &str| Error::ContainerNotFound {
             name: name.to_string(),
             reason: reason.to_string(),
@@ -215,7 +277,7 @@ impl Containers {
         let mut by_name = None;
         let mut by_prefix = Vec::new();
         for (id, c) in map.iter() {
-            if lock(c).name == name {
+            if c.snapshot().name == name {
                 by_name = Some(c.clone());
             } else if id.starts_with(name) {
                 by_prefix.push((id.clone(), c.clone()));
@@ -228,7 +290,8 @@ impl Containers {
             1 => Ok(by_prefix.remove(0).1),
             0 => Err(not_found("no such container")),
             _ => {
-                let ids: Vec<String> = by_prefix.into_iter().map(|(id, _)| id).collect();
+                let mut ids: Vec<String> = by_prefix.into_iter().map(|(id, _)| id).collect();
+                ids.sort();
                 Err(not_found(&format!(
                     "ID prefix {name:?} is ambiguous: it matches {}",
                     ids.join(", ")
@@ -238,9 +301,9 @@ impl Containers {
     }
 
     /// Adds a new container, refusing a name in use.
-    pub fn insert(&self, record: ContainerRecord) -> Result<Arc<Mutex<ContainerRecord>>> {
+    pub fn insert(&self, record: ContainerRecord) -> Result<Handle> {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.values().any(|c| lock(c).name == record.name) {
+        if map.values().any(|c| c.snapshot().name == record.name) {
             return Err(Error::InvalidArgument(format!(
                 "the container name {:?} is already in use",
                 record.name
@@ -248,8 +311,8 @@ impl Containers {
         }
         std::fs::create_dir_all(self.dir(&record.id))
             .map_err(|e| Error::io("create directory", self.dir(&record.id), e))?;
-        self.save(&record)?;
-        let handle = Arc::new(Mutex::new(record.clone()));
+        write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
+        let handle = Container::new(record.clone());
         map.insert(record.id, handle.clone());
         Ok(handle)
     }
@@ -263,17 +326,16 @@ impl Containers {
     /// Whether a name is taken.
     pub fn name_taken(&self, name: &str) -> bool {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.values().any(|c| lock(c).name == name)
+        map.values().any(|c| c.snapshot().name == name)
     }
 
     /// IDs of the containers using image `image_id`.
     pub fn users_of(&self, image_id: &str) -> Vec<String> {
         self.all()
             .iter()
-            .filter_map(|c| {
-                let c = lock(c);
-                (c.image_id == image_id).then(|| c.id.clone())
-            })
+            .map(|c| c.snapshot())
+            .filter(|c| c.image_id == image_id)
+            .map(|c| c.id.clone())
             .collect()
     }
 
@@ -285,14 +347,9 @@ impl Containers {
             upper: dir.join("diff"),
             work: dir.join("work"),
             merged: dir.join("merged"),
+            metacopy: false,
         }
     }
-}
-
-/// Locks one container. A panic while holding it leaves the record as the last save wrote
-/// it, so the lock is taken back rather than poisoning the container for good.
-pub fn lock(c: &Mutex<ContainerRecord>) -> MutexGuard<'_, ContainerRecord> {
-    c.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A fresh record.
@@ -304,20 +361,8 @@ pub fn new_record(id: String, name: String) -> ContainerRecord {
         image_id: String::new(),
         image_name: String::new(),
         created: super::image::now_rfc3339(),
-        command: Vec::new(),
-        env: Vec::new(),
-        work_dir: "/".into(),
-        user: String::new(),
-        uid: 0,
-        gid: 0,
-        additional_gids: Vec::new(),
-        hostname: String::new(),
-        labels: HashMap::new(),
-        rm: false,
-        stop_signal: 15,
-        stop_timeout: 10,
-        readonly_rootfs: false,
         layers: Vec::new(),
+        config: config::ContainerConfig::default(),
         state: ContainerState::default(),
     }
 }

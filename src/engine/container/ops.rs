@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{ContainerStatus, lock};
+use super::ContainerStatus;
 use crate::engine::runtime::RuntimeCommand;
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::{Engine, Error, Result};
@@ -52,7 +52,7 @@ impl Engine {
 
     fn freeze(&self, name: &str, pause: bool) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
+        let mut record = handle.lock();
         self.refresh(&mut record);
         let (wanted, op) = if pause {
             (ContainerStatus::Running, "pause")
@@ -66,9 +66,7 @@ impl Engine {
                 op,
             });
         }
-        let runtime = self
-            .runtime()
-            .ok_or_else(|| Error::InvalidArgument("no working OCI runtime".into()))?;
+        let runtime = self.runtime_or_err()?;
         let command = if pause {
             RuntimeCommand::Pause(&record.id)
         } else {
@@ -87,7 +85,7 @@ impl Engine {
     /// io.podman.MountContainer: mounts the root filesystem; returns where.
     pub fn mount_container(&self, name: &str) -> Result<PathBuf> {
         let handle = self.find_container(name)?;
-        let record = lock(&handle);
+        let record = handle.lock();
         let overlay = self.overlay_of(&record);
         overlay.mount()?;
         Ok(overlay.merged)
@@ -97,7 +95,7 @@ impl Engine {
     /// unless `force`.
     pub fn unmount_container(&self, name: &str, force: bool) -> Result<()> {
         let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
+        let mut record = handle.lock();
         self.refresh(&mut record);
         if record.status().is_active() && !force {
             return Err(Error::InvalidState {
@@ -111,13 +109,15 @@ impl Engine {
 
     /// io.podman.ListContainerMounts: container ID → mount point, for mounted containers.
     pub fn list_container_mounts(&self) -> Vec<(String, String)> {
+        let mounted = crate::engine::storage::overlay::mount_points();
         self.containers()
             .all()
             .iter()
             .filter_map(|h| {
-                let record = lock(h);
-                let merged = self.overlay_of(&record).merged;
-                crate::engine::storage::overlay::is_mounted(&merged)
+                let record = h.snapshot();
+                let merged = self.containers().dir(&record.id).join("merged");
+                mounted
+                    .contains(&merged)
                     .then(|| (record.id.clone(), merged.display().to_string()))
             })
             .collect()
@@ -126,8 +126,7 @@ impl Engine {
     /// io.podman.ListContainerChanges: from the container's upper directory; overlay
     /// whiteouts are deletions, opaque directories delete what the image had under them.
     pub fn container_changes(&self, name: &str) -> Result<Changes> {
-        let handle = self.find_container(name)?;
-        let record = lock(&handle);
+        let (_, record) = self.view_container(name)?;
         let overlay = self.overlay_of(&record);
         let mut changes = Changes::default();
         walk_upper(&overlay.upper, Path::new("/"), &overlay.lower, &mut changes)?;
@@ -141,7 +140,7 @@ impl Engine {
     /// server; returns `path`.
     pub fn export_container(&self, name: &str, path: &Path) -> Result<String> {
         let handle = self.find_container(name)?;
-        let record = lock(&handle);
+        let record = handle.lock();
         let overlay = self.overlay_of(&record);
         let was_mounted = crate::engine::storage::overlay::is_mounted(&overlay.merged);
         overlay.mount()?;
@@ -170,7 +169,7 @@ impl Engine {
     pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let (id, image_id, upper, paused) = {
-            let mut record = lock(&handle);
+            let mut record = handle.lock();
             self.refresh(&mut record);
             let paused = options.pause && record.status() == ContainerStatus::Running;
             let upper = self.overlay_of(&record).upper;
@@ -213,16 +212,13 @@ impl Engine {
 
     /// io.podman.ContainerConfig: the container's record.
     pub fn container_config(&self, name: &str) -> Result<Value> {
-        let handle = self.find_container(name)?;
-        let record = lock(&handle);
+        let (_, record) = self.view_container(name)?;
         Ok(serde_json::to_value(&*record).unwrap_or(Value::Null))
     }
 
     /// io.podman.ContainerStateData: the runtime state part of the record.
     pub fn container_state_data(&self, name: &str) -> Result<Value> {
-        let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
-        self.refresh(&mut record);
+        let (_, record) = self.view_container(name)?;
         Ok(json!({
             "status": record.status().as_str(),
             "pid": record.state.pid,
@@ -230,21 +226,35 @@ impl Engine {
             "startedAt": record.state.started_at,
             "finishedAt": record.state.finished_at,
             "exitCode": record.state.exit_code,
+            "oomKilled": record.state.oom_killed,
+            "startCount": record.state.start_count,
+            "rootfsShifted": record.state.rootfs_shifted,
             "mountPoint": self.overlay_of(&record).merged,
+            "runDir": self.containers().run_dir(&record.id),
+            "cgroupPath": Self::cgroup_path(&record),
         }))
     }
 
-    /// io.podman.ContainerArtifacts: one named file of the container's run directory or
-    /// bundle (`config.json`, `hosts`, `hostname`, `resolv.conf`).
+    /// io.podman.ContainerArtifacts: one artifact of the container: `create-config` (the
+    /// configuration CreateContainer resolved), or a file of its bundle or run directory
+    /// (`config.json`, `hosts`, `hostname`, `resolv.conf`).
     pub fn container_artifact(&self, name: &str, artifact: &str) -> Result<Value> {
-        let handle = self.find_container(name)?;
-        let id = lock(&handle).id.clone();
+        let (_, record) = self.view_container(name)?;
+        let id = &record.id;
         let path = match artifact {
-            "config.json" | "spec" => self.containers().dir(&id).join("userdata/config.json"),
-            "hosts" | "hostname" | "resolv.conf" => self.containers().run_dir(&id).join(artifact),
+            "create-config" => {
+                return Ok(serde_json::to_value(&record.config).unwrap_or(Value::Null));
+            }
+            "config.json" | "spec" => self
+                .containers()
+                .dir(id)
+                .join(super::lifecycle::BUNDLE_DIR)
+                .join("config.json"),
+            "hosts" | "hostname" | "resolv.conf" => self.containers().run_dir(id).join(artifact),
             other => {
                 return Err(Error::InvalidArgument(format!(
-                    "no artifact {other:?}: config.json, hosts, hostname and resolv.conf exist"
+                    "no artifact {other:?}: create-config, config.json, hosts, hostname and \
+                     resolv.conf exist"
                 )));
             }
         };

@@ -1,11 +1,14 @@
-//! What clients read about containers: lists, inspect data, existence, logs.
+//! What clients read about containers: lists, inspect data, existence, logs. Readers never
+//! wait for an operation on a container (see [`Engine::view`]).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{ContainerRecord, ContainerStatus, lock};
-use crate::engine::{Engine, Result, monitor};
+use super::config::{MountSource, NamespaceMode};
+use super::{ContainerRecord, ContainerStatus};
+use crate::engine::{Engine, Result};
 
 /// A container as `ListContainers` and `GetContainer` show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +35,21 @@ pub struct ContainerSummary {
     pub running: bool,
     /// Its namespaces (`/proc/PID/ns/*` links) while running.
     pub namespaces: HashMap<String, String>,
+    /// Its mounts beyond the defaults.
+    pub mounts: Vec<MountSummary>,
+}
+
+/// A mount as `ListContainerData` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSummary {
+    /// Path in the container.
+    pub destination: String,
+    /// `bind`, `volume` or `tmpfs`.
+    pub kind: String,
+    /// Host path, volume name or `tmpfs`.
+    pub source: String,
+    /// Mount options.
+    pub options: Vec<String>,
 }
 
 impl Engine {
@@ -41,8 +59,8 @@ impl Engine {
             .containers()
             .all()
             .iter()
-            .filter(|h| self.refresh_and_reap(h))
-            .map(|h| summary(&lock(h)))
+            .filter_map(|h| self.view(h))
+            .map(|r| self.summary(&r))
             .collect();
         list.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         list
@@ -50,54 +68,267 @@ impl Engine {
 
     /// io.podman.GetContainer.
     pub fn get_container(&self, name: &str) -> Result<ContainerSummary> {
-        let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
-        self.refresh(&mut record);
-        Ok(summary(&record))
+        let (_, record) = self.view_container(name)?;
+        Ok(self.summary(&record))
     }
 
     /// io.podman.ContainerExists.
     pub fn container_exists(&self, name: &str) -> bool {
-        self.find_container(name).is_ok()
+        self.view_container(name).is_ok()
+    }
+
+    fn summary(&self, record: &ContainerRecord) -> ContainerSummary {
+        let status = record.status();
+        let mut namespaces = HashMap::new();
+        if status.is_active() && record.state.pid > 0 {
+            // Keyed as the wire's ContainerNameSpace: "pidns" is the pid namespace, "pid" the
+            // pid.
+            for (key, ns) in [
+                ("user", "user"),
+                ("uts", "uts"),
+                ("pidns", "pid"),
+                ("cgroup", "cgroup"),
+                ("net", "net"),
+                ("mnt", "mnt"),
+                ("ipc", "ipc"),
+            ] {
+                if let Ok(link) = std::fs::read_link(format!("/proc/{}/ns/{ns}", record.state.pid))
+                {
+                    namespaces.insert(key.to_string(), link.display().to_string());
+                }
+            }
+            namespaces.insert("pid".into(), record.state.pid.to_string());
+        }
+        ContainerSummary {
+            id: record.id.clone(),
+            image: record.image_name.clone(),
+            image_id: record.image_id.clone(),
+            command: record.config.command.clone(),
+            created: record.created.clone(),
+            running_for: running_for(&record.created),
+            status: status.as_str().to_string(),
+            name: record.name.clone(),
+            labels: record.config.labels.clone(),
+            running: status == ContainerStatus::Running,
+            namespaces,
+            mounts: self.mount_summaries(record),
+        }
+    }
+
+    fn mount_summaries(&self, record: &ContainerRecord) -> Vec<MountSummary> {
+        record
+            .config
+            .mounts
+            .iter()
+            .enumerate()
+            .map(|(index, m)| {
+                let (kind, source) = match &m.source {
+                    MountSource::Bind { source } => ("bind", source.clone()),
+                    MountSource::Volume { name } => ("volume", name.clone()),
+                    MountSource::ImageVolume => (
+                        "bind",
+                        self.containers()
+                            .dir(&record.id)
+                            .join("volumes")
+                            .join(index.to_string())
+                            .display()
+                            .to_string(),
+                    ),
+                    MountSource::Tmpfs => ("tmpfs", "tmpfs".to_string()),
+                };
+                MountSummary {
+                    destination: m.destination.clone(),
+                    kind: kind.into(),
+                    source,
+                    options: m.options.clone(),
+                }
+            })
+            .collect()
     }
 
     /// io.podman.InspectContainer: the fields `podman inspect` gives.
     pub fn inspect_container(&self, name: &str) -> Result<Value> {
-        let handle = self.find_container(name)?;
-        let mut record = lock(&handle);
-        self.refresh(&mut record);
+        let (_, record) = self.view_container(name)?;
+        let c = &record.config;
         let overlay = self.overlay_of(&record);
         let status = record.status();
-        let run_dir = self.containers().run_dir(&record.id);
+        let mounts: Vec<Value> = self
+            .mount_summaries(&record)
+            .into_iter()
+            .map(|m| {
+                let rw = !m.options.iter().any(|o| o == "ro");
+                let propagation = m
+                    .options
+                    .iter()
+                    .find(|o| {
+                        o.ends_with("shared") || o.ends_with("slave") || o.ends_with("private")
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                json!({
+                    "Type": m.kind,
+                    "Name": if m.kind == "volume" { m.source.clone() } else { String::new() },
+                    "Source": m.source,
+                    "Destination": m.destination,
+                    "Driver": if m.kind == "volume" { "local" } else { "" },
+                    "Mode": "",
+                    "Options": m.options,
+                    "RW": rw,
+                    "Propagation": propagation,
+                })
+            })
+            .collect();
+        let ns = |mode: &NamespaceMode| mode.describe();
+        let r = &c.resources;
+        let ulimits: Vec<Value> = c
+            .ulimits
+            .iter()
+            .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
+            .collect();
+        let devices: Vec<Value> = c
+            .devices
+            .iter()
+            .map(|d| {
+                json!({
+                    "PathOnHost": d.host,
+                    "PathInContainer": d.container,
+                    "CgroupPermissions": d.permissions,
+                })
+            })
+            .collect();
+        let tmpfs: HashMap<&str, String> = c
+            .mounts
+            .iter()
+            .filter(|m| m.source == MountSource::Tmpfs)
+            .map(|m| (m.destination.as_str(), m.options.join(",")))
+            .collect();
+        let exposed: HashMap<&str, Value> = c
+            .exposed_ports
+            .iter()
+            .map(|p| (p.as_str(), json!({})))
+            .collect();
+        let state = json!({
+            "OciVersion": "1.0.2",
+            "Status": status.as_str(),
+            "Running": status == ContainerStatus::Running,
+            "Paused": status == ContainerStatus::Paused,
+            "Restarting": false,
+            "OOMKilled": record.state.oom_killed,
+            "Dead": false,
+            "Pid": record.state.pid,
+            "ConmonPid": record.state.monitor_pid,
+            "ExitCode": record.state.exit_code,
+            "Error": "",
+            "StartedAt": record.state.started_at,
+            "FinishedAt": record.state.finished_at,
+        });
+        let config_value = json!({
+            "Hostname": c.hostname,
+            "Domainname": "",
+            "User": c.user,
+            "AttachStdin": c.stdin,
+            "AttachStdout": false,
+            "AttachStderr": false,
+            "Tty": c.tty,
+            "OpenStdin": c.stdin,
+            "StdinOnce": false,
+            "Env": c.env,
+            "Cmd": c.cmd,
+            "Entrypoint": c.entrypoint,
+            "Image": record.image_name,
+            "Volumes": c.mounts.iter().map(|m| (m.destination.clone(), json!({}))).collect::<HashMap<_, _>>(),
+            "WorkingDir": c.work_dir,
+            "Labels": c.labels,
+            "Annotations": {},
+            "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
+            "ExposedPorts": exposed,
+        });
+        let host_config = json!({
+            "Binds": c.mounts.iter().filter_map(|m| match &m.source {
+                MountSource::Bind { source } => Some(format!("{source}:{}:{}", m.destination, m.options.join(","))),
+                MountSource::Volume { name } => Some(format!("{name}:{}:{}", m.destination, m.options.join(","))),
+                _ => None,
+            }).collect::<Vec<_>>(),
+            "ContainerIDFile": "",
+            "LogConfig": {"Type": "k8s-file", "Config": {}, "Path": c.log_path},
+            "NetworkMode": match &c.namespaces.net {
+                NamespaceMode::Private => "bridge".to_string(),
+                other => ns(other),
+            },
+            "PortBindings": {},
+            "AutoRemove": c.rm,
+            "CapAdd": c.cap_add,
+            "CapDrop": c.cap_drop,
+            "Dns": c.dns_servers,
+            "DnsOptions": c.dns_options,
+            "DnsSearch": c.dns_search,
+            "ExtraHosts": c.hosts_add.iter().map(|(n, a)| format!("{n}:{a}")).collect::<Vec<_>>(),
+            "GroupAdd": c.group_add,
+            "IpcMode": ns(&c.namespaces.ipc),
+            "Cgroup": "",
+            "CgroupParent": c.cgroup_parent,
+            "OomScoreAdj": c.oom_score_adj,
+            "PidMode": ns(&c.namespaces.pid),
+            "Privileged": c.privileged,
+            "ReadonlyRootfs": c.readonly_rootfs,
+            "SecurityOpt": security_opts(c),
+            "Tmpfs": tmpfs,
+            "UTSMode": ns(&c.namespaces.uts),
+            "UsernsMode": ns(&c.namespaces.user),
+            "ShmSize": c.shm_size,
+            "Runtime": "oci",
+            "Init": !c.init.is_empty(),
+            "Sysctls": c.sysctls,
+            "CpuShares": r.cpu_shares,
+            "Memory": r.memory,
+            "NanoCpus": (r.cpu_quota.max(0) as u64 * 1_000_000_000).checked_div(r.cpu_period).unwrap_or(0),
+            "CpuPeriod": r.cpu_period,
+            "CpuQuota": r.cpu_quota,
+            "CpuRealtimePeriod": r.cpu_rt_period,
+            "CpuRealtimeRuntime": r.cpu_rt_runtime,
+            "CpusetCpus": r.cpuset_cpus,
+            "CpusetMems": r.cpuset_mems,
+            "BlkioWeight": r.blkio_weight,
+            "BlkioWeightDevice": r.blkio_weight_device.iter().map(|d| json!({"Path": d.path, "Weight": d.value})).collect::<Vec<_>>(),
+            "BlkioDeviceReadBps": r.device_read_bps.iter().map(|d| json!({"Path": d.path, "Rate": d.value})).collect::<Vec<_>>(),
+            "BlkioDeviceWriteBps": r.device_write_bps.iter().map(|d| json!({"Path": d.path, "Rate": d.value})).collect::<Vec<_>>(),
+            "BlkioDeviceReadIOps": r.device_read_iops.iter().map(|d| json!({"Path": d.path, "Rate": d.value})).collect::<Vec<_>>(),
+            "BlkioDeviceWriteIOps": r.device_write_iops.iter().map(|d| json!({"Path": d.path, "Rate": d.value})).collect::<Vec<_>>(),
+            "Devices": devices,
+            "KernelMemory": r.kernel_memory,
+            "MemoryReservation": r.memory_reservation,
+            "MemorySwap": r.memory_swap,
+            "MemorySwappiness": r.memory_swappiness.map(|s| s as i64).unwrap_or(-1),
+            "OomKillDisable": r.disable_oom_killer,
+            "PidsLimit": r.pids_limit,
+            "Ulimits": ulimits,
+        });
         Ok(json!({
             "Id": record.id,
             "Created": record.created,
-            "Path": record.command.first(),
-            "Args": record.command.iter().skip(1).collect::<Vec<_>>(),
-            "State": {
-                "OciVersion": "1.0.2",
-                "Status": status.as_str(),
-                "Running": status == ContainerStatus::Running,
-                "Paused": status == ContainerStatus::Paused,
-                "Restarting": false,
-                "OOMKilled": false,
-                "Dead": false,
-                "Pid": record.state.pid,
-                "ExitCode": record.state.exit_code,
-                "Error": "",
-                "StartedAt": record.state.started_at,
-                "FinishedAt": record.state.finished_at,
-            },
+            "Path": c.command.first(),
+            "Args": c.command.iter().skip(1).collect::<Vec<_>>(),
+            "State": state,
             "Image": record.image_id,
             "ImageName": record.image_name,
             "Rootfs": "",
+            "ResolvConfPath": self.containers().run_dir(&record.id).join("resolv.conf"),
+            "HostnamePath": self.containers().run_dir(&record.id).join("hostname"),
+            "HostsPath": self.containers().run_dir(&record.id).join("hosts"),
+            "StaticDir": self.containers().dir(&record.id).join(super::lifecycle::BUNDLE_DIR),
+            "OCIRuntime": self.runtime().map(|r| r.name.clone()).unwrap_or_default(),
+            "ConmonPidFile": c.conmon_pidfile,
             "Name": record.name,
-            "RestartCount": 0,
+            "RestartCount": record.state.start_count.saturating_sub(1),
             "Driver": "overlay",
             "MountLabel": "",
             "ProcessLabel": "",
-            "LogPath": run_dir.join(monitor::LOG_FILE),
-            "Mounts": [],
+            "AppArmorProfile": c.apparmor,
+            "ExecIDs": [],
+            "LogPath": c.log_path,
+            "Mounts": mounts,
+            "Dependencies": [],
             "GraphDriver": {
                 "Name": "overlay",
                 "Data": {
@@ -107,94 +338,27 @@ impl Engine {
                     "MergedDir": overlay.merged,
                 },
             },
-            "Config": {
-                "Hostname": record.hostname,
-                "User": record.user,
-                "Env": record.env,
-                "Cmd": record.command,
-                "Image": record.image_name,
-                "WorkingDir": record.work_dir,
-                "Labels": record.labels,
-                "StopSignal": record.stop_signal,
-                "StopTimeout": record.stop_timeout,
-                "Tty": false,
-                "OpenStdin": false,
-            },
-            "HostConfig": {
-                "AutoRemove": record.rm,
-                "ReadonlyRootfs": record.readonly_rootfs,
-                "NetworkMode": "private",
-                "LogConfig": {"Type": "k8s-file", "Path": run_dir.join(monitor::LOG_FILE)},
-            },
+            "Config": config_value,
+            "HostConfig": host_config,
         }))
+    }
+
+    /// The log file of a container.
+    fn log_path(record: &ContainerRecord) -> PathBuf {
+        PathBuf::from(&record.config.log_path)
     }
 
     /// io.podman.GetContainerLogs: the log's lines as the monitor wrote them.
     pub fn container_logs(&self, name: &str) -> Result<Vec<String>> {
-        let handle = self.find_container(name)?;
-        let id = lock(&handle).id.clone();
-        let path = self.containers().run_dir(&id).join(monitor::LOG_FILE);
+        let (_, record) = self.view_container(name)?;
+        let path = Self::log_path(&record);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(text.lines().map(str::to_string).collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(crate::engine::Error::io("read", path, e)),
         }
     }
-}
 
-fn summary(record: &ContainerRecord) -> ContainerSummary {
-    let status = record.status();
-    let mut namespaces = HashMap::new();
-    if status.is_active() && record.state.pid > 0 {
-        // Keyed as the wire's ContainerNameSpace: "pidns" is the pid namespace, "pid" the pid.
-        for (key, ns) in [
-            ("user", "user"),
-            ("uts", "uts"),
-            ("pidns", "pid"),
-            ("cgroup", "cgroup"),
-            ("net", "net"),
-            ("mnt", "mnt"),
-            ("ipc", "ipc"),
-        ] {
-            if let Ok(link) = std::fs::read_link(format!("/proc/{}/ns/{ns}", record.state.pid)) {
-                namespaces.insert(key.to_string(), link.display().to_string());
-            }
-        }
-        namespaces.insert("pid".into(), record.state.pid.to_string());
-    }
-    ContainerSummary {
-        id: record.id.clone(),
-        image: record.image_name.clone(),
-        image_id: record.image_id.clone(),
-        command: record.command.clone(),
-        created: record.created.clone(),
-        running_for: running_for(&record.created),
-        status: status.as_str().to_string(),
-        name: record.name.clone(),
-        labels: record.labels.clone(),
-        running: status == ContainerStatus::Running,
-        namespaces,
-    }
-}
-
-/// "5 seconds", "3 minutes"... since `created`.
-fn running_for(created: &str) -> String {
-    let Ok(then) = humantime::parse_rfc3339_weak(created) else {
-        return String::new();
-    };
-    let secs = std::time::SystemTime::now()
-        .duration_since(then)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    match secs {
-        0..=59 => format!("{secs} seconds"),
-        60..=3599 => format!("{} minutes", secs / 60),
-        3600..=86399 => format!("{} hours", secs / 3600),
-        _ => format!("{} days", secs / 86400),
-    }
-}
-
-impl Engine {
     /// GetContainerLogs with `more`: hands `send` the lines there are, then new lines as the
     /// monitor writes them, until the container exits (or `send` returns false: the client
     /// went away). Returns after the last lines.
@@ -204,19 +368,14 @@ impl Engine {
         send: &mut dyn FnMut(Vec<String>) -> bool,
     ) -> Result<()> {
         use std::io::{BufRead, Seek, SeekFrom};
-        let handle = self.find_container(name)?;
-        let id = lock(&handle).id.clone();
-        let path = self.containers().run_dir(&id).join(monitor::LOG_FILE);
+        let (handle, record) = self.view_container(name)?;
+        let path = Self::log_path(&record);
         let mut offset = 0u64;
         let mut partial = String::new();
         loop {
             // Whether it still runs is read before the log, so nothing written before the
             // exit is missed.
-            let active = {
-                let mut record = lock(&handle);
-                self.refresh(&mut record);
-                record.status().is_active()
-            };
+            let active = self.view(&handle).is_some_and(|r| r.status().is_active());
             let mut lines = Vec::new();
             if let Ok(mut file) = std::fs::File::open(&path) {
                 file.seek(SeekFrom::Start(offset))
@@ -246,5 +405,37 @@ impl Engine {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+}
+
+/// The security options of a container, as `podman inspect` lists them.
+fn security_opts(c: &super::config::ContainerConfig) -> Vec<String> {
+    let mut opts = Vec::new();
+    if c.no_new_privileges {
+        opts.push("no-new-privileges".to_string());
+    }
+    if c.seccomp != "default" {
+        opts.push(format!("seccomp={}", c.seccomp));
+    }
+    if !c.apparmor.is_empty() {
+        opts.push(format!("apparmor={}", c.apparmor));
+    }
+    opts
+}
+
+/// "5 seconds", "3 minutes"... since `created`.
+fn running_for(created: &str) -> String {
+    let Ok(then) = humantime::parse_rfc3339_weak(created) else {
+        return String::new();
+    };
+    let secs = std::time::SystemTime::now()
+        .duration_since(then)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match secs {
+        0..=59 => format!("{secs} seconds"),
+        60..=3599 => format!("{} minutes", secs / 60),
+        3600..=86399 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86400),
     }
 }

@@ -8,6 +8,7 @@
 //! container, writes the exit file atomically and exits. The daemon learns about the exit
 //! from that file, so a restarted daemon recovers by reading files.
 
+pub mod attach;
 pub mod logs;
 pub mod run;
 
@@ -28,6 +29,13 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const LOG_FILE: &str = "ctr.log";
 /// The monitor's own diagnostics.
 pub const MONITOR_LOG: &str = "monitor.log";
+/// The attach socket (SOCK_SEQPACKET, conmon's framing).
+pub const ATTACH_SOCKET: &str = "attach";
+/// The control fifo (`1 ROWS COLS` resizes the terminal, `2` reopens the log).
+pub const CTL_FIFO: &str = "ctl";
+/// The console socket a tty container's runtime sends the terminal's master over. Kept
+/// short: socket paths must fit in 108 bytes.
+pub const CONSOLE_SOCKET: &str = "console";
 
 /// The monitor's one message to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,14 +74,22 @@ pub struct MonitorOptions {
     pub runtime: PathBuf,
     /// The runtime's state directory.
     pub runtime_root: PathBuf,
-    /// The container's run directory (pid file, exit file, log).
+    /// The container's run directory (pid file, exit file, attach socket, ctl fifo).
     pub dir: PathBuf,
+    /// The container log.
+    pub log_path: PathBuf,
+    /// Give the container a terminal.
+    pub tty: bool,
+    /// Keep the container's stdin open (fed from attach clients).
+    pub stdin: bool,
+    /// Where to write the monitor's pid (Create's `conmon_pidfile`).
+    pub pid_file: Option<PathBuf>,
 }
 
 impl MonitorOptions {
     /// The arguments of `podlink monitor`.
     pub fn to_args(&self) -> Vec<std::ffi::OsString> {
-        vec![
+        let mut args: Vec<std::ffi::OsString> = vec![
             "monitor".into(),
             "--id".into(),
             self.id.clone().into(),
@@ -85,7 +101,19 @@ impl MonitorOptions {
             self.runtime_root.clone().into(),
             "--dir".into(),
             self.dir.clone().into(),
-        ]
+            "--log-path".into(),
+            self.log_path.clone().into(),
+        ];
+        if self.tty {
+            args.push("--tty".into());
+        }
+        if self.stdin {
+            args.push("--stdin".into());
+        }
+        if let Some(pid_file) = &self.pid_file {
+            args.extend(["--pid-file".into(), pid_file.clone().into()]);
+        }
+        args
     }
 }
 

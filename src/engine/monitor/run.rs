@@ -1,25 +1,43 @@
 //! The monitor process (`podlink monitor`): one per container, single-threaded, outliving the
 //! daemon. See the module above for its part in the lifecycle.
+//!
+//! After the runtime's `create` it runs one poll loop over: a signalfd for SIGCHLD (the
+//! container and any orphan it leaves behind are reaped here, as a child subreaper must), the
+//! container's output (stdout and stderr pipes, or the terminal's master), the attach socket
+//! and its clients, the control fifo, and the container's stdin while input is waiting.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
+use nix::sys::socket::SockType;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::attach::{self, AttachServer, Control};
 use super::logs::{LogWriter, Stream};
-use super::{EXIT_FILE, ExitInfo, LOG_FILE, MONITOR_LOG, Message, MonitorOptions, PID_FILE};
+use super::{
+    ATTACH_SOCKET, CONSOLE_SOCKET, CTL_FIFO, EXIT_FILE, ExitInfo, MONITOR_LOG, Message,
+    MonitorOptions, PID_FILE,
+};
 use crate::engine::runtime::{OciRuntime, RuntimeCommand};
 
 /// How long output is still read after the container's init exits (its other processes die
 /// with it, closing the pipes; a daemonized grandchild holding them must not keep us).
 const DRAIN: Duration = Duration::from_secs(2);
+/// How long the runtime may take to send a tty container's terminal.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Input from attach clients held for a container that does not read its stdin; beyond
+/// this, clients are not read until it drains.
+const MAX_PENDING_INPUT: usize = 1 << 20;
+/// Bytes read from the container's output at once.
+const READ_SIZE: usize = attach::MAX_PAYLOAD;
 
 /// Runs the monitor. Returns only on failure before the container exists; otherwise the
 /// process exits when the container does.
@@ -40,60 +58,33 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     sigchld.thread_block()?;
     let signals = SignalFd::with_flags(&sigchld, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)?;
 
-    let runtime = OciRuntime {
-        name: options
-            .runtime
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        path: options.runtime.clone(),
-        version: String::new(),
-    };
-    let (out_read, out_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let runtime = OciRuntime::at(&options.runtime);
     let pid_file = options.dir.join(PID_FILE);
-    let _ = std::fs::remove_file(&pid_file);
-    let _ = std::fs::remove_file(options.dir.join(EXIT_FILE));
-    let create = RuntimeCommand::Create {
-        bundle: &options.bundle,
-        pid_file: &pid_file,
-        console_socket: None,
-        id: &options.id,
-    };
-    // The runtime's stdio becomes the container's: stdout and stderr into our pipes.
-    let status = runtime
-        .command(&options.runtime_root, &create)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out_write))
-        .stderr(Stdio::from(err_write.try_clone()?))
-        .env_remove("LISTEN_PID")
-        .status();
-    drop(err_write);
-    let created = matches!(&status, Ok(s) if s.success());
-    let pid = std::fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok());
-    let (pid, created) = match (created, pid) {
-        (true, Some(pid)) if pid > 1 => (pid, true),
-        _ => (0, false),
-    };
-    if !created {
-        // Before the container exists, whatever is on its stderr is the runtime's.
-        let mut message = read_available(&err_read);
-        if message.trim().is_empty() {
-            message = format!("runtime create failed: {status:?}");
+    for stale in [PID_FILE, EXIT_FILE] {
+        let _ = std::fs::remove_file(options.dir.join(stale));
+    }
+    let created = create(&runtime, &options, &pid_file);
+    let (pid, io) = match created {
+        Ok(created) => created,
+        Err(message) => {
+            report(&Message::Failed { message });
+            let _ = runtime.run(
+                &options.runtime_root,
+                &RuntimeCommand::Delete {
+                    id: &options.id,
+                    force: true,
+                },
+            );
+            return Ok(());
         }
-        report(&Message::Failed {
-            message: message.trim().to_string(),
-        });
-        let _ = runtime.run(
-            &options.runtime_root,
-            &RuntimeCommand::Delete {
-                id: &options.id,
-                force: true,
-            },
-        );
-        return Ok(());
+    };
+    // Everything a client may reach through GetAttachSockets exists before the daemon hears
+    // that the container does.
+    let attach = AttachServer::bind(&options.dir.join(ATTACH_SOCKET))?;
+    let ctl = attach::open_control(&options.dir.join(CTL_FIFO))?;
+    if let Some(path) = &options.pid_file {
+        crate::engine::storage::atomic_write(path, std::process::id().to_string().as_bytes())
+            .map_err(std::io::Error::other)?;
     }
     report(&Message::Ready {
         pid,
@@ -103,13 +94,23 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     let null = File::options().write(true).open("/dev/null")?;
     nix::unistd::dup2_stdout(&null)?;
 
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(options.dir.join(LOG_FILE))?;
-    let mut log = LogWriter::new(std::io::BufWriter::new(log));
-    let exit_code = watch(pid, &signals, &out_read, &err_read, &mut log);
-    let _ = log.finish();
+    let log = open_log(&options.log_path)?;
+    let mut watch = Watch {
+        pid,
+        outputs: io.outputs,
+        terminal: io.terminal,
+        stdin: io.stdin,
+        stdin_pending: Vec::new(),
+        tty: options.tty,
+        attach,
+        ctl,
+        ctl_pending: Vec::new(),
+        log: LogWriter::new(std::io::BufWriter::new(log)),
+        log_path: options.log_path.clone(),
+    };
+    let exit_code = watch.run(&signals);
+    let _ = watch.log.finish();
+    drop(watch);
     // The runtime's state is deleted by the service when it learns of the exit, not here: a
     // container that exits at once would race the service's own `start`, still running.
     let info = ExitInfo {
@@ -122,93 +123,378 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     std::process::exit(0);
 }
 
-/// Copies the container's output into the log and reaps processes until the container's
-/// init exits; returns its exit code (128+N for signal N).
-fn watch(
-    pid: i32,
-    signals: &SignalFd,
-    out: &OwnedFd,
-    err: &OwnedFd,
-    log: &mut LogWriter<std::io::BufWriter<File>>,
-) -> i32 {
-    let mut exit_code = None;
-    let mut open = [true, true];
-    let mut drain_deadline: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
+/// The container's side of its stdio, as the monitor holds it after `create`.
+struct ContainerIo {
+    /// Output to read: stdout and stderr pipes, or the terminal's master (as stdout).
+    outputs: Vec<(Stream, OwnedFd)>,
+    /// The terminal's master, for resizing.
+    terminal: Option<OwnedFd>,
+    /// Where attach input goes: the stdin pipe or the terminal; `None` without `stdin`.
+    stdin: Option<OwnedFd>,
+}
+
+/// Runs the runtime's `create` with the container's stdio; the container's pid and stdio, or
+/// the runtime's error.
+fn create(
+    runtime: &OciRuntime,
+    options: &MonitorOptions,
+    pid_file: &Path,
+) -> Result<(i32, ContainerIo), String> {
+    let io_err = |what: &str, e: std::io::Error| format!("monitor: {what}: {e}");
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let (err_read, err_write) =
+        nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
+    let console_path = options.dir.join(CONSOLE_SOCKET);
+    let console = if options.tty {
+        Some(
+            attach::listen_at(&console_path, SockType::Stream)
+                .map_err(|e| io_err("console socket", e))?,
+        )
+    } else {
+        None
+    };
+    let mut outputs = Vec::new();
+    let mut stdin_target = None;
+    let mut command = runtime.command(
+        &options.runtime_root,
+        &RuntimeCommand::Create {
+            bundle: &options.bundle,
+            pid_file,
+            console_socket: console.as_ref().map(|_| console_path.as_path()),
+            id: &options.id,
+        },
+    );
+    command.env_remove("LISTEN_PID").stderr(Stdio::from(
+        err_write.try_clone().map_err(|e| io_err("dup", e))?,
+    ));
+    if options.tty {
+        command.stdin(Stdio::null()).stdout(Stdio::null());
+    } else {
+        // The runtime's stdio becomes the container's: output into our pipes.
+        let (out_read, out_write) =
+            nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
+        command.stdout(Stdio::from(out_write));
+        outputs.push((Stream::Stdout, out_read));
+        if options.stdin {
+            let (in_read, in_write) =
+                nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
+            set_nonblocking(&in_write);
+            command.stdin(Stdio::from(in_read));
+            stdin_target = Some(in_write);
+        } else {
+            command.stdin(Stdio::null());
+        }
+    }
+    let child = command.spawn();
+    // The write ends now belong to the runtime (and the container): ours must close, or the
+    // pipes never report end of file.
+    drop(command);
+    drop(err_write);
+    let mut child = child.map_err(|e| format!("cannot run {}: {e}", runtime.path.display()))?;
+    let mut terminal = None;
+    if let Some(console) = &console {
+        match receive_terminal(console, &mut child) {
+            Ok(master) => terminal = Some(master),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stderr = read_available(&err_read);
+                return Err(format!("{} (terminal: {e})", stderr.trim()));
+            }
+        }
+        let _ = std::fs::remove_file(&console_path);
+    }
+    let status = child.wait();
+    let created = matches!(&status, Ok(s) if s.success());
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .filter(|pid| *pid > 1);
+    let Some(pid) = pid.filter(|_| created) else {
+        // Before the container exists, whatever is on its stderr is the runtime's.
+        let message = read_available(&err_read);
+        return Err(if message.trim().is_empty() {
+            format!("runtime create failed: {status:?}")
+        } else {
+            message.trim().to_string()
+        });
+    };
+    if let Some(master) = &terminal {
+        set_nonblocking(master);
+        outputs.push((
+            Stream::Stdout,
+            master.try_clone().map_err(|e| io_err("dup", e))?,
+        ));
+        if options.stdin {
+            stdin_target = Some(master.try_clone().map_err(|e| io_err("dup", e))?);
+        }
+    } else {
+        // Without a terminal the container's stderr is the pipe the runtime wrote to.
+        outputs.push((Stream::Stderr, err_read));
+    }
+    Ok((
+        pid,
+        ContainerIo {
+            outputs,
+            terminal,
+            stdin: stdin_target,
+        },
+    ))
+}
+
+/// Accepts the runtime's connection on the console socket and receives the terminal's master,
+/// unless the runtime exits first.
+fn receive_terminal(console: &OwnedFd, child: &mut Child) -> std::io::Result<OwnedFd> {
+    let deadline = Instant::now() + CONSOLE_TIMEOUT;
     loop {
-        if open == [false, false] && exit_code.is_some() {
-            break;
-        }
-        if let Some(deadline) = drain_deadline
-            && Instant::now() >= deadline
-        {
-            break;
-        }
-        let timeout = match drain_deadline {
-            Some(d) => PollTimeout::try_from(
-                d.saturating_duration_since(Instant::now()).as_millis() as i32 + 1,
-            )
-            .unwrap_or(PollTimeout::MAX),
-            None => PollTimeout::NONE,
-        };
-        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let streams: Vec<(usize, &OwnedFd)> = [(0, out), (1, err)]
-            .into_iter()
-            .filter(|(i, _)| open[*i])
-            .collect();
-        for (_, fd) in &streams {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, timeout) {
+        let mut fds = [PollFd::new(console.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(n) if n > 0 => break,
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => break,
+            Err(e) => return Err(e.into()),
         }
-        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
-        if ready[0] {
-            let _ = signals.read_signal();
-            while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                match status {
-                    WaitStatus::Exited(p, code) if p.as_raw() == pid => exit_code = Some(code),
-                    WaitStatus::Signaled(p, sig, _) if p.as_raw() == pid => {
-                        exit_code = Some(128 + sig as i32)
+        if let Some(status) = child.try_wait()? {
+            return Err(std::io::Error::other(format!(
+                "the runtime exited ({status}) without sending one"
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(std::io::Error::other("the runtime sent none in time"));
+        }
+    }
+    let connection = crate::sys::accept(console)?;
+    crate::sys::recv_fd(&connection)
+}
+
+/// The container's output, input and the clients around them, until it exits.
+struct Watch {
+    pid: i32,
+    outputs: Vec<(Stream, OwnedFd)>,
+    terminal: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    stdin_pending: Vec<u8>,
+    tty: bool,
+    attach: AttachServer,
+    ctl: OwnedFd,
+    ctl_pending: Vec<u8>,
+    log: LogWriter<std::io::BufWriter<File>>,
+    log_path: std::path::PathBuf,
+}
+
+impl Watch {
+    /// Serves until the container's init exits and its output is drained; its exit code
+    /// (128+N for signal N).
+    fn run(&mut self, signals: &SignalFd) -> i32 {
+        let mut exit_code = None;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            if exit_code.is_some()
+                && (self.outputs.is_empty() || drain_deadline.is_some_and(|d| Instant::now() >= d))
+            {
+                break;
+            }
+            let timeout = match drain_deadline {
+                Some(d) => PollTimeout::try_from(
+                    d.saturating_duration_since(Instant::now()).as_millis() as i32 + 1,
+                )
+                .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            let read_clients = self.stdin_pending.len() < MAX_PENDING_INPUT;
+            let ready = {
+                let mut fds = vec![
+                    PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.attach.listener().as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.ctl.as_fd(), PollFlags::POLLIN),
+                ];
+                let stdin_flags = if self.stdin_pending.is_empty() {
+                    PollFlags::empty()
+                } else {
+                    PollFlags::POLLOUT
+                };
+                match &self.stdin {
+                    Some(fd) => fds.push(PollFd::new(fd.as_fd(), stdin_flags)),
+                    None => fds.push(PollFd::new(signals.as_fd(), PollFlags::empty())),
+                }
+                for (_, fd) in &self.outputs {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+                let client_flags = if read_clients {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                };
+                for client in self.attach.clients() {
+                    fds.push(PollFd::new(client.as_fd(), client_flags));
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => {
+                        log::error!("poll: {e}");
+                        break;
                     }
-                    WaitStatus::StillAlive => break,
-                    _ => {}
+                }
+                fds.iter().map(attach::ready).collect::<Vec<bool>>()
+            };
+            if ready[0] {
+                let _ = signals.read_signal();
+                if let Some(code) = self.reap() {
+                    exit_code = Some(code);
+                    drain_deadline.get_or_insert_with(|| Instant::now() + DRAIN);
                 }
             }
-            if exit_code.is_some() && drain_deadline.is_none() {
-                drain_deadline = Some(Instant::now() + super::run::DRAIN);
+            let outputs_at = 4;
+            let clients_at = outputs_at + self.outputs.len();
+            // Output first, in order (stdout before stderr when both have something), and
+            // streams that ended are dropped after: the indices above must stay valid.
+            let ended: Vec<usize> = (0..self.outputs.len())
+                .filter(|&index| ready[outputs_at + index] && !self.read_output(index))
+                .collect();
+            for index in ended.into_iter().rev() {
+                self.outputs.remove(index);
+            }
+            if read_clients {
+                let clients = ready.len() - clients_at;
+                for index in (0..clients).rev() {
+                    if ready[clients_at + index] {
+                        self.read_client(index);
+                    }
+                }
+            }
+            if ready[1] {
+                self.attach.accept();
+            }
+            if ready[2] {
+                self.read_control();
+            }
+            if ready[3] {
+                self.write_stdin();
             }
         }
-        for (n, (slot, fd)) in streams.iter().enumerate() {
-            if !ready[n + 1] {
-                continue;
-            }
-            match nix::unistd::read(fd, &mut buf) {
-                Ok(0) | Err(_) => open[*slot] = false,
-                Ok(len) => {
-                    let stream = if *slot == 0 {
-                        Stream::Stdout
-                    } else {
-                        Stream::Stderr
-                    };
-                    let _ = log.write(stream, &buf[..len]);
+        exit_code.unwrap_or(-1)
+    }
+
+    /// Reaps every child that exited; the container's exit code if it was among them.
+    fn reap(&mut self) -> Option<i32> {
+        let mut code = None;
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p.as_raw() == self.pid => code = Some(c),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == self.pid => {
+                    code = Some(128 + sig as i32)
                 }
+                Ok(WaitStatus::StillAlive) | Err(_) => return code,
+                Ok(_) => {}
             }
         }
     }
-    exit_code.unwrap_or(-1)
+
+    /// Reads what output `index` has; `false` when it has ended.
+    fn read_output(&mut self, index: usize) -> bool {
+        let mut buf = [0u8; READ_SIZE];
+        let (stream, fd) = &self.outputs[index];
+        let stream = *stream;
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                if let Err(e) = self.log.write(stream, &buf[..n]) {
+                    log::error!("log: {e}");
+                }
+                let byte = match stream {
+                    Stream::Stdout => attach::STDOUT,
+                    Stream::Stderr => attach::STDERR,
+                };
+                self.attach.broadcast(byte, &buf[..n]);
+                true
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => true,
+            // EIO: every process closed the terminal's other side.
+            Err(_) => false,
+        }
+    }
+
+    fn read_client(&mut self, index: usize) {
+        match self.attach.receive(index) {
+            Some(data) if self.stdin.is_some() => {
+                self.stdin_pending.extend_from_slice(&data);
+                self.write_stdin();
+            }
+            Some(_) => {}
+            // A client that closes its end closes the container's stdin (not a terminal's:
+            // that stays for the next client), as conmon does.
+            None if !self.tty && self.stdin.is_some() => {
+                self.write_stdin();
+                self.stdin = None;
+                self.stdin_pending.clear();
+            }
+            None => {}
+        }
+    }
+
+    fn write_stdin(&mut self) {
+        let Some(fd) = &self.stdin else {
+            return;
+        };
+        match attach::write_some(fd, &self.stdin_pending) {
+            Some(n) => {
+                self.stdin_pending.drain(..n);
+            }
+            None => {
+                // The container closed its stdin.
+                self.stdin = None;
+                self.stdin_pending.clear();
+            }
+        }
+    }
+
+    fn read_control(&mut self) {
+        let mut buf = [0u8; 512];
+        while let Ok(n) = nix::unistd::read(&self.ctl, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            self.ctl_pending.extend_from_slice(&buf[..n]);
+        }
+        for request in attach::parse_control(&mut self.ctl_pending) {
+            match request {
+                Control::Resize { rows, cols } => {
+                    if let Some(terminal) = &self.terminal
+                        && let Err(e) = crate::sys::set_window_size(terminal, rows, cols)
+                    {
+                        log::warn!("resize: {e}");
+                    }
+                }
+                Control::ReopenLog => match open_log(&self.log_path) {
+                    Ok(file) => {
+                        let _ = self.log.finish();
+                        self.log = LogWriter::new(std::io::BufWriter::new(file));
+                    }
+                    Err(e) => log::warn!("reopen log: {e}"),
+                },
+            }
+        }
+    }
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    if let Ok(flags) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL) {
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
 }
 
 /// Whatever can be read from `fd` without blocking.
 fn read_available(fd: &OwnedFd) -> String {
-    let _ = nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-    );
-    let mut file = File::from(fd.try_clone().expect("dup a pipe"));
+    set_nonblocking(fd);
+    let Ok(dup) = fd.try_clone() else {
+        return String::new();
+    };
     let mut text = Vec::new();
-    let _ = file.read_to_end(&mut text);
+    let _ = File::from(dup).read_to_end(&mut text);
     String::from_utf8_lossy(&text).into_owned()
 }
 

@@ -4,6 +4,10 @@
 //! podlink's own runtime state directory, so podlink's containers never mix with anyone
 //! else's. A failure carries the argv, the exit status and the runtime's stderr.
 
+pub mod cgroups;
+pub mod seccomp;
+pub mod spec;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,13 +120,38 @@ pub struct OciRuntime {
     pub name: String,
     /// First line of its `--version` output.
     pub version: String,
+    /// A file hidden from the runtime (see [`HYBRID_CGROUP_MARKER`]), if it needs that here.
+    pub hidden_file: Option<PathBuf>,
 }
 
+/// The file by which crun 1.8 recognises a host with hybrid cgroups (v1 controllers and a v2
+/// `unified` mount), which it refuses; hidden, crun uses the v1 hierarchies as runc does.
+pub const HYBRID_CGROUP_MARKER: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+
 impl OciRuntime {
+    /// The runtime at `path` (not probed), with what it needs on this host.
+    pub fn at(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let hybrid = Path::new(HYBRID_CGROUP_MARKER).exists()
+            && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        OciRuntime {
+            hidden_file: (name == "crun" && hybrid).then(|| HYBRID_CGROUP_MARKER.into()),
+            name,
+            path: path.to_path_buf(),
+            version: String::new(),
+        }
+    }
+
     /// A command for `what`, with podlink's runtime state directory.
     pub fn command(&self, state_dir: &Path, what: &RuntimeCommand) -> Command {
         let mut cmd = Command::new(&self.path);
         cmd.arg("--root").arg(state_dir).args(what.args());
+        if let Some(hidden) = &self.hidden_file {
+            crate::sys::hide_file_from(&mut cmd, hidden);
+        }
         cmd
     }
 
@@ -203,12 +232,8 @@ fn probe(path: &Path) -> Result<OciRuntime> {
         .unwrap_or_default()
         .to_string();
     Ok(OciRuntime {
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        path: path.to_path_buf(),
         version,
+        ..OciRuntime::at(path)
     })
 }
 

@@ -18,18 +18,26 @@ pub struct Overlay {
     pub work: PathBuf,
     /// Where the root filesystem appears.
     pub merged: PathBuf,
+    /// Copy up only metadata on a change of owner or mode (`metacopy=on`): containers in a
+    /// user namespace have the ownership of every file shifted once, which would otherwise
+    /// copy the whole image. Once used, a container's overlay must always be mounted so.
+    pub metacopy: bool,
 }
 
 impl Overlay {
     /// The mount options for this overlay.
     pub fn options(&self) -> String {
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
-        format!(
+        let mut options = format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.join(":"),
             self.upper.display(),
             self.work.display()
-        )
+        );
+        if self.metacopy {
+            options.push_str(",metacopy=on");
+        }
+        options
     }
 
     /// Mounts the overlay (creating the container's directories); a no-op if mounted.
@@ -81,13 +89,18 @@ pub fn unmount(path: &Path) -> Result<()> {
 
 /// Whether something is mounted on `path` (per /proc/self/mountinfo).
 pub fn is_mounted(path: &Path) -> bool {
+    mount_points().contains(path)
+}
+
+/// Every mount point of this process's mount namespace.
+pub fn mount_points() -> std::collections::HashSet<PathBuf> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
+        return Default::default();
     };
-    let wanted = path.display().to_string();
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .any(|mount_point| unescape(mount_point) == wanted)
+        .map(|mount_point| PathBuf::from(unescape(mount_point)))
+        .collect()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -109,6 +122,7 @@ mod tests {
             upper: "/c/diff".into(),
             work: "/c/work".into(),
             merged: "/c/merged".into(),
+            metacopy: false,
         };
         assert_eq!(
             o.options(),

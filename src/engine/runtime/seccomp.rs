@@ -1,0 +1,255 @@
+//! Seccomp profiles in the format Docker and Podman ship (`containers-common`'s
+//! `/usr/share/containers/seccomp.json`), turned into the runtime spec's `linux.seccomp` for
+//! one container: rules are kept or dropped by the container's capabilities, the host's
+//! architecture and kernel, as those tools do.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+/// Where the default profile is looked for, in order: the administrator's, then the packaged
+/// one.
+pub const DEFAULT_PROFILES: [&str; 2] = [
+    "/etc/containers/seccomp.json",
+    "/usr/share/containers/seccomp.json",
+];
+
+/// The default profile's path, if one is installed.
+pub fn default_profile() -> Option<PathBuf> {
+    DEFAULT_PROFILES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Reads the profile at `path` and converts it for a container with `capabilities`.
+pub fn load(path: &Path, capabilities: &[String]) -> Result<Value, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let profile: Value =
+        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    convert(&profile, capabilities, host_arch(), &kernel_version())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The host's architecture as the profile's `includes.arches` names it (Go's names).
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// The libseccomp name of a Go architecture name.
+fn scmp_arch(go_arch: &str) -> &'static str {
+    match go_arch {
+        "amd64" => "SCMP_ARCH_X86_64",
+        "386" => "SCMP_ARCH_X86",
+        "arm64" => "SCMP_ARCH_AARCH64",
+        "arm" => "SCMP_ARCH_ARM",
+        "ppc64le" => "SCMP_ARCH_PPC64LE",
+        "s390x" => "SCMP_ARCH_S390X",
+        "riscv64" => "SCMP_ARCH_RISCV64",
+        _ => "",
+    }
+}
+
+fn kernel_version() -> (u32, u32) {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parse_kernel_version(&release).unwrap_or((0, 0))
+}
+
+fn parse_kernel_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+fn string_list(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Converts a Docker-format profile (an OCI-format one passes through the same way).
+pub fn convert(
+    profile: &Value,
+    capabilities: &[String],
+    go_arch: &str,
+    kernel: &(u32, u32),
+) -> Result<Value, String> {
+    let default_action = profile["defaultAction"]
+        .as_str()
+        .ok_or("no defaultAction")?
+        .to_string();
+    let arch = scmp_arch(go_arch);
+    let mut architectures = string_list(&profile["architectures"]);
+    if let Some(map) = profile["archMap"].as_array()
+        && let Some(entry) = map.iter().find(|e| e["architecture"] == arch)
+    {
+        architectures = std::iter::once(arch.to_string())
+            .chain(string_list(&entry["subArchitectures"]))
+            .collect();
+    }
+    let has_cap = |c: &String| capabilities.contains(c);
+    let mut syscalls = Vec::new();
+    for rule in profile["syscalls"].as_array().ok_or("no syscalls")? {
+        let includes = &rule["includes"];
+        let excludes = &rule["excludes"];
+        let included_caps = string_list(&includes["caps"]);
+        if !included_caps.iter().all(has_cap) {
+            continue;
+        }
+        if string_list(&excludes["caps"]).iter().any(has_cap) {
+            continue;
+        }
+        let arches = string_list(&includes["arches"]);
+        if !arches.is_empty() && !arches.iter().any(|a| a == go_arch) {
+            continue;
+        }
+        if string_list(&excludes["arches"])
+            .iter()
+            .any(|a| a == go_arch)
+        {
+            continue;
+        }
+        if let Some(min) = includes["minKernel"]
+            .as_str()
+            .and_then(parse_kernel_version)
+            && *kernel < min
+        {
+            continue;
+        }
+        let mut names = string_list(&rule["names"]);
+        if let Some(name) = rule["name"].as_str() {
+            names.push(name.to_string());
+        }
+        if names.is_empty() {
+            continue;
+        }
+        let mut out = json!({
+            "names": names,
+            "action": rule["action"].as_str().ok_or("a rule without an action")?,
+        });
+        if let Some(errno) = rule["errnoRet"].as_u64() {
+            out["errnoRet"] = errno.into();
+        }
+        if let Some(args) = rule["args"].as_array().filter(|a| !a.is_empty()) {
+            out["args"] = args
+                .iter()
+                .map(|a| {
+                    let mut arg = json!({
+                        "index": a["index"],
+                        "value": a["value"],
+                        "op": a["op"],
+                    });
+                    if a["valueTwo"].as_u64().is_some_and(|v| v != 0) {
+                        arg["valueTwo"] = a["valueTwo"].clone();
+                    }
+                    arg
+                })
+                .collect();
+        }
+        syscalls.push(out);
+    }
+    let mut seccomp = json!({
+        "defaultAction": default_action,
+        "architectures": architectures,
+        "syscalls": syscalls,
+    });
+    if let Some(errno) = profile["defaultErrnoRet"].as_u64() {
+        seccomp["defaultErrnoRet"] = errno.into();
+    }
+    // Checked against the spec's own types now, so a bad profile fails the create.
+    serde_json::from_value::<oci_spec::runtime::LinuxSeccomp>(seccomp.clone())
+        .map_err(|e| format!("not a seccomp profile: {e}"))?;
+    Ok(seccomp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> Value {
+        json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "archMap": [
+                {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": []}
+            ],
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "includes": {}, "excludes": {}},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"caps": ["CAP_SYS_ADMIN"]}, "excludes": {}},
+                {"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "excludes": {"caps": ["CAP_SYS_BOOT"]}},
+                {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"arches": ["amd64"]}},
+                {"names": ["newer"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"minKernel": "7.1"}},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}
+            ]
+        })
+    }
+
+    fn names(seccomp: &Value) -> Vec<String> {
+        seccomp["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| string_list(&r["names"]))
+            .collect()
+    }
+
+    #[test]
+    fn rules_follow_capabilities_arch_and_kernel() {
+        let caps = vec!["CAP_CHOWN".to_string()];
+        let s = convert(&profile(), &caps, "amd64", &(6, 1)).unwrap();
+        assert_eq!(
+            s["architectures"],
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+        );
+        assert_eq!(s["defaultErrnoRet"], 38);
+        assert_eq!(
+            names(&s),
+            ["read", "write", "kexec_load", "arch_prctl", "personality"]
+        );
+        assert_eq!(s["syscalls"][3]["args"][0]["value"], 8);
+        assert!(s["syscalls"][3]["args"][0].get("valueTwo").is_none());
+
+        let admin = vec!["CAP_SYS_ADMIN".to_string(), "CAP_SYS_BOOT".to_string()];
+        let s = convert(&profile(), &admin, "arm64", &(7, 2)).unwrap();
+        assert_eq!(s["architectures"], json!(["SCMP_ARCH_AARCH64"]));
+        assert_eq!(
+            names(&s),
+            ["read", "write", "mount", "newer", "personality"]
+        );
+    }
+
+    #[test]
+    fn the_installed_default_converts_when_present() {
+        if let Some(path) = default_profile() {
+            let s = load(&path, &["CAP_CHOWN".to_string()]).unwrap();
+            assert!(names(&s).contains(&"read".to_string()));
+        }
+        assert!(convert(&json!({"syscalls": []}), &[], "amd64", &(6, 1)).is_err());
+    }
+
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(parse_kernel_version("6.18.44-fc-v669"), Some((6, 18)));
+        assert_eq!(parse_kernel_version("4.8"), Some((4, 8)));
+        assert_eq!(parse_kernel_version("x"), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! Named volumes: a directory each under the storage root, made the first time a container
+//! names it. (The volume methods of the interface's later revision will list and remove
+//! them; until then they live as long as the storage root.)
+//!
+//! ```text
+//! ROOT/volumes/<name>/_data    what containers see
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use super::{Error, Result};
+
+/// Directory of named volumes under the storage root.
+pub const VOLUMES_DIR: &str = "volumes";
+
+/// The data directory of volume `name` under `root`, created if it does not exist yet.
+pub fn data_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    if !super::container::create::valid_volume_name(name) {
+        return Err(Error::InvalidArgument(format!(
+            "{name:?} is not a volume name"
+        )));
+    }
+    let dir = root.join(VOLUMES_DIR).join(name).join("_data");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+    Ok(dir)
+}
+
+/// Copies the tree at `from` into the empty directory `to`, keeping modes, owners and links,
+/// as Podman fills an image volume with what the image has at its path.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(from)?;
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&source)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir(&target)?;
+            copy_tree(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target)?;
+        } else {
+            // Devices, fifos and sockets are not copied into volumes.
+            continue;
+        }
+        std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
+        if !kind.is_symlink() {
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(meta.mode()))?;
+        }
+    }
+    let top = std::fs::metadata(from)?;
+    std::os::unix::fs::lchown(to, Some(top.uid()), Some(top.gid()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(top.mode()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_are_made_once_and_names_checked() {
+        let root = tempfile::tempdir().unwrap();
+        let a = data_dir(root.path(), "cache").unwrap();
+        std::fs::write(a.join("f"), "x").unwrap();
+        assert_eq!(data_dir(root.path(), "cache").unwrap(), a);
+        assert!(a.join("f").exists());
+        assert!(data_dir(root.path(), "../escape").is_err());
+    }
+
+    #[test]
+    fn trees_are_copied_with_links_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        std::fs::create_dir_all(from.join("sub")).unwrap();
+        std::fs::write(from.join("sub/file"), "data").unwrap();
+        std::fs::set_permissions(
+            from.join("sub/file"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("sub/file", from.join("link")).unwrap();
+        let to = dir.path().join("to");
+        std::fs::create_dir(&to).unwrap();
+        copy_tree(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(to.join("link")).unwrap(), "data");
+        assert_eq!(
+            std::fs::metadata(to.join("sub/file"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640
+        );
+    }
+}
