@@ -23,9 +23,13 @@ pub use error::{Error, Result};
 
 use crate::config::Config;
 
-/// Mode of the storage and run roots: both hold other users' secrets (container filesystems,
-/// logs), so only root may enter.
-const ROOT_DIR_MODE: u32 = 0o700;
+/// Mode of private directories (the socket's).
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the storage and run roots and their `containers` directories: only root may list
+/// them, but anyone may pass through. A container in a user namespace runs as a mapped,
+/// unprivileged root, which must reach its root filesystem and the files bind-mounted into
+/// it below these; what is private below (each container's directories) has mode 0700.
+pub(crate) const TRAVERSABLE_DIR_MODE: u32 = 0o711;
 
 /// The engine facade the varlink layer calls into.
 #[derive(Debug)]
@@ -37,13 +41,14 @@ pub struct Engine {
     runtime: Option<runtime::OciRuntime>,
     images: image::Images,
     containers: container::Containers,
+    cpu_samples: container::stats::CpuSamples,
 }
 
 impl Engine {
     /// Opens (creating when needed) the storage and run roots of `config`.
     pub fn new(config: &Config) -> Result<Self> {
         for dir in [&config.root, &config.runroot] {
-            create_private_dir(dir)?;
+            create_dir_with_mode(dir, TRAVERSABLE_DIR_MODE)?;
         }
         let images = image::Images::open(&config.root)?;
         let containers = container::Containers::open(&config.root, &config.runroot)?;
@@ -62,6 +67,7 @@ impl Engine {
             runtime,
             images,
             containers,
+            cpu_samples: Default::default(),
         })
         .inspect(|engine| {
             // Catch up with containers that exited while the service was down.
@@ -74,6 +80,11 @@ impl Engine {
     /// The containers.
     pub fn containers(&self) -> &container::Containers {
         &self.containers
+    }
+
+    /// The previous CPU sample of each container, for GetContainerStats.
+    pub(crate) fn cpu_samples(&self) -> &container::stats::CpuSamples {
+        &self.cpu_samples
     }
 
     /// The images.
@@ -107,7 +118,15 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(ROOT_DIR_MODE)
+        .mode(PRIVATE_DIR_MODE)
         .create(dir)
         .map_err(|e| Error::io("create directory", dir, e))
+}
+
+/// Creates `dir` (and its parents) if needed and gives it `mode`, whatever it had.
+pub(crate) fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    create_private_dir(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("set the mode of", dir, e))
 }

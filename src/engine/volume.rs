@@ -13,15 +13,22 @@ use super::{Error, Result};
 /// Directory of named volumes under the storage root.
 pub const VOLUMES_DIR: &str = "volumes";
 
-/// The data directory of volume `name` under `root`, created if it does not exist yet.
-pub fn data_dir(root: &Path, name: &str) -> Result<PathBuf> {
+/// The data directory of volume `name` under `root`, created if it does not exist yet, then
+/// owned by `owner` (uid, gid): the root of the user namespace of the container that made it.
+pub fn data_dir(root: &Path, name: &str, owner: Option<(u32, u32)>) -> Result<PathBuf> {
     if !super::container::create::valid_volume_name(name) {
         return Err(Error::InvalidArgument(format!(
             "{name:?} is not a volume name"
         )));
     }
     let dir = root.join(VOLUMES_DIR).join(name).join("_data");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                .map_err(|e| Error::io("chown", &dir, e))?;
+        }
+    }
     Ok(dir)
 }
 
@@ -67,11 +74,11 @@ mod tests {
     #[test]
     fn volumes_are_made_once_and_names_checked() {
         let root = tempfile::tempdir().unwrap();
-        let a = data_dir(root.path(), "cache").unwrap();
+        let a = data_dir(root.path(), "cache", None).unwrap();
         std::fs::write(a.join("f"), "x").unwrap();
-        assert_eq!(data_dir(root.path(), "cache").unwrap(), a);
+        assert_eq!(data_dir(root.path(), "cache", None).unwrap(), a);
         assert!(a.join("f").exists());
-        assert!(data_dir(root.path(), "../escape").is_err());
+        assert!(data_dir(root.path(), "../escape", None).is_err());
     }
 
     #[test]

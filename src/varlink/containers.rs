@@ -361,3 +361,42 @@ pub fn get_attach_sockets(
         Err(e) => error::reply(call, "GetAttachSockets", e),
     }
 }
+
+/// io.podman.ListContainerProcesses: `opts` are format descriptors (`pid`, `user`, `args`,
+/// `%C`...), several per string allowed; the rows are tab-separated, header first.
+pub fn list_container_processes(
+    engine: &Engine,
+    call: &mut dyn Call_ListContainerProcesses,
+    name: String,
+    opts: Vec<String>,
+) -> varlink::Result<()> {
+    match engine.container_processes(&name, &opts) {
+        Ok(rows) => call.reply(rows),
+        Err(e) => error::reply(call, "ListContainerProcesses", e),
+    }
+}
+
+/// io.podman.GetContainerStats: `cpu` is percent of one CPU since the previous call (see the
+/// engine); `net_input` is what the container received, `net_output` what it sent.
+pub fn get_container_stats(
+    engine: &Engine,
+    call: &mut dyn Call_GetContainerStats,
+    name: String,
+) -> varlink::Result<()> {
+    match engine.container_stats(&name) {
+        Ok(s) => call.reply(convert::container_stats(s)),
+        Err(e) => error::reply(call, "GetContainerStats", e),
+    }
+}
+
+/// io.podman.ContainerRunlabel: runs the label's command on the server; the reply is empty.
+pub fn container_runlabel(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerRunlabel,
+    runlabel: Runlabel,
+) -> varlink::Result<()> {
+    match engine.container_runlabel(&convert::runlabel_options(runlabel)) {
+        Ok(_) => call.reply(),
+        Err(e) => error::reply(call, "ContainerRunlabel", e),
+    }
+}

@@ -147,6 +147,40 @@ pub fn container(c: crate::engine::container::view::ContainerSummary) -> wire::L
     }
 }
 
+/// `GetContainerStats`'s reply (also `GetPodStats`' entries).
+pub fn container_stats(s: crate::engine::container::stats::ContainerStats) -> wire::ContainerStats {
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    wire::ContainerStats {
+        id: s.id,
+        name: s.name,
+        cpu: s.cpu_percent,
+        cpu_nano: int(s.cpu_nanos),
+        system_nano: int(s.system_nanos),
+        mem_usage: int(s.mem_usage),
+        mem_limit: int(s.mem_limit),
+        mem_perc: s.mem_percent,
+        net_input: int(s.net_input),
+        net_output: int(s.net_output),
+        block_output: int(s.block_output),
+        block_input: int(s.block_input),
+        pids: int(s.pids),
+    }
+}
+
+/// `ContainerRunlabel`'s input. The pull options (`authfile`, `certDir`, `creds`,
+/// `signaturePolicyPath`, `tlsVerify`) wait for registry support.
+pub fn runlabel_options(r: wire::Runlabel) -> crate::engine::container::runlabel::RunlabelOptions {
+    crate::engine::container::runlabel::RunlabelOptions {
+        image: r.image,
+        label: r.label,
+        name: r.name,
+        pull: r.pull,
+        display: r.display,
+        extra_args: r.extraArgs,
+        opts: r.opts,
+    }
+}
+
 /// `CreateContainer`'s input as engine options: every field, as the client sent it. The
 /// engine parses and checks them (and refuses, by name, what it cannot honour).
 pub fn create_options(create: wire::Create) -> crate::engine::container::create::CreateOptions {

@@ -107,13 +107,13 @@ impl VarlinkInterface for Service {
         error::pending(call, "ContainerRestore")
     }
 
-    /// io.podman.ContainerRunlabel: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerRunlabel
     fn container_runlabel(
         &self,
         call: &mut dyn Call_ContainerRunlabel,
-        _runlabel: Runlabel,
+        runlabel: Runlabel,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerRunlabel")
+        containers::container_runlabel(&self.engine, call, runlabel)
     }
 
     /// io.podman.ContainerStateData
@@ -215,13 +215,13 @@ impl VarlinkInterface for Service {
         containers::get_container_logs(&self.engine, call, name)
     }
 
-    /// io.podman.GetContainerStats: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.GetContainerStats
     fn get_container_stats(
         &self,
         call: &mut dyn Call_GetContainerStats,
-        _name: String,
+        name: String,
     ) -> varlink::Result<()> {
-        error::pending(call, "GetContainerStats")
+        containers::get_container_stats(&self.engine, call, name)
     }
 
     /// io.podman.GetImage
@@ -341,14 +341,14 @@ impl VarlinkInterface for Service {
         call.reply_method_not_implemented("io.podman.ListContainerPorts".into())
     }
 
-    /// io.podman.ListContainerProcesses: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ListContainerProcesses
     fn list_container_processes(
         &self,
         call: &mut dyn Call_ListContainerProcesses,
-        _name: String,
-        _opts: Vec<String>,
+        name: String,
+        opts: Vec<String>,
     ) -> varlink::Result<()> {
-        error::pending(call, "ListContainerProcesses")
+        containers::list_container_processes(&self.engine, call, name, opts)
     }
 
     /// io.podman.ListContainers

@@ -461,7 +461,8 @@ impl Engine {
         }
         c.sysctls = sysctls(&o.sysctls, &c.namespaces)?;
         c.ulimits = ulimits(&o.resources.ulimit)?;
-        c.resources = resources(&o.resources)?;
+        c.cgroup_parent = cgroup_parent(&o.cgroup_parent, self.cgroup_parent())?;
+        c.resources = resources(&o.resources, &c.cgroup_parent)?;
         c.oom_score_adj = match o.resources.oom_score_adj {
             n @ -1000..=1000 => n as i32,
             n => {
@@ -473,7 +474,30 @@ impl Engine {
         };
         self.security(o, &mut c)?;
         (c.uid_map, c.gid_map) = id_maps(o)?;
-        if !c.uid_map.is_empty() {
+        match &c.namespaces.user {
+            // Joining another container's user namespace: its maps are ours.
+            NamespaceMode::Container(id) if c.uid_map.is_empty() => {
+                let target = self.containers().resolve(id)?.snapshot();
+                c.uid_map = target.config.uid_map.clone();
+                c.gid_map = target.config.gid_map.clone();
+            }
+            // The runtime needs maps to join a namespace by path; as Podman, map root.
+            NamespaceMode::Path(_) if c.uid_map.is_empty() => {
+                c.uid_map = vec![IdMap {
+                    container_id: 0,
+                    host_id: 0,
+                    size: 1,
+                }];
+                c.gid_map = c.uid_map.clone();
+            }
+            _ => {}
+        }
+        if matches!(
+            c.namespaces.user,
+            NamespaceMode::Container(_) | NamespaceMode::Path(_)
+        ) {
+            // Maps of a namespace joined, not made: nothing of ours to shift.
+        } else if !c.uid_map.is_empty() {
             match &c.namespaces.user {
                 NamespaceMode::Private => {}
                 NamespaceMode::Host if o.userns_mode.is_empty() => {
@@ -516,7 +540,6 @@ impl Engine {
             command.extend(c.command);
             c.command = command;
         }
-        c.cgroup_parent = cgroup_parent(&o.cgroup_parent, self.cgroup_parent())?;
         if !o.conmon_pidfile.is_empty() {
             if !o.conmon_pidfile.starts_with('/') {
                 return Err(invalid("conmon_pidfile", "must be an absolute path"));
@@ -1472,7 +1495,7 @@ fn block_device_limits(
 }
 
 /// CreateResourceConfig, checked as Podman checks it.
-fn resources(r: &ResourceOptions) -> Result<Resources> {
+fn resources(r: &ResourceOptions, cgroup_parent: &str) -> Result<Resources> {
     let non_negative = |field: &str, v: i64| -> Result<i64> {
         if v < 0 {
             Err(invalid(field, format!("{v} is negative")))
@@ -1549,6 +1572,20 @@ fn resources(r: &ResourceOptions) -> Result<Resources> {
         0 | -1 => 0,
         n => return Err(invalid("pids_limit", format!("{n} is negative"))),
     };
+    if (r.blkio_weight != 0 || !r.blkio_weight_device.is_empty())
+        && !crate::engine::runtime::cgroups::supports_blkio_weight(cgroup_parent)
+    {
+        let field = if r.blkio_weight != 0 {
+            "blkio_weight"
+        } else {
+            "blkio_weight_device"
+        };
+        return Err(invalid(
+            field,
+            "this host's block IO controller has no weights (no blkio.weight or \
+             blkio.bfq.weight: its IO scheduler is neither CFQ nor BFQ)",
+        ));
+    }
     out.blkio_weight = match r.blkio_weight {
         0 => 0,
         n @ 10..=1000 => n as u16,
@@ -2046,14 +2083,16 @@ mod tests {
 
     #[test]
     fn resources_are_checked() {
-        let r = resources(&ResourceOptions {
-            memory: 64 << 20,
-            cpus: 1.5,
-            pids_limit: 100,
-            blkio_weight: 500,
-            memory_swappiness: 10,
-            ..Default::default()
-        })
+        let r = resources(
+            &ResourceOptions {
+                memory: 64 << 20,
+                cpus: 1.5,
+                pids_limit: 100,
+                memory_swappiness: 10,
+                ..Default::default()
+            },
+            "/podlink-unit",
+        )
         .unwrap();
         assert_eq!(r.memory_swap, 128 << 20);
         assert_eq!((r.cpu_quota, r.cpu_period), (150_000, 100_000));
@@ -2099,7 +2138,10 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(resources(&bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                resources(&bad, "/podlink-unit").is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

@@ -199,8 +199,7 @@ impl Engine {
     fn init_locked(&self, record: &mut ContainerRecord) -> Result<()> {
         let runtime = self.runtime_or_err()?.clone();
         let run_dir = self.containers().run_dir(&record.id);
-        std::fs::create_dir_all(&run_dir)
-            .map_err(|e| Error::io("create directory", &run_dir, e))?;
+        crate::engine::create_private_dir(&run_dir)?;
         let overlay = self.overlay_of(record);
         overlay.mount()?;
         let prepared = self.prepare(record, &overlay, &run_dir);
@@ -315,7 +314,8 @@ impl Engine {
             mount_sources.push(match &m.source {
                 MountSource::Bind { source } => Some(PathBuf::from(source)),
                 MountSource::Volume { name } => {
-                    Some(crate::engine::volume::data_dir(self.root(), name)?)
+                    let owner = root_uid.zip(root_gid);
+                    Some(crate::engine::volume::data_dir(self.root(), name, owner)?)
                 }
                 MountSource::ImageVolume => {
                     let dir = self

@@ -12,6 +12,9 @@ pub mod config;
 pub mod create;
 pub mod lifecycle;
 pub mod ops;
+pub mod runlabel;
+pub mod stats;
+pub mod top;
 pub mod view;
 
 use std::collections::HashMap;
@@ -202,7 +205,7 @@ impl Containers {
         let dir = root.join(CONTAINERS_DIR);
         let run_dir = runroot.join(CONTAINERS_DIR);
         for d in [&dir, &run_dir] {
-            std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+            super::create_dir_with_mode(d, super::TRAVERSABLE_DIR_MODE)?;
         }
         let mut map = HashMap::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
@@ -309,8 +312,7 @@ impl Containers {
                 record.name
             )));
         }
-        std::fs::create_dir_all(self.dir(&record.id))
-            .map_err(|e| Error::io("create directory", self.dir(&record.id), e))?;
+        super::create_private_dir(&self.dir(&record.id))?;
         write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
         let handle = Container::new(record.clone());
         map.insert(record.id, handle.clone());

@@ -58,10 +58,38 @@ pub fn listen_at(path: &Path, kind: SockType) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// One attached client.
+pub struct Client {
+    fd: OwnedFd,
+    /// Whether it may still send: a client that shut down its writing side still gets output.
+    readable: bool,
+}
+
+impl Client {
+    /// Its socket.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Whether it may still send input.
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+}
+
+/// What reading a client gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Input for the container (empty when there was nothing after all).
+    Data(Vec<u8>),
+    /// The client will send no more (it shut down its writing side, or closed).
+    End,
+}
+
 /// The attach socket and its clients.
 pub struct AttachServer {
     listener: OwnedFd,
-    clients: Vec<OwnedFd>,
+    clients: Vec<Client>,
 }
 
 impl AttachServer {
@@ -79,7 +107,7 @@ impl AttachServer {
     }
 
     /// The connected clients, to poll for input.
-    pub fn clients(&self) -> &[OwnedFd] {
+    pub fn clients(&self) -> &[Client] {
         &self.clients
     }
 
@@ -93,7 +121,10 @@ impl AttachServer {
                     nix::sys::socket::sockopt::SendTimeout,
                     &timeout,
                 );
-                self.clients.push(client);
+                self.clients.push(Client {
+                    fd: client,
+                    readable: true,
+                });
             }
             Err(e) => log::warn!("attach: accept: {e}"),
         }
@@ -109,27 +140,34 @@ impl AttachServer {
             message.push(stream);
             message.extend_from_slice(piece);
             self.clients.retain(|client| {
-                nix::sys::socket::send(client.as_raw_fd(), &message, MsgFlags::MSG_NOSIGNAL).is_ok()
+                nix::sys::socket::send(client.fd.as_raw_fd(), &message, MsgFlags::MSG_NOSIGNAL)
+                    .is_ok()
             });
         }
     }
 
-    /// Reads one message from client `index`: `Some(data)`, or `None` when the client is gone
-    /// (it is then dropped).
-    pub fn receive(&mut self, index: usize) -> Option<Vec<u8>> {
+    /// Reads one message from client `index`. At its end the client stays, for output, but
+    /// is not read again; one that fails is dropped.
+    pub fn receive(&mut self, index: usize) -> Received {
         let mut buf = vec![0u8; MAX_PAYLOAD + 1];
-        let client = self.clients.get(index)?;
-        match nix::sys::socket::recv(client.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-            Ok(0) => {}
+        let Some(client) = self.clients.get_mut(index) else {
+            return Received::End;
+        };
+        match nix::sys::socket::recv(client.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => {
+                client.readable = false;
+                Received::End
+            }
             Ok(n) => {
                 buf.truncate(n);
-                return Some(buf);
+                Received::Data(buf)
             }
-            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return Some(Vec::new()),
-            Err(_) => {}
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => Received::Data(Vec::new()),
+            Err(_) => {
+                self.clients.remove(index);
+                Received::End
+            }
         }
-        self.clients.remove(index);
-        None
     }
 }
 
@@ -250,9 +288,16 @@ mod tests {
         let n = nix::sys::socket::recv(client.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
         assert_eq!(&buf[..n], b"\x02hello");
         nix::sys::socket::send(client.as_raw_fd(), b"input", MsgFlags::empty()).unwrap();
-        assert_eq!(server.receive(0).unwrap(), b"input");
+        assert_eq!(server.receive(0), Received::Data(b"input".to_vec()));
+        // Shut down for writing: no more input, but output still arrives.
+        nix::sys::socket::shutdown(client.as_raw_fd(), nix::sys::socket::Shutdown::Write).unwrap();
+        assert_eq!(server.receive(0), Received::End);
+        assert!(!server.clients()[0].readable());
+        server.broadcast(STDERR, b"more");
+        let n = nix::sys::socket::recv(client.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
+        assert_eq!(&buf[..n], b"\x03more");
         drop(client);
-        assert_eq!(server.receive(0), None);
-        assert!(server.clients().is_empty());
+        server.broadcast(STDOUT, b"to nobody");
+        assert!(server.clients().is_empty(), "a closed client is dropped");
     }
 }

@@ -101,6 +101,7 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
         terminal: io.terminal,
         stdin: io.stdin,
         stdin_pending: Vec::new(),
+        close_stdin_when_written: false,
         tty: options.tty,
         attach,
         ctl,
@@ -273,6 +274,8 @@ struct Watch {
     terminal: Option<OwnedFd>,
     stdin: Option<OwnedFd>,
     stdin_pending: Vec<u8>,
+    /// A client ended its input: close stdin once what is pending is written.
+    close_stdin_when_written: bool,
     tty: bool,
     attach: AttachServer,
     ctl: OwnedFd,
@@ -325,7 +328,12 @@ impl Watch {
                     PollFlags::empty()
                 };
                 for client in self.attach.clients() {
-                    fds.push(PollFd::new(client.as_fd(), client_flags));
+                    let flags = if client.readable() {
+                        client_flags
+                    } else {
+                        PollFlags::empty()
+                    };
+                    fds.push(PollFd::new(client.fd().as_fd(), flags));
                 }
                 match poll(&mut fds, timeout) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -415,19 +423,18 @@ impl Watch {
 
     fn read_client(&mut self, index: usize) {
         match self.attach.receive(index) {
-            Some(data) if self.stdin.is_some() => {
+            attach::Received::Data(data) if self.stdin.is_some() => {
                 self.stdin_pending.extend_from_slice(&data);
                 self.write_stdin();
             }
-            Some(_) => {}
-            // A client that closes its end closes the container's stdin (not a terminal's:
+            attach::Received::Data(_) => {}
+            // A client that ends its input closes the container's stdin (not a terminal's:
             // that stays for the next client), as conmon does.
-            None if !self.tty && self.stdin.is_some() => {
+            attach::Received::End if !self.tty && self.stdin.is_some() => {
+                self.close_stdin_when_written = true;
                 self.write_stdin();
-                self.stdin = None;
-                self.stdin_pending.clear();
             }
-            None => {}
+            attach::Received::End => {}
         }
     }
 
@@ -438,6 +445,9 @@ impl Watch {
         match attach::write_some(fd, &self.stdin_pending) {
             Some(n) => {
                 self.stdin_pending.drain(..n);
+                if self.stdin_pending.is_empty() && self.close_stdin_when_written {
+                    self.stdin = None;
+                }
             }
             None => {
                 // The container closed its stdin.

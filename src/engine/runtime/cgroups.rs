@@ -154,17 +154,20 @@ fn io_stat_v2(path: &Path) -> (u64, u64) {
     totals
 }
 
-/// Whether this host can set a block IO weight (cgroup v1 kernels without CFQ have neither
-/// `blkio.weight` nor `blkio.bfq.weight`).
-pub fn supports_blkio_weight() -> bool {
+/// Whether a block IO weight can be set for cgroups under `parent`. On v1 the weight files
+/// exist only below the root of the hierarchy (`blkio.bfq.weight` with the BFQ scheduler,
+/// `blkio.weight` with CFQ; with neither there is no weight), so `parent` is made if needed
+/// and looked at, as the runtime would make it anyway.
+pub fn supports_blkio_weight(parent: &str) -> bool {
     if is_unified() {
-        return Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
-            && std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.controllers"))
-                .unwrap_or_default()
-                .contains("io");
+        return std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.controllers"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|c| c == "io");
     }
-    let blkio = Path::new(CGROUP_ROOT).join("blkio");
-    blkio.join("blkio.weight").exists() || blkio.join("blkio.bfq.weight").exists()
+    let dir = dir("blkio", parent);
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join("blkio.weight").exists() || dir.join("blkio.bfq.weight").exists()
 }
 
 /// Removes what is left of cgroup `path` in every hierarchy (empty directories only, deepest

@@ -1,0 +1,427 @@
+//! ListContainerProcesses: a `ps`-style table of a container's processes, read from /proc
+//! for the pids in its cgroup. Columns are chosen with the format descriptors of Podman's
+//! `top` (psgo's: `user`, `pid`, `pcpu`, `args`..., or their `%U`-style codes); rows are the
+//! header then one line per process, fields joined by tabs as Podman 1.x joined them.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::ContainerStatus;
+use crate::engine::{Engine, Error, Result};
+
+/// Columns when the client names none (Podman 1.x's varlink default).
+const DEFAULT_DESCRIPTORS: [&str; 8] = [
+    "user", "pid", "ppid", "pcpu", "etime", "tty", "time", "comm",
+];
+
+/// Every descriptor: name, AIX-style code, header.
+const DESCRIPTORS: [(&str, &str, &str); 28] = [
+    ("args", "%a", "COMMAND"),
+    ("capamb", "", "AMBIENT CAPS"),
+    ("capbnd", "", "BOUNDING CAPS"),
+    ("capeff", "", "EFFECTIVE CAPS"),
+    ("capinh", "", "INHERITED CAPS"),
+    ("capprm", "", "PERMITTED CAPS"),
+    ("comm", "%c", "COMMAND"),
+    ("etime", "%t", "ELAPSED"),
+    ("group", "%G", "GROUP"),
+    ("hgroup", "", "HGROUP"),
+    ("hpid", "", "HPID"),
+    ("huser", "", "HUSER"),
+    ("label", "", "LABEL"),
+    ("nice", "%n", "NI"),
+    ("pcpu", "%C", "%CPU"),
+    ("pgid", "%r", "PGID"),
+    ("pid", "%p", "PID"),
+    ("ppid", "%P", "PPID"),
+    ("rgroup", "%g", "RGROUP"),
+    ("rss", "", "RSS"),
+    ("ruser", "%u", "RUSER"),
+    ("seccomp", "", "SECCOMP"),
+    ("state", "", "STATE"),
+    ("stime", "", "STIME"),
+    ("time", "%x", "TIME"),
+    ("tty", "%y", "TTY"),
+    ("user", "%U", "USER"),
+    ("vsz", "%z", "VSZ"),
+];
+
+/// The descriptor names to show, from the client's options (each may hold several,
+/// separated by commas or spaces).
+fn descriptors(opts: &[String]) -> Result<Vec<&'static str>> {
+    let mut wanted = Vec::new();
+    for word in opts.iter().flat_map(|o| o.split([',', ' '])) {
+        let word = word.trim();
+        if word.is_empty() {
+            continue;
+        }
+        let found = DESCRIPTORS
+            .iter()
+            .find(|(name, code, _)| *name == word || (!code.is_empty() && *code == word))
+            .ok_or_else(|| Error::InvalidArgument(format!("'{word}': unknown descriptor")))?;
+        wanted.push(found.0);
+    }
+    if wanted.is_empty() {
+        wanted.extend(DEFAULT_DESCRIPTORS);
+    }
+    Ok(wanted)
+}
+
+/// What is read about one process.
+struct Process {
+    host_pid: i32,
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    comm: String,
+    args: String,
+    state: String,
+    nice: i64,
+    tty: u64,
+    cpu_ticks: u64,
+    start_ticks: u64,
+    vsize: u64,
+    rss_pages: u64,
+    uids: [u32; 2],
+    gids: [u32; 2],
+    caps: HashMap<String, u64>,
+    seccomp: String,
+    label: String,
+}
+
+fn last_number(line: &str) -> i32 {
+    line.split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn read_process(pid: i32) -> Option<Process> {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    // The command name is in parentheses and may itself hold spaces or parentheses.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let field = |n: usize| -> u64 { fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
+    let mut p = Process {
+        host_pid: pid,
+        pid,
+        ppid: field(4) as i32,
+        pgid: field(5) as i32,
+        comm: comm.clone(),
+        args: String::new(),
+        state: fields.first().unwrap_or(&"?").to_string(),
+        nice: fields.get(19 - 3).and_then(|f| f.parse().ok()).unwrap_or(0),
+        tty: field(7),
+        cpu_ticks: field(14) + field(15),
+        start_ticks: field(22),
+        vsize: field(23),
+        rss_pages: field(24),
+        uids: [0, 0],
+        gids: [0, 0],
+        caps: HashMap::new(),
+        seccomp: "?".into(),
+        label: std::fs::read_to_string(dir.join("attr/current"))
+            .map(|l| l.trim_end_matches(['\n', '\0']).to_string())
+            .unwrap_or_else(|_| "?".into()),
+    };
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let numbers: Vec<u32> = value
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        match key {
+            "NSpid" => p.pid = last_number(value),
+            "NSpgid" => p.pgid = last_number(value),
+            // Real then effective, as ps shows "user" (effective) and "ruser" (real).
+            "Uid" if numbers.len() >= 2 => p.uids = [numbers[0], numbers[1]],
+            "Gid" if numbers.len() >= 2 => p.gids = [numbers[0], numbers[1]],
+            "CapInh" | "CapPrm" | "CapEff" | "CapBnd" | "CapAmb" => {
+                p.caps.insert(
+                    key.to_string(),
+                    u64::from_str_radix(value.trim(), 16).unwrap_or(0),
+                );
+            }
+            "Seccomp" => {
+                p.seccomp = match value.trim() {
+                    "0" => "disabled",
+                    "1" => "strict",
+                    "2" => "filter",
+                    _ => "?",
+                }
+                .into()
+            }
+            _ => {}
+        }
+    }
+    let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+    p.args = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if p.args.is_empty() {
+        p.args = format!("[{comm}]");
+    }
+    Some(p)
+}
+
+/// `name:x:id:...` files as an id → name map.
+fn names(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some((f.get(2)?.parse().ok()?, f.first()?.to_string()))
+        })
+        .collect()
+}
+
+/// The ID inside a user namespace of host ID `id`, per a `/proc/PID/[ug]id_map` file.
+fn to_container_id(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let n: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let (inside, outside, size) = (*n.first()?, *n.get(1)?, *n.get(2)?);
+        let id = u64::from(id);
+        (id >= outside && id < outside + size).then(|| (inside + id - outside) as u32)
+    })
+}
+
+/// Go's `time.Duration` text for whole seconds (`1h2m3s`, `45s`).
+fn go_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+fn capability_names(mask: u64, host: &[String]) -> String {
+    if mask == 0 {
+        return "none".into();
+    }
+    let all: u64 = if host.len() >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << host.len()) - 1
+    };
+    if mask & all == all {
+        return "full".into();
+    }
+    let mut names: Vec<String> = host
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, name)| name.trim_start_matches("CAP_").to_string())
+        .collect();
+    names.sort();
+    names.join(",")
+}
+
+/// The terminal of a `tty_nr` (`pts/3`), or `?`.
+fn tty_name(tty_nr: u64) -> String {
+    if tty_nr == 0 {
+        return "?".into();
+    }
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    match major {
+        136..=143 => format!("pts/{}", minor + (major - 136) * 256),
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        _ => "?".into(),
+    }
+}
+
+impl Engine {
+    /// io.podman.ListContainerProcesses: the header then a row per process, tab-separated.
+    pub fn container_processes(&self, name: &str, opts: &[String]) -> Result<Vec<String>> {
+        let (_, record) = self.view_container(name)?;
+        if !matches!(
+            record.status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) {
+            return Err(Error::InvalidState {
+                id: record.id.clone(),
+                status: record.status().as_str().into(),
+                op: "list the processes of",
+            });
+        }
+        let wanted = descriptors(opts)?;
+        let mut pids = crate::engine::runtime::cgroups::processes(&Self::cgroup_path(&record));
+        if pids.is_empty() {
+            pids.push(record.state.pid);
+        }
+        let processes: Vec<Process> = pids.into_iter().filter_map(read_process).collect();
+        // Parents outside the container (the monitor) show as 0, as inside the namespace.
+        let container_pids: HashMap<i32, i32> =
+            processes.iter().map(|p| (p.host_pid, p.pid)).collect();
+        let init = record.state.pid;
+        let read_root = |path: &str| {
+            std::fs::read_to_string(format!("/proc/{init}/root/{path}")).unwrap_or_default()
+        };
+        let users = names(&read_root("etc/passwd"));
+        let groups = names(&read_root("etc/group"));
+        let host_users = names(&std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+        let host_groups = names(&std::fs::read_to_string("/etc/group").unwrap_or_default());
+        let uid_map = std::fs::read_to_string(format!("/proc/{init}/uid_map")).unwrap_or_default();
+        let gid_map = std::fs::read_to_string(format!("/proc/{init}/gid_map")).unwrap_or_default();
+        let host_caps = super::create::host_capabilities();
+        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .filter(|t| *t > 0)
+            .unwrap_or(100) as u64;
+        let page_kib = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as u64
+            / 1024;
+        let boot = std::fs::read_to_string("/proc/stat")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("btime ")
+                    .and_then(|b| b.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let uptime_ticks = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|u| (u * ticks as f64) as u64)
+            .unwrap_or(0);
+        let name_of = |map: &HashMap<u32, String>, id: Option<u32>| match id {
+            Some(id) => map.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+            None => "?".into(),
+        };
+        let mut rows = vec![
+            wanted
+                .iter()
+                .map(|d| DESCRIPTORS.iter().find(|x| x.0 == *d).map_or("", |x| x.2))
+                .collect::<Vec<_>>()
+                .join("\t"),
+        ];
+        for p in &processes {
+            let elapsed_ticks = uptime_ticks.saturating_sub(p.start_ticks);
+            let cell = |d: &str| -> String {
+                match d {
+                    "args" => p.args.clone(),
+                    "comm" => p.comm.clone(),
+                    "pid" => p.pid.to_string(),
+                    "hpid" => p.host_pid.to_string(),
+                    "ppid" => container_pids
+                        .get(&p.ppid)
+                        .copied()
+                        .unwrap_or(0)
+                        .to_string(),
+                    "pgid" => p.pgid.to_string(),
+                    "user" => name_of(&users, to_container_id(&uid_map, p.uids[1])),
+                    "ruser" => name_of(&users, to_container_id(&uid_map, p.uids[0])),
+                    "group" => name_of(&groups, to_container_id(&gid_map, p.gids[1])),
+                    "rgroup" => name_of(&groups, to_container_id(&gid_map, p.gids[0])),
+                    "huser" => name_of(&host_users, Some(p.uids[1])),
+                    "hgroup" => name_of(&host_groups, Some(p.gids[1])),
+                    "pcpu" => {
+                        let percent = if elapsed_ticks > 0 {
+                            p.cpu_ticks as f64 * 100.0 / elapsed_ticks as f64
+                        } else {
+                            0.0
+                        };
+                        format!("{percent:.3}")
+                    }
+                    "etime" => go_duration(elapsed_ticks / ticks),
+                    "time" => go_duration(p.cpu_ticks / ticks),
+                    "stime" => humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::from_secs(boot + p.start_ticks / ticks),
+                    )
+                    .to_string(),
+                    "tty" => tty_name(p.tty),
+                    "nice" => p.nice.to_string(),
+                    "vsz" => (p.vsize / 1024).to_string(),
+                    "rss" => (p.rss_pages * page_kib).to_string(),
+                    "state" => p.state.clone(),
+                    "seccomp" => p.seccomp.clone(),
+                    "label" => p.label.clone(),
+                    "capamb" | "capbnd" | "capeff" | "capinh" | "capprm" => {
+                        let key = match d {
+                            "capamb" => "CapAmb",
+                            "capbnd" => "CapBnd",
+                            "capeff" => "CapEff",
+                            "capinh" => "CapInh",
+                            _ => "CapPrm",
+                        };
+                        capability_names(p.caps.get(key).copied().unwrap_or(0), &host_caps)
+                    }
+                    _ => String::new(),
+                }
+            };
+            rows.push(
+                wanted
+                    .iter()
+                    .map(|d| cell(d))
+                    .collect::<Vec<_>>()
+                    .join("\t"),
+            );
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_by_name_code_and_list() {
+        assert_eq!(descriptors(&[]).unwrap(), DEFAULT_DESCRIPTORS);
+        assert_eq!(
+            descriptors(&["pid,args".into(), "%U".into()]).unwrap(),
+            ["pid", "args", "user"]
+        );
+        let err = descriptors(&["bogus".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("'bogus': unknown descriptor"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn this_process_reads() {
+        let me = read_process(std::process::id() as i32).unwrap();
+        assert_eq!(me.host_pid, std::process::id() as i32);
+        assert!(!me.comm.is_empty() && !me.args.is_empty());
+        assert!(!me.seccomp.is_empty());
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(go_duration(5), "5s");
+        assert_eq!(go_duration(62), "1m2s");
+        assert_eq!(go_duration(3723), "1h2m3s");
+        assert_eq!(tty_name(0), "?");
+        assert_eq!(tty_name((136 << 8) | 3), "pts/3");
+        let host: Vec<String> = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(capability_names(0, &host), "none");
+        assert_eq!(capability_names(0b111, &host), "full");
+        assert_eq!(capability_names(0b101, &host), "CHOWN,DAC_READ_SEARCH");
+        assert_eq!(to_container_id("0 100000 65536\n", 100_005), Some(5));
+        assert_eq!(to_container_id("0 100000 65536\n", 5), None);
+        assert_eq!(to_container_id("0 0 4294967295\n", 5), Some(5));
+        let n = names("root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n");
+        assert_eq!(n.get(&1000).map(String::as_str), Some("app"));
+    }
+}
