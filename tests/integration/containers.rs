@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::fixtures::fixtures;
 use crate::util::{DaemonOptions, RawConnection, TestDaemon, privileged};
 
-fn ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Value {
+pub fn ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Value {
     let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
     assert!(
         reply.get("error").is_none(),
@@ -18,7 +18,7 @@ fn ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Value {
     reply["parameters"].clone()
 }
 
-fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) -> Value {
+pub fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) -> Value {
     let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
     assert_eq!(
         reply["error"],
@@ -29,7 +29,7 @@ fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) 
 }
 
 /// A daemon with the busybox fixture imported as `busybox`.
-fn daemon_with_busybox(options: DaemonOptions) -> TestDaemon {
+pub fn daemon_with_busybox(options: DaemonOptions) -> TestDaemon {
     let daemon = TestDaemon::start_with(options);
     let mut raw = daemon.raw();
     if ok(&mut raw, "ImageExists", json!({"name": "busybox"}))["exists"] != 0 {
@@ -46,7 +46,7 @@ fn daemon_with_busybox(options: DaemonOptions) -> TestDaemon {
     daemon
 }
 
-fn create(raw: &mut RawConnection, name: &str, command: &[&str], extra: Value) -> String {
+pub fn create(raw: &mut RawConnection, name: &str, command: &[&str], extra: Value) -> String {
     let mut create = json!({"image": "busybox", "name": name, "command": command});
     if let Value::Object(extra) = extra {
         create.as_object_mut().unwrap().extend(extra);
@@ -57,7 +57,7 @@ fn create(raw: &mut RawConnection, name: &str, command: &[&str], extra: Value) -
         .to_string()
 }
 
-fn run(raw: &mut RawConnection, name: &str, command: &[&str]) -> i64 {
+pub fn run(raw: &mut RawConnection, name: &str, command: &[&str]) -> i64 {
     create(raw, name, command, json!({}));
     ok(raw, "StartContainer", json!({"name": name}));
     ok(raw, "WaitContainer", json!({"name": name}))["exitcode"]
@@ -65,7 +65,7 @@ fn run(raw: &mut RawConnection, name: &str, command: &[&str]) -> i64 {
         .unwrap()
 }
 
-fn inspect(raw: &mut RawConnection, name: &str) -> Value {
+pub fn inspect(raw: &mut RawConnection, name: &str) -> Value {
     let text = ok(raw, "InspectContainer", json!({"name": name}))["container"]
         .as_str()
         .unwrap()
@@ -73,22 +73,7 @@ fn inspect(raw: &mut RawConnection, name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// No monitor, mount or container process of this daemon is left.
-fn assert_nothing_left(daemon: &TestDaemon) {
-    let root = daemon.root.display().to_string();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&root), "mounts left under {root}");
-    let run = daemon.runroot.display().to_string();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(
-                !(cmdline.contains("monitor") && cmdline.contains(&run)),
-                "monitor left: {cmdline}"
-            );
-        }
-    }
-}
+pub use crate::util::assert_nothing_left;
 
 #[test]
 fn exit_codes_logs_and_states() {
@@ -442,6 +427,7 @@ fn containers_outlive_a_killed_service() {
         return;
     }
     let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
     let options = || DaemonOptions {
         root: Some(dir.path().join("root")),
         runroot: Some(dir.path().join("run")),
@@ -558,12 +544,35 @@ fn pause_mounts_changes_export_commit_and_dumps() {
     ok(&mut raw, "StartContainer", json!({"name": "ticker"}));
     ok(&mut raw, "PauseContainer", json!({"name": "ticker"}));
     assert_eq!(inspect(&mut raw, "ticker")["State"]["Status"], "paused");
-    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer/podlink")
-        .join(&id)
-        .join("freezer.state");
-    if freezer.exists() {
-        assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    // The freezer froze every process: the cgroup says so (v1), and so does each process.
+    let cgroup = format!("{}/{id}", crate::util::cgroup_parent(&daemon.root));
+    let freezer = crate::util::cgroup_dirs(&cgroup)
+        .into_iter()
+        .map(|d| d.join("freezer.state"))
+        .find(|f| f.exists());
+    let states = |raw: &mut RawConnection| -> Vec<String> {
+        let rows: Vec<String> = serde_json::from_value(
+            ok(
+                raw,
+                "ListContainerProcesses",
+                json!({"name": "ticker", "opts": ["state"]}),
+            )["container"]
+                .clone(),
+        )
+        .unwrap();
+        assert_eq!(rows[0], "STATE");
+        rows[1..].to_vec()
+    };
+    if let Some(freezer) = &freezer {
+        assert_eq!(std::fs::read_to_string(freezer).unwrap().trim(), "FROZEN");
+        // v1's freezer parks every task in uninterruptible sleep.
+        let frozen = states(&mut raw);
+        assert!(
+            !frozen.is_empty() && frozen.iter().all(|s| s == "D"),
+            "{frozen:?}"
+        );
     }
+
     let count = |raw: &mut RawConnection| {
         ok(raw, "GetContainerLogs", json!({"name": "ticker"}))["container"]
             .as_array()
@@ -580,6 +589,12 @@ fn pause_mounts_changes_export_commit_and_dumps() {
         "ErrorOccurred",
     );
     ok(&mut raw, "UnpauseContainer", json!({"name": "ticker"}));
+    if let Some(freezer) = &freezer {
+        assert_eq!(std::fs::read_to_string(freezer).unwrap().trim(), "THAWED");
+        let thawed = states(&mut raw);
+        assert!(thawed.iter().all(|s| s != "D"), "{thawed:?}");
+    }
+
     let start = Instant::now();
     while count(&mut raw) <= frozen {
         assert!(

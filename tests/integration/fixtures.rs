@@ -19,7 +19,8 @@ use crate::util::{require_tool, run_ok};
 /// The busybox applets linked in the fixture root filesystem.
 pub const APPLETS: &[&str] = &[
     "sh", "true", "false", "echo", "cat", "ls", "sleep", "id", "ps", "touch", "rm", "mkdir", "env",
-    "yes", "head", "wc", "kill", "top", "stat", "dd", "grep",
+    "yes", "head", "wc", "kill", "top", "stat", "dd", "grep", "hostname", "readlink", "stty", "tr",
+    "printf", "tail", "test", "df", "mount",
 ];
 
 /// Paths of the built fixtures.

@@ -18,6 +18,14 @@ mod fixtures;
 /// tarballs, whiteouts, metadata, crash safety. Needs root.
 mod images;
 
-/// Containers (issue 4, first part): lifecycle on the real runtime with the monitor. Needs
-/// root.
+/// Containers (issue 4): the lifecycle on the real runtime with the monitor; and the shared
+/// helpers of the container tests. Needs root.
 mod containers;
+
+/// Containers (issue 4): every Create field, observed inside the container and in its
+/// cgroup, and the errors naming the fields podlink refuses. Needs root.
+mod container_options;
+
+/// Containers (issue 4): attach (with and without a terminal), stats, processes, runlabel.
+/// Needs root.
+mod container_io;

@@ -55,6 +55,8 @@ impl TestDaemon {
             .prefix("pl")
             .tempdir()
             .expect("temp dir");
+        traversable(dir.path());
+
         let socket = dir.path().join("sock");
         let root = options
             .root
@@ -187,14 +189,117 @@ pub fn clean_up_containers(root: &Path, runroot: &Path) {
             }
         }
     }
-    let prefix = root.display().to_string();
-    if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-        for mount_point in info.lines().filter_map(|l| l.split(' ').nth(4)) {
-            if mount_point.starts_with(&prefix) {
+    for prefix in [root.display().to_string(), runroot.display().to_string()] {
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut points: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|p| p.starts_with(&prefix))
+                .collect();
+            // Deepest first: a mount inside another goes before it.
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for mount_point in points {
                 let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
             }
         }
     }
+    // The (empty) cgroups of containers a failed test left, and the daemon's parent.
+    for dir in cgroup_tree(root) {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// Fails if a daemon left anything of its containers behind: a mount under its roots, a
+/// monitor process, or a container cgroup.
+pub fn assert_nothing_left(daemon: &TestDaemon) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    for root in [&daemon.root, &daemon.runroot] {
+        let prefix = root.display().to_string();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "mounts left: {left:?}");
+    }
+    let run = daemon.runroot.display().to_string();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            assert!(
+                !(cmdline.contains("monitor") && cmdline.contains(&run)),
+                "monitor left: {cmdline}"
+            );
+        }
+    }
+    let cgroups = cgroups_left(&daemon.root);
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+}
+
+/// The cgroup parent of a test daemon's containers: one per storage root (named after the
+/// temporary directory holding it), so a test can check that none of its containers' cgroups
+/// is left, whatever other tests run at the same time.
+pub fn cgroup_parent(root: &Path) -> String {
+    let holder = root
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "default".into());
+    format!("/podlink-test/{holder}")
+}
+
+/// The directories of cgroup `path` in every hierarchy (v1) or the unified one (v2).
+pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
+    let relative = path.trim_start_matches('/');
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return vec![Path::new("/sys/fs/cgroup").join(relative)];
+    }
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(relative))
+        .collect()
+}
+
+/// The container cgroups (directories named by a container ID) left anywhere under a
+/// daemon's cgroup parent, deepest first.
+pub fn cgroups_left(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), out);
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+                    out.push(entry.path());
+                }
+            }
+        }
+    }
+    let mut left = Vec::new();
+    for dir in cgroup_dirs(&cgroup_parent(root)) {
+        walk(&dir, &mut left);
+    }
+    left
+}
+
+/// Every directory under a daemon's cgroup parent, deepest first, for removal.
+fn cgroup_tree(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), out);
+                out.push(entry.path());
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for dir in cgroup_dirs(&cgroup_parent(root)) {
+        walk(&dir, &mut all);
+        all.push(dir);
+    }
+    all
 }
 
 /// `podlink serve` with test roots; the caller adds the address.
@@ -205,6 +310,8 @@ pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
         .arg(root)
         .arg("--runroot")
         .arg(runroot)
+        .arg("--cgroup-parent")
+        .arg(cgroup_parent(root))
         .env("PODLINK_REGISTRIES_CONF", root.join("no-registries.conf"))
         .env("PODLINK_LOG_LEVEL", "warn")
         .stdin(Stdio::null());
@@ -349,4 +456,12 @@ pub fn require_tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("{name} is not installed: run contrib/scripts/setup-test-deps.sh (see README)")
         })
+}
+
+/// Gives a temporary directory mode 0711: a container in a user namespace runs as an
+/// unprivileged root on the host, which must pass through it to reach its root filesystem
+/// (podlink's roots have that mode; a 0700 directory above them would stop it).
+pub fn traversable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");
 }

@@ -286,16 +286,28 @@ const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// The capabilities this kernel has.
+/// The capabilities a container can have here: those in the service's own bounding set (a
+/// runtime cannot grant more; this host's, for one, lacks CAP_SYS_RESOURCE), which the
+/// kernel knows.
 pub fn host_capabilities() -> Vec<String> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(ALL_CAPABILITIES.len() - 1);
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     ALL_CAPABILITIES
         .iter()
+        .enumerate()
         .take(last + 1)
-        .map(|c| c.to_string())
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .map(|(_, c)| c.to_string())
         .collect()
 }
 
@@ -984,7 +996,7 @@ fn capabilities(
         if !host.contains(cap) {
             return Err(invalid(
                 "cap_add",
-                format!("{cap} is not known to this kernel"),
+                format!("{cap} is not in the service's bounding set on this host"),
             ));
         }
         if !set.contains(cap) {
@@ -1131,10 +1143,14 @@ fn mounts(image: &Value, o: &CreateOptions) -> Result<Vec<MountSpec>> {
         for destination in image_volumes {
             let destination = clean_destination("builtin_imgvolumes", &destination)?;
             if seen.insert(destination.clone()) {
+                let mut options = vec!["rprivate".into(), "rw".into(), "nodev".into()];
+                if kind == MountSource::ImageVolume {
+                    options.insert(0, "rbind".into());
+                }
                 mounts.push(MountSpec {
                     destination,
                     source: kind.clone(),
-                    options: vec!["rprivate".into(), "rw".into(), "nodev".into()],
+                    options,
                 });
             }
         }

@@ -297,18 +297,24 @@ impl Engine {
             }
         }
         let shm_dir = self.shm_dir(record, run_dir)?;
-        for path in [
-            run_dir.join("hostname"),
-            run_dir.join("hosts"),
-            run_dir.join("resolv.conf"),
-        ]
-        .iter()
-        .chain(std::iter::once(&shm_dir).filter(|p| p.starts_with(run_dir)))
-        {
-            if root_uid.is_some() || root_gid.is_some() {
-                let _ = std::os::unix::fs::chown(path, root_uid, root_gid);
+        if root_uid.is_some() || root_gid.is_some() {
+            // The container's root, unprivileged on the host, must reach its root filesystem
+            // and the files mounted into it: its directories become its own.
+            let storage = self.containers().dir(&record.id);
+            let owned = [
+                storage,
+                run_dir.to_path_buf(),
+                run_dir.join("hostname"),
+                run_dir.join("hosts"),
+                run_dir.join("resolv.conf"),
+            ];
+            let shm = shm_dir.starts_with(run_dir).then(|| shm_dir.clone());
+            for path in owned.iter().chain(shm.iter()) {
+                std::os::unix::fs::chown(path, root_uid, root_gid)
+                    .map_err(|e| Error::io("chown", path, e))?;
             }
         }
+
         let mut mount_sources = Vec::new();
         for (index, m) in c.mounts.iter().enumerate() {
             mount_sources.push(match &m.source {

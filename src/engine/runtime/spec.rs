@@ -569,7 +569,6 @@ mod tests {
         caps
     }
 
-
     #[test]
     fn a_plain_container() {
         let c = config();
