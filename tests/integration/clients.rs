@@ -7,9 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
-use serde_json::Value;
 
-use crate::util::{DEADLINE, TestDaemon, connect, require_tool, run_ok, test_file};
+use crate::util::{
+    DEADLINE, TestDaemon, connect, require_tool, run_ok, seed_example, shell_words, test_file,
+};
 
 #[test]
 fn python_varlink_package() {
@@ -21,48 +22,6 @@ fn python_varlink_package() {
             .arg(daemon.address()),
     );
     assert!(out.contains("python client: ok"), "{out}");
-}
-
-/// Runs a seed example from the contract verbatim, with only its address changed to the
-/// test daemon's.
-fn seed_example(daemon: &TestDaemon, example: &str) -> Value {
-    let varlink = require_tool("varlink");
-    let example = example.replace("unix:/run/podman/io.podman", &daemon.address());
-    let args: Vec<String> = shell_words(&example);
-    assert_eq!(args[0], "varlink");
-    let out = run_ok(Command::new(varlink).args(&args[1..]));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{example}: not JSON ({e}): {out}"))
-}
-
-/// Splits a command line on spaces, keeping single-quoted words whole (enough for the
-/// contract's examples).
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut in_word = false;
-    for ch in line.chars() {
-        match ch {
-            '\'' => {
-                quoted = !quoted;
-                in_word = true;
-            }
-            ' ' if !quoted => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
 }
 
 #[test]

@@ -346,7 +346,10 @@ fn stats_and_processes_of_a_busy_container() {
     assert_eq!(fields[1], "1", "the sleep's parent is the shell: {rows:?}");
     let host_pid: i32 = fields[2].parse().unwrap();
     let host_cmdline = std::fs::read_to_string(format!("/proc/{host_pid}/cmdline")).unwrap();
-    assert!(host_cmdline.starts_with("sleep\x001000"), "{host_cmdline:?}");
+    assert!(
+        host_cmdline.starts_with("sleep\x001000"),
+        "{host_cmdline:?}"
+    );
     assert_eq!(fields[5], "filter");
     let reply = fails(
         &mut raw,

@@ -29,3 +29,7 @@ mod container_options;
 /// Containers (issue 4): attach (with and without a terminal), stats, processes, runlabel.
 /// Needs root.
 mod container_io;
+
+/// Containers (issue 4) through Python's varlink package, the contract's examples with the
+/// varlink tool, and on crun. Needs root.
+mod container_clients;

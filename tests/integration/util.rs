@@ -465,3 +465,48 @@ pub fn traversable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");
 }
+
+/// Runs a seed example from the contract verbatim, with only its address changed to the
+/// test daemon's.
+pub fn seed_example(daemon: &TestDaemon, example: &str) -> Value {
+    let varlink = require_tool("varlink");
+    // The contract's examples use two addresses (one of them an old default).
+    let example = example
+        .replace("unix:/run/podman/io.podman", &daemon.address())
+        .replace("unix:/run/io.podman", &daemon.address());
+    let args: Vec<String> = shell_words(&example);
+    assert_eq!(args[0], "varlink");
+    let out = run_ok(Command::new(varlink).args(&args[1..]));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{example}: not JSON ({e}): {out}"))
+}
+
+/// Splits a command line on spaces, keeping single-quoted words whole (enough for the
+/// contract's examples).
+pub fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut in_word = false;
+    for ch in line.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            ' ' if !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}

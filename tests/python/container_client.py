@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Drives containers on a running podlink through Python's `varlink` package, as Podman's
+Python users did: create, attach through the monitor's socket, start, follow the logs,
+stats, processes, wait, remove, and the errors in between.
+
+Usage: container_client.py ADDRESS ROOTFS_TARBALL. Exits non-zero (with a traceback) on the
+first failure.
+"""
+import socket
+import sys
+import time
+
+import varlink
+
+address, rootfs = sys.argv[1], sys.argv[2]
+
+
+def expect_error(name, call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except varlink.VarlinkError as err:
+        assert err.error() == name, (name, err.error(), err.parameters())
+        return err.parameters()
+    raise AssertionError("%s: no error, expected %s" % (call, name))
+
+
+with varlink.Client(address=address) as client, client.open("io.podman") as podman:
+    podman.ImportImage(rootfs, "pybox", "", ['CMD ["/bin/sh"]'])
+
+    # A container whose stdin comes from the attach socket.
+    cid = podman.CreateContainer(
+        {
+            "image": "pybox",
+            "name": "py-cat",
+            "interactive": True,
+            "command": ["sh", "-c", "read x; echo py got $x; echo to stderr >&2"],
+            "labels": {"client": "python"},
+        }
+    )["container"]
+    assert len(cid) == 64, cid
+    sockets = podman.GetAttachSockets("py-cat")["sockets"]
+    assert sockets["container_id"] == cid, sockets
+    attach = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    attach.settimeout(20)
+    attach.connect(sockets["io_socket"])
+    assert podman.StartContainer("py-cat")["container"] == cid
+    attach.sendall(b"hello\n")
+    got = {2: b"", 3: b""}
+    while True:
+        message = attach.recv(8193)
+        if not message:
+            break
+        got[message[0]] += message[1:]
+    assert got[2] == b"py got hello\n", got
+    assert got[3] == b"to stderr\n", got
+    assert podman.WaitContainer("py-cat")["exitcode"] == 0
+
+    listed = [c for c in podman.ListContainers()["containers"] if c["names"] == "py-cat"]
+    assert listed and listed[0]["labels"]["client"] == "python", listed
+    assert listed[0]["status"] == "exited", listed
+    inspect = __import__("json").loads(podman.InspectContainer("py-cat")["container"])
+    assert inspect["State"]["ExitCode"] == 0 and inspect["Config"]["OpenStdin"], inspect
+
+    # Follow the logs of a container as it writes them.
+    podman.CreateContainer(
+        {
+            "image": "pybox",
+            "name": "py-talk",
+            "command": ["sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done"],
+        }
+    )
+    podman.StartContainer("py-talk")
+    lines = []
+    replies = 0
+    for reply in podman.GetContainerLogs("py-talk", _more=True):
+        replies += 1
+        lines.extend(reply["container"])
+    assert [l.split(" ", 3)[3] for l in lines] == ["line 1", "line 2", "line 3"], lines
+    assert replies >= 2, replies
+
+    # Stats and processes of a running container; errors once it stops.
+    podman.CreateContainer({"image": "pybox", "name": "py-sleep", "command": ["sleep", "1000"]})
+    podman.StartContainer("py-sleep")
+    stats = podman.GetContainerStats("py-sleep")["container"]
+    assert stats["name"] == "py-sleep" and stats["pids"] == 1, stats
+    assert isinstance(stats["cpu"], float), stats
+    rows = podman.ListContainerProcesses("py-sleep", ["pid", "args"])["container"]
+    assert rows == ["PID\tCOMMAND", "1\tsleep 1000"], rows
+    params = expect_error(
+        "io.podman.ErrorOccurred", podman.RemoveContainer, "py-sleep", False
+    )
+    assert "running" in params["reason"], params
+    start = time.time()
+    podman.StopContainer("py-sleep", 1)
+    assert time.time() - start < 10
+    assert podman.WaitContainer("py-sleep")["exitcode"] == 137
+    expect_error("io.podman.NoContainerRunning", podman.GetContainerStats, "py-sleep")
+    params = expect_error("io.podman.ContainerNotFound", podman.GetContainer, "py-nothing")
+    assert params["name"] == "py-nothing", params
+    expect_error("io.podman.ImageNotFound", podman.CreateContainer, {"image": "py-nothing"})
+
+    # Clean up; nothing is left.
+    removed = podman.DeleteStoppedContainers()["containers"]
+    assert len(removed) == 3, removed
+    assert podman.ContainerExists("py-cat")["exists"] == 1
+    assert podman.ListContainers()["containers"] == []
+
+print("python container client: ok")
