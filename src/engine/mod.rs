@@ -12,6 +12,7 @@ pub mod container;
 pub mod error;
 pub mod image;
 pub mod monitor;
+pub mod process;
 pub mod runtime;
 pub mod storage;
 pub mod system;

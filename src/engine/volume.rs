@@ -32,6 +32,54 @@ pub fn data_dir(root: &Path, name: &str, owner: Option<(u32, u32)>) -> Result<Pa
     Ok(dir)
 }
 
+/// The path of `path` (absolute, as inside the container) in the root filesystem at `root`,
+/// with every symlink on the way resolved as the container would resolve it: inside `root`,
+/// `..` stopping at its top. `None` when it does not exist (or loops).
+pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut pending: Vec<std::ffi::OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate: PathBuf = root.join(resolved.iter().collect::<PathBuf>()).join(&part);
+        let meta = std::fs::symlink_metadata(&candidate).ok()?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > 40 {
+                return None;
+            }
+            let target = std::fs::read_link(&candidate).ok()?;
+            if target.is_absolute() {
+                resolved.clear();
+            }
+            let parts: Vec<std::ffi::OsString> = target
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.to_os_string()),
+                    Component::ParentDir => Some("..".into()),
+                    _ => None,
+                })
+                .collect();
+            pending.extend(parts.into_iter().rev());
+        } else {
+            resolved.push(part);
+        }
+    }
+    Some(root.join(resolved.iter().collect::<PathBuf>()))
+}
+
 /// Copies the tree at `from` into the empty directory `to`, keeping modes, owners and links,
 /// as Podman fills an image volume with what the image has at its path.
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -79,6 +127,31 @@ mod tests {
         assert_eq!(data_dir(root.path(), "cache", None).unwrap(), a);
         assert!(a.join("f").exists());
         assert!(data_dir(root.path(), "../escape", None).is_err());
+    }
+
+    #[test]
+    fn paths_resolve_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("real/data")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("real/up")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(
+            resolve_in_root(root, "/abs/data"),
+            Some(root.join("real/data"))
+        );
+        // `..` past the top stays at the top, as in the container.
+        assert_eq!(
+            resolve_in_root(root, "/real/up/real"),
+            Some(root.join("real"))
+        );
+        assert_eq!(
+            resolve_in_root(root, "/../../real/data"),
+            Some(root.join("real/data"))
+        );
+        assert_eq!(resolve_in_root(root, "/missing"), None);
+        assert_eq!(resolve_in_root(root, "/loop"), None);
     }
 
     #[test]

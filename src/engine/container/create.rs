@@ -1744,11 +1744,43 @@ fn id_maps(o: &CreateOptions) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
         ));
     }
     for maps in [&uids, &gids] {
-        if maps.len() > 340 {
-            return Err(invalid("uidmap", "more than 340 ranges"));
-        }
+        check_id_ranges(maps)?;
     }
     Ok((uids, gids))
+}
+
+/// ID maps the kernel takes: at most 340 ranges, none past the last ID, none overlapping
+/// another inside the container.
+fn check_id_ranges(maps: &[IdMap]) -> Result<()> {
+    if maps.len() > 340 {
+        return Err(invalid("uidmap", "more than 340 ranges"));
+    }
+    let end = |start: u32, size: u32| u64::from(start) + u64::from(size);
+    for (i, m) in maps.iter().enumerate() {
+        if end(m.container_id, m.size) > 1 << 32 || end(m.host_id, m.size) > 1 << 32 {
+            return Err(invalid(
+                "uidmap",
+                format!(
+                    "the range {}:{}:{} goes past the last ID",
+                    m.container_id, m.host_id, m.size
+                ),
+            ));
+        }
+        for other in &maps[i + 1..] {
+            let overlap = u64::from(m.container_id) < end(other.container_id, other.size)
+                && u64::from(other.container_id) < end(m.container_id, m.size);
+            if overlap {
+                return Err(invalid(
+                    "uidmap",
+                    format!(
+                        "the ranges starting at {} and {} overlap",
+                        m.container_id, other.container_id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// DNS servers, each an IP address; `none` alone keeps the image's resolv.conf.
@@ -2203,6 +2235,14 @@ mod tests {
             })
             .is_err()
         );
+        for bad in ["0:4294967295:2", "0:100:10:5:200:10", "4294967290:0:10"] {
+            let o = CreateOptions {
+                uidmap: strs(&[bad]),
+                ..Default::default()
+            };
+            assert!(id_maps(&o).is_err(), "{bad} should be refused");
+        }
+
         assert!(
             id_maps(&CreateOptions {
                 uidmap: strs(&["0:1:0"]),

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use super::config::{MountSource, NamespaceMode};
@@ -54,9 +54,13 @@ impl Engine {
             return false;
         }
         let run_dir = self.containers().run_dir(&record.id);
-        let exit = monitor::read_exit(&run_dir);
-        if exit.is_none() && monitor::is_monitor(record.state.monitor_pid, &record.id) {
-            return false;
+        let mut exit = monitor::read_exit(&run_dir);
+        if exit.is_none() {
+            if monitor::is_monitor(record.state.monitor_pid, &record.id) {
+                return false;
+            }
+            // The monitor may have written the file and gone between the two looks.
+            exit = monitor::read_exit(&run_dir);
         }
         record.state.status = Some(ContainerStatus::Exited);
         record.state.pid = 0;
@@ -99,7 +103,10 @@ impl Engine {
     /// Releases what a run of the container held: its runtime state (and cgroups), its
     /// root filesystem and /dev/shm mounts.
     fn release(&self, record: &ContainerRecord) {
-        if let Ok(runtime) = self.runtime_or_err() {
+        // Only if the runtime still has it: a `delete` costs as much as a `create`.
+        if let Ok(runtime) = self.runtime_or_err()
+            && self.runtime_root().join(&record.id).exists()
+        {
             let delete = RuntimeCommand::Delete {
                 id: &record.id,
                 force: true,
@@ -111,23 +118,53 @@ impl Engine {
             log::warn!("container {}: cgroups left: {left:?}", record.id);
         }
         let _ = overlay::unmount(&self.containers().run_dir(&record.id).join(SHM_DIR));
-        let _ = self.overlay_of(record).unmount();
+        // A root filesystem the client mounted (MountContainer) stays until it unmounts it.
+        if !record.state.mounted {
+            let _ = self.overlay_of(record).unmount();
+        }
     }
 
     /// Refreshes a container and removes it if it exited and asked for that (`rm`).
-    /// Returns `false` when it was removed.
+    /// Returns `false` when it is gone.
     pub(crate) fn refresh_and_reap(&self, handle: &Handle) -> bool {
         let mut record = handle.lock();
-        self.refresh(&mut record);
+        !handle.is_removed() && self.reap_locked(handle, &mut record)
+    }
+
+    /// Refreshes a locked container and removes it if it exited and asked for that (`rm`).
+    /// Returns `false` when it was removed.
+    fn reap_locked(&self, handle: &Handle, record: &mut ContainerRecord) -> bool {
+        self.refresh(record);
         if record.config.rm && record.status() == ContainerStatus::Exited {
-            let id = record.id.clone();
-            drop(record);
-            if let Err(e) = self.remove_files(&id) {
-                log::warn!("auto-removal of container {id}: {e}");
+            if let Err(e) = self.remove_locked(handle, record) {
+                log::warn!("auto-removal of container {}: {e}", record.id);
             }
             return false;
         }
         true
+    }
+
+    /// Locks a container found by `name` for an operation: still there (not removed while
+    /// this waited for the lock), refreshed, and not reaped for `rm`.
+    pub(crate) fn lock_container<'h>(
+        &self,
+        handle: &'h Handle,
+        name: &str,
+    ) -> Result<MutexGuard<'h, ContainerRecord>> {
+        let mut record = handle.lock();
+        if handle.is_removed() {
+            return Err(Error::ContainerNotFound {
+                name: name.to_string(),
+                reason: "the container was removed".into(),
+            });
+        }
+        if !self.reap_locked(handle, &mut record) {
+            return Err(Error::ContainerNotFound {
+                name: name.to_string(),
+                reason: "the container exited and was removed (rm)".into(),
+            });
+        }
+        Ok(record)
     }
 
     /// The current record of a container for readers, without waiting for an operation on
@@ -180,17 +217,9 @@ impl Engine {
         overlay
     }
 
-    /// Finds a container for an operation, first removing it if it exited and asked for
-    /// that (`rm`): such a container is gone as far as clients can tell.
+    /// Finds a container for an operation; [`Engine::lock_container`] then locks it.
     pub(crate) fn find_container(&self, name: &str) -> Result<Handle> {
-        let handle = self.containers().resolve(name)?;
-        if self.refresh_and_reap(&handle) {
-            return Ok(handle);
-        }
-        Err(Error::ContainerNotFound {
-            name: name.to_string(),
-            reason: "the container exited and was removed (rm)".into(),
-        })
+        self.containers().resolve(name)
     }
 
     /// Initializes a container: its root filesystem, /dev/shm, volumes, the runtime spec,
@@ -239,12 +268,20 @@ impl Engine {
         };
         match monitor::spawn(&runtime, &options) {
             Ok((pid, monitor_pid)) => {
+                let before = record.state.clone();
                 record.state.status = Some(ContainerStatus::Created);
                 record.state.pid = pid;
                 record.state.monitor_pid = monitor_pid;
                 record.state.exit_code = 0;
                 record.state.oom_killed = false;
-                self.containers().save(record)?;
+                if let Err(e) = self.containers().save(record) {
+                    // Unrecorded, the container would be lost to the service: end it.
+                    let _ = self.signal(record, 9, true);
+                    monitor::wait_monitor(monitor_pid, &record.id, Some(KILL_WAIT));
+                    record.state = before;
+                    self.release(record);
+                    return Err(e);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -298,12 +335,13 @@ impl Engine {
         }
         let shm_dir = self.shm_dir(record, run_dir)?;
         if root_uid.is_some() || root_gid.is_some() {
-            // The container's root, unprivileged on the host, must reach its root filesystem
-            // and the files mounted into it: its directories become its own.
-            let storage = self.containers().dir(&record.id);
+            // The container's root, unprivileged on the host, must pass through its
+            // directories to its root filesystem and the files mounted into it (which
+            // become its own); what else is in them stays root's.
+            for dir in [self.containers().dir(&record.id), run_dir.to_path_buf()] {
+                crate::engine::create_dir_with_mode(&dir, crate::engine::TRAVERSABLE_DIR_MODE)?;
+            }
             let owned = [
-                storage,
-                run_dir.to_path_buf(),
                 run_dir.join("hostname"),
                 run_dir.join("hosts"),
                 run_dir.join("resolv.conf"),
@@ -324,17 +362,25 @@ impl Engine {
                     Some(crate::engine::volume::data_dir(self.root(), name, owner)?)
                 }
                 MountSource::ImageVolume => {
-                    let dir = self
-                        .containers()
-                        .dir(&record.id)
-                        .join(IMAGE_VOLUMES_DIR)
-                        .join(index.to_string());
+                    let volumes = self.containers().dir(&record.id).join(IMAGE_VOLUMES_DIR);
+                    let dir = volumes.join(index.to_string());
                     if !dir.exists() {
-                        std::fs::create_dir_all(&dir)
-                            .map_err(|e| Error::io("create directory", &dir, e))?;
-                        let inside = overlay.merged.join(m.destination.trim_start_matches('/'));
-                        crate::engine::volume::copy_tree(&inside, &dir)
-                            .map_err(|e| Error::io("fill image volume from", &inside, e))?;
+                        // Filled aside and renamed into place: a failed copy is retried at
+                        // the next start rather than left half done.
+                        let partial = volumes.join(format!(".{index}.partial"));
+                        let _ = remove_tree(&partial);
+                        std::fs::create_dir_all(&partial)
+                            .map_err(|e| Error::io("create directory", &partial, e))?;
+                        // The image's path, its symlinks resolved inside the root filesystem
+                        // (an image could otherwise point a volume at the host's /etc).
+                        if let Some(inside) =
+                            crate::engine::volume::resolve_in_root(&overlay.merged, &m.destination)
+                        {
+                            crate::engine::volume::copy_tree(&inside, &partial)
+                                .map_err(|e| Error::io("fill image volume from", &inside, e))?;
+                        }
+                        std::fs::rename(&partial, &dir)
+                            .map_err(|e| Error::io("rename", &partial, e))?;
                     }
                     Some(dir)
                 }
@@ -392,10 +438,14 @@ impl Engine {
                 "the container whose {kind} namespace this one joins ({id}) is gone"
             ))
         })?;
-        let target = self
-            .view(&handle)
-            .ok_or_else(|| Error::InvalidArgument(format!("the container {id} was removed")))?;
-        if !target.status().is_active() || target.state.pid <= 0 {
+        // Its snapshot, not its lock: this runs with our own container locked, and waiting
+        // here for an operation on the other one (a stop's timeout) would hold ours too.
+        let target = handle.snapshot();
+        let alive = target.status().is_active()
+            && target.state.pid > 0
+            && monitor::read_exit(&self.containers().run_dir(id)).is_none()
+            && monitor::is_monitor(target.state.monitor_pid, id);
+        if !alive {
             return Err(Error::InvalidArgument(format!(
                 "the {kind} namespace belongs to container {id}, which is {}: start it first",
                 target.status().as_str()
@@ -439,7 +489,7 @@ impl Engine {
     /// io.podman.StartContainer: returns the container's ID.
     pub fn start_container(&self, name: &str) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
+        let mut record = self.lock_container(&handle, name)?;
         self.start_locked(&mut record)?;
         Ok(record.id.clone())
     }
@@ -482,8 +532,7 @@ impl Engine {
     /// has none yet (never started, or exited) is initialized first so that they exist.
     pub fn attach_sockets(&self, name: &str) -> Result<(String, PathBuf, PathBuf)> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let mut record = self.lock_container(&handle, name)?;
         if matches!(
             record.status(),
             ContainerStatus::Configured | ContainerStatus::Exited
@@ -517,8 +566,7 @@ impl Engine {
     /// io.podman.KillContainer: SIGKILL when `signal` is 0; returns the ID.
     pub fn kill_container(&self, name: &str, signal: i32) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let record = self.lock_container(&handle, name)?;
         if !record.status().is_running() {
             return Err(Error::InvalidState {
                 id: record.id.clone(),
@@ -545,8 +593,7 @@ impl Engine {
     /// (negative: the container's own timeout); returns the ID.
     pub fn stop_container(&self, name: &str, timeout: i64) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let mut record = self.lock_container(&handle, name)?;
         if !record.status().is_active() {
             return Err(Error::InvalidState {
                 id: record.id.clone(),
@@ -560,10 +607,8 @@ impl Engine {
             timeout as u64
         };
         self.stop_locked(&mut record, timeout)?;
-        let id = record.id.clone();
-        drop(record);
-        self.refresh_and_reap(&handle);
-        Ok(id)
+        self.reap_locked(&handle, &mut record);
+        Ok(record.id.clone())
     }
 
     fn stop_locked(&self, record: &mut ContainerRecord, timeout: u64) -> Result<()> {
@@ -602,6 +647,12 @@ impl Engine {
         let handle = self.containers().resolve(name)?;
         let waiting = {
             let mut record = handle.lock();
+            if handle.is_removed() {
+                return Err(Error::ContainerNotFound {
+                    name: name.to_string(),
+                    reason: "the container was removed".into(),
+                });
+            }
             self.refresh(&mut record);
             record
                 .status()
@@ -612,20 +663,18 @@ impl Engine {
             // Waiting holds no lock: other calls on this container go on meanwhile.
             monitor::wait_monitor(monitor_pid, &id, None);
         }
-        let code = {
-            let mut record = handle.lock();
-            self.refresh(&mut record);
-            record.state.exit_code
-        };
-        self.refresh_and_reap(&handle);
-        Ok(code)
+        let mut record = handle.lock();
+        if !handle.is_removed() {
+            // Its exit code, even if it goes now (`rm`).
+            self.reap_locked(&handle, &mut record);
+        }
+        Ok(record.state.exit_code)
     }
 
     /// io.podman.RestartContainer: stops (as StopContainer) and starts; returns the ID.
     pub fn restart_container(&self, name: &str, timeout: i64) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let mut record = self.lock_container(&handle, name)?;
         if record.status().is_active() {
             let timeout = if timeout < 0 {
                 record.config.stop_timeout
@@ -641,8 +690,7 @@ impl Engine {
     /// io.podman.RemoveContainer: a running container only with `force`; returns the ID.
     pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let mut record = self.lock_container(&handle, name)?;
         if record.status().is_running() && !force {
             return Err(Error::InvalidState {
                 id: record.id.clone(),
@@ -661,10 +709,8 @@ impl Engine {
         if record.status().is_active() {
             self.stop_locked(&mut record, 0)?;
         }
-        let id = record.id.clone();
-        drop(record);
-        self.remove_files(&id)?;
-        Ok(id)
+        self.remove_locked(&handle, &record)?;
+        Ok(record.id.clone())
     }
 
     /// Containers that join a namespace of container `id`.
@@ -684,11 +730,13 @@ impl Engine {
             .collect()
     }
 
-    /// Unmounts and deletes everything of a stopped container, and forgets it.
-    pub(crate) fn remove_files(&self, id: &str) -> Result<()> {
-        if let Ok(handle) = self.containers().resolve(id) {
-            self.release(&handle.snapshot());
-        }
+    /// Unmounts and deletes everything of a stopped container, and forgets it. Called with
+    /// the container locked: it is marked removed before the lock goes, so an operation
+    /// waiting for the lock finds it gone rather than bringing it back.
+    pub(crate) fn remove_locked(&self, handle: &Handle, record: &ContainerRecord) -> Result<()> {
+        let id = &record.id;
+        handle.mark_removed();
+        self.release(record);
         let dir = self.containers().dir(id);
         overlay::unmount(&dir.join("merged"))?;
         self.containers().forget(id);
@@ -703,22 +751,22 @@ impl Engine {
     pub fn delete_stopped_containers(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for handle in self.containers().all() {
-            let id = {
-                let Some(mut record) = handle.try_lock() else {
-                    // Something is being done to it right now: it is not "stopped".
-                    continue;
-                };
-                self.refresh(&mut record);
-                if record.status().is_running() || !self.dependents(&record.id).is_empty() {
-                    continue;
-                }
-                if record.status().is_active() {
-                    self.stop_locked(&mut record, 0)?;
-                }
-                record.id.clone()
+            let Some(mut record) = handle.try_lock() else {
+                // Something is being done to it right now: it is not "stopped".
+                continue;
             };
-            self.remove_files(&id)?;
-            removed.push(id);
+            if handle.is_removed() {
+                continue;
+            }
+            self.refresh(&mut record);
+            if record.status().is_running() || !self.dependents(&record.id).is_empty() {
+                continue;
+            }
+            if record.status().is_active() {
+                self.stop_locked(&mut record, 0)?;
+            }
+            self.remove_locked(&handle, &record)?;
+            removed.push(record.id.clone());
         }
         Ok(removed)
     }
@@ -735,7 +783,8 @@ fn shift_ownership(
     let shift = |maps: &[super::config::IdMap], id: u32| -> Option<u32> {
         maps.iter()
             .find(|m| id >= m.container_id && id - m.container_id < m.size)
-            .map(|m| m.host_id + (id - m.container_id))
+            // The ranges were checked at create: this cannot go past the last ID.
+            .map(|m| m.host_id.saturating_add(id - m.container_id))
     };
     fn walk(dir: &Path, f: &mut dyn FnMut(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
         f(dir)?;

@@ -122,6 +122,10 @@ pub struct ContainerState {
     pub finished_at: String,
     /// Its last exit code.
     pub exit_code: i32,
+    /// Whether the client mounted its root filesystem (MountContainer): it then stays mounted
+    /// when the container exits, until UnmountContainer.
+    #[serde(default)]
+    pub mounted: bool,
     /// Whether the kernel's OOM killer ended it last time.
     #[serde(default)]
     pub oom_killed: bool,
@@ -150,6 +154,9 @@ impl ContainerRecord {
 pub struct Container {
     record: Mutex<ContainerRecord>,
     snapshot: RwLock<Arc<ContainerRecord>>,
+    /// Set, with the record locked, when the container is removed: a call that found the
+    /// handle before then and waited for the lock must not act on it.
+    removed: std::sync::atomic::AtomicBool,
 }
 
 /// A shared handle on one container.
@@ -160,7 +167,19 @@ impl Container {
         Arc::new(Container {
             snapshot: RwLock::new(Arc::new(record.clone())),
             record: Mutex::new(record),
+            removed: Default::default(),
         })
+    }
+
+    /// Whether the container was removed.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks the container removed (with its record locked).
+    pub fn mark_removed(&self) {
+        self.removed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Locks the record for an operation. A panic while holding it leaves the record as the
@@ -211,19 +230,20 @@ impl Containers {
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
         for entry in entries.flatten() {
             let path = entry.path().join(RECORD_FILE);
+            if !path.exists() {
+                // A container whose record never got written (a crash during create), or
+                // whose removal was cut short after its record went: nothing to keep.
+                log::warn!("removing incomplete container {}", entry.path().display());
+                let _ = super::storage::overlay::unmount(&entry.path().join("merged"));
+                remove_tree(&entry.path())?;
+                continue;
+            }
             match read_json::<ContainerRecord>(&path) {
                 Ok(record) => {
                     map.insert(record.id.clone(), Container::new(record));
                 }
-                Err(e) => {
-                    // A container whose record never got written (a crash during create).
-                    log::warn!(
-                        "removing incomplete container {}: {e}",
-                        entry.path().display()
-                    );
-                    let _ = super::storage::overlay::unmount(&entry.path().join("merged"));
-                    remove_tree(&entry.path())?;
-                }
+                // Its files may be a client's data: left for an administrator, not deleted.
+                Err(e) => log::error!("container {} is not loaded: {e}", entry.path().display()),
             }
         }
         Ok(Containers {

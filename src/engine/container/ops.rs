@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::ContainerStatus;
+use super::{ContainerRecord, ContainerStatus};
 use crate::engine::runtime::RuntimeCommand;
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::{Engine, Error, Result};
@@ -52,8 +52,7 @@ impl Engine {
 
     fn freeze(&self, name: &str, pause: bool) -> Result<String> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let mut record = self.lock_container(&handle, name)?;
         let (wanted, op) = if pause {
             (ContainerStatus::Running, "pause")
         } else {
@@ -82,27 +81,55 @@ impl Engine {
         Ok(record.id.clone())
     }
 
-    /// io.podman.MountContainer: mounts the root filesystem; returns where.
+    /// Runs `walk` over a locked container's files with its processes frozen if they run:
+    /// reading a tree that the container changes meanwhile could follow a directory it just
+    /// swapped for a symlink out of its root filesystem.
+    fn frozen<T>(&self, record: &ContainerRecord, walk: impl FnOnce() -> Result<T>) -> Result<T> {
+        let freeze = record.status() == ContainerStatus::Running;
+        if freeze {
+            self.runtime_or_err()?
+                .run(&self.runtime_root(), &RuntimeCommand::Pause(&record.id))?;
+        }
+        let result = walk();
+        if freeze
+            && let Err(e) = self
+                .runtime_or_err()?
+                .run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))
+        {
+            log::error!("container {} stays frozen: {e}", record.id);
+        }
+        result
+    }
+
+    /// io.podman.MountContainer: mounts the root filesystem (it stays mounted, whatever the
+    /// container does, until UnmountContainer); returns where.
     pub fn mount_container(&self, name: &str) -> Result<PathBuf> {
         let handle = self.find_container(name)?;
-        let record = handle.lock();
+        let mut record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
         overlay.mount()?;
+        if !record.state.mounted {
+            record.state.mounted = true;
+            self.containers().save(&record)?;
+        }
         Ok(overlay.merged)
     }
 
-    /// io.podman.UnmountContainer: a running container's root filesystem stays mounted
-    /// unless `force`.
+    /// io.podman.UnmountContainer: a container with a process keeps its root filesystem
+    /// mounted unless `force`.
     pub fn unmount_container(&self, name: &str, force: bool) -> Result<()> {
         let handle = self.find_container(name)?;
-        let mut record = handle.lock();
-        self.refresh(&mut record);
+        let mut record = self.lock_container(&handle, name)?;
         if record.status().is_active() && !force {
             return Err(Error::InvalidState {
                 id: record.id.clone(),
                 status: record.status().as_str().into(),
                 op: "unmount (without force)",
             });
+        }
+        if record.state.mounted {
+            record.state.mounted = false;
+            self.containers().save(&record)?;
         }
         Ok(self.overlay_of(&record).unmount()?)
     }
@@ -126,10 +153,13 @@ impl Engine {
     /// io.podman.ListContainerChanges: from the container's upper directory; overlay
     /// whiteouts are deletions, opaque directories delete what the image had under them.
     pub fn container_changes(&self, name: &str) -> Result<Changes> {
-        let (_, record) = self.view_container(name)?;
+        let handle = self.find_container(name)?;
+        let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
         let mut changes = Changes::default();
-        walk_upper(&overlay.upper, Path::new("/"), &overlay.lower, &mut changes)?;
+        self.frozen(&record, || {
+            walk_upper(&overlay.upper, Path::new("/"), &overlay.lower, &mut changes)
+        })?;
         changes.changed.sort();
         changes.added.sort();
         changes.deleted.sort();
@@ -140,11 +170,11 @@ impl Engine {
     /// server; returns `path`.
     pub fn export_container(&self, name: &str, path: &Path) -> Result<String> {
         let handle = self.find_container(name)?;
-        let record = handle.lock();
+        let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
         let was_mounted = crate::engine::storage::overlay::is_mounted(&overlay.merged);
         overlay.mount()?;
-        let result = (|| {
+        let result = self.frozen(&record, || {
             let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
             let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
             builder.follow_symlinks(false);
@@ -158,41 +188,28 @@ impl Engine {
                 .map_err(|e| Error::io("write", path, e.into_error()))?
                 .sync_all()
                 .map_err(|e| Error::io("write", path, e))
-        })();
+        });
         if !was_mounted && !record.status().is_active() {
             let _ = overlay.unmount();
         }
         result.map(|()| path.display().to_string())
     }
 
-    /// io.podman.Commit: a new image from the container's changes; returns its ID.
+    /// io.podman.Commit: a new image from the container's changes; returns its ID. A running
+    /// container is frozen while its changes are read, whatever `pause` says (see
+    /// [`Engine::frozen`]); Podman froze it only when asked.
     pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
-        let (id, image_id, upper, paused) = {
-            let mut record = handle.lock();
-            self.refresh(&mut record);
-            let paused = options.pause && record.status() == ContainerStatus::Running;
-            let upper = self.overlay_of(&record).upper;
-            (record.id.clone(), record.image_id.clone(), upper, paused)
-        };
-        if paused {
-            self.pause_container(&id)?;
-        }
-        let result = self.commit_upper(&upper, &image_id, &options);
-        if paused {
-            let _ = self.unpause_container(&id);
-        }
-        result
+        let record = self.lock_container(&handle, name)?;
+        let upper = self.overlay_of(&record).upper;
+        let layer = self.frozen(&record, || self.layer_of(&upper))?;
+        let base = self.images().resolve(&record.image_id)?;
+        self.images().commit_layer(&base, layer, &options)
     }
 
-    fn commit_upper(
-        &self,
-        upper: &Path,
-        image_id: &str,
-        options: &CommitOptions,
-    ) -> Result<String> {
-        // The layer tarball goes through an unlinked temporary file, then the ordinary
-        // import path extracts it, so committed layers are stored like any other.
+    /// The container's changes (its upper directory) as a layer tarball in an unlinked
+    /// temporary file, rewound: the ordinary import path then stores it like any layer.
+    fn layer_of(&self, upper: &Path) -> Result<std::fs::File> {
         let temp = self
             .root()
             .join(crate::engine::storage::TMP_DIR)
@@ -206,8 +223,7 @@ impl Engine {
         let _ = std::fs::remove_file(&temp);
         write_layer_tar(upper, &mut file)?;
         file.rewind().map_err(|e| Error::io("rewind", &temp, e))?;
-        let base = self.images().resolve(image_id)?;
-        self.images().commit_layer(&base, file, options)
+        Ok(file)
     }
 
     /// io.podman.ContainerConfig: the container's record.

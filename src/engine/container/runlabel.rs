@@ -16,6 +16,9 @@ use std::collections::HashMap;
 
 use crate::engine::{Engine, Error, Result};
 
+/// How long a label's command may run.
+const RUNLABEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// ContainerRunlabel's input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunlabelOptions {
@@ -178,24 +181,51 @@ impl Engine {
                 output: String::new(),
             });
         }
-        let output = std::process::Command::new(&argv[0])
+        // Output goes to unlinked files: a command writing more than a pipe holds must not
+        // block on a reader that waits for it to end.
+        let capture = || -> Result<std::fs::File> {
+            let path = self
+                .root()
+                .join(crate::engine::storage::TMP_DIR)
+                .join(crate::engine::storage::unique_name("runlabel"));
+            let file = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Error::io("create", &path, e))?;
+            let _ = std::fs::remove_file(&path);
+            Ok(file)
+        };
+        let (out, err) = (capture()?, capture()?);
+        let failed =
+            |why: String| Error::InvalidArgument(format!("`{}` failed: {why}", argv.join(" ")));
+        let mut child = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .envs(env)
             .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| Error::InvalidArgument(format!("`{}` failed: {e}", argv.join(" "))))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if !output.status.success() {
-            return Err(Error::InvalidArgument(format!(
-                "`{}` failed: {}: {}",
-                argv.join(" "),
-                output.status,
-                text.trim()
+            .stdout(out.try_clone().map_err(|e| failed(e.to_string()))?)
+            .stderr(err.try_clone().map_err(|e| failed(e.to_string()))?)
+            .spawn()
+            .map_err(|e| failed(e.to_string()))?;
+        let (status, killed) = crate::engine::process::wait_timeout(&mut child, RUNLABEL_TIMEOUT)
+            .map_err(|e| failed(e.to_string()))?;
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut text = String::new();
+            let _ = f.rewind();
+            let _ = f.take(1 << 20).read_to_string(&mut text);
+            text
+        };
+        let text = format!("{}{}", read(out), read(err));
+        if killed {
+            return Err(failed(format!(
+                "still running after {} s, killed",
+                RUNLABEL_TIMEOUT.as_secs()
             )));
+        }
+        if !status.success() {
+            return Err(failed(format!("{status}: {}", text.trim())));
         }
         Ok(RunlabelOutcome { argv, output: text })
     }

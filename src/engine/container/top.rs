@@ -173,6 +173,26 @@ fn read_process(pid: i32) -> Option<Process> {
     Some(p)
 }
 
+/// A small regular file of the container whose init is `pid`, its path (and any symlink on
+/// the way) resolved inside the container's root: a container's /etc/passwd may be a
+/// symlink to the host's files, a fifo or /dev/zero.
+fn read_in_root(pid: i32, path: &str) -> Option<String> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    use std::io::Read;
+    const LIMIT: u64 = 1 << 20;
+    let root = std::fs::File::open(format!("/proc/{pid}/root")).ok()?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let file = std::fs::File::from(openat2(&root, path, how).ok()?);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(LIMIT).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// `name:x:id:...` files as an id → name map.
 fn names(text: &str) -> HashMap<u32, String> {
     text.lines()
@@ -267,9 +287,8 @@ impl Engine {
         let container_pids: HashMap<i32, i32> =
             processes.iter().map(|p| (p.host_pid, p.pid)).collect();
         let init = record.state.pid;
-        let read_root = |path: &str| {
-            std::fs::read_to_string(format!("/proc/{init}/root/{path}")).unwrap_or_default()
-        };
+        let read_root = |path: &str| read_in_root(init, path).unwrap_or_default();
+
         let users = names(&read_root("etc/passwd"));
         let groups = names(&read_root("etc/group"));
         let host_users = names(&std::fs::read_to_string("/etc/passwd").unwrap_or_default());
@@ -402,6 +421,15 @@ mod tests {
         assert_eq!(me.host_pid, std::process::id() as i32);
         assert!(!me.comm.is_empty() && !me.args.is_empty());
         assert!(!me.seccomp.is_empty());
+    }
+
+    #[test]
+    fn container_files_resolve_inside_its_root() {
+        // This process's own root is the host's: an absolute path resolves as usual there.
+        let me = std::process::id() as i32;
+        assert!(read_in_root(me, "/etc/passwd").unwrap().contains("root:"));
+        assert_eq!(read_in_root(me, "/dev/zero"), None, "not a regular file");
+        assert_eq!(read_in_root(me, "/no/such/file"), None);
     }
 
     #[test]

@@ -146,12 +146,19 @@ impl AttachServer {
         }
     }
 
+    /// Drops client `index` (it hung up).
+    pub fn drop_client(&mut self, index: usize) {
+        if index < self.clients.len() {
+            self.clients.remove(index);
+        }
+    }
+
     /// Reads one message from client `index`. At its end the client stays, for output, but
     /// is not read again; one that fails is dropped.
     pub fn receive(&mut self, index: usize) -> Received {
         let mut buf = vec![0u8; MAX_PAYLOAD + 1];
         let Some(client) = self.clients.get_mut(index) else {
-            return Received::End;
+            return Received::Data(Vec::new());
         };
         match nix::sys::socket::recv(client.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
             Ok(0) => {

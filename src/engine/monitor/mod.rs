@@ -132,6 +132,21 @@ pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32
     let stdout = child.stdout.take().expect("stdout is piped");
     // The first process forks the real monitor and exits at once: reap it now.
     let _ = child.wait();
+    // The monitor answers once the runtime has created the container (or failed to), which
+    // its own timeouts bound; this one only guards against a monitor that hangs.
+    if !crate::engine::process::readable_within(&stdout, SPAWN_TIMEOUT) {
+        if let Some(pid) = find_monitor(&options.id) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        return Err(failed(
+            runtime,
+            "monitor",
+            format!("no answer in {}s", SPAWN_TIMEOUT.as_secs()),
+        ));
+    }
     let mut line = String::new();
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
@@ -168,17 +183,34 @@ pub fn read_exit(dir: &Path) -> Option<ExitInfo> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// How long the service waits for a new monitor's one message.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Whether a command line (NUL-separated, as in /proc) is that of the monitor of `id`.
+fn is_monitor_cmdline(cmdline: &[u8], id: &str) -> bool {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.get(1) == Some(&&b"monitor"[..])
+        && args
+            .windows(2)
+            .any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
+}
+
 /// Whether `pid` is still the monitor of container `id` (pids are reused).
 pub fn is_monitor(pid: i32, id: &str) -> bool {
     if pid <= 1 {
         return false;
     }
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| {
-            let text = String::from_utf8_lossy(&c);
-            text.contains("monitor") && text.contains(id)
-        })
+        .map(|c| is_monitor_cmdline(&c, id))
         .unwrap_or(false)
+}
+
+/// The pid of the monitor of container `id`, found in /proc.
+pub fn find_monitor(id: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        is_monitor(pid, id).then_some(pid)
+    })
 }
 
 /// Waits until the monitor `pid` of container `id` has exited, or `timeout` passes;
@@ -186,9 +218,14 @@ pub fn is_monitor(pid: i32, id: &str) -> bool {
 pub fn wait_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
-    let Ok(pidfd) = crate::sys::pidfd_open(pid) else {
-        return true;
+    let pidfd = match crate::sys::pidfd_open(pid) {
+        Ok(pidfd) => pidfd,
+        // Gone already.
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return true,
+        // No pidfds here (a kernel before 5.3, or no descriptors left): look every 50 ms.
+        Err(_) => return poll_monitor(pid, id, timeout),
     };
+
     // Checked after opening the pidfd: if the pid was reused before, this sees it.
     if !is_monitor(pid, id) {
         return true;
@@ -210,5 +247,39 @@ pub fn wait_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return true,
         }
+    }
+}
+
+/// [`wait_monitor`] without pidfds.
+fn poll_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    while is_monitor(pid, id) {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitors_are_recognised_by_role_and_id() {
+        let id = "ab".repeat(32);
+        let ours = format!("/usr/bin/podlink\0monitor\0--id\0{id}\0--dir\0/run/x\0");
+        assert!(is_monitor_cmdline(ours.as_bytes(), &id));
+        let tail = format!("tail\0-f\0/run/podlink/containers/{id}/monitor.log\0");
+        assert!(!is_monitor_cmdline(tail.as_bytes(), &id));
+        let other = format!("/usr/bin/podlink\0monitor\0--id\0{}\0", "cd".repeat(32));
+        assert!(!is_monitor_cmdline(other.as_bytes(), &id));
+        assert!(!is_monitor(std::process::id() as i32, &id));
+        assert!(wait_monitor(
+            std::process::id() as i32,
+            &id,
+            Some(Duration::ZERO)
+        ));
     }
 }

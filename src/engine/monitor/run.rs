@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +34,9 @@ use crate::engine::runtime::{OciRuntime, RuntimeCommand};
 const DRAIN: Duration = Duration::from_secs(2);
 /// How long the runtime may take to send a tty container's terminal.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the runtime's `create` may take.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Input from attach clients held for a container that does not read its stdin; beyond
 /// this, clients are not read until it drains.
 const MAX_PENDING_INPUT: usize = 1 << 20;
@@ -79,13 +83,32 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
         }
     };
     // Everything a client may reach through GetAttachSockets exists before the daemon hears
-    // that the container does.
-    let attach = AttachServer::bind(&options.dir.join(ATTACH_SOCKET))?;
-    let ctl = attach::open_control(&options.dir.join(CTL_FIFO))?;
-    if let Some(path) = &options.pid_file {
-        crate::engine::storage::atomic_write(path, std::process::id().to_string().as_bytes())
-            .map_err(std::io::Error::other)?;
-    }
+    // that the container does. If any of it fails, the container goes: nothing would watch it.
+    let prepared = (|| -> std::io::Result<_> {
+        let attach = AttachServer::bind(&options.dir.join(ATTACH_SOCKET))?;
+        let ctl = attach::open_control(&options.dir.join(CTL_FIFO))?;
+        if let Some(path) = &options.pid_file {
+            crate::engine::storage::atomic_write(path, std::process::id().to_string().as_bytes())
+                .map_err(std::io::Error::other)?;
+        }
+        Ok((attach, ctl, open_log(&options.log_path)?))
+    })();
+    let (attach, ctl, log) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            report(&Message::Failed {
+                message: format!("monitor: {e}"),
+            });
+            let _ = runtime.run(
+                &options.runtime_root,
+                &RuntimeCommand::Delete {
+                    id: &options.id,
+                    force: true,
+                },
+            );
+            return Ok(());
+        }
+    };
     report(&Message::Ready {
         pid,
         monitor_pid: std::process::id() as i32,
@@ -94,7 +117,6 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     let null = File::options().write(true).open("/dev/null")?;
     nix::unistd::dup2_stdout(&null)?;
 
-    let log = open_log(&options.log_path)?;
     let mut watch = Watch {
         pid,
         outputs: io.outputs,
@@ -145,8 +167,17 @@ fn create(
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
     let (err_read, err_write) =
         nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
-    let console_path = options.dir.join(CONSOLE_SOCKET);
+    // The runtime connects to the console socket by path, which must fit in `sun_path`: a
+    // directory of the monitor's own under the temporary directory keeps it short whatever
+    // the run root is.
+    let console_dir = std::env::temp_dir().join(format!("podlink-console-{}", std::process::id()));
+    let console_path = console_dir.join(CONSOLE_SOCKET);
     let console = if options.tty {
+        let _ = std::fs::remove_dir_all(&console_dir);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&console_dir)
+            .map_err(|e| io_err("console directory", e))?;
         Some(
             attach::listen_at(&console_path, SockType::Stream)
                 .map_err(|e| io_err("console socket", e))?,
@@ -203,9 +234,12 @@ fn create(
                 return Err(format!("{} (terminal: {e})", stderr.trim()));
             }
         }
-        let _ = std::fs::remove_file(&console_path);
+        let _ = std::fs::remove_dir_all(&console_dir);
     }
-    let status = child.wait();
+    // A runtime stuck (on a hook, on a dead network mount) must not hold the service's
+    // start call for good.
+    let status = crate::engine::process::wait_timeout(&mut child, CREATE_TIMEOUT).map(|(s, _)| s);
+
     let created = matches!(&status, Ok(s) if s.success());
     let pid = std::fs::read_to_string(pid_file)
         .ok()
@@ -264,6 +298,12 @@ fn receive_terminal(console: &OwnedFd, child: &mut Child) -> std::io::Result<Own
         }
     }
     let connection = crate::sys::accept(console)?;
+    let timeout = nix::sys::time::TimeVal::new(CONSOLE_TIMEOUT.as_secs() as i64, 0);
+    nix::sys::socket::setsockopt(
+        &connection,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &timeout,
+    )?;
     crate::sys::recv_fd(&connection)
 }
 
@@ -304,7 +344,7 @@ impl Watch {
                 None => PollTimeout::NONE,
             };
             let read_clients = self.stdin_pending.len() < MAX_PENDING_INPUT;
-            let ready = {
+            let events = {
                 let mut fds = vec![
                     PollFd::new(signals.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.attach.listener().as_fd(), PollFlags::POLLIN),
@@ -342,9 +382,12 @@ impl Watch {
                         break;
                     }
                 }
-                fds.iter().map(attach::ready).collect::<Vec<bool>>()
+                fds.iter()
+                    .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                    .collect::<Vec<PollFlags>>()
             };
-            if ready[0] {
+            let ready = |i: usize| !events[i].is_empty();
+            if ready(0) {
                 let _ = signals.read_signal();
                 if let Some(code) = self.reap() {
                     exit_code = Some(code);
@@ -353,29 +396,37 @@ impl Watch {
             }
             let outputs_at = 4;
             let clients_at = outputs_at + self.outputs.len();
-            // Output first, in order (stdout before stderr when both have something), and
-            // streams that ended are dropped after: the indices above must stay valid.
+            // Clients first, last to first: dropping one leaves the indices before it valid.
+            // (Output below may drop clients too, which is why it comes after.)
+            for index in (0..events.len() - clients_at).rev() {
+                let revents = events[clients_at + index];
+                if revents.intersects(PollFlags::POLLIN) && read_clients {
+                    self.read_client(index);
+                } else if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    // Gone for good (a client that only ended its input is not HUP).
+                    self.attach.drop_client(index);
+                }
+            }
+            // Output in order (stdout before stderr when both have something); streams that
+            // ended are dropped after, so the indices stay valid meanwhile.
             let ended: Vec<usize> = (0..self.outputs.len())
-                .filter(|&index| ready[outputs_at + index] && !self.read_output(index))
+                .filter(|&index| ready(outputs_at + index) && !self.read_output(index))
                 .collect();
             for index in ended.into_iter().rev() {
                 self.outputs.remove(index);
             }
-            if read_clients {
-                let clients = ready.len() - clients_at;
-                for index in (0..clients).rev() {
-                    if ready[clients_at + index] {
-                        self.read_client(index);
-                    }
-                }
-            }
-            if ready[1] {
+            if ready(1) {
                 self.attach.accept();
             }
-            if ready[2] {
+            if ready(2) {
                 self.read_control();
             }
-            if ready[3] {
+            if events[3].intersects(PollFlags::POLLERR | PollFlags::POLLHUP) && self.stdin.is_some()
+            {
+                // The container closed its stdin (or the terminal hung up).
+                self.stdin = None;
+                self.stdin_pending.clear();
+            } else if ready(3) {
                 self.write_stdin();
             }
         }
@@ -486,8 +537,16 @@ impl Watch {
     }
 }
 
+/// Opens the log for appending: readable by root alone, and never through a symlink (the
+/// path may be the client's).
 fn open_log(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 fn set_nonblocking(fd: &OwnedFd) {

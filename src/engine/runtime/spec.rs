@@ -180,19 +180,21 @@ pub fn build(input: &SpecInput) -> Result<Spec, String> {
         .map(String::as_str)
         .filter(|cap| all.contains(cap))
         .collect();
-    // As in Podman: a non-root user keeps the capabilities only in its bounding set, except
-    // the ones the client added explicitly.
-    let granted = if c.uid == 0 || c.privileged {
-        all.clone()
+    // Root holds its capabilities in the bounding, effective and permitted sets only: in
+    // the inheritable and ambient sets they would survive a switch to another user inside
+    // the container (CVE-2022-24769). A user other than root holds, as in Podman, only the
+    // ones the client added, in every set, so that they survive its exec.
+    let (effective, inheritable): (Vec<&str>, Vec<&str>) = if c.uid == 0 || c.privileged {
+        (all.clone(), Vec::new())
     } else {
-        added
+        (added.clone(), added)
     };
     let capabilities = json!({
         "bounding": all,
-        "effective": granted,
-        "inheritable": granted,
-        "permitted": granted,
-        "ambient": granted,
+        "effective": effective,
+        "permitted": effective,
+        "inheritable": inheritable,
+        "ambient": inheritable,
     });
     let rlimits: Vec<Value> = c
         .ulimits
@@ -576,6 +578,8 @@ mod tests {
         assert_eq!(s["hostname"], "box");
         assert_eq!(s["process"]["env"], json!(["PATH=/bin", "HOSTNAME=box"]));
         assert_eq!(caps(&s, "effective"), ["CAP_CHOWN", "CAP_KILL"]);
+        assert_eq!(caps(&s, "permitted"), ["CAP_CHOWN", "CAP_KILL"]);
+        assert!(caps(&s, "inheritable").is_empty() && caps(&s, "ambient").is_empty());
         assert_eq!(s["process"]["rlimits"][0]["hard"], 20);
         assert_eq!(s["process"]["noNewPrivileges"], false);
         assert_eq!(s["linux"]["cgroupsPath"], "/podlink/abc");
@@ -610,6 +614,7 @@ mod tests {
         let s = to_json(&build(&input(&c)).unwrap());
         assert_eq!(caps(&s, "bounding"), ["CAP_CHOWN", "CAP_KILL"]);
         assert_eq!(caps(&s, "effective"), ["CAP_KILL"]);
+        assert_eq!(caps(&s, "ambient"), ["CAP_KILL"]);
     }
 
     #[test]

@@ -1,0 +1,233 @@
+//! Container benchmarks (`cargo bench --bench containers`, as root). Not tests: they print
+//! figures, each next to a floor measured in the same run.
+//!
+//! 1. Create+Start+Wait+Remove of a busybox `true` container through the API, against bare
+//!    `runc create`, `start`, a wait for the process and `runc delete` of the same bundle:
+//!    the `config.json` podlink writes for such a container, over its mounted root
+//!    filesystem.
+//! 2. `ListContainers` latency with 500 containers.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use podlink::varlink::client::{Create, VarlinkClient, VarlinkClientInterface};
+
+const ROUNDS: usize = 40;
+const LISTED: usize = 500;
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("containers benchmark skipped: it needs root (mounts, runc)");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("plb")
+        .tempdir()
+        .expect("temp dir");
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
+    for applet in ["true", "sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
+    }
+    let tarball = dir.path().join("rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("."));
+
+    let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let socket = dir.path().join("sock");
+    let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_podlink"))
+        .arg("serve")
+        .arg(format!("unix:{}", socket.display()))
+        .arg("--root")
+        .arg(dir.path().join("root"))
+        .arg("--runroot")
+        .arg(dir.path().join("run"))
+        .args(["--runtime", &runtime, "--cgroup-parent", &cgroup_parent])
+        .env("PODLINK_LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start podlink");
+    let start = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "podlink did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let connection =
+        varlink::Connection::with_address(&format!("unix:{}", socket.display())).expect("connect");
+    let mut client = VarlinkClient::new(connection);
+    client
+        .import_image(
+            tarball.display().to_string(),
+            "bench".into(),
+            String::new(),
+            vec![],
+        )
+        .call()
+        .expect("import");
+    let create = |name: String| Create {
+        image: "bench".into(),
+        name,
+        command: vec!["true".into()],
+        ..Default::default()
+    };
+
+    // The floor's bundle: the spec podlink writes for this very container, over its mounted
+    // root filesystem (GetAttachSockets initializes a container without starting it).
+    let template = client
+        .create_container(create("template".into()))
+        .call()
+        .expect("create")
+        .container;
+    client
+        .get_attach_sockets(template.clone())
+        .call()
+        .expect("init");
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).expect("mkdir");
+    let spec_path = dir
+        .path()
+        .join("root/containers")
+        .join(&template)
+        .join("userdata/config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&spec_path).expect("podlink's spec")).expect("json");
+    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("{cgroup_parent}/floor"));
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec).expect("json"),
+    )
+    .expect("write spec");
+    nix::sys::prctl::set_child_subreaper(true).expect("subreaper");
+    let state = dir.path().join("floor-state");
+    let runtime_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&runtime);
+        cmd.arg("--root").arg(&state).args(args);
+        cmd
+    };
+    let mut floor = Vec::new();
+    for round in 0..ROUNDS {
+        let id = format!("floor{round}");
+        let pid_file = dir.path().join("pid");
+        let start = Instant::now();
+        // The runtime hands its stdio to the container: it must not be a pipe read to the
+        // end here, or this would wait for the container rather than for `create`.
+        let log = std::fs::File::create(dir.path().join("create.err")).expect("log");
+        let status = runtime_cmd(&["create", "--bundle"])
+            .arg(&bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .status()
+            .expect("runtime create");
+        assert!(
+            status.success(),
+            "create: {}",
+            std::fs::read_to_string(dir.path().join("create.err")).unwrap_or_default()
+        );
+
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        run(&mut runtime_cmd(&["start", &id]));
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        run(&mut runtime_cmd(&["delete", &id]));
+        floor.push(start.elapsed());
+    }
+    client
+        .remove_container(template, true)
+        .call()
+        .expect("remove template");
+
+    let mut ours = Vec::new();
+    for round in 0..ROUNDS {
+        let start = Instant::now();
+        let id = client
+            .create_container(create(format!("bench{round}")))
+            .call()
+            .expect("create")
+            .container;
+        client.start_container(id.clone()).call().expect("start");
+        let code = client
+            .wait_container(id.clone())
+            .call()
+            .expect("wait")
+            .exitcode;
+        client.remove_container(id, false).call().expect("remove");
+        ours.push(start.elapsed());
+        assert_eq!(code, 0);
+    }
+    let (floor, ours) = (median(&mut floor), median(&mut ours));
+    println!(
+        "create+start+wait+remove of `true` ({runtime}): podlink {:.1} ms   bare {runtime} {:.1} ms   ratio {:.2}   (median of {ROUNDS})",
+        ms(ours),
+        ms(floor),
+        ours.as_secs_f64() / floor.as_secs_f64()
+    );
+
+    for n in 0..LISTED {
+        client
+            .create_container(create(format!("idle{n}")))
+            .call()
+            .expect("create");
+    }
+    let mut times = Vec::new();
+    for _ in 0..100 {
+        let start = Instant::now();
+        let list = client.list_containers().call().expect("list").containers;
+        times.push(start.elapsed());
+        assert_eq!(list.len(), LISTED);
+    }
+    times.sort();
+    println!(
+        "ListContainers with {LISTED} containers: median {:.2} ms   p99 {:.2} ms",
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 99 / 100])
+    );
+    client.delete_stopped_containers().call().expect("clean up");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = daemon.wait();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let parent = hierarchy.path().join(cgroup_parent.trim_start_matches('/'));
+        let _ = std::fs::remove_dir(parent.join("floor"));
+        let _ = std::fs::remove_dir(&parent);
+    }
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
