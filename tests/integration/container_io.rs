@@ -484,3 +484,77 @@ fn runlabel_runs_the_label_command_on_the_server() {
         "{reason}"
     );
 }
+
+/// CPU time (user + system, in clock ticks) a process has used.
+fn cpu_ticks(pid: i64) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn clients_come_and_go_and_a_mount_outlives_a_run() {
+    if !privileged("clients_come_and_go_and_a_mount_outlives_a_run") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    create(
+        &mut raw,
+        "idle",
+        &["sleep", "1000"],
+        json!({"interactive": true}),
+    );
+    let s = sockets(&mut raw, "idle");
+    ok(&mut raw, "StartContainer", json!({"name": "idle"}));
+    let monitor = inspect(&mut raw, "idle")["State"]["ConmonPid"]
+        .as_i64()
+        .unwrap();
+    // Clients that hang up, one of them after ending its input: the monitor drops them and
+    // goes back to sleep rather than spinning on their sockets.
+    for _ in 0..3 {
+        let client = Attached::connect(s["io_socket"].as_str().unwrap());
+        client.send(b"ignored\n");
+        drop(client);
+    }
+    let half = Attached::connect(s["io_socket"].as_str().unwrap());
+    half.shutdown_write();
+    drop(half);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = cpu_ticks(monitor);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(monitor) - before;
+    assert!(
+        used <= 5,
+        "the monitor used {used} ticks in a second while idle"
+    );
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({"name": "idle", "force": true}),
+    );
+
+    // A root filesystem the client mounted stays mounted when the container runs and exits.
+    create(&mut raw, "mounted", &["true"], json!({}));
+    let path = ok(&mut raw, "MountContainer", json!({"name": "mounted"}))["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&mut raw, "StartContainer", json!({"name": "mounted"}));
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "mounted"}))["exitcode"],
+        0
+    );
+    assert_eq!(inspect(&mut raw, "mounted")["State"]["Status"], "exited");
+    assert!(std::path::Path::new(&path).join("bin/busybox").exists());
+    let mounts = ok(&mut raw, "ListContainerMounts", json!({}))["mounts"].clone();
+    assert_eq!(mounts.as_object().unwrap().len(), 1, "{mounts}");
+    ok(
+        &mut raw,
+        "UnmountContainer",
+        json!({"name": "mounted", "force": false}),
+    );
+    assert!(!std::path::Path::new(&path).join("bin/busybox").exists());
+    ok(&mut raw, "RemoveContainer", json!({"name": "mounted"}));
+    assert_nothing_left(&daemon);
+}

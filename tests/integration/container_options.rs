@@ -223,6 +223,7 @@ fn identity_files_mounts_and_logs() {
         }),
     );
     assert!(out.contains("size=2048k"), "{out}");
+
     assert!(
         out.contains("search example.com\nnameserver 192.0.2.53\noptions ndots:2\n"),
         "{out}"
@@ -235,6 +236,24 @@ fn identity_files_mounts_and_logs() {
         json!({"dns_servers": ["none"]}),
     );
     assert_eq!(out, "0\n", "the image's own resolv.conf is left");
+
+    // An image volume at a path through the image's own symlink to / is filled from the
+    // image's files, not the host's.
+    stdout_of(&mut raw, "linker", "ln -s / /x", json!({}));
+    ok(
+        &mut raw,
+        "Commit",
+        json!({"name": "linker", "image_name": "linked", "changes": ["VOLUME /x/etc"]}),
+    );
+    let out = stdout_of(
+        &mut raw,
+        "through-link",
+        "ls /etc; grep -c ' /etc ' /proc/mounts",
+        json!({"image": "linked"}),
+    );
+    assert!(out.contains("passwd\n"), "{out}");
+    assert!(!out.contains("os-release"), "the host's /etc leaked: {out}");
+    assert!(out.ends_with("1\n"), "{out}");
 
     // A log elsewhere, the monitor's pid in a file, an init as PID 1, the stop signal.
     let elsewhere = host.path().join("logs/elsewhere.log");
@@ -310,6 +329,9 @@ fn capabilities_devices_and_confinement() {
     let out = stdout_of(&mut raw, "defaults", status, json!({}));
     assert_eq!(status_field(&out, "CapEff"), "00000000a80425fb");
     assert_eq!(status_field(&out, "CapBnd"), "00000000a80425fb");
+    // Not inheritable: a switch to another user inside must not keep them.
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000000");
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000000");
     assert_eq!(status_field(&out, "NoNewPrivs"), "0");
     assert_eq!(status_field(&out, "Seccomp"), "2");
     // Drop them all but one added.

@@ -20,7 +20,7 @@ use crate::util::{require_tool, run_ok};
 pub const APPLETS: &[&str] = &[
     "sh", "true", "false", "echo", "cat", "ls", "sleep", "id", "ps", "touch", "rm", "mkdir", "env",
     "yes", "head", "wc", "kill", "top", "stat", "dd", "grep", "hostname", "readlink", "stty", "tr",
-    "printf", "tail", "test", "df", "mount",
+    "printf", "tail", "test", "df", "mount", "ln",
 ];
 
 /// Paths of the built fixtures.
