@@ -245,7 +245,7 @@ impl Engine {
             .and_then(|()| {
                 let json = serde_json::to_vec_pretty(&spec)
                     .map_err(|e| Error::InvalidArgument(format!("runtime spec: {e}")))?;
-                Ok(crate::engine::storage::atomic_write(
+                Ok(crate::engine::storage::replace_file(
                     &bundle.join("config.json"),
                     &json,
                 )?)

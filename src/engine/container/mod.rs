@@ -264,8 +264,16 @@ impl Containers {
     }
 
     /// Saves a record, and shows it to readers.
+    ///
+    /// Only the first write of a record (in [`Containers::insert`]) is made durable: it
+    /// decides that the container exists. Later ones change its run state, which a power
+    /// loss ends anyway (the monitor is then gone, and the next start finds it exited), and
+    /// a killed service cannot lose them; skipping their fsyncs keeps a container's start
+    /// and stop close to the runtime's own cost.
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
-        write_json(&self.dir(&record.id).join(RECORD_FILE), record)?;
+        let bytes = serde_json::to_vec_pretty(record)
+            .map_err(|e| Error::InvalidArgument(format!("container record: {e}")))?;
+        super::storage::replace_file(&self.dir(&record.id).join(RECORD_FILE), &bytes)?;
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         if let Some(handle) = map.get(&record.id) {
             handle.set_snapshot(record);

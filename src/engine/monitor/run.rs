@@ -88,7 +88,7 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
         let attach = AttachServer::bind(&options.dir.join(ATTACH_SOCKET))?;
         let ctl = attach::open_control(&options.dir.join(CTL_FIFO))?;
         if let Some(path) = &options.pid_file {
-            crate::engine::storage::atomic_write(path, std::process::id().to_string().as_bytes())
+            crate::engine::storage::replace_file(path, std::process::id().to_string().as_bytes())
                 .map_err(std::io::Error::other)?;
         }
         Ok((attach, ctl, open_log(&options.log_path)?))
@@ -141,7 +141,7 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
         finished_at: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
     };
     let bytes = serde_json::to_vec(&info).map_err(std::io::Error::other)?;
-    crate::engine::storage::atomic_write(&options.dir.join(EXIT_FILE), &bytes)
+    crate::engine::storage::replace_file(&options.dir.join(EXIT_FILE), &bytes)
         .map_err(std::io::Error::other)?;
     std::process::exit(0);
 }

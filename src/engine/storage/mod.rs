@@ -85,6 +85,18 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 /// rename over `path`, fsync of the directory. Readers see the old or the new content, never
 /// a mix, and a crash leaves at most a stray temporary file (named `.tmp-*`).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// [`atomic_write`] without the fsyncs: readers and a killed process still see the old or
+/// the new content (the rename is atomic, and the page cache outlives the process); only a
+/// power loss may lose the change. For state that does not outlive the machine anyway (a
+/// container's run state, its monitor's files, the runtime spec rewritten at every start).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replacing(path, bytes, false)
+}
+
+fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -99,9 +111,14 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         std::fs::rename(&temp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&temp);
