@@ -6,3 +6,6 @@ cd "$(dirname "$0")/../.."
 contrib/scripts/setup-deps.sh test
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo test
+# The suite's own checks are per test; this one looks once everything has run.
+contrib/scripts/check-leftovers.sh
+

@@ -852,3 +852,59 @@ fn logs_follow_until_the_container_exits() {
     );
     ok(&mut raw, "RemoveContainer", json!({"name": "talker"}));
 }
+
+#[test]
+fn a_slow_stop_holds_up_only_its_own_container() {
+    if !privileged("a_slow_stop_holds_up_only_its_own_container") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    // Ignores SIGTERM (PID 1 without a handler): a stop waits out its whole timeout.
+    create(&mut raw, "slow", &["sleep", "1000"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": "slow"}));
+    let stopping = std::thread::scope(|s| {
+        let stopper = s.spawn(|| {
+            let mut raw = daemon.raw();
+            let start = Instant::now();
+            ok(
+                &mut raw,
+                "StopContainer",
+                json!({"name": "slow", "timeout": 4}),
+            );
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        // Meanwhile, other clients list, inspect (the stopping one too), and run other
+        // containers, without waiting for the stop.
+        let start = Instant::now();
+        let mut other = daemon.raw();
+        let list = ok(&mut other, "ListContainers", json!({}))["containers"].clone();
+        assert_eq!(list[0]["status"], "running");
+        assert_eq!(inspect(&mut other, "slow")["State"]["Status"], "running");
+        assert_eq!(run(&mut other, "quick", &["true"]), 0);
+        ok(&mut other, "RemoveContainer", json!({"name": "quick"}));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "other calls waited for the stop: {:?}",
+            start.elapsed()
+        );
+        // A second call on the stopping container waits its turn, then finds it stopped.
+        let reply = other.call(
+            "io.podman.StopContainer",
+            json!({"name": "slow", "timeout": 1}),
+        );
+        assert_eq!(reply["error"], "io.podman.ErrorOccurred", "{reply}");
+        assert!(
+            reply["parameters"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("exited")
+        );
+        stopper.join().unwrap()
+    });
+    assert!(stopping >= Duration::from_secs(4), "{stopping:?}");
+    assert_eq!(inspect(&mut raw, "slow")["State"]["ExitCode"], 137);
+    ok(&mut raw, "RemoveContainer", json!({"name": "slow"}));
+    assert_nothing_left(&daemon);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run after the test suite: fails if it left anything of its containers behind: a monitor
+# process, a mount, or a cgroup. Test daemons keep their roots in temporary directories
+# named pl* and their containers' cgroups under /podlink-test.
+set -uo pipefail
+tmp=${TMPDIR:-/tmp}
+status=0
+
+monitors=$(pgrep -af "podlink monitor .*--dir $tmp/pl" || true)
+if [[ -n $monitors ]]; then
+    echo "check-leftovers: monitor processes left:"; echo "$monitors"; status=1
+fi
+
+mounts=$(awk -v p="$tmp/pl" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo)
+if [[ -n $mounts ]]; then
+    echo "check-leftovers: mounts left:"; echo "$mounts"; status=1
+fi
+
+cgroups=$(find /sys/fs/cgroup -mindepth 2 -path '*/podlink-test/*' -type d 2>/dev/null |
+    grep -E '/[0-9a-f]{64}$' || true)
+if [[ -n $cgroups ]]; then
+    echo "check-leftovers: container cgroups left:"; echo "$cgroups"; status=1
+fi
+
+((status == 0)) && echo "check-leftovers: no monitor, mount or container cgroup left"
+exit $status
