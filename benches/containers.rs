@@ -8,9 +8,13 @@
 //! 2. `ListContainers` latency with 500 containers.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use podlink::varlink::client::{Create, VarlinkClient, VarlinkClientInterface};
+use common::{median, ms};
+use podlink::varlink::client::{Create, VarlinkClientInterface};
+
+#[path = "common/mod.rs"]
+mod common;
 
 const ROUNDS: usize = 40;
 const LISTED: usize = 500;
@@ -39,31 +43,12 @@ fn main() {
         .arg("."));
 
     let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
-    let socket = dir.path().join("sock");
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_podlink"))
-        .arg("serve")
-        .arg(format!("unix:{}", socket.display()))
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .arg("--runroot")
-        .arg(dir.path().join("run"))
-        .args(["--runtime", &runtime, "--cgroup-parent", &cgroup_parent])
-        .env("PODLINK_LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start podlink");
-    let start = Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "podlink did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let connection =
-        varlink::Connection::with_address(&format!("unix:{}", socket.display())).expect("connect");
-    let mut client = VarlinkClient::new(connection);
+    let daemon = common::Daemon::start(
+        dir.path(),
+        &["--runtime", &runtime, "--cgroup-parent", &cgroup_parent],
+    );
+    let mut client = daemon.client();
     client
         .import_image(
             tarball.display().to_string(),
@@ -198,11 +183,7 @@ fn main() {
         ms(times[times.len() * 99 / 100])
     );
     client.delete_stopped_containers().call().expect("clean up");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = daemon.wait();
+    drop(daemon);
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
@@ -212,15 +193,6 @@ fn main() {
         let _ = std::fs::remove_dir(parent.join("floor"));
         let _ = std::fs::remove_dir(&parent);
     }
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn run(cmd: &mut Command) {

@@ -7,10 +7,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
+use podlink::varlink::client::VarlinkClientInterface;
+
+#[path = "common/mod.rs"]
+mod common;
 
 const RUNS: usize = 3;
 
@@ -31,29 +34,8 @@ fn main() {
         size.1
     );
 
-    let socket = dir.path().join("sock");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_podlink"))
-        .arg("serve")
-        .arg(format!("unix:{}", socket.display()))
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .arg("--runroot")
-        .arg(dir.path().join("run"))
-        .env("PODLINK_LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start podlink");
-    let start = Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "podlink did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let connection =
-        varlink::Connection::with_address(&format!("unix:{}", socket.display())).expect("connect");
-    let mut client = VarlinkClient::new(connection);
+    let daemon = common::Daemon::start(dir.path(), &[]);
+    let mut client = daemon.client();
 
     // Warm the page cache for both.
     std::fs::read(&tarball).expect("read tarball");
@@ -134,12 +116,6 @@ fn main() {
         times[times.len() / 2].as_secs_f64() * 1e3,
         times[times.len() * 99 / 100].as_secs_f64() * 1e3
     );
-
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = daemon.wait();
 }
 
 /// A tarball of about 100 MB shaped like a root filesystem: many small files, some large.

@@ -8,10 +8,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
+
+#[path = "common/mod.rs"]
+mod common;
 
 const RUN: Duration = Duration::from_secs(3);
 
@@ -20,23 +22,12 @@ fn main() {
         .prefix("plb")
         .tempdir()
         .expect("temp dir");
-    let socket = dir.path().join("sock");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_podlink"))
-        .arg("serve")
-        .arg(format!("unix:{}", socket.display()))
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .arg("--runroot")
-        .arg(dir.path().join("run"))
-        .env("PODLINK_LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start podlink");
-    wait_for(&socket);
+    let daemon = common::Daemon::start(dir.path(), &[]);
+    let socket = daemon.socket.clone();
 
     let floor_socket = dir.path().join("floor");
     start_floor_server(&floor_socket);
-    wait_for(&floor_socket);
+    common::wait_for(&floor_socket);
 
     println!("Ping over a unix socket, generated Rust client, {RUN:?} per figure");
     for clients in [1, 8] {
@@ -47,17 +38,10 @@ fn main() {
     // The same with every thread of both sides on CPU 0: without the cost of waking a thread
     // on another CPU, which on a virtual machine dominates a one-client round trip.
     let cpu0 = cpu_set(0);
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(daemon.id() as i32), &cpu0)
-        .expect("pin podlink");
+    nix::sched::sched_setaffinity(daemon.pid(), &cpu0).expect("pin podlink");
     let floor = rate(&floor_socket, 1, true);
     let podlink = rate(&socket, 1, true);
     report("1 client, one CPU", podlink, floor);
-
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = daemon.wait();
 }
 
 fn report(what: &str, podlink: f64, floor: f64) {
@@ -139,16 +123,5 @@ fn echo(stream: UnixStream) {
                 }
             }
         }
-    }
-}
-
-fn wait_for(socket: &Path) {
-    let start = Instant::now();
-    while UnixStream::connect(socket).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
     }
 }

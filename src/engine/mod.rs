@@ -114,6 +114,19 @@ impl Engine {
     }
 }
 
+/// The strings of a JSON array (other elements, or a value that is not an array, give none):
+/// image configs and seccomp profiles list names this way.
+pub(crate) fn json_strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Creates `dir` and its parents; a directory this call creates gets mode 0700.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;

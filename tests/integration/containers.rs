@@ -9,24 +9,7 @@ use serde_json::{Value, json};
 use crate::fixtures::fixtures;
 use crate::util::{DaemonOptions, RawConnection, TestDaemon, privileged};
 
-pub fn ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Value {
-    let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
-    assert!(
-        reply.get("error").is_none(),
-        "{method}({parameters}) failed: {reply}"
-    );
-    reply["parameters"].clone()
-}
-
-pub fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) -> Value {
-    let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
-    assert_eq!(
-        reply["error"],
-        format!("io.podman.{error}"),
-        "{method}({parameters}): {reply}"
-    );
-    reply["parameters"].clone()
-}
+pub use crate::util::{fails, ok};
 
 /// A daemon with the busybox fixture imported as `busybox`.
 pub fn daemon_with_busybox(options: DaemonOptions) -> TestDaemon {

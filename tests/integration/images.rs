@@ -14,28 +14,9 @@ use podlink::varlink::client::VarlinkClientInterface;
 use serde_json::{Value, json};
 
 use crate::fixtures::{add_file, fixtures, write_file};
-use crate::util::{DaemonOptions, RawConnection, TestDaemon, privileged, require_tool, run_ok};
-
-/// Calls `method` and returns its reply parameters, failing on an error reply.
-fn ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Value {
-    let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
-    assert!(
-        reply.get("error").is_none(),
-        "{method}({parameters}) failed: {reply}"
-    );
-    reply["parameters"].clone()
-}
-
-/// Calls `method` expecting the error `error`; returns its parameters.
-fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) -> Value {
-    let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
-    assert_eq!(
-        reply["error"],
-        format!("io.podman.{error}"),
-        "{method}({parameters}): {reply}"
-    );
-    reply["parameters"].clone()
-}
+use crate::util::{
+    DaemonOptions, RawConnection, TestDaemon, fails, ok, privileged, require_tool, run_ok,
+};
 
 fn import(raw: &mut RawConnection, source: &str, reference: &str) -> String {
     let id = ok(

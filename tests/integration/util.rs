@@ -510,3 +510,25 @@ pub fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// Calls `method` (without its `io.podman.` prefix) and expects no error; its reply's
+/// parameters.
+pub fn ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Value {
+    let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
+    assert!(
+        reply.get("error").is_none(),
+        "{method}({parameters}) failed: {reply}"
+    );
+    reply["parameters"].clone()
+}
+
+/// Calls `method` expecting the io.podman error `error`; its parameters.
+pub fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) -> Value {
+    let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
+    assert_eq!(
+        reply["error"],
+        format!("io.podman.{error}"),
+        "{method}({parameters}): {reply}"
+    );
+    reply["parameters"].clone()
+}

@@ -17,7 +17,7 @@ use super::config::{
     Namespaces, Resources, Ulimit,
 };
 use super::{generate_name, new_id, new_record};
-use crate::engine::{Engine, Error, Result};
+use crate::engine::{Engine, Error, Result, json_strings};
 
 /// CreateContainer's input, as the engine takes it: the wire's fields, unparsed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -773,17 +773,6 @@ fn validate_hostname(name: &str) -> Result<()> {
     }
 }
 
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn image_labels(image: &Value) -> HashMap<String, String> {
     image["Labels"]
         .as_object()
@@ -801,10 +790,10 @@ fn command(image: &Value, options: &CreateOptions) -> Result<(Vec<String>, Vec<S
     let entrypoint = match &options.entrypoint {
         Some(e) if e.len() == 1 && e[0].is_empty() => Vec::new(),
         Some(e) if !e.is_empty() => e.clone(),
-        _ => strings(&image["Entrypoint"]),
+        _ => json_strings(&image["Entrypoint"]),
     };
     let cmd = if options.command.is_empty() {
-        strings(&image["Cmd"])
+        json_strings(&image["Cmd"])
     } else {
         options.command.clone()
     };
@@ -830,7 +819,7 @@ fn environment(image: &Value, options: &CreateOptions) -> Vec<String> {
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(entry);
     };
-    for entry in strings(&image["Env"]) {
+    for entry in json_strings(&image["Env"]) {
         set(entry);
     }
     for (key, value) in &options.env {
@@ -1051,14 +1040,17 @@ fn parse_device(spec: &str) -> Result<Vec<DeviceMapping>> {
                 format!("{spec:?}: a directory takes no destination and mode"),
             ));
         }
-        let mut found = Vec::new();
-        devices_under(
-            &resolved,
-            &resolved,
-            Path::new(container),
-            permissions,
-            &mut found,
-        );
+        let found: Vec<DeviceMapping> = crate::engine::runtime::spec::device_nodes(&resolved, &[])
+            .into_iter()
+            .map(|path| {
+                let relative = path.strip_prefix(&resolved).unwrap_or(&path);
+                DeviceMapping {
+                    host: path.display().to_string(),
+                    container: Path::new(container).join(relative).display().to_string(),
+                    permissions: permissions.to_string(),
+                }
+            })
+            .collect();
         if found.is_empty() {
             return Err(invalid("devices", format!("no devices under {host}")));
         }
@@ -1072,34 +1064,6 @@ fn parse_device(spec: &str) -> Result<Vec<DeviceMapping>> {
         container: container.to_string(),
         permissions: permissions.to_string(),
     }])
-}
-
-fn devices_under(
-    root: &Path,
-    dir: &Path,
-    container_root: &Path,
-    permissions: &str,
-    out: &mut Vec<DeviceMapping>,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            devices_under(root, &path, container_root, permissions, out);
-        } else if meta.file_type().is_char_device() || meta.file_type().is_block_device() {
-            let relative = path.strip_prefix(root).unwrap_or(&path);
-            out.push(DeviceMapping {
-                host: path.display().to_string(),
-                container: container_root.join(relative).display().to_string(),
-                permissions: permissions.to_string(),
-            });
-        }
-    }
 }
 
 /// Volumes, tmpfs mounts and image volumes; one mount per destination.

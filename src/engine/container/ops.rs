@@ -210,19 +210,10 @@ impl Engine {
     /// The container's changes (its upper directory) as a layer tarball in an unlinked
     /// temporary file, rewound: the ordinary import path then stores it like any layer.
     fn layer_of(&self, upper: &Path) -> Result<std::fs::File> {
-        let temp = self
-            .root()
-            .join(crate::engine::storage::TMP_DIR)
-            .join(crate::engine::storage::unique_name("commit"));
-        let mut file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| Error::io("create", &temp, e))?;
-        let _ = std::fs::remove_file(&temp);
+        let tmp = self.root().join(crate::engine::storage::TMP_DIR);
+        let mut file = crate::engine::storage::unlinked_temp_file(&tmp, "commit")?;
         write_layer_tar(upper, &mut file)?;
-        file.rewind().map_err(|e| Error::io("rewind", &temp, e))?;
+        file.rewind().map_err(|e| Error::io("rewind", &tmp, e))?;
         Ok(file)
     }
 

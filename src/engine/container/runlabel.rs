@@ -183,20 +183,8 @@ impl Engine {
         }
         // Output goes to unlinked files: a command writing more than a pipe holds must not
         // block on a reader that waits for it to end.
-        let capture = || -> Result<std::fs::File> {
-            let path = self
-                .root()
-                .join(crate::engine::storage::TMP_DIR)
-                .join(crate::engine::storage::unique_name("runlabel"));
-            let file = std::fs::File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|e| Error::io("create", &path, e))?;
-            let _ = std::fs::remove_file(&path);
-            Ok(file)
-        };
+        let tmp = self.root().join(crate::engine::storage::TMP_DIR);
+        let capture = || crate::engine::storage::unlinked_temp_file(&tmp, "runlabel");
         let (out, err) = (capture()?, capture()?);
         let failed =
             |why: String| Error::InvalidArgument(format!("`{}` failed: {why}", argv.join(" ")));

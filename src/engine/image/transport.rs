@@ -397,26 +397,18 @@ impl Images {
         if !compress {
             return Ok((Box::new(tarball), record.size, diff_id.to_string()));
         }
-        let temp = self.tmp.join(storage::unique_name("export"));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| Error::io("create", &temp, e))?;
-        // The temporary file is unlinked at once; the open descriptor keeps it readable.
-        let _ = std::fs::remove_file(&temp);
+        let file = storage::unlinked_temp_file(&self.tmp, "export")?;
         let mut hashing = HashingWriter::new(file);
         {
             let mut gz = flate2::write::GzEncoder::new(&mut hashing, flate2::Compression::fast());
             io::copy(&mut { tarball }, &mut gz)
-                .map_err(|e| Error::io("compress layer", &temp, e))?;
+                .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
             gz.finish()
-                .map_err(|e| Error::io("compress layer", &temp, e))?;
+                .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
         }
         let (mut file, size, digest) = hashing.finish();
         file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io("rewind", &temp, e))?;
+            .map_err(|e| Error::io("rewind", &self.tmp, e))?;
         Ok((Box::new(file), size, digest))
     }
 

@@ -216,8 +216,6 @@ pub fn find_monitor(id: &str) -> Option<i32> {
 /// Waits until the monitor `pid` of container `id` has exited, or `timeout` passes;
 /// `true` if it has exited.
 pub fn wait_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
     let pidfd = match crate::sys::pidfd_open(pid) {
         Ok(pidfd) => pidfd,
         // Gone already.
@@ -225,28 +223,18 @@ pub fn wait_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
         // No pidfds here (a kernel before 5.3, or no descriptors left): look every 50 ms.
         Err(_) => return poll_monitor(pid, id, timeout),
     };
-
     // Checked after opening the pidfd: if the pid was reused before, this sees it.
     if !is_monitor(pid, id) {
         return true;
     }
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    loop {
-        let slice = match deadline {
-            Some(d) => d.saturating_duration_since(std::time::Instant::now()),
-            None => Duration::from_secs(3600),
-        };
-        if slice.is_zero() {
-            return false;
-        }
-        let ms =
-            PollTimeout::try_from(slice.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return true,
-        }
+    // A pidfd becomes readable when its process exits.
+    match timeout {
+        Some(limit) => crate::engine::process::readable_within(&pidfd, limit),
+        None => loop {
+            if crate::engine::process::readable_within(&pidfd, Duration::from_secs(3600)) {
+                return true;
+            }
+        },
     }
 }
 

@@ -71,14 +71,7 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     let (pid, io) = match created {
         Ok(created) => created,
         Err(message) => {
-            report(&Message::Failed { message });
-            let _ = runtime.run(
-                &options.runtime_root,
-                &RuntimeCommand::Delete {
-                    id: &options.id,
-                    force: true,
-                },
-            );
+            give_up(&runtime, &options, message);
             return Ok(());
         }
     };
@@ -96,16 +89,7 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     let (attach, ctl, log) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
-            report(&Message::Failed {
-                message: format!("monitor: {e}"),
-            });
-            let _ = runtime.run(
-                &options.runtime_root,
-                &RuntimeCommand::Delete {
-                    id: &options.id,
-                    force: true,
-                },
-            );
+            give_up(&runtime, &options, format!("monitor: {e}"));
             return Ok(());
         }
     };
@@ -144,6 +128,19 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     crate::engine::storage::replace_file(&options.dir.join(EXIT_FILE), &bytes)
         .map_err(std::io::Error::other)?;
     std::process::exit(0);
+}
+
+/// Reports `message` as the reason the container could not be made, and deletes what the
+/// runtime made of it: nothing would watch it.
+fn give_up(runtime: &OciRuntime, options: &MonitorOptions, message: String) {
+    report(&Message::Failed { message });
+    let _ = runtime.run(
+        &options.runtime_root,
+        &RuntimeCommand::Delete {
+            id: &options.id,
+            force: true,
+        },
+    );
 }
 
 /// The container's side of its stdio, as the monitor holds it after `create`.

@@ -68,17 +68,6 @@ fn parse_kernel_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-fn string_list(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Converts a Docker-format profile (an OCI-format one passes through the same way).
 pub fn convert(
     profile: &Value,
@@ -91,12 +80,12 @@ pub fn convert(
         .ok_or("no defaultAction")?
         .to_string();
     let arch = scmp_arch(go_arch);
-    let mut architectures = string_list(&profile["architectures"]);
+    let mut architectures = crate::engine::json_strings(&profile["architectures"]);
     if let Some(map) = profile["archMap"].as_array()
         && let Some(entry) = map.iter().find(|e| e["architecture"] == arch)
     {
         architectures = std::iter::once(arch.to_string())
-            .chain(string_list(&entry["subArchitectures"]))
+            .chain(crate::engine::json_strings(&entry["subArchitectures"]))
             .collect();
     }
     let has_cap = |c: &String| capabilities.contains(c);
@@ -104,18 +93,21 @@ pub fn convert(
     for rule in profile["syscalls"].as_array().ok_or("no syscalls")? {
         let includes = &rule["includes"];
         let excludes = &rule["excludes"];
-        let included_caps = string_list(&includes["caps"]);
+        let included_caps = crate::engine::json_strings(&includes["caps"]);
         if !included_caps.iter().all(has_cap) {
             continue;
         }
-        if string_list(&excludes["caps"]).iter().any(has_cap) {
+        if crate::engine::json_strings(&excludes["caps"])
+            .iter()
+            .any(has_cap)
+        {
             continue;
         }
-        let arches = string_list(&includes["arches"]);
+        let arches = crate::engine::json_strings(&includes["arches"]);
         if !arches.is_empty() && !arches.iter().any(|a| a == go_arch) {
             continue;
         }
-        if string_list(&excludes["arches"])
+        if crate::engine::json_strings(&excludes["arches"])
             .iter()
             .any(|a| a == go_arch)
         {
@@ -128,7 +120,7 @@ pub fn convert(
         {
             continue;
         }
-        let mut names = string_list(&rule["names"]);
+        let mut names = crate::engine::json_strings(&rule["names"]);
         if let Some(name) = rule["name"].as_str() {
             names.push(name.to_string());
         }
@@ -208,7 +200,7 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|r| string_list(&r["names"]))
+            .flat_map(|r| crate::engine::json_strings(&r["names"]))
             .collect()
     }
 

@@ -63,39 +63,40 @@ impl Device {
     }
 }
 
-/// Every device node under the host's /dev that a privileged container gets: all of them
-/// but the ones every container gets anyway (the runtime makes those).
-pub fn host_devices() -> Vec<Device> {
-    fn walk(dir: &Path, out: &mut Vec<Device>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+/// The device nodes (character or block; not links to them) under `dir`, recursively, but
+/// not under its subdirectories named in `skip`; sorted.
+pub fn device_nodes(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let name = entry.file_name();
-            if meta.is_dir() {
-                if !["pts", "shm", "mqueue"].contains(&name.to_string_lossy().as_ref()) {
-                    walk(&path, out);
+            if kind.is_dir() {
+                if !skip.contains(&entry.file_name().to_string_lossy().as_ref()) {
+                    walk(&entry.path(), skip, out);
                 }
-                continue;
-            }
-            if ["console", "ptmx", "tty"].contains(&name.to_string_lossy().as_ref()) {
-                continue;
-            }
-            if let Ok(device) = Device::from_host(&path, &path.display().to_string(), "rwm")
-                && !meta.file_type().is_symlink()
-            {
-                out.push(device);
+            } else if kind.is_char_device() || kind.is_block_device() {
+                out.push(entry.path());
             }
         }
     }
-    let mut devices = Vec::new();
-    walk(Path::new("/dev"), &mut devices);
-    devices.sort_by(|a, b| a.path.cmp(&b.path));
-    devices
+    let mut found = Vec::new();
+    walk(dir, skip, &mut found);
+    found.sort();
+    found
+}
+
+/// Every device node under the host's /dev that a privileged container gets: all of them
+/// but the ones every container gets anyway (the runtime makes those).
+pub fn host_devices() -> Vec<Device> {
+    device_nodes(Path::new("/dev"), &["pts", "shm", "mqueue"])
+        .into_iter()
+        .filter(|p| {
+            !["/dev/console", "/dev/ptmx", "/dev/tty"].contains(&p.to_string_lossy().as_ref())
+        })
+        .filter_map(|p| Device::from_host(&p, &p.display().to_string(), "rwm").ok())
+        .collect()
 }
 
 /// What the engine resolved on the host for one container's spec.

@@ -126,6 +126,21 @@ fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     })
 }
 
+/// A new file in `dir`, opened for reading and writing and unlinked at once: the open
+/// descriptor keeps it while it is used, and nothing is left behind however the process
+/// ends.
+pub fn unlinked_temp_file(dir: &Path, prefix: &str) -> Result<File> {
+    let path = dir.join(unique_name(prefix));
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| StorageError::io("create", &path, e))?;
+    let _ = std::fs::remove_file(&path);
+    Ok(file)
+}
+
 /// Serializes `value` as JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| StorageError::Corrupt {
