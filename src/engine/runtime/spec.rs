@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
 
-use crate::engine::container::config::{ContainerConfig, IdMap, MountSource, NamespaceMode};
+use crate::engine::container::config::{
+    BlockDeviceLimit, ContainerConfig, IdMap, MountSource, NamespaceMode,
+};
 
 /// A device as the spec lists it: the host's node, resolved now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +148,16 @@ const READONLY_PATHS: [&str; 6] = [
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
+
+/// A JSON object of the fields that have a value.
+fn object<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value?)))
+            .collect(),
+    )
+}
 
 fn maps(maps: &[IdMap]) -> Value {
     maps.iter()
@@ -360,98 +372,71 @@ pub fn build(input: &SpecInput) -> Result<Spec, String> {
     }
 
     let r = &c.resources;
-    let mut memory = json!({});
-    let set = |obj: &mut Value, key: &str, value: Value, when: bool| {
-        if when {
-            obj[key] = value;
-        }
+    // Each limit only when set: an absent one leaves the kernel's default.
+    let given = |set: bool, value: Value| set.then_some(value);
+    let memory = object([
+        ("limit", given(r.memory > 0, json!(r.memory))),
+        (
+            "reservation",
+            given(r.memory_reservation > 0, json!(r.memory_reservation)),
+        ),
+        ("swap", given(r.memory_swap != 0, json!(r.memory_swap))),
+        ("kernel", given(r.kernel_memory > 0, json!(r.kernel_memory))),
+        ("swappiness", r.memory_swappiness.map(|s| json!(s))),
+        ("disableOOMKiller", given(r.disable_oom_killer, json!(true))),
+    ]);
+    let cpu = object([
+        ("shares", given(r.cpu_shares > 0, json!(r.cpu_shares))),
+        ("quota", given(r.cpu_quota != 0, json!(r.cpu_quota))),
+        ("period", given(r.cpu_period > 0, json!(r.cpu_period))),
+        (
+            "realtimePeriod",
+            given(r.cpu_rt_period > 0, json!(r.cpu_rt_period)),
+        ),
+        (
+            "realtimeRuntime",
+            given(r.cpu_rt_runtime != 0, json!(r.cpu_rt_runtime)),
+        ),
+        (
+            "cpus",
+            given(!r.cpuset_cpus.is_empty(), json!(r.cpuset_cpus)),
+        ),
+        (
+            "mems",
+            given(!r.cpuset_mems.is_empty(), json!(r.cpuset_mems)),
+        ),
+    ]);
+    let devices_with = |limits: &[BlockDeviceLimit], key: &str| -> Option<Value> {
+        (!limits.is_empty()).then(|| {
+            limits
+                .iter()
+                .map(|l| json!({"major": l.major, "minor": l.minor, key: l.value}))
+                .collect()
+        })
     };
-    set(&mut memory, "limit", json!(r.memory), r.memory > 0);
-    set(
-        &mut memory,
-        "reservation",
-        json!(r.memory_reservation),
-        r.memory_reservation > 0,
-    );
-    set(
-        &mut memory,
-        "swap",
-        json!(r.memory_swap),
-        r.memory_swap != 0,
-    );
-    set(
-        &mut memory,
-        "kernel",
-        json!(r.kernel_memory),
-        r.kernel_memory > 0,
-    );
-    if let Some(swappiness) = r.memory_swappiness {
-        memory["swappiness"] = json!(swappiness);
-    }
-    set(
-        &mut memory,
-        "disableOOMKiller",
-        json!(true),
-        r.disable_oom_killer,
-    );
-    let mut cpu = json!({});
-    set(&mut cpu, "shares", json!(r.cpu_shares), r.cpu_shares > 0);
-    set(&mut cpu, "quota", json!(r.cpu_quota), r.cpu_quota != 0);
-    set(&mut cpu, "period", json!(r.cpu_period), r.cpu_period > 0);
-    set(
-        &mut cpu,
-        "realtimePeriod",
-        json!(r.cpu_rt_period),
-        r.cpu_rt_period > 0,
-    );
-    set(
-        &mut cpu,
-        "realtimeRuntime",
-        json!(r.cpu_rt_runtime),
-        r.cpu_rt_runtime != 0,
-    );
-    set(
-        &mut cpu,
-        "cpus",
-        json!(r.cpuset_cpus),
-        !r.cpuset_cpus.is_empty(),
-    );
-    set(
-        &mut cpu,
-        "mems",
-        json!(r.cpuset_mems),
-        !r.cpuset_mems.is_empty(),
-    );
-    let throttle = |limits: &[crate::engine::container::config::BlockDeviceLimit]| -> Value {
-        limits
-            .iter()
-            .map(|l| json!({"major": l.major, "minor": l.minor, "rate": l.value}))
-            .collect()
-    };
-    let mut block_io = json!({});
-    set(
-        &mut block_io,
-        "weight",
-        json!(r.blkio_weight),
-        r.blkio_weight > 0,
-    );
-    if !r.blkio_weight_device.is_empty() {
-        block_io["weightDevice"] = r
-            .blkio_weight_device
-            .iter()
-            .map(|l| json!({"major": l.major, "minor": l.minor, "weight": l.value}))
-            .collect();
-    }
-    for (key, limits) in [
-        ("throttleReadBpsDevice", &r.device_read_bps),
-        ("throttleWriteBpsDevice", &r.device_write_bps),
-        ("throttleReadIOPSDevice", &r.device_read_iops),
-        ("throttleWriteIOPSDevice", &r.device_write_iops),
-    ] {
-        if !limits.is_empty() {
-            block_io[key] = throttle(limits);
-        }
-    }
+    let block_io = object([
+        ("weight", given(r.blkio_weight > 0, json!(r.blkio_weight))),
+        (
+            "weightDevice",
+            devices_with(&r.blkio_weight_device, "weight"),
+        ),
+        (
+            "throttleReadBpsDevice",
+            devices_with(&r.device_read_bps, "rate"),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            devices_with(&r.device_write_bps, "rate"),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            devices_with(&r.device_read_iops, "rate"),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            devices_with(&r.device_write_iops, "rate"),
+        ),
+    ]);
     let mut device_rules = vec![json!({"allow": c.privileged, "access": "rwm"})];
     if !c.privileged {
         device_rules.extend(input.devices.iter().map(|d| {
@@ -662,6 +647,13 @@ mod tests {
             cpu_period: 100_000,
             pids_limit: 10,
             memory_swappiness: Some(0),
+            blkio_weight: 300,
+            device_read_bps: vec![BlockDeviceLimit {
+                path: "/dev/vda".into(),
+                major: 253,
+                minor: 0,
+                value: 1 << 20,
+            }],
             ..Default::default()
         };
         c.privileged = true;
@@ -713,6 +705,13 @@ mod tests {
         assert_eq!(r["memory"]["swappiness"], 0);
         assert_eq!(r["cpu"]["quota"], 50_000);
         assert_eq!(r["pids"]["limit"], 10);
+        assert_eq!(r["blockIO"]["weight"], 300);
+        assert_eq!(
+            r["blockIO"]["throttleReadBpsDevice"],
+            json!([{"major": 253, "minor": 0, "rate": 1 << 20}])
+        );
+        assert!(r["blockIO"].get("weightDevice").is_none());
+        assert!(r["cpu"].get("shares").is_none(), "unset limits are left out");
         assert_eq!(r["devices"], json!([{"allow": true, "access": "rwm"}]));
         assert!(s["linux"].get("maskedPaths").is_none());
     }
