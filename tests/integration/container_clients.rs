@@ -207,3 +207,207 @@ fn crun_runs_containers_too() {
     ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_nothing_left(&daemon);
 }
+
+/// Every container method through the client generated from the interface, as a Rust
+/// program would use it, error cases included.
+#[test]
+fn every_container_method_through_the_rust_client() {
+    use podlink::varlink::client::{Create, ErrorKind, Runlabel, VarlinkClientInterface};
+    if !privileged("every_container_method_through_the_rust_client") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut c = daemon.client();
+    let not_found = |e: podlink::varlink::client::Error| match e.kind() {
+        ErrorKind::ContainerNotFound(Some(args)) => args.name.clone(),
+        other => panic!("expected ContainerNotFound, got {other}"),
+    };
+    assert_eq!(
+        not_found(c.get_container("nobody".into()).call().unwrap_err()),
+        "nobody"
+    );
+    let create = |name: &str, command: &[&str]| Create {
+        image: "busybox".into(),
+        name: name.into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let id = c
+        .create_container(Create {
+            interactive: true,
+            ..create("rusty", &["sh", "-c", "echo out; echo err >&2; sleep 1000"])
+        })
+        .call()
+        .unwrap()
+        .container;
+    assert_eq!(c.container_exists("rusty".into()).call().unwrap().exists, 0);
+    let sockets = c.get_attach_sockets(id[..8].into()).call().unwrap().sockets;
+    assert_eq!(sockets.container_id, id);
+    assert_eq!(
+        c.start_container("rusty".into()).call().unwrap().container,
+        id
+    );
+    let running = c.get_container(id.clone()).call().unwrap().container;
+    assert!(running.containerrunning && running.status == "running");
+    assert!(!running.namespaces.pidns.is_empty());
+    let listed = c.list_containers().call().unwrap().containers;
+    assert_eq!(listed.len(), 1);
+    let data: Value = serde_json::from_str(
+        &c.inspect_container("rusty".into())
+            .call()
+            .unwrap()
+            .container,
+    )
+    .unwrap();
+    assert_eq!(data["State"]["Running"], true);
+    let stats = c
+        .get_container_stats("rusty".into())
+        .call()
+        .unwrap()
+        .container;
+    assert_eq!(stats.pids, 1);
+    let rows = c
+        .list_container_processes("rusty".into(), vec!["pid".into(), "comm".into()])
+        .call()
+        .unwrap()
+        .container;
+    assert_eq!(rows, ["PID\tCOMMAND", "1\tsleep"]);
+    // Logs so far, then followed with `more` until the container is killed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c
+        .get_container_logs("rusty".into())
+        .call()
+        .unwrap()
+        .container
+        .len()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no output");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.pause_container("rusty".into()).call().unwrap();
+    assert!(matches!(
+        c.pause_container("rusty".into()).call().unwrap_err().kind(),
+        ErrorKind::ErrorOccurred(_)
+    ));
+    c.unpause_container("rusty".into()).call().unwrap();
+    let mut follower = daemon.client();
+    let killer = std::thread::spawn({
+        let mut c = daemon.client();
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            c.kill_container("rusty".into(), 9).call().unwrap();
+        }
+    });
+    let mut followed = Vec::new();
+    for reply in follower.get_container_logs("rusty".into()).more().unwrap() {
+        followed.extend(reply.unwrap().container);
+    }
+    killer.join().unwrap();
+    assert_eq!(followed.len(), 2, "{followed:?}");
+    assert_eq!(
+        c.wait_container("rusty".into()).call().unwrap().exitcode,
+        137
+    );
+    assert!(matches!(
+        c.get_container_stats("rusty".into())
+            .call()
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NoContainerRunning(_)
+    ));
+    // Restart, stop, remove: a running one only with force.
+    c.restart_container("rusty".into(), 1).call().unwrap();
+    assert!(matches!(
+        c.remove_container("rusty".into(), false)
+            .call()
+            .unwrap_err()
+            .kind(),
+        ErrorKind::ErrorOccurred(_)
+    ));
+    c.stop_container("rusty".into(), 1).call().unwrap();
+    // The filesystem: changes, mounts, export, commit.
+    let changes = c
+        .list_container_changes("rusty".into())
+        .call()
+        .unwrap()
+        .container;
+    assert!(
+        changes.added.is_empty() && changes.deleted.is_empty(),
+        "{changes:?}"
+    );
+    let path = c.mount_container("rusty".into()).call().unwrap().path;
+    assert_eq!(
+        c.list_container_mounts().call().unwrap().mounts.get(&id),
+        Some(&path)
+    );
+    c.unmount_container("rusty".into(), false).call().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tar = out.path().join("rusty.tar").display().to_string();
+    assert_eq!(
+        c.export_container("rusty".into(), tar.clone())
+            .call()
+            .unwrap()
+            .tarfile,
+        tar
+    );
+    let image = c
+        .commit(
+            "rusty".into(),
+            "rusty-image".into(),
+            vec!["LABEL RUN=true".into()],
+            "me".into(),
+            "from rust".into(),
+            false,
+            "oci".into(),
+        )
+        .call()
+        .unwrap()
+        .image;
+    assert_eq!(image.len(), 64);
+    c.container_runlabel(Runlabel {
+        image: "rusty-image".into(),
+        label: "RUN".into(),
+        ..Default::default()
+    })
+    .call()
+    .unwrap();
+    // podlink's own records.
+    for dump in [
+        c.container_config("rusty".into()).call().unwrap().config,
+        c.container_inspect_data("rusty".into())
+            .call()
+            .unwrap()
+            .config,
+        c.container_state_data("rusty".into())
+            .call()
+            .unwrap()
+            .config,
+        c.container_artifacts("rusty".into(), "create-config".into())
+            .call()
+            .unwrap()
+            .config,
+    ] {
+        let value: Value = serde_json::from_str(&dump).unwrap();
+        assert!(value.is_object(), "{dump}");
+    }
+    // A container with `rm` goes by itself; DeleteStoppedContainers takes the rest.
+    let gone = c
+        .create_container(Create {
+            rm: true,
+            ..create("gone", &["true"])
+        })
+        .call()
+        .unwrap()
+        .container;
+    c.start_container(gone.clone()).call().unwrap();
+    assert_eq!(c.wait_container(gone.clone()).call().unwrap().exitcode, 0);
+    assert_eq!(
+        not_found(c.get_container(gone.clone()).call().unwrap_err()),
+        gone
+    );
+    let removed = c.delete_stopped_containers().call().unwrap().containers;
+    assert_eq!(removed, [id]);
+    assert_eq!(c.container_exists("rusty".into()).call().unwrap().exists, 1);
+    assert_nothing_left(&daemon);
+}

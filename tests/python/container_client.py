@@ -99,9 +99,45 @@ with varlink.Client(address=address) as client, client.open("io.podman") as podm
     assert params["name"] == "py-nothing", params
     expect_error("io.podman.ImageNotFound", podman.CreateContainer, {"image": "py-nothing"})
 
+    # Pause, kill, restart; the filesystem; podlink's own records.
+    podman.CreateContainer(
+        {"image": "pybox", "name": "py-fs", "command": ["sh", "-c", "echo x > /made; sleep 1000"]}
+    )
+    podman.StartContainer("py-fs")
+    podman.PauseContainer("py-fs")
+    state = __import__("json").loads(podman.ContainerStateData("py-fs")["config"])
+    assert state["status"] == "paused", state
+    podman.UnpauseContainer("py-fs")
+    podman.KillContainer("py-fs", 9)
+    assert podman.WaitContainer("py-fs")["exitcode"] == 137
+    podman.RestartContainer("py-fs", 5)
+    assert podman.GetContainer("py-fs")["container"]["status"] == "running"
+    podman.StopContainer("py-fs", 0)
+    changes = podman.ListContainerChanges("py-fs")["container"]
+    assert changes["added"] == ["/made"], changes
+    path = podman.MountContainer("py-fs")["path"]
+    assert open(path + "/made").read() == "x\n"
+    assert path in podman.ListContainerMounts()["mounts"].values()
+    podman.UnmountContainer("py-fs", False)
+    assert podman.ListContainerMounts()["mounts"] == {}
+    tarball = podman.ExportContainer("py-fs", "/tmp/py-fs-%d.tar" % __import__("os").getpid())["tarfile"]
+    import tarfile
+    with tarfile.open(tarball) as tar:
+        assert "./made" in tar.getnames() or "made" in tar.getnames()
+    __import__("os").remove(tarball)
+    image = podman.Commit("py-fs", "py-committed", ["LABEL RUN=true"], "py", "", False, "")["image"]
+    assert len(image) == 64, image
+    podman.ContainerRunlabel({"image": "py-committed", "label": "RUN"})
+    for dump in (
+        podman.ContainerConfig("py-fs")["config"],
+        podman.ContainerInspectData("py-fs")["config"],
+        podman.ContainerArtifacts("py-fs", "create-config")["config"],
+    ):
+        assert isinstance(__import__("json").loads(dump), dict), dump
+
     # Clean up; nothing is left.
     removed = podman.DeleteStoppedContainers()["containers"]
-    assert len(removed) == 3, removed
+    assert len(removed) == 4, removed
     assert podman.ContainerExists("py-cat")["exists"] == 1
     assert podman.ListContainers()["containers"] == []
 

@@ -13,7 +13,20 @@ use crate::engine::runtime::RuntimeCommand;
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::{Engine, Error, Result};
 
+/// Where every container has something mounted, which the runtime makes in its root
+/// filesystem when the image lacks it.
+const RUNTIME_MOUNT_POINTS: [&str; 7] = [
+    "/dev",
+    "/proc",
+    "/sys",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/dev/init",
+];
+
 /// Files added, changed and deleted in a container relative to its image.
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Paths that exist in the image and were modified.
@@ -160,9 +173,21 @@ impl Engine {
         self.frozen(&record, || {
             walk_upper(&overlay.upper, Path::new("/"), &overlay.lower, &mut changes)
         })?;
-        changes.changed.sort();
-        changes.added.sort();
-        changes.deleted.sort();
+        // What the runtime made to mount things on is not the container's doing (as
+        // Podman leaves out its container mounts).
+        let mount_points: Vec<&str> = RUNTIME_MOUNT_POINTS
+            .iter()
+            .copied()
+            .chain(record.config.mounts.iter().map(|m| m.destination.as_str()))
+            .collect();
+        for list in [
+            &mut changes.changed,
+            &mut changes.added,
+            &mut changes.deleted,
+        ] {
+            list.retain(|p| !mount_points.contains(&p.as_str()));
+            list.sort();
+        }
         Ok(changes)
     }
 

@@ -711,7 +711,10 @@ mod tests {
             json!([{"major": 253, "minor": 0, "rate": 1 << 20}])
         );
         assert!(r["blockIO"].get("weightDevice").is_none());
-        assert!(r["cpu"].get("shares").is_none(), "unset limits are left out");
+        assert!(
+            r["cpu"].get("shares").is_none(),
+            "unset limits are left out"
+        );
         assert_eq!(r["devices"], json!([{"allow": true, "access": "rwm"}]));
         assert!(s["linux"].get("maskedPaths").is_none());
     }
