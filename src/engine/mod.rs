@@ -70,12 +70,7 @@ impl Engine {
             containers,
             cpu_samples: Default::default(),
         })
-        .inspect(|engine| {
-            // Catch up with containers that exited while the service was down.
-            for handle in engine.containers.all() {
-                engine.refresh_and_reap(&handle);
-            }
-        })
+        .inspect(|engine| engine.reconcile())
     }
 
     /// The containers.

@@ -263,7 +263,7 @@ fn stats_and_processes_of_a_busy_container() {
         &[
             "sh",
             "-c",
-            "dd if=/dev/zero of=/tmp/blob bs=1M count=8 2>/dev/null; sleep 1000 & while :; do :; done",
+            "dd if=/dev/zero of=/tmp/blob bs=1M count=8 2>/dev/null; sleep 1000 & echo busy; while :; do :; done",
         ],
         json!({"resources": {"memory": 128 << 20, "pids_limit": 20}}),
     );
@@ -281,20 +281,29 @@ fn stats_and_processes_of_a_busy_container() {
         "ErrorOccurred",
     );
     ok(&mut raw, "StartContainer", json!({"name": "burner"}));
-    std::thread::sleep(Duration::from_millis(500));
+    // From "busy" on, the shell loops and its sleep waits.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(&mut raw, "GetContainerLogs", json!({"name": "burner"}))["container"]
+        .to_string()
+        .contains("busy")
+    {
+        assert!(Instant::now() < deadline, "never busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let first = stats(&mut raw, "burner");
     std::thread::sleep(Duration::from_millis(1000));
     let second = stats(&mut raw, "burner");
     assert_eq!(second["id"], id);
     assert_eq!(second["name"], "burner");
     let cpu_nano = |s: &Value| s["cpu_nano"].as_i64().unwrap();
-    // A busy loop: about one CPU's worth of time in a second.
+    // A busy loop: about one CPU's worth of time in a second (the other tests may keep
+    // the CPUs busy too: a third of one is enough to tell).
     assert!(
-        cpu_nano(&second) - cpu_nano(&first) > 500_000_000,
+        cpu_nano(&second) - cpu_nano(&first) > 300_000_000,
         "{first} {second}"
     );
     let cpu = second["cpu"].as_f64().unwrap();
-    assert!(cpu > 50.0 && cpu < 250.0, "cpu {cpu}");
+    assert!(cpu > 30.0 && cpu < 250.0, "cpu {cpu}");
     assert_eq!(second["mem_limit"], 128 << 20);
     let usage = second["mem_usage"].as_i64().unwrap();
     assert!(usage > 0, "{second}");

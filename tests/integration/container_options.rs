@@ -802,7 +802,49 @@ fn namespaces_shared_joined_and_mapped() {
     assert_eq!(std::fs::metadata(&upper).unwrap().uid(), 100_000);
     let volume = daemon.root.join("volumes/mappedvol/_data");
     assert_eq!(std::fs::metadata(&volume).unwrap().uid(), 100_000);
+    // Its changes are what it did, not the shift of every image file; committed, they
+    // make a layer owned by the IDs inside, with the image's files intact below.
+    let changes =
+        ok(&mut raw, "ListContainerChanges", json!({"name": "mapped"}))["container"].clone();
+    let list =
+        |kind: &str| -> Vec<String> { serde_json::from_value(changes[kind].clone()).unwrap() };
+    assert!(
+        list("added").contains(&"/made-here".to_string()),
+        "{changes}"
+    );
+    assert!(list("added").contains(&"/tmp/x".to_string()), "{changes}");
+    assert!(
+        !list("changed").iter().any(|p| p.starts_with("/bin")),
+        "{changes}"
+    );
+    assert!(list("deleted").is_empty(), "{changes}");
+    ok(
+        &mut raw,
+        "Commit",
+        json!({"name": "mapped", "image_name": "from-mapped", "changes": []}),
+    );
+    let out = stdout_of(
+        &mut raw,
+        "unmapped",
+        "ls -n /made-here; cat /tmp/x; busybox true && echo busybox intact",
+        json!({"image": "from-mapped"}),
+    );
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        &lines[0][2..4],
+        ["0", "0"],
+        "owned by root, not 100000: {out}"
+    );
+    assert_eq!(
+        &lines[1..],
+        [vec!["ok"], vec!["busybox", "intact"]],
+        "{out}"
+    );
     // It runs again (the ownership is shifted once), and a gid map alone serves both.
+
     ok(&mut raw, "StartContainer", json!({"name": "mapped"}));
     assert_eq!(
         ok(&mut raw, "WaitContainer", json!({"name": "mapped"}))["exitcode"],

@@ -419,17 +419,37 @@ fn containers_outlive_a_killed_service() {
     let mut daemon = daemon_with_busybox(options());
     let mut raw = daemon.raw();
     create(&mut raw, "long", &["sleep", "1000"], json!({}));
-    create(
+    let short = create(
         &mut raw,
         "short",
         &["sh", "-c", "sleep 1; exit 7"],
         json!({}),
     );
+    let frozen = create(&mut raw, "frozen", &["sleep", "1000"], json!({}));
     ok(&mut raw, "StartContainer", json!({"name": "long"}));
     ok(&mut raw, "StartContainer", json!({"name": "short"}));
+    ok(&mut raw, "StartContainer", json!({"name": "frozen"}));
+    // Frozen behind the service's back, as a service killed in the middle of a commit
+    // (which freezes the container) would leave it.
+    let state = dir.path().join("run/runtime");
+    crate::util::run_ok(
+        std::process::Command::new("runc")
+            .arg("--root")
+            .arg(&state)
+            .args(["pause", &frozen]),
+    );
     daemon.stop_with(nix::sys::signal::Signal::SIGKILL);
     // "short" exits while the service is down.
-    std::thread::sleep(Duration::from_millis(1500));
+    let exit_file = dir
+        .path()
+        .join("run/containers")
+        .join(&short)
+        .join("exit.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !exit_file.exists() {
+        assert!(Instant::now() < deadline, "short did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let daemon = TestDaemon::start_with(options());
     let mut raw = daemon.raw();
     assert_eq!(inspect(&mut raw, "long")["State"]["Status"], "running");
@@ -440,10 +460,19 @@ fn containers_outlive_a_killed_service() {
         ok(&mut raw, "WaitContainer", json!({"name": "short"}))["exitcode"],
         7
     );
+    // The runtime's word on the frozen one is taken, and it thaws.
+    assert_eq!(inspect(&mut raw, "frozen")["State"]["Status"], "paused");
+    ok(&mut raw, "UnpauseContainer", json!({"name": "frozen"}));
+    assert_eq!(inspect(&mut raw, "frozen")["State"]["Status"], "running");
     ok(
         &mut raw,
         "RemoveContainer",
         json!({"name": "long", "force": true}),
+    );
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({"name": "frozen", "force": true}),
     );
     ok(&mut raw, "RemoveContainer", json!({"name": "short"}));
     assert_nothing_left(&daemon);
@@ -843,8 +872,17 @@ fn a_slow_stop_holds_up_only_its_own_container() {
     }
     let daemon = daemon_with_busybox(DaemonOptions::default());
     let mut raw = daemon.raw();
-    // Ignores SIGTERM (PID 1 without a handler): a stop waits out its whole timeout.
-    create(&mut raw, "slow", &["sleep", "1000"], json!({}));
+    // Notes SIGTERM and carries on: a stop waits out its whole timeout.
+    create(
+        &mut raw,
+        "slow",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got TERM' TERM; while true; do sleep 0.1; done",
+        ],
+        json!({}),
+    );
     ok(&mut raw, "StartContainer", json!({"name": "slow"}));
     let stopping = std::thread::scope(|s| {
         let stopper = s.spawn(|| {
@@ -857,7 +895,17 @@ fn a_slow_stop_holds_up_only_its_own_container() {
             );
             start.elapsed()
         });
-        std::thread::sleep(Duration::from_millis(300));
+        // The container logging the signal means the stop is under way (and holds the
+        // container until its timeout).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut watcher = daemon.raw();
+        while !ok(&mut watcher, "GetContainerLogs", json!({"name": "slow"}))["container"]
+            .to_string()
+            .contains("got TERM")
+        {
+            assert!(Instant::now() < deadline, "the stop signal never came");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // Meanwhile, other clients list, inspect (the stopping one too), and run other
         // containers, without waiting for the stop.
         let start = Instant::now();

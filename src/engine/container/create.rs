@@ -16,7 +16,7 @@ use super::config::{
     BlockDeviceLimit, ContainerConfig, DeviceMapping, IdMap, MountSource, MountSpec, NamespaceMode,
     Namespaces, Resources, Ulimit,
 };
-use super::{generate_name, new_id, new_record};
+use super::{new_id, new_record};
 use crate::engine::{Engine, Error, Result, json_strings};
 
 /// CreateContainer's input, as the engine takes it: the wire's fields, unparsed.
@@ -339,12 +339,12 @@ impl Engine {
         }
         let image_config = &image.config["config"];
         let id = new_id();
-        let name = if options.name.is_empty() {
-            generate_name(&id, |n| self.containers().name_taken(n))
-        } else {
+        // An empty name is generated when the record goes in, under the store's lock, so two
+        // creates cannot pick the same one.
+        if !options.name.is_empty() {
             validate_name(&options.name)?;
-            options.name.clone()
-        };
+        }
+        let name = options.name.clone();
         let lower: Vec<PathBuf> = image
             .record
             .layers
@@ -362,14 +362,27 @@ impl Engine {
         record.layers = image.record.layers.clone();
         record.config = config;
         if record.config.log_path.is_empty() {
+            // With the container's storage, as Podman keeps it: it lasts across reboots,
+            // and does not fill the run root's memory.
             record.config.log_path = self
                 .containers()
-                .run_dir(&id)
+                .dir(&id)
+                .join(super::lifecycle::BUNDLE_DIR)
                 .join(crate::engine::monitor::LOG_FILE)
                 .display()
                 .to_string();
         }
-        self.containers().insert(record)?;
+        let handle = self.containers().insert(record)?;
+        // A RemoveImage that ran meanwhile saw no container using the image: if the image
+        // went, so does the container, rather than stay unable to start.
+        if self.images().resolve(&image.record.id).is_err() {
+            let record = handle.lock();
+            self.remove_locked(&handle, &record)?;
+            return Err(Error::ImageNotFound {
+                name: image_name_for_error(&options),
+                reason: "the image was removed while the container was created".into(),
+            });
+        }
         Ok(id)
     }
 
@@ -692,7 +705,19 @@ impl Engine {
             "unconfined".into()
         } else {
             match seccomp.as_str() {
-                "" | "default" => "default".into(),
+                "" | "default" => {
+                    if crate::engine::runtime::seccomp::default_profile().is_some() {
+                        "default".into()
+                    } else {
+                        // Recorded as it is, so that inspect does not claim a filter.
+                        log::warn!(
+                            "no default seccomp profile installed ({}): the container runs \
+                             without one",
+                            crate::engine::runtime::seccomp::DEFAULT_PROFILES.join(" or ")
+                        );
+                        "unconfined".into()
+                    }
+                }
                 "unconfined" => "unconfined".into(),
                 path => {
                     // Read now, so a broken profile fails the create, not a later start.
@@ -745,6 +770,15 @@ fn refuse_later_features(o: &CreateOptions) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The image as the client named it, for an error.
+fn image_name_for_error(options: &CreateOptions) -> String {
+    if options.image.is_empty() {
+        options.image_id.clone()
+    } else {
+        options.image.clone()
+    }
 }
 
 fn validate_name(name: &str) -> Result<()> {

@@ -124,6 +124,73 @@ impl Engine {
         }
     }
 
+    /// At start-up: every record brought up to date with its monitor and the runtime, since
+    /// the service may have been killed in the middle of anything. Containers that exited
+    /// meanwhile get their exit codes (and go, with `rm`); a monitor whose report the
+    /// service never recorded is adopted; a status the runtime disagrees with (a container
+    /// left frozen by a commit, a start whose record was not saved) is taken from the
+    /// runtime; runtime state nobody watches any more is deleted.
+    pub(crate) fn reconcile(&self) {
+        let monitors = monitor::all_monitors();
+        for handle in self.containers().all() {
+            let mut record = handle.lock();
+            if let Some(&pid) = monitors.get(&record.id)
+                && !record.status().is_active()
+                && monitor::read_exit(&self.containers().run_dir(&record.id)).is_none()
+            {
+                log::warn!("container {}: adopting its monitor {pid}", record.id);
+                record.state.status = Some(ContainerStatus::Created);
+                record.state.monitor_pid = pid;
+            }
+            self.refresh(&mut record);
+            if record.status().is_active() {
+                match self.runtime_status(&record.id) {
+                    Some((status, pid)) => {
+                        let status = match status.as_str() {
+                            "created" => Some(ContainerStatus::Created),
+                            "running" => Some(ContainerStatus::Running),
+                            "paused" => Some(ContainerStatus::Paused),
+                            _ => None,
+                        };
+                        if let Some(status) = status
+                            && (status != record.status() || pid != record.state.pid)
+                        {
+                            log::warn!(
+                                "container {}: the runtime says {}, not {}",
+                                record.id,
+                                status.as_str(),
+                                record.status().as_str()
+                            );
+                            record.state.status = Some(status);
+                            record.state.pid = pid;
+                        }
+                    }
+                    None => log::warn!("container {}: the runtime does not know it", record.id),
+                }
+                if let Err(e) = self.containers().save(&record) {
+                    log::error!("container {}: {e}", record.id);
+                }
+            } else {
+                // Nothing watches it: whatever the runtime still has of it goes.
+                self.release(&record);
+            }
+            self.reap_locked(&handle, &mut record);
+        }
+    }
+
+    /// What the runtime says of a container: its status and pid.
+    fn runtime_status(&self, id: &str) -> Option<(String, i32)> {
+        let runtime = self.runtime_or_err().ok()?;
+        let out = runtime
+            .run(&self.runtime_root(), &RuntimeCommand::State(id))
+            .ok()?;
+        let state: serde_json::Value = serde_json::from_slice(&out).ok()?;
+        Some((
+            state["status"].as_str()?.to_string(),
+            state["pid"].as_i64().unwrap_or(0) as i32,
+        ))
+    }
+
     /// Refreshes a container and removes it if it exited and asked for that (`rm`).
     /// Returns `false` when it is gone.
     pub(crate) fn refresh_and_reap(&self, handle: &Handle) -> bool {
@@ -765,8 +832,11 @@ impl Engine {
             if record.status().is_active() {
                 self.stop_locked(&mut record, 0)?;
             }
-            self.remove_locked(&handle, &record)?;
-            removed.push(record.id.clone());
+            // One that cannot go does not keep the others, nor hide what went.
+            match self.remove_locked(&handle, &record) {
+                Ok(()) => removed.push(record.id.clone()),
+                Err(e) => log::warn!("DeleteStoppedContainers: {}: {e}", record.id),
+            }
         }
         Ok(removed)
     }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod create;
+pub mod diff;
 pub mod lifecycle;
 pub mod ops;
 pub mod runlabel;
@@ -29,6 +30,8 @@ use super::{Error, Result};
 
 /// The record file of a container.
 pub const RECORD_FILE: &str = "container.json";
+/// The run state of a container, beside its record (see [`Containers::save`]).
+pub const STATE_FILE: &str = "state.json";
 /// Directory of container records under the storage root.
 pub const CONTAINERS_DIR: &str = "containers";
 const RECORD_VERSION: u32 = 1;
@@ -239,7 +242,17 @@ impl Containers {
                 continue;
             }
             match read_json::<ContainerRecord>(&path) {
-                Ok(record) => {
+                Ok(mut record) => {
+                    // The state as last saved; unreadable (a power loss cut its write
+                    // short), the container is as created and its monitor, if any, is found
+                    // again when the service reconciles its containers with the runtime.
+                    match read_json::<ContainerState>(&entry.path().join(STATE_FILE)) {
+                        Ok(state) => record.state = state,
+                        Err(e) if entry.path().join(STATE_FILE).exists() => {
+                            log::warn!("container {}: state not read: {e}", record.id)
+                        }
+                        Err(_) => {}
+                    }
                     map.insert(record.id.clone(), Container::new(record));
                 }
                 // Its files may be a client's data: left for an administrator, not deleted.
@@ -263,17 +276,17 @@ impl Containers {
         self.run_dir.join(id)
     }
 
-    /// Saves a record, and shows it to readers.
+    /// Saves a record's run state, and shows the record to readers.
     ///
-    /// Only the first write of a record (in [`Containers::insert`]) is made durable: it
-    /// decides that the container exists. Later ones change its run state, which a power
-    /// loss ends anyway (the monitor is then gone, and the next start finds it exited), and
-    /// a killed service cannot lose them; skipping their fsyncs keeps a container's start
-    /// and stop close to the runtime's own cost.
+    /// The record itself is written once, durably, by [`Containers::insert`]: nothing in it
+    /// but the state changes afterwards. The state goes to its own file, replaced atomically
+    /// but not synced: a killed service cannot lose it (the page cache outlives the
+    /// process), and a power loss, which might, ends the container's run anyway. Skipping
+    /// the fsyncs keeps a container's start and stop close to the runtime's own cost.
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(record)
-            .map_err(|e| Error::InvalidArgument(format!("container record: {e}")))?;
-        super::storage::replace_file(&self.dir(&record.id).join(RECORD_FILE), &bytes)?;
+        let bytes = serde_json::to_vec_pretty(&record.state)
+            .map_err(|e| Error::InvalidArgument(format!("container state: {e}")))?;
+        super::storage::replace_file(&self.dir(&record.id).join(STATE_FILE), &bytes)?;
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         if let Some(handle) = map.get(&record.id) {
             handle.set_snapshot(record);
@@ -331,10 +344,13 @@ impl Containers {
         }
     }
 
-    /// Adds a new container, refusing a name in use.
-    pub fn insert(&self, record: ContainerRecord) -> Result<Handle> {
+    /// Adds a new container, refusing a name in use; an empty name is generated.
+    pub fn insert(&self, mut record: ContainerRecord) -> Result<Handle> {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.values().any(|c| c.snapshot().name == record.name) {
+        let taken = |name: &str| map.values().any(|c| c.snapshot().name == name);
+        if record.name.is_empty() {
+            record.name = generate_name(&record.id, taken);
+        } else if taken(&record.name) {
             return Err(Error::InvalidArgument(format!(
                 "the container name {:?} is already in use",
                 record.name

@@ -1,16 +1,14 @@
 //! Pause and unpause, mounts, filesystem changes, export, commit, and the JSON dumps of
 //! podlink's own records.
 
-use std::collections::BTreeSet;
 use std::io::Seek;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::diff::UpperDiff;
 use super::{ContainerRecord, ContainerStatus};
 use crate::engine::runtime::RuntimeCommand;
-use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::{Engine, Error, Result};
 
 /// Where every container has something mounted, which the runtime makes in its root
@@ -169,10 +167,8 @@ impl Engine {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
-        let mut changes = Changes::default();
-        self.frozen(&record, || {
-            walk_upper(&overlay.upper, Path::new("/"), &overlay.lower, &mut changes)
-        })?;
+        let diff = self.upper_diff(&record, &overlay);
+        let mut changes = self.frozen(&record, || diff.changes())?;
         // What the runtime made to mount things on is not the container's doing (as
         // Podman leaves out its container mounts).
         let mount_points: Vec<&str> = RUNTIME_MOUNT_POINTS
@@ -226,18 +222,46 @@ impl Engine {
     pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
-        let upper = self.overlay_of(&record).upper;
-        let layer = self.frozen(&record, || self.layer_of(&upper))?;
+        let overlay = self.overlay_of(&record);
+        // A shifted container's metadata-only copies are read through its root filesystem.
+        let was_mounted = crate::engine::storage::overlay::is_mounted(&overlay.merged);
+        let mounted = record.state.rootfs_shifted && !was_mounted;
+        if mounted {
+            overlay.mount()?;
+        }
+        let diff = self.upper_diff(&record, &overlay);
+        let layer = self.frozen(&record, || self.layer_of(&diff));
+        if mounted && !record.status().is_active() {
+            let _ = overlay.unmount();
+        }
         let base = self.images().resolve(&record.image_id)?;
-        self.images().commit_layer(&base, layer, &options)
+        self.images().commit_layer(&base, layer?, &options)
+    }
+
+    /// The changes of a container's overlay.
+    fn upper_diff<'a>(
+        &self,
+        record: &'a ContainerRecord,
+        overlay: &'a crate::engine::storage::overlay::Overlay,
+    ) -> UpperDiff<'a> {
+        let c = &record.config;
+        UpperDiff {
+            upper: &overlay.upper,
+            lower: &overlay.lower,
+            shift: record
+                .state
+                .rootfs_shifted
+                .then_some((c.uid_map.as_slice(), c.gid_map.as_slice())),
+            merged: Some(&overlay.merged),
+        }
     }
 
     /// The container's changes (its upper directory) as a layer tarball in an unlinked
     /// temporary file, rewound: the ordinary import path then stores it like any layer.
-    fn layer_of(&self, upper: &Path) -> Result<std::fs::File> {
+    fn layer_of(&self, diff: &UpperDiff) -> Result<std::fs::File> {
         let tmp = self.root().join(crate::engine::storage::TMP_DIR);
         let mut file = crate::engine::storage::unlinked_temp_file(&tmp, "commit")?;
-        write_layer_tar(upper, &mut file)?;
+        diff.write_layer(&mut file)?;
         file.rewind().map_err(|e| Error::io("rewind", &tmp, e))?;
         Ok(file)
     }
@@ -293,132 +317,4 @@ impl Engine {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
-}
-
-/// Records the changes under `dir` (a directory of the upper layer at `path`).
-fn walk_upper(dir: &Path, path: &Path, lower: &[PathBuf], changes: &mut Changes) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
-    let mut names: BTreeSet<_> = BTreeSet::new();
-    for entry in entries {
-        names.insert(entry.map_err(|e| Error::io("list", dir, e))?.file_name());
-    }
-    for name in names {
-        let full = dir.join(&name);
-        let in_container = path.join(&name);
-        let shown = in_container.display().to_string();
-        let meta = std::fs::symlink_metadata(&full).map_err(|e| Error::io("stat", &full, e))?;
-        let in_image = lower.iter().any(|l| {
-            l.join(in_container.strip_prefix("/").unwrap_or(&in_container))
-                .symlink_metadata()
-                .is_ok()
-        });
-        if meta.file_type().is_char_device() && meta.rdev() == 0 {
-            if in_image {
-                changes.deleted.push(shown);
-            }
-            continue;
-        }
-        if in_image {
-            changes.changed.push(shown);
-        } else {
-            changes.added.push(shown);
-        }
-        if meta.is_dir() {
-            let opaque = xattr::get(&full, OVERLAY_OPAQUE_XATTR)
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some(b"y");
-            if opaque && in_image {
-                // Whatever the image had in here and the container did not write again is gone.
-                let kept: BTreeSet<_> = std::fs::read_dir(&full)
-                    .map(|r| r.flatten().map(|e| e.file_name()).collect())
-                    .unwrap_or_default();
-                let mut hidden = BTreeSet::new();
-                for layer in lower {
-                    let below = layer.join(in_container.strip_prefix("/").unwrap_or(&in_container));
-                    if let Ok(entries) = std::fs::read_dir(below) {
-                        hidden.extend(
-                            entries
-                                .flatten()
-                                .map(|e| e.file_name())
-                                .filter(|n| !kept.contains(n)),
-                        );
-                    }
-                }
-                changes.deleted.extend(
-                    hidden
-                        .iter()
-                        .map(|n| in_container.join(n).display().to_string()),
-                );
-            }
-            walk_upper(&full, &in_container, lower, changes)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes the upper directory `upper` as a layer tarball: overlay whiteouts become OCI
-/// whiteouts (`.wh.NAME`), opaque directories get `.wh..wh..opq`.
-fn write_layer_tar(upper: &Path, out: &mut std::fs::File) -> Result<()> {
-    let mut builder = tar::Builder::new(std::io::BufWriter::new(out));
-    builder.follow_symlinks(false);
-    add_tree(&mut builder, upper, Path::new(""))?;
-    builder
-        .into_inner()
-        .map_err(|e| Error::io("write layer of", upper, e))?
-        .into_inner()
-        .map_err(|e| Error::io("write layer of", upper, e.into_error()))?;
-    Ok(())
-}
-
-fn add_tree<W: std::io::Write>(
-    builder: &mut tar::Builder<W>,
-    dir: &Path,
-    relative: &Path,
-) -> Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io("list", dir, e))?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for name in names {
-        let full = dir.join(&name);
-        let rel = relative.join(&name);
-        let meta = std::fs::symlink_metadata(&full).map_err(|e| Error::io("stat", &full, e))?;
-        if meta.file_type().is_char_device() && meta.rdev() == 0 {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(0);
-            header.set_mode(0o644);
-            header.set_mtime(meta.mtime().max(0) as u64);
-            let whiteout = relative.join(format!("{WHITEOUT_PREFIX}{}", name.to_string_lossy()));
-            builder
-                .append_data(&mut header, whiteout, std::io::empty())
-                .map_err(|e| Error::io("write whiteout for", &full, e))?;
-            continue;
-        }
-        builder
-            .append_path_with_name(&full, &rel)
-            .map_err(|e| Error::io("add to layer", &full, e))?;
-        if meta.is_dir() {
-            if xattr::get(&full, OVERLAY_OPAQUE_XATTR)
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some(b"y")
-            {
-                let mut header = tar::Header::new_gnu();
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(0);
-                header.set_mode(0o644);
-                builder
-                    .append_data(&mut header, rel.join(OPAQUE_MARKER), std::io::empty())
-                    .map_err(|e| Error::io("write opaque marker for", &full, e))?;
-            }
-            add_tree(builder, &full, &rel)?;
-        }
-    }
-    Ok(())
 }

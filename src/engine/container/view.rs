@@ -282,7 +282,7 @@ impl Engine {
             "Sysctls": c.sysctls,
             "CpuShares": r.cpu_shares,
             "Memory": r.memory,
-            "NanoCpus": (r.cpu_quota.max(0) as u64 * 1_000_000_000).checked_div(r.cpu_period).unwrap_or(0),
+            "NanoCpus": (r.cpu_quota.max(0) as u64).checked_mul(1_000_000_000).and_then(|n| n.checked_div(r.cpu_period)).unwrap_or(0),
             "CpuPeriod": r.cpu_period,
             "CpuQuota": r.cpu_quota,
             "CpuRealtimePeriod": r.cpu_rt_period,
@@ -367,20 +367,23 @@ impl Engine {
         name: &str,
         send: &mut dyn FnMut(Vec<String>) -> bool,
     ) -> Result<()> {
-        use std::io::{BufRead, Seek, SeekFrom};
+        use std::io::BufRead;
         let (handle, record) = self.view_container(name)?;
         let path = Self::log_path(&record);
-        let mut offset = 0u64;
+        // Opened once and kept: a container removed when it exits (`rm`) takes its log
+        // along, and its last lines must still reach the client.
+        let mut reader: Option<std::io::BufReader<std::fs::File>> = None;
         let mut partial = String::new();
         loop {
+            if reader.is_none() {
+                reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
+            }
             // Whether it still runs is read before the log, so nothing written before the
             // exit is missed.
             let active = self.view(&handle).is_some_and(|r| r.status().is_active());
+
             let mut lines = Vec::new();
-            if let Ok(mut file) = std::fs::File::open(&path) {
-                file.seek(SeekFrom::Start(offset))
-                    .map_err(|e| crate::engine::Error::io("read", &path, e))?;
-                let mut reader = std::io::BufReader::new(file);
+            if let Some(reader) = &mut reader {
                 loop {
                     let mut line = String::new();
                     let n = reader
@@ -389,7 +392,6 @@ impl Engine {
                     if n == 0 {
                         break;
                     }
-                    offset += n as u64;
                     partial.push_str(&line);
                     if partial.ends_with('\n') {
                         partial.pop();

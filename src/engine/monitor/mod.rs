@@ -13,6 +13,7 @@ pub mod logs;
 pub mod run;
 
 use std::io::BufRead;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -120,9 +121,13 @@ impl MonitorOptions {
 /// Starts a monitor for a container and waits for its message: the container's and the
 /// monitor's pids once the runtime created the container.
 pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32), RuntimeError> {
-    let exe =
-        std::env::current_exe().map_err(|e| failed(runtime, "find podlink", e.to_string()))?;
-    let mut child = Command::new(exe)
+    // This very binary, even after a package upgrade replaced (and so unlinked) the file:
+    // daemon and monitor are always one build.
+    let name = std::env::current_exe()
+        .map(|p| p.into_os_string())
+        .unwrap_or_else(|_| "podlink".into());
+    let mut child = Command::new("/proc/self/exe")
+        .arg0(name)
         .args(options.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -203,6 +208,31 @@ pub fn is_monitor(pid: i32, id: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| is_monitor_cmdline(&c, id))
         .unwrap_or(false)
+}
+
+/// Every monitor running on this host: container ID → the monitor's pid.
+pub fn all_monitors() -> std::collections::HashMap<String, i32> {
+    let mut found = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) != Some(&&b"monitor"[..]) {
+            continue;
+        }
+        if let Some(id) = args.windows(2).find(|w| w[0] == b"--id").map(|w| w[1]) {
+            found.insert(String::from_utf8_lossy(id).into_owned(), pid);
+        }
+    }
+    found
 }
 
 /// The pid of the monitor of container `id`, found in /proc.

@@ -227,6 +227,8 @@ fn create(
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&console_dir);
+
                 let stderr = read_available(&err_read);
                 return Err(format!("{} (terminal: {e})", stderr.trim()));
             }

@@ -107,6 +107,9 @@ impl RuntimeCommand<'_> {
     }
 }
 
+/// How long one runtime command other than `create` (which the monitor bounds) may take.
+const RUNTIME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runtimes tried, in order, when none is asked for. runc first: crun 1.8 refuses hosts with
 /// hybrid cgroups, which runc handles.
 const CANDIDATES: [&str; 2] = ["runc", "crun"];
@@ -170,18 +173,50 @@ impl OciRuntime {
                 .join(OsString::from(" ").as_os_str())
                 .to_string_lossy()
         );
-        let output = cmd.output().map_err(|e| RuntimeError {
+        let not_started = |e: std::io::Error| RuntimeError {
             argv: argv.clone(),
             status: "not started".into(),
             stderr: e.to_string(),
-        })?;
-        if output.status.success() {
-            return Ok(output.stdout);
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(not_started)?;
+        // Both pipes are drained while it runs (a full pipe would stall it), and it gets a
+        // deadline: a runtime stuck on a hook or a dead mount must not hold the container's
+        // lock, and with it every later call on the container, for good.
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let (status, killed) = crate::engine::process::wait_timeout(&mut child, RUNTIME_TIMEOUT)
+            .map_err(not_started)?;
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+            .trim()
+            .to_string();
+        if killed {
+            return Err(RuntimeError {
+                argv,
+                status: format!("killed after {} s", RUNTIME_TIMEOUT.as_secs()),
+                stderr,
+            });
+        }
+        if status.success() {
+            return Ok(stdout);
         }
         Err(RuntimeError {
             argv,
-            status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            status: status.to_string(),
+            stderr,
         })
     }
 }
