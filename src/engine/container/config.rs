@@ -89,6 +89,21 @@ pub struct IdMap {
     pub size: u32,
 }
 
+/// The host ID that ID `id` inside the container maps to, if any.
+pub fn to_host(maps: &[IdMap], id: u32) -> Option<u32> {
+    maps.iter()
+        .find(|m| id >= m.container_id && id - m.container_id < m.size)
+        // The ranges were checked at create: this cannot go past the last ID.
+        .map(|m| m.host_id.saturating_add(id - m.container_id))
+}
+
+/// The ID inside the container of host ID `id`, if it is mapped.
+pub fn to_container(maps: &[IdMap], id: u32) -> Option<u32> {
+    maps.iter()
+        .find(|m| id >= m.host_id && id - m.host_id < m.size)
+        .map(|m| m.container_id + (id - m.host_id))
+}
+
 /// Where a mount's contents come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "type")]

@@ -50,10 +50,7 @@ fn is_opaque(path: &Path) -> bool {
 
 /// The ID inside the container of host ID `id` (unmapped IDs stay as they are).
 fn unshift(maps: &[IdMap], id: u32) -> u32 {
-    maps.iter()
-        .find(|m| id >= m.host_id && id - m.host_id < m.size)
-        .map(|m| m.container_id + (id - m.host_id))
-        .unwrap_or(id)
+    super::config::to_container(maps, id).unwrap_or(id)
 }
 
 impl UpperDiff<'_> {

@@ -25,7 +25,6 @@ pub const BUNDLE_DIR: &str = "userdata";
 /// The container's /dev/shm on the host, inside its run directory.
 pub const SHM_DIR: &str = "shm";
 /// Image volumes, inside the container's storage directory.
-const IMAGE_VOLUMES_DIR: &str = "volumes";
 /// How long a stop waits for the monitor after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(30);
 
@@ -62,20 +61,7 @@ impl Engine {
             // The monitor may have written the file and gone between the two looks.
             exit = monitor::read_exit(&run_dir);
         }
-        record.state.status = Some(ContainerStatus::Exited);
-        record.state.pid = 0;
-        record.state.monitor_pid = 0;
-        match exit {
-            Some(exit) => {
-                record.state.exit_code = exit.exit_code;
-                record.state.finished_at = exit.finished_at;
-            }
-            None => {
-                // The monitor died without writing (killed, or the host rebooted).
-                record.state.exit_code = -1;
-                record.state.finished_at = crate::engine::image::now_rfc3339();
-            }
-        }
+        record.state.exited(exit);
         record.state.oom_killed = self.oom_killed(record);
         self.release(record);
         let _ = self.containers().save(record);
@@ -85,19 +71,7 @@ impl Engine {
     /// Whether the kernel's OOM killer acted in the container's cgroup (v1 `memory.oom_control`
     /// or v2 `memory.events`), read before the runtime removes the cgroup.
     fn oom_killed(&self, record: &ContainerRecord) -> bool {
-        let path = Self::cgroup_path(record);
-        let dir = cgroups::dir("memory", &path);
-        let count = |file: &str, key: &str| -> u64 {
-            std::fs::read_to_string(dir.join(file))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(' ')?;
-                    (k == key).then(|| v.trim().parse().ok()).flatten()
-                })
-                .unwrap_or(0)
-        };
-        count("memory.oom_control", "oom_kill") > 0 || count("memory.events", "oom_kill") > 0
+        cgroups::oom_kills(&Self::cgroup_path(record)) > 0
     }
 
     /// Releases what a run of the container held: its runtime state (and cgroups), its
@@ -191,13 +165,6 @@ impl Engine {
         ))
     }
 
-    /// Refreshes a container and removes it if it exited and asked for that (`rm`).
-    /// Returns `false` when it is gone.
-    pub(crate) fn refresh_and_reap(&self, handle: &Handle) -> bool {
-        let mut record = handle.lock();
-        !handle.is_removed() && self.reap_locked(handle, &mut record)
-    }
-
     /// Refreshes a locked container and removes it if it exited and asked for that (`rm`).
     /// Returns `false` when it was removed.
     fn reap_locked(&self, handle: &Handle, record: &mut ContainerRecord) -> bool {
@@ -238,10 +205,8 @@ impl Engine {
     /// it: refreshed (and reaped if it asked for that) when nothing holds it, else the
     /// record as last saved with an exit its monitor already wrote. `None` once reaped.
     pub(crate) fn view(&self, handle: &Handle) -> Option<Arc<ContainerRecord>> {
-        if handle.try_lock().is_some() {
-            // Free a moment ago: take it for real (an operation may have begun meanwhile,
-            // in which case this waits for it, as any call on the container would).
-            if !self.refresh_and_reap(handle) {
+        if let Some(mut record) = handle.try_lock() {
+            if handle.is_removed() || !self.reap_locked(handle, &mut record) {
                 return None;
             }
             return Some(handle.snapshot());
@@ -251,10 +216,7 @@ impl Engine {
             && let Some(exit) = monitor::read_exit(&self.containers().run_dir(&snapshot.id))
         {
             let mut record = (*snapshot).clone();
-            record.state.status = Some(ContainerStatus::Exited);
-            record.state.exit_code = exit.exit_code;
-            record.state.finished_at = exit.finished_at;
-            record.state.pid = 0;
+            record.state.exited(Some(exit));
             return Some(Arc::new(record));
         }
         Some(snapshot)
@@ -429,8 +391,8 @@ impl Engine {
                     Some(crate::engine::volume::data_dir(self.root(), name, owner)?)
                 }
                 MountSource::ImageVolume => {
-                    let volumes = self.containers().dir(&record.id).join(IMAGE_VOLUMES_DIR);
-                    let dir = volumes.join(index.to_string());
+                    let dir = self.containers().image_volume(&record.id, index);
+                    let volumes = dir.parent().unwrap_or(&dir).to_path_buf();
                     if !dir.exists() {
                         // Filled aside and renamed into place: a failed copy is retried at
                         // the next start rather than left half done.
@@ -564,11 +526,7 @@ impl Engine {
     fn start_locked(&self, record: &mut ContainerRecord) -> Result<()> {
         self.refresh(record);
         if !record.status().can_start() {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op: "start",
-            });
+            return Err(record.refuse("start"));
         }
         let runtime = self.runtime_or_err()?.clone();
         if record.status() != ContainerStatus::Created {
@@ -635,11 +593,7 @@ impl Engine {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         if !record.status().is_running() {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op: "kill",
-            });
+            return Err(record.refuse("kill"));
         }
         let signal = if signal == 0 { 9 } else { signal };
         if !(1..=64).contains(&signal) {
@@ -662,17 +616,9 @@ impl Engine {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         if !record.status().is_active() {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op: "stop",
-            });
+            return Err(record.refuse("stop"));
         }
-        let timeout = if timeout < 0 {
-            record.config.stop_timeout
-        } else {
-            timeout as u64
-        };
+        let timeout = record.stop_timeout(timeout);
         self.stop_locked(&mut record, timeout)?;
         self.reap_locked(&handle, &mut record);
         Ok(record.id.clone())
@@ -743,11 +689,7 @@ impl Engine {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         if record.status().is_active() {
-            let timeout = if timeout < 0 {
-                record.config.stop_timeout
-            } else {
-                timeout as u64
-            };
+            let timeout = record.stop_timeout(timeout);
             self.stop_locked(&mut record, timeout)?;
         }
         self.start_locked(&mut record)?;
@@ -759,11 +701,7 @@ impl Engine {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         if record.status().is_running() && !force {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op: "remove (without force)",
-            });
+            return Err(record.refuse("remove (without force)"));
         }
         let dependents = self.dependents(&record.id);
         if !dependents.is_empty() {
@@ -850,12 +788,7 @@ fn shift_ownership(
     gid_map: &[super::config::IdMap],
 ) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let shift = |maps: &[super::config::IdMap], id: u32| -> Option<u32> {
-        maps.iter()
-            .find(|m| id >= m.container_id && id - m.container_id < m.size)
-            // The ranges were checked at create: this cannot go past the last ID.
-            .map(|m| m.host_id.saturating_add(id - m.container_id))
-    };
+    let shift = super::config::to_host;
     fn walk(dir: &Path, f: &mut dyn FnMut(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
         f(dir)?;
         for entry in std::fs::read_dir(dir)? {

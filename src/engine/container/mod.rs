@@ -1,12 +1,15 @@
 //! Containers: records, status, the store, and name resolution.
 //!
-//! A container's record (`ROOT/containers/<id>/container.json`) is the source of truth,
-//! rewritten atomically on every change and kept in memory for reads. Each container has its
-//! own mutex, so calls on one container are serialized while calls on different containers
-//! run in parallel; the map lock is held only to look up, insert or remove.
+//! A container's record (`ROOT/containers/<id>/container.json`, written once, durably, at
+//! create) and its run state (`state.json` beside it, replaced atomically on every change)
+//! are the source of truth, kept in memory for reads. Each container has its own mutex, so
+//! calls on one container are serialized while calls on different containers run in
+//! parallel; readers that must not wait use a snapshot of the record instead.
 //!
-//! Lock order: the container map, then one container, then images. No lock is held while the
-//! runtime runs, except a container's own (which only serializes calls on that container).
+//! Lock order: one container, then the container map (held only for a moment, to look up,
+//! insert, forget or publish a snapshot, and never while waiting for a container), then
+//! images. No lock is held while the runtime runs, except a container's own (which only
+//! serializes calls on that container).
 
 pub mod config;
 pub mod create;
@@ -32,6 +35,8 @@ use super::{Error, Result};
 pub const RECORD_FILE: &str = "container.json";
 /// The run state of a container, beside its record (see [`Containers::save`]).
 pub const STATE_FILE: &str = "state.json";
+/// A container's image volumes, in its storage directory.
+const IMAGE_VOLUMES_DIR: &str = "volumes";
 /// Directory of container records under the storage root.
 pub const CONTAINERS_DIR: &str = "containers";
 const RECORD_VERSION: u32 = 1;
@@ -140,10 +145,44 @@ pub struct ContainerState {
     pub rootfs_shifted: bool,
 }
 
+impl ContainerState {
+    /// Records an exit: the one the monitor wrote, or, without one (the monitor was killed,
+    /// or the host rebooted), -1 now.
+    pub fn exited(&mut self, exit: Option<crate::engine::monitor::ExitInfo>) {
+        self.status = Some(ContainerStatus::Exited);
+        self.pid = 0;
+        self.monitor_pid = 0;
+        match exit {
+            Some(exit) => {
+                self.exit_code = exit.exit_code;
+                self.finished_at = exit.finished_at;
+            }
+            None => {
+                self.exit_code = -1;
+                self.finished_at = super::image::now_rfc3339();
+            }
+        }
+    }
+}
+
 impl ContainerRecord {
     /// Its status.
     pub fn status(&self) -> ContainerStatus {
         self.state.status.unwrap_or(ContainerStatus::Configured)
+    }
+
+    /// The error refusing `op` in its present status.
+    pub fn refuse(&self, op: &'static str) -> Error {
+        Error::InvalidState {
+            id: self.id.clone(),
+            status: self.status().as_str().into(),
+            op,
+        }
+    }
+
+    /// StopContainer's timeout: the one given, or (when negative) the container's own.
+    pub fn stop_timeout(&self, given: i64) -> u64 {
+        u64::try_from(given).unwrap_or(self.config.stop_timeout)
     }
 }
 
@@ -269,6 +308,11 @@ impl Containers {
     /// The storage directory of a container.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
+    }
+
+    /// The directory of a container's image volume, the `index`th of its mounts.
+    pub fn image_volume(&self, id: &str, index: usize) -> PathBuf {
+        self.dir(id).join(IMAGE_VOLUMES_DIR).join(index.to_string())
     }
 
     /// The run directory of a container (monitor files, log).

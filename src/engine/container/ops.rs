@@ -70,11 +70,7 @@ impl Engine {
             (ContainerStatus::Paused, "unpause")
         };
         if record.status() != wanted {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op,
-            });
+            return Err(record.refuse(op));
         }
         let runtime = self.runtime_or_err()?;
         let command = if pause {
@@ -132,11 +128,7 @@ impl Engine {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         if record.status().is_active() && !force {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op: "unmount (without force)",
-            });
+            return Err(record.refuse("unmount (without force)"));
         }
         if record.state.mounted {
             record.state.mounted = false;

@@ -271,11 +271,7 @@ impl Engine {
             record.status(),
             ContainerStatus::Running | ContainerStatus::Paused
         ) {
-            return Err(Error::InvalidState {
-                id: record.id.clone(),
-                status: record.status().as_str().into(),
-                op: "list the processes of",
-            });
+            return Err(record.refuse("list the processes of"));
         }
         let wanted = descriptors(opts)?;
         let mut pids = crate::engine::runtime::cgroups::processes(&Self::cgroup_path(&record));

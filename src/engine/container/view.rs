@@ -128,9 +128,7 @@ impl Engine {
                     MountSource::ImageVolume => (
                         "bind",
                         self.containers()
-                            .dir(&record.id)
-                            .join("volumes")
-                            .join(index.to_string())
+                            .image_volume(&record.id, index)
                             .display()
                             .to_string(),
                     ),

@@ -228,11 +228,6 @@ pub fn open_control(path: &Path) -> io::Result<OwnedFd> {
     Ok(file.into())
 }
 
-/// Whether `fd` is readable or hung up, after a poll.
-pub fn ready(fd: &nix::poll::PollFd) -> bool {
-    fd.revents().is_some_and(|r| !r.is_empty())
-}
-
 /// Writes as much of `data` as `fd` takes without blocking; returns how much it took, or
 /// `None` when the reader is gone.
 pub fn write_some(fd: &impl AsFd, data: &[u8]) -> Option<usize> {

@@ -154,6 +154,15 @@ fn io_stat_v2(path: &Path) -> (u64, u64) {
     totals
 }
 
+/// How many times the kernel's OOM killer acted in cgroup `path` (v1 `memory.oom_control`,
+/// v2 `memory.events`).
+pub fn oom_kills(path: &str) -> u64 {
+    let memory = dir("memory", path);
+    keyed(&memory.join("memory.oom_control"), "oom_kill")
+        .or_else(|| keyed(&memory.join("memory.events"), "oom_kill"))
+        .unwrap_or(0)
+}
+
 /// Whether a block IO weight can be set for cgroups under `parent`. On v1 the weight files
 /// exist only below the root of the hierarchy (`blkio.bfq.weight` with the BFQ scheduler,
 /// `blkio.weight` with CFQ; with neither there is no weight), so `parent` is made if needed
@@ -170,8 +179,9 @@ pub fn supports_blkio_weight(parent: &str) -> bool {
     dir.join("blkio.weight").exists() || dir.join("blkio.bfq.weight").exists()
 }
 
-/// Removes what is left of cgroup `path` in every hierarchy (empty directories only, deepest
-/// first, as the kernel requires). Returns the directories that could not be removed.
+/// Removes what is left of cgroup `path` (a leaf: containers make no cgroups of their own
+/// below it) in every hierarchy; the kernel removes only empty ones. Returns the
+/// directories that could not be removed.
 pub fn remove(path: &str) -> Vec<PathBuf> {
     let mut left = Vec::new();
     for d in existing_dirs(path) {

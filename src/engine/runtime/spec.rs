@@ -171,10 +171,7 @@ fn mount(destination: &str, kind: &str, source: &str, options: &[&str]) -> Value
 
 /// Whether `id` is mapped by `maps`.
 fn mapped(maps: &[IdMap], id: u32) -> bool {
-    maps.is_empty()
-        || maps
-            .iter()
-            .any(|m| id >= m.container_id && id - m.container_id < m.size)
+    maps.is_empty() || crate::engine::container::config::to_host(maps, id).is_some()
 }
 
 /// Builds the spec.
