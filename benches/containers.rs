@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::{median, ms};
+use podlink::engine::runtime::RuntimeCommand;
 use podlink::varlink::client::{Create, VarlinkClientInterface};
 
 #[path = "common/mod.rs"]
@@ -93,11 +94,13 @@ fn main() {
     .expect("write spec");
     nix::sys::prctl::set_child_subreaper(true).expect("subreaper");
     let state = dir.path().join("floor-state");
-    let runtime_cmd = |args: &[&str]| {
-        let mut cmd = Command::new(&runtime);
-        cmd.arg("--root").arg(&state).args(args);
-        cmd
-    };
+    // The runtime as podlink runs it: for crun on a host with hybrid cgroups, in a mount
+    // namespace of its own that hides the v2 controllers file (without which crun refuses
+    // to run at all), set up in the child itself, with no extra process.
+    let oci = podlink::engine::runtime::OciRuntime::at(
+        &which(&runtime).unwrap_or_else(|| panic!("{runtime} is not installed")),
+    );
+    let runtime_cmd = |what: RuntimeCommand| oci.command(&state, &what);
     let mut floor = Vec::new();
     for round in 0..ROUNDS {
         let id = format!("floor{round}");
@@ -106,16 +109,17 @@ fn main() {
         // The runtime hands its stdio to the container: it must not be a pipe read to the
         // end here, or this would wait for the container rather than for `create`.
         let log = std::fs::File::create(dir.path().join("create.err")).expect("log");
-        let status = runtime_cmd(&["create", "--bundle"])
-            .arg(&bundle)
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(&id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .status()
-            .expect("runtime create");
+        let status = runtime_cmd(RuntimeCommand::Create {
+            bundle: &bundle,
+            pid_file: &pid_file,
+            console_socket: None,
+            id: &id,
+        })
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .status()
+        .expect("runtime create");
         assert!(
             status.success(),
             "create: {}",
@@ -127,9 +131,12 @@ fn main() {
             .trim()
             .parse()
             .expect("pid");
-        run(&mut runtime_cmd(&["start", &id]));
+        run(&mut runtime_cmd(RuntimeCommand::Start(&id)));
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        run(&mut runtime_cmd(&["delete", &id]));
+        run(&mut runtime_cmd(RuntimeCommand::Delete {
+            id: &id,
+            force: false,
+        }));
         floor.push(start.elapsed());
     }
     client
@@ -202,4 +209,11 @@ fn run(cmd: &mut Command) {
         "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The path of `name` in PATH.
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
