@@ -426,6 +426,8 @@ fn containers_outlive_a_killed_service() {
         json!({}),
     );
     let frozen = create(&mut raw, "frozen", &["sleep", "1000"], json!({}));
+    let adopted = create(&mut raw, "adopted", &["sh", "-c", "exit 5"], json!({}));
+    ok(&mut raw, "GetAttachSockets", json!({"name": "adopted"}));
     ok(&mut raw, "StartContainer", json!({"name": "long"}));
     ok(&mut raw, "StartContainer", json!({"name": "short"}));
     ok(&mut raw, "StartContainer", json!({"name": "frozen"}));
@@ -439,6 +441,16 @@ fn containers_outlive_a_killed_service() {
             .args(["pause", &frozen]),
     );
     daemon.stop_with(nix::sys::signal::Signal::SIGKILL);
+    // As if the service had been killed after the monitor's report but before it saved
+    // the state: the record knows nothing of the monitor.
+    std::fs::write(
+        dir.path()
+            .join("root/containers")
+            .join(&adopted)
+            .join("state.json"),
+        "{}",
+    )
+    .unwrap();
     // "short" exits while the service is down.
     let exit_file = dir
         .path()
@@ -460,6 +472,14 @@ fn containers_outlive_a_killed_service() {
         ok(&mut raw, "WaitContainer", json!({"name": "short"}))["exitcode"],
         7
     );
+    // The monitor nobody recorded is adopted: the container is created, and runs.
+    assert_eq!(inspect(&mut raw, "adopted")["State"]["Status"], "created");
+    ok(&mut raw, "StartContainer", json!({"name": "adopted"}));
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "adopted"}))["exitcode"],
+        5
+    );
+    ok(&mut raw, "RemoveContainer", json!({"name": "adopted"}));
     // The runtime's word on the frozen one is taken, and it thaws.
     assert_eq!(inspect(&mut raw, "frozen")["State"]["Status"], "paused");
     ok(&mut raw, "UnpauseContainer", json!({"name": "frozen"}));
