@@ -24,7 +24,6 @@ use crate::engine::{Engine, Error, Result};
 pub const BUNDLE_DIR: &str = "userdata";
 /// The container's /dev/shm on the host, inside its run directory.
 pub const SHM_DIR: &str = "shm";
-/// Image volumes, inside the container's storage directory.
 /// How long a stop waits for the monitor after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(30);
 
