@@ -4,7 +4,7 @@
 //! Every operation follows one shape: find the container, lock it, refresh it from its exit
 //! file, check its status allows the operation, act, save. The lock is the container's own,
 //! so an operation (even a stop that waits out its timeout) holds up only calls on the same
-//! container; readers that must not wait use [`Engine::view`].
+//! container; readers that must not wait use `Engine::view`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -210,7 +210,7 @@ impl Engine {
 
     /// io.podman.Commit: a new image from the container's changes; returns its ID. A running
     /// container is frozen while its changes are read, whatever `pause` says (see
-    /// [`Engine::frozen`]); Podman froze it only when asked.
+    /// `Engine::frozen`); Podman froze it only when asked.
     pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;

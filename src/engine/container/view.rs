@@ -1,5 +1,5 @@
 //! What clients read about containers: lists, inspect data, existence, logs. Readers never
-//! wait for an operation on a container (see [`Engine::view`]).
+//! wait for an operation on a container (see `Engine::view`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
