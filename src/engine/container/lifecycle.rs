@@ -105,6 +105,9 @@ impl Engine {
     /// runtime; runtime state nobody watches any more is deleted.
     pub(crate) fn reconcile(&self) {
         let monitors = monitor::all_monitors();
+        // Read once here: looking per container would read the mount table once per mount
+        // point of every container, at every start of the service.
+        let mounted = overlay::mount_points();
         for handle in self.containers().all() {
             let mut record = handle.lock();
             if let Some(&pid) = monitors.get(&record.id)
@@ -143,12 +146,26 @@ impl Engine {
                 if let Err(e) = self.containers().save(&record) {
                     log::error!("container {}: {e}", record.id);
                 }
-            } else {
+            } else if self.holds_anything(&record, &mounted) {
                 // Nothing watches it: whatever the runtime still has of it goes.
                 self.release(&record);
             }
+
             self.reap_locked(&handle, &mut record);
         }
+    }
+
+    /// Whether a container that does not run still holds something `release` frees: runtime
+    /// state, a cgroup, its /dev/shm or (unless the client mounted it) its root filesystem.
+    fn holds_anything(
+        &self,
+        record: &ContainerRecord,
+        mounted: &std::collections::HashSet<PathBuf>,
+    ) -> bool {
+        self.runtime_root().join(&record.id).exists()
+            || !cgroups::existing_dirs(&Self::cgroup_path(record)).is_empty()
+            || mounted.contains(&self.containers().run_dir(&record.id).join(SHM_DIR))
+            || (!record.state.mounted && mounted.contains(&self.overlay_of(record).merged))
     }
 
     /// What the runtime says of a container: its status and pid.

@@ -140,7 +140,7 @@ pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32
     // The monitor answers once the runtime has created the container (or failed to), which
     // its own timeouts bound; this one only guards against a monitor that hangs.
     if !crate::engine::process::readable_within(&stdout, SPAWN_TIMEOUT) {
-        if let Some(pid) = find_monitor(&options.id) {
+        if let Some(&pid) = all_monitors().get(&options.id) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -191,13 +191,18 @@ pub fn read_exit(dir: &Path) -> Option<ExitInfo> {
 /// How long the service waits for a new monitor's one message.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Whether a command line (NUL-separated, as in /proc) is that of the monitor of `id`.
-fn is_monitor_cmdline(cmdline: &[u8], id: &str) -> bool {
+/// The container a command line (NUL-separated, as in /proc) monitors, if it is a monitor's.
+fn monitored_id(cmdline: &[u8]) -> Option<&[u8]> {
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.get(1) == Some(&&b"monitor"[..])
-        && args
-            .windows(2)
-            .any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
+    if args.get(1) != Some(&&b"monitor"[..]) {
+        return None;
+    }
+    args.windows(2).find(|w| w[0] == b"--id").map(|w| w[1])
+}
+
+/// Whether a command line is that of the monitor of `id`.
+fn is_monitor_cmdline(cmdline: &[u8], id: &str) -> bool {
+    monitored_id(cmdline) == Some(id.as_bytes())
 }
 
 /// Whether `pid` is still the monitor of container `id` (pids are reused).
@@ -224,23 +229,11 @@ pub fn all_monitors() -> std::collections::HashMap<String, i32> {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.get(1) != Some(&&b"monitor"[..]) {
-            continue;
-        }
-        if let Some(id) = args.windows(2).find(|w| w[0] == b"--id").map(|w| w[1]) {
+        if let Some(id) = monitored_id(&cmdline) {
             found.insert(String::from_utf8_lossy(id).into_owned(), pid);
         }
     }
     found
-}
-
-/// The pid of the monitor of container `id`, found in /proc.
-pub fn find_monitor(id: &str) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        is_monitor(pid, id).then_some(pid)
-    })
 }
 
 /// Waits until the monitor `pid` of container `id` has exited, or `timeout` passes;

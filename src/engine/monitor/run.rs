@@ -193,9 +193,9 @@ fn create(
             id: &options.id,
         },
     );
-    command.env_remove("LISTEN_PID").stderr(Stdio::from(
-        err_write.try_clone().map_err(|e| io_err("dup", e))?,
-    ));
+    command
+        .env_remove("LISTEN_PID")
+        .stderr(Stdio::from(err_write));
     if options.tty {
         command.stdin(Stdio::null()).stdout(Stdio::null());
     } else {
@@ -218,7 +218,6 @@ fn create(
     // The write ends now belong to the runtime (and the container): ours must close, or the
     // pipes never report end of file.
     drop(command);
-    drop(err_write);
     let mut child = child.map_err(|e| format!("cannot run {}: {e}", runtime.path.display()))?;
     let mut terminal = None;
     if let Some(console) = &console {
