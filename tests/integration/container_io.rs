@@ -282,14 +282,7 @@ fn stats_and_processes_of_a_busy_container() {
     );
     ok(&mut raw, "StartContainer", json!({"name": "burner"}));
     // From "busy" on, the shell loops and its sleep waits.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok(&mut raw, "GetContainerLogs", json!({"name": "burner"}))["container"]
-        .to_string()
-        .contains("busy")
-    {
-        assert!(Instant::now() < deadline, "never busy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::containers::wait_for_log(&mut raw, "burner", "busy");
     let first = stats(&mut raw, "burner");
     std::thread::sleep(Duration::from_millis(1000));
     let second = stats(&mut raw, "burner");

@@ -11,6 +11,18 @@ use crate::util::{DaemonOptions, RawConnection, TestDaemon, privileged};
 
 pub use crate::util::{fails, ok};
 
+/// Waits (up to 20 s) until the log of container `name` holds `needle`.
+pub fn wait_for_log(raw: &mut RawConnection, name: &str, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(raw, "GetContainerLogs", json!({ "name": name }))["container"]
+        .to_string()
+        .contains(needle)
+    {
+        assert!(Instant::now() < deadline, "{name} never logged {needle:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A daemon with the busybox fixture imported as `busybox`.
 pub fn daemon_with_busybox(options: DaemonOptions) -> TestDaemon {
     let daemon = TestDaemon::start_with(options);
@@ -917,15 +929,7 @@ fn a_slow_stop_holds_up_only_its_own_container() {
         });
         // The container logging the signal means the stop is under way (and holds the
         // container until its timeout).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut watcher = daemon.raw();
-        while !ok(&mut watcher, "GetContainerLogs", json!({"name": "slow"}))["container"]
-            .to_string()
-            .contains("got TERM")
-        {
-            assert!(Instant::now() < deadline, "the stop signal never came");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_log(&mut daemon.raw(), "slow", "got TERM");
         // Meanwhile, other clients list, inspect (the stopping one too), and run other
         // containers, without waiting for the stop.
         let start = Instant::now();
