@@ -9,7 +9,7 @@ role=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
 service_packages=(ca-certificates curl gcc libc6-dev git runc crun catatonit golang-github-containers-common)
-test_packages=(busybox-static skopeo podman systemd python3 python3-pip tar gzip xz-utils zstd)
+test_packages=(busybox-static skopeo podman systemd python3 python3-pip python3-venv tar gzip xz-utils zstd)
 
 packages=("${service_packages[@]}")
 [[ $role == test ]] && packages+=("${test_packages[@]}")
@@ -43,6 +43,25 @@ if ! python3 -c 'import varlink' 2>/dev/null; then
     echo "setup-deps: installing the python varlink package"
     python3 -m pip install -q varlink 2>/dev/null ||
         python3 -m pip install -q --break-system-packages varlink
+fi
+
+# python-podman 0.11.1.1, the Python library of this API's generation (Podman 1.1-1.3), in a
+# virtual environment of its own: it predates Python 3.10, whose collections module no longer
+# has the abstract base classes it imports, so the environment aliases them at start-up.
+venv=/opt/podlink-test/python-podman
+if ! "$venv/bin/python" -c 'import podman, varlink' 2>/dev/null; then
+    echo "setup-deps: installing python-podman 0.11.1.1 into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "setuptools<81" varlink python-dateutil psutil pbr
+    "$venv/bin/pip" install -q --no-deps podman==0.11.1.1
+    purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    cat >"$purelib/sitecustomize.py" <<'PY'
+import collections, collections.abc
+for n in ("MutableMapping", "Mapping", "Iterable", "Sequence", "Callable", "MutableSequence"):
+    if not hasattr(collections, n):
+        setattr(collections, n, getattr(collections.abc, n))
+PY
 fi
 
 # The varlink command line tool (Debian 12 does not package one).

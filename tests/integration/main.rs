@@ -33,3 +33,7 @@ mod container_io;
 /// Containers (issue 4) through Python's varlink package, the contract's examples with the
 /// varlink tool, and on crun. Needs root.
 mod container_clients;
+
+/// What Podman 1.x's clients expect (issue 8): python-podman 0.11, `ContainerConfig`, the
+/// `KEY=VALUE` form of `changes`. Needs root.
+mod client_compat;

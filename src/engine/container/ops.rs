@@ -159,6 +159,7 @@ impl Engine {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
+        ensure_upper(&overlay)?;
         let diff = self.upper_diff(&record, &overlay);
         let mut changes = self.frozen(&record, || diff.changes())?;
         // What the runtime made to mount things on is not the container's doing (as
@@ -221,6 +222,7 @@ impl Engine {
         if mounted {
             overlay.mount()?;
         }
+        ensure_upper(&overlay)?;
         let diff = self.upper_diff(&record, &overlay);
         let layer = self.frozen(&record, || self.layer_of(&diff));
         if mounted && !record.status().is_active() {
@@ -309,4 +311,10 @@ impl Engine {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
+}
+
+/// Makes a container's upper directory if its root filesystem was never mounted (a container
+/// created and not started): it has no changes yet, and commit or diff read an empty one.
+fn ensure_upper(overlay: &crate::engine::storage::overlay::Overlay) -> Result<()> {
+    std::fs::create_dir_all(&overlay.upper).map_err(|e| Error::io("create", &overlay.upper, e))
 }

@@ -1,6 +1,17 @@
 //! Dockerfile instructions applied to an image config, as `podman import --change` and
 //! `podman commit --change` do: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL,
-//! USER, VOLUME, WORKDIR. An instruction may be written `CMD /bin/sh` or `CMD=/bin/sh`.
+//! USER, VOLUME, WORKDIR.
+//!
+//! Two forms, told apart by what follows the instruction's name:
+//! - `KEY VALUE` is a Dockerfile line and means what it means in a Dockerfile: `CMD echo hi`
+//!   is the shell form (`["/bin/sh", "-c", "echo hi"]`), `ENV A=1 B=2` sets two variables,
+//!   `VOLUME /a /b` declares two volumes.
+//! - `KEY=VALUE` is Podman 1.x's own form, which its clients send (python-podman, `podman
+//!   commit --change CMD=...`): the value is taken whole. `CMD=/usr/bin/zsh` is
+//!   `["/usr/bin/zsh"]` and `ENTRYPOINT=/bin/sh date` is `["/bin/sh date"]` (no shell
+//!   wrapping, no splitting), `ENV=A=b c` sets A to `b c`, `LABEL=k=v w` sets k to `v w`,
+//!   `VOLUME=/a b` is the one path `/a b`. A JSON array value (`CMD=["sh", "-c", "x"]`)
+//!   is that array in both forms.
 
 use serde_json::{Map, Value, json};
 
@@ -21,15 +32,23 @@ fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String
         .ok_or_else(|| format!("change {change:?}: missing a value"))?;
     let instruction = change[..split].to_ascii_uppercase();
     let value = change[split + 1..].trim();
+    let form = if change[split..].starts_with('=') {
+        Form::Podman
+    } else {
+        Form::Dockerfile
+    };
     match instruction.as_str() {
         "CMD" => {
-            config.insert("Cmd".into(), json!(command(value)?));
+            config.insert("Cmd".into(), json!(command(value, form)?));
         }
         "ENTRYPOINT" => {
-            config.insert("Entrypoint".into(), json!(command(value)?));
+            config.insert("Entrypoint".into(), json!(command(value, form)?));
         }
         "ENV" => {
-            let pairs = key_values(value, true)?;
+            let pairs = match form {
+                Form::Podman => vec![whole_key_value(value, true)?],
+                Form::Dockerfile => key_values(value, true)?,
+            };
             let env = list(config, "Env");
             for (key, val) in pairs {
                 let prefix = format!("{key}=");
@@ -38,14 +57,22 @@ fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String
             }
         }
         "LABEL" => {
+            let pairs = match form {
+                Form::Podman => vec![whole_key_value(value, false)?],
+                Form::Dockerfile => key_values(value, false)?,
+            };
             let labels = object(config, "Labels");
-            for (key, val) in key_values(value, false)? {
+            for (key, val) in pairs {
                 labels.insert(key, json!(val));
             }
         }
         "EXPOSE" => {
             let ports = object(config, "ExposedPorts");
-            for port in words(value)? {
+            let list = match form {
+                Form::Podman => vec![value.to_string()],
+                Form::Dockerfile => words(value)?,
+            };
+            for port in list {
                 let port = if port.contains('/') {
                     port
                 } else {
@@ -62,6 +89,8 @@ fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String
             let volumes = object(config, "Volumes");
             let paths = if value.starts_with('[') {
                 json_array(value)?
+            } else if form == Form::Podman {
+                vec![value.to_string()]
             } else {
                 words(value)?
             };
@@ -91,12 +120,34 @@ fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String
     Ok(())
 }
 
-/// The JSON (exec) form `["a", "b"]`, or the shell form wrapped in `/bin/sh -c`.
-fn command(value: &str) -> Result<Vec<String>, String> {
+/// How a change was written (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `KEY VALUE`, a Dockerfile line.
+    Dockerfile,
+    /// `KEY=VALUE`, Podman 1.x's form: the value taken whole.
+    Podman,
+}
+
+/// The JSON (exec) form `["a", "b"]`; otherwise, as a Dockerfile line, the shell form wrapped
+/// in `/bin/sh -c`, and in Podman's form the value as the one element.
+fn command(value: &str, form: Form) -> Result<Vec<String>, String> {
     if value.starts_with('[') {
         json_array(value)
+    } else if form == Form::Podman {
+        Ok(vec![value.into()])
     } else {
         Ok(vec!["/bin/sh".into(), "-c".into(), value.into()])
+    }
+}
+
+/// `KEY=VALUE` taken whole (the value may hold spaces and `=`). With `allow_bare`, a lone
+/// `KEY` has an empty value.
+fn whole_key_value(value: &str, allow_bare: bool) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        None if allow_bare && !value.is_empty() => Ok((value.to_string(), String::new())),
+        _ => Err(format!("{value}: expected KEY=VALUE")),
     }
 }
 
@@ -206,6 +257,39 @@ mod tests {
     }
 
     #[test]
+    fn podman_form_takes_the_value_whole() {
+        let c = applied(&["CMD=/usr/bin/zsh", "ENTRYPOINT=/bin/sh date"]);
+        assert_eq!(c["Cmd"], json!(["/usr/bin/zsh"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/sh date"]));
+        let c = applied(&[
+            r#"CMD=["/bin/sh", "-c", "echo hi"]"#,
+            r#"ENTRYPOINT=["/bin/app"]"#,
+            "ENV=A=b c",
+            "ENV=EMPTY",
+            "LABEL=k=v w",
+            "EXPOSE=8080",
+            "VOLUME=/a b",
+            r#"VOLUME=["/c", "/d"]"#,
+            "USER=1000",
+            "WORKDIR=/srv",
+            "STOPSIGNAL=SIGTERM",
+        ]);
+        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/app"]));
+        assert_eq!(c["Env"], json!(["A=b c", "EMPTY="]));
+        assert_eq!(c["Labels"], json!({"k": "v w"}));
+        assert_eq!(c["ExposedPorts"], json!({"8080/tcp": {}}));
+        assert_eq!(c["Volumes"], json!({"/a b": {}, "/c": {}, "/d": {}}));
+        assert_eq!(c["User"], "1000");
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert_eq!(c["StopSignal"], "SIGTERM");
+        // The Dockerfile form keeps its meaning.
+        let c = applied(&["CMD /usr/bin/zsh", "ENTRYPOINT /bin/sh date"]);
+        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "/usr/bin/zsh"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/sh date"]));
+    }
+
+    #[test]
     fn bad_changes_are_errors() {
         let mut config = Map::new();
         for bad in [
@@ -215,6 +299,9 @@ mod tests {
             "WORKDIR relative",
             "EXPOSE http",
             "LABEL novalue",
+            "LABEL==v",
+            "EXPOSE=http",
+            "WORKDIR=relative",
         ] {
             assert!(
                 apply(&mut config, &[bad.to_string()]).is_err(),

@@ -720,6 +720,9 @@ struct ImageInspect<'a> {
     comment: &'a str,
     created: String,
     config: &'a Value,
+    /// The same object as `Config`: python-podman 0.10-0.11 and pypodman read it under this
+    /// older name (Docker's inspect has both; Podman 1.x served both).
+    container_config: &'a Value,
     version: &'a str,
     author: &'a str,
     architecture: &'a str,
@@ -760,6 +763,7 @@ fn inspect(image: &Image, layers: &LayerStore) -> Value {
         comment: config["comment"].as_str().unwrap_or(history_comment),
         created: image.created(),
         config: &config["config"],
+        container_config: &config["config"],
         version: config["docker_version"].as_str().unwrap_or_default(),
         author: config["author"].as_str().unwrap_or_default(),
         architecture: config["architecture"].as_str().unwrap_or_default(),
