@@ -5,24 +5,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::containers::{create, daemon_with_busybox, ok};
 use crate::fixtures::fixtures;
-use crate::util::{
-    DaemonOptions, RawConnection, TestDaemon, assert_nothing_left, privileged, run_ok, test_file,
-};
+use crate::images::inspect as inspect_image;
+use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, privileged, run_ok, test_file};
 
 /// Where `contrib/scripts/setup-deps.sh test` installs python-podman 0.11.1.1.
 const PYTHON_PODMAN: &str = "/opt/podlink-test/python-podman/bin/python";
-
-fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
-    let text = ok(raw, "InspectImage", json!({"name": name}))["image"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    serde_json::from_str(&text).unwrap()
-}
 
 #[test]
 fn python_podman_creates_runs_and_commits() {

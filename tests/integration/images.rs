@@ -31,7 +31,7 @@ fn import(raw: &mut RawConnection, source: &str, reference: &str) -> String {
     id
 }
 
-fn inspect(raw: &mut RawConnection, name: &str) -> Value {
+pub fn inspect(raw: &mut RawConnection, name: &str) -> Value {
     let text = ok(raw, "InspectImage", json!({"name": name}))["image"]
         .as_str()
         .unwrap()
