@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine::image::ImportSettings;
+use crate::engine::storage::budget::Limits;
+
 /// Default address of the service, as Podman's own `podman varlink` used.
 pub const DEFAULT_ADDRESS: &str = "unix:/run/podman/io.podman";
 /// Default largest message a client may send, in bytes.
@@ -149,6 +152,21 @@ pub struct ServeArgs {
     /// Test hook: calls of this io.podman method panic inside the handler.
     #[arg(long, hide = true, env = "PODLINK_TEST_PANIC_METHOD")]
     pub test_panic_method: Option<String>,
+    /// Most bytes one image import may unpack (uncompressed); past it the import fails.
+    #[arg(long, env = "PODLINK_IMPORT_MAX_BYTES", default_value_t = Limits::default().max_bytes)]
+    pub import_max_bytes: u64,
+    /// Most tar entries one image import may hold; past it the import fails.
+    #[arg(long, env = "PODLINK_IMPORT_MAX_ENTRIES", default_value_t = Limits::default().max_entries)]
+    pub import_max_entries: u64,
+    /// Bytes an import must leave free on the storage root's filesystem.
+    #[arg(long, env = "PODLINK_IMPORT_MIN_FREE", default_value_t = Limits::default().min_free)]
+    pub import_min_free: u64,
+    /// Seconds an image import from an http(s) URL may take to connect.
+    #[arg(long, env = "PODLINK_HTTP_CONNECT_TIMEOUT", default_value_t = 30)]
+    pub http_connect_timeout: u64,
+    /// Seconds an http(s) source may send nothing before the import fails.
+    #[arg(long, env = "PODLINK_HTTP_READ_TIMEOUT", default_value_t = 60)]
+    pub http_read_timeout: u64,
 }
 
 /// Where the service listens.
@@ -226,6 +244,8 @@ pub struct Config {
     pub max_message_size: usize,
     /// Test hook: the io.podman method that panics.
     pub test_panic_method: Option<String>,
+    /// Limits and timeouts of image imports.
+    pub imports: ImportSettings,
 }
 
 impl Config {
@@ -242,6 +262,15 @@ impl Config {
                 .then(|| std::time::Duration::from_millis(serve.timeout)),
             max_message_size: serve.max_message_size,
             test_panic_method: serve.test_panic_method,
+            imports: ImportSettings {
+                limits: Limits {
+                    max_bytes: serve.import_max_bytes,
+                    max_entries: serve.import_max_entries,
+                    min_free: serve.import_min_free,
+                },
+                connect_timeout: std::time::Duration::from_secs(serve.http_connect_timeout),
+                read_timeout: std::time::Duration::from_secs(serve.http_read_timeout),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -262,6 +291,9 @@ impl Config {
         }
         if self.max_message_size < 1024 {
             return Err(ConfigError::MessageSize(self.max_message_size));
+        }
+        if self.imports.connect_timeout.is_zero() || self.imports.read_timeout.is_zero() {
+            return Err(ConfigError::HttpTimeout);
         }
         Ok(())
     }
@@ -300,6 +332,9 @@ pub enum ConfigError {
     /// The message size limit is too small to carry a call.
     #[error("--max-message-size must be at least 1024 bytes, got {0}")]
     MessageSize(usize),
+    /// An http timeout of zero would wait forever.
+    #[error("--http-connect-timeout and --http-read-timeout must be at least 1 second")]
+    HttpTimeout,
 }
 
 /// Sets up logging to stderr at `level`.

@@ -51,7 +51,7 @@ impl Engine {
         for dir in [&config.root, &config.runroot] {
             create_dir_with_mode(dir, TRAVERSABLE_DIR_MODE)?;
         }
-        let images = image::Images::open(&config.root)?;
+        let images = image::Images::open(&config.root, config.imports.clone())?;
         let containers = container::Containers::open(&config.root, &config.runroot)?;
         let runtime = runtime::select(config.runtime.as_deref())?;
         match &runtime {

@@ -107,8 +107,9 @@ pub struct ContainerRecord {
     pub image_name: String,
     /// When it was created (RFC 3339).
     pub created: String,
-    /// The image's layers, bottom first (the overlay's lower directories).
-    pub layers: Vec<String>,
+    /// The image's layers, bottom first (the overlay's lower directories); validated when
+    /// the record is read, as they become paths.
+    pub layers: Vec<crate::engine::storage::digest::Digest>,
     /// Everything decided at creation; never changes afterwards.
     pub config: config::ContainerConfig,
     /// Runtime state.

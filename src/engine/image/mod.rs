@@ -19,12 +19,13 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
+use super::storage::digest::Digest;
 use super::storage::images::{ImageRecord, ImageStore, new_record};
 use super::storage::layers::{LayerStore, StagedLayer};
 use super::{Error, Result};
 use reference::{Reference, is_hex, is_hex64, split_name};
 
-pub use transport::{ExportOptions, ImportOptions};
+pub use transport::{ExportOptions, ImportOptions, ImportSettings};
 
 /// Media types podlink writes.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -135,6 +136,7 @@ pub struct Images {
     store: ImageStore,
     index: RwLock<Index>,
     tmp: PathBuf,
+    settings: ImportSettings,
 }
 
 #[derive(Debug, Default)]
@@ -163,8 +165,9 @@ enum Found {
 }
 
 impl Images {
-    /// Opens the stores under `root`, loads every image and removes what a crash left.
-    pub fn open(root: &Path) -> Result<Self> {
+    /// Opens the stores under `root`, loads every image and removes what a crash left;
+    /// imports follow `settings`.
+    pub fn open(root: &Path, settings: ImportSettings) -> Result<Self> {
         let layers = LayerStore::open(root)?;
         let store = ImageStore::open(root)?;
         let mut index = Index::default();
@@ -218,6 +221,7 @@ impl Images {
             store,
             index: RwLock::new(index),
             tmp: root.join(super::storage::TMP_DIR),
+            settings,
         })
     }
 
@@ -424,8 +428,8 @@ impl Images {
         let Some(image) = index.by_id.remove(id) else {
             return Ok(());
         };
-        self.store.remove(id)?;
-        let still_used: HashSet<&String> =
+        self.store.remove(&Digest::from_hex(id)?)?;
+        let still_used: HashSet<&Digest> =
             index.all().flat_map(|i| i.record.layers.iter()).collect();
         for layer in &image.record.layers {
             if !still_used.contains(layer) {
@@ -461,15 +465,8 @@ impl Images {
         let id = hex_digest(&new.config);
         let config: Value = serde_json::from_slice(&new.config)
             .map_err(|e| Error::InvalidArgument(format!("image config is not JSON: {e}")))?;
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let staged_ids: Vec<String> = new.layers.iter().map(|l| l.diff_id().to_string()).collect();
+        let diff_ids = transport::config_diff_ids(&config)?;
+        let staged_ids: Vec<Digest> = new.layers.iter().map(|l| l.diff_id().clone()).collect();
         if diff_ids != staged_ids {
             return Err(Error::InvalidArgument(format!(
                 "image config lists layers {diff_ids:?} but the archive holds {staged_ids:?}"
@@ -526,7 +523,7 @@ impl Images {
                     .normalized(),
             ]
         };
-        let staged = self.layers.stage(tarball)?;
+        let staged = self.layers.stage(tarball, &self.budget())?;
         let created = now_rfc3339();
         let mut config = base.config.clone();
         config["created"] = json!(created);
@@ -573,7 +570,7 @@ impl Images {
 
     /// The stored config bytes of an image.
     fn config_bytes(&self, image: &Image) -> Result<Vec<u8>> {
-        let path = self.store.config_path(&image.record.id);
+        let path = self.store.config_path(&Digest::from_hex(&image.record.id)?);
         std::fs::read(&path).map_err(|e| Error::io("read", path, e))
     }
 }
@@ -581,11 +578,11 @@ impl Images {
 /// A layer of a new image: extracted now, or already stored.
 enum NewLayer {
     Staged(StagedLayer),
-    Existing(String),
+    Existing(Digest),
 }
 
 impl NewLayer {
-    fn diff_id(&self) -> &str {
+    fn diff_id(&self) -> &Digest {
         match self {
             NewLayer::Staged(s) => &s.record.diff_id,
             NewLayer::Existing(diff_id) => diff_id,
@@ -799,7 +796,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// An OCI manifest for `config` and uncompressed `layers` (diff ID, size).
-pub fn oci_manifest(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
+pub fn oci_manifest(config: &[u8], layers: &[(Digest, u64)]) -> Vec<u8> {
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -818,13 +815,13 @@ pub fn oci_manifest(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
 }
 
 /// The config of an image made from one root filesystem tarball.
-fn rootfs_config(diff_id: &str, message: &str, changes: &[String]) -> Result<Vec<u8>> {
+fn rootfs_config(diff_id: &Digest, message: &str, changes: &[String]) -> Result<Vec<u8>> {
     let created = now_rfc3339();
     let mut settings = Map::new();
     changes::apply(&mut settings, changes).map_err(Error::InvalidArgument)?;
     let mut history = json!({
         "created": created,
-        "created_by": format!("/bin/sh -c #(nop) ADD file:{} in / ", reference_hex(diff_id)),
+        "created_by": format!("/bin/sh -c #(nop) ADD file:{} in / ", diff_id.hex()),
     });
     if !message.is_empty() {
         history["comment"] = json!(message);
@@ -838,10 +835,6 @@ fn rootfs_config(diff_id: &str, message: &str, changes: &[String]) -> Result<Vec
         "history": [history],
     });
     Ok(serde_json::to_vec(&config).expect("a JSON value serializes"))
-}
-
-fn reference_hex(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
 fn go_arch() -> &'static str {

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,8 +20,60 @@ use super::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, Image, Images, NewImage, NewLayer, OCI_LAYER,
     OCI_LAYER_GZIP, OCI_MANIFEST, hex_digest, oci_manifest, rootfs_config,
 };
+use crate::engine::storage::budget::{Budget, Charged, Limits};
+use crate::engine::storage::digest::{Digest, DigestError};
 use crate::engine::storage::{self, archive};
 use crate::engine::{Error, Result};
+
+/// How imports are bounded (daemon flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSettings {
+    /// Bytes, entries and free space.
+    pub limits: Limits,
+    /// How long connecting to an http(s) source may take.
+    pub connect_timeout: Duration,
+    /// How long an http(s) source may send nothing, while the reply is awaited or read.
+    pub read_timeout: Duration,
+}
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        ImportSettings {
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A malformed digest in an archive or a record: the import's error (ErrorOccurred),
+/// naming the digest.
+impl From<DigestError> for Error {
+    fn from(e: DigestError) -> Self {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
+/// The DiffIDs an image config lists (`rootfs.diff_ids`), each validated.
+pub(super) fn config_diff_ids(config: &Value) -> Result<Vec<Digest>> {
+    let diff_ids = &config["rootfs"]["diff_ids"];
+    if diff_ids.is_null() {
+        return Ok(Vec::new());
+    }
+    let list = diff_ids.as_array().ok_or_else(|| {
+        Error::InvalidArgument("image config: rootfs.diff_ids is not an array".into())
+    })?;
+    list.iter()
+        .map(|v| match v.as_str() {
+            Some(s) => Digest::parse(s).map_err(|e| {
+                Error::InvalidArgument(format!("image config lists layer {s:?}: {e}"))
+            }),
+            None => Err(Error::InvalidArgument(format!(
+                "image config: rootfs.diff_ids holds {v}, not a digest"
+            ))),
+        })
+        .collect()
+}
 
 /// `ImportImage`'s arguments.
 #[derive(Debug, Clone, Default)]
@@ -136,22 +189,59 @@ impl Images {
                 self.import_rootfs(file, extra_name, &options)
             }
             Source::Url(url) => {
-                let response = ureq::get(&url)
-                    .call()
-                    .map_err(|e| Error::InvalidArgument(format!("fetch {url}: {e}")))?;
-                let body = response.into_body().into_reader();
+                let body = self.fetch(&url)?;
                 self.import_rootfs(body, extra_name, &options)
             }
             Source::DockerArchive(path) => {
-                let blobs = Blobs::archive(&path, &self.tmp)?;
-                self.load_docker_archive(&blobs, extra_name)
+                let budget = self.budget();
+                let blobs = Blobs::archive(&path, &self.tmp, &budget)?;
+                self.load_docker_archive(&blobs, extra_name, &budget)
             }
             Source::OciArchive(path, r) => {
-                let blobs = Blobs::archive(&path, &self.tmp)?;
-                self.load_oci(&blobs, r.as_deref(), extra_name)
+                let budget = self.budget();
+                let blobs = Blobs::archive(&path, &self.tmp, &budget)?;
+                self.load_oci(&blobs, r.as_deref(), extra_name, &budget)
             }
-            Source::OciDir(path, r) => self.load_oci(&Blobs::Dir(path), r.as_deref(), extra_name),
+            Source::OciDir(path, r) => {
+                let budget = self.budget();
+                self.load_oci(&Blobs::Dir(path), r.as_deref(), extra_name, &budget)
+            }
         }
+    }
+
+    /// A fresh budget for one import, under the configured limits.
+    pub(super) fn budget(&self) -> Budget {
+        Budget::new(&self.tmp, self.settings.limits.clone())
+    }
+
+    /// The body of an http(s) source, with the connect and read timeouts: a server that
+    /// stalls makes the import fail with an error naming the URL and the timeout.
+    fn fetch(&self, url: &str) -> Result<impl Read + use<>> {
+        let connect = self.settings.connect_timeout;
+        let read = self.settings.read_timeout;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect))
+            .timeout_per_read(Some(read))
+            .build()
+            .into();
+        let response = agent.get(url).call().map_err(|e| {
+            Error::InvalidArgument(match &e {
+                ureq::Error::Timeout(ureq::Timeout::Connect) => format!(
+                    "fetch {url}: no connection within {} (--http-connect-timeout)",
+                    humantime::format_duration(connect)
+                ),
+                ureq::Error::Timeout(_) => format!(
+                    "fetch {url}: no data for {} (--http-read-timeout)",
+                    humantime::format_duration(read)
+                ),
+                _ => format!("fetch {url}: {e}"),
+            })
+        })?;
+        Ok(TimedBody {
+            inner: response.into_body().into_reader(),
+            url: url.to_string(),
+            read,
+        })
     }
 
     fn import_rootfs(
@@ -163,7 +253,7 @@ impl Images {
         // Refuse bad changes before spending time on the tarball.
         super::changes::apply(&mut serde_json::Map::new(), &options.changes)
             .map_err(Error::InvalidArgument)?;
-        let staged = self.layers.stage(input)?;
+        let staged = self.layers.stage(input, &self.budget())?;
         let config = rootfs_config(&staged.record.diff_id, &options.message, &options.changes)?;
         let manifest = oci_manifest(
             &config,
@@ -179,33 +269,33 @@ impl Images {
     }
 
     /// Stages the layers of a config: those already stored are reused, others extracted.
+    /// Every DiffID is validated first: only then may it name a stored layer.
     fn layers_for<'a>(
         &self,
         config: &[u8],
+        budget: &Budget,
         mut open: impl FnMut(usize) -> Result<Box<dyn Read + 'a>>,
     ) -> Result<Vec<NewLayer>> {
         let config: Value = serde_json::from_slice(config)
             .map_err(|e| Error::InvalidArgument(format!("image config is not JSON: {e}")))?;
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let diff_ids = config_diff_ids(&config)?;
         let mut layers = Vec::new();
-        for (i, diff_id) in diff_ids.iter().enumerate() {
-            if self.layers.exists(diff_id) {
-                layers.push(NewLayer::Existing(diff_id.clone()));
+        for (i, diff_id) in diff_ids.into_iter().enumerate() {
+            if self.layers.exists(&diff_id) {
+                layers.push(NewLayer::Existing(diff_id));
             } else {
-                layers.push(NewLayer::Staged(self.layers.stage(open(i)?)?));
+                layers.push(NewLayer::Staged(self.layers.stage(open(i)?, budget)?));
             }
         }
         Ok(layers)
     }
 
-    fn load_docker_archive(&self, blobs: &Blobs, extra_name: Option<String>) -> Result<String> {
+    fn load_docker_archive(
+        &self,
+        blobs: &Blobs,
+        extra_name: Option<String>,
+        budget: &Budget,
+    ) -> Result<String> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry {
@@ -219,7 +309,7 @@ impl Images {
         let mut first = None;
         for (n, entry) in manifest.iter().enumerate() {
             let config = blobs.read(&entry.config)?;
-            let layers = self.layers_for(&config, |i| {
+            let layers = self.layers_for(&config, budget, |i| {
                 let path = entry.layers.get(i).ok_or_else(|| {
                     Error::InvalidArgument(
                         "docker-archive lists fewer layers than its config".into(),
@@ -257,6 +347,7 @@ impl Images {
         blobs: &Blobs,
         wanted: Option<&str>,
         extra_name: Option<String>,
+        budget: &Budget,
     ) -> Result<String> {
         let index: Value = serde_json::from_slice(&blobs.read("index.json")?)
             .map_err(|e| Error::InvalidArgument(format!("OCI index.json: {e}")))?;
@@ -296,7 +387,7 @@ impl Images {
                     .collect()
             })
             .unwrap_or_default();
-        let layers = self.layers_for(&config, |i| {
+        let layers = self.layers_for(&config, budget, |i| {
             let digest = layer_digests.get(i).ok_or_else(|| {
                 Error::InvalidArgument("OCI manifest lists fewer layers than its config".into())
             })?;
@@ -391,7 +482,7 @@ impl Images {
 
     /// A layer's tarball as it will be written: the original bytes, or gzipped into a
     /// temporary file. Returns (reader, size, digest of what is written).
-    fn layer_blob(&self, diff_id: &str, compress: bool) -> Result<(Box<dyn Read>, u64, String)> {
+    fn layer_blob(&self, diff_id: &Digest, compress: bool) -> Result<(Box<dyn Read>, u64, String)> {
         let record = self.layers.record(diff_id)?;
         let tarball = self.layers.tarball(diff_id)?;
         if !compress {
@@ -423,7 +514,7 @@ impl Images {
         let mut layer_paths = Vec::new();
         for diff_id in &image.record.layers {
             let (reader, size, _) = self.layer_blob(diff_id, compress)?;
-            let path = format!("{}.tar", storage::layers::hex_of(diff_id));
+            let path = format!("{}.tar", diff_id.hex());
             sink.add(&path, size, reader)?;
             layer_paths.push(path);
         }
@@ -514,7 +605,7 @@ impl Images {
 fn layer_sizes(
     store: &storage::layers::LayerStore,
     layers: &[NewLayer],
-) -> Result<Vec<(String, u64)>> {
+) -> Result<Vec<(Digest, u64)>> {
     layers
         .iter()
         .map(|l| match l {
@@ -525,7 +616,7 @@ fn layer_sizes(
 }
 
 /// A Docker schema 2 manifest for `config` and uncompressed layers.
-fn docker_manifest(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
+fn docker_manifest(config: &[u8], layers: &[(Digest, u64)]) -> Vec<u8> {
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
@@ -546,12 +637,7 @@ fn docker_manifest(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
 /// `blobs/sha256/<hex>` for a digest, refusing anything that is not a sha256 digest (the
 /// digest comes from the archive and becomes a path).
 fn blob_path(digest: &str) -> Result<String> {
-    match digest.strip_prefix("sha256:") {
-        Some(hex) if super::reference::is_hex64(hex) => Ok(format!("blobs/sha256/{hex}")),
-        _ => Err(Error::InvalidArgument(format!(
-            "unsupported or malformed digest {digest:?}"
-        ))),
-    }
+    Ok(format!("blobs/sha256/{}", Digest::parse(digest)?.hex()))
 }
 
 /// The files of an archive or layout, by path.
@@ -571,7 +657,7 @@ enum Blobs {
 const MAX_JSON: u64 = 64 * 1024 * 1024;
 
 impl Blobs {
-    fn archive(path: &Path, tmp: &Path) -> Result<Self> {
+    fn archive(path: &Path, tmp: &Path, budget: &Budget) -> Result<Self> {
         let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let mut head = [0u8; 6];
         let n = file
@@ -591,9 +677,15 @@ impl Blobs {
                 .open(&temp)
                 .map_err(|e| Error::io("create", &temp, e))?;
             let _ = std::fs::remove_file(&temp);
-            let mut input =
-                archive::decompress(file).map_err(|e| Error::io("decompress", path, e))?;
-            io::copy(&mut input, &mut plain).map_err(|e| Error::io("decompress", path, e))?;
+            let input = archive::decompress(file).map_err(|e| Error::io("decompress", path, e))?;
+            let mut input = Charged {
+                inner: input,
+                budget,
+            };
+            io::copy(&mut input, &mut plain).map_err(|e| match budget.exceeded() {
+                Some(what) => Error::InvalidArgument(budget.error(what)),
+                None => Error::io("decompress", path, e),
+            })?;
             plain
                 .seek(SeekFrom::Start(0))
                 .map_err(|e| Error::io("rewind", &temp, e))?;
@@ -607,6 +699,10 @@ impl Blobs {
                 .map_err(|e| Error::io("read", path, e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io("read", path, e))?;
+                // Each member costs memory here: the count is bounded as a layer's is.
+                budget
+                    .charge_entry()
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
                 let name = entry.path().map_err(|e| Error::io("read", path, e))?;
                 let name = archive::clean_path(&name.to_string_lossy())
                     .map_err(|e| Error::InvalidArgument(e.to_string()))?;
@@ -660,6 +756,39 @@ impl Blobs {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("read", name, e))?;
         Ok(bytes)
+    }
+}
+
+/// The body of an http(s) response; a read that times out says which URL and timeout.
+struct TimedBody<R> {
+    inner: R,
+    url: String,
+    read: Duration,
+}
+
+impl<R: Read> Read for TimedBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let timed_out = matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) || e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
+            if timed_out {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "fetch {}: no data for {} (--http-read-timeout)",
+                        self.url,
+                        humantime::format_duration(self.read)
+                    ),
+                )
+            } else {
+                io::Error::new(e.kind(), format!("fetch {}: {e}", self.url))
+            }
+        })
     }
 }
 

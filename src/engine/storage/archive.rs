@@ -8,7 +8,9 @@
 //! is a write through a symlink; an absolute path is taken relative to the layer root.
 //!
 //! Ownership, permission bits (setuid included), times, `SCHILY.xattr.*` extended attributes,
-//! device nodes and fifos are kept. OCI whiteouts become overlay whiteouts: `.wh.NAME` a 0/0
+//! device nodes and fifos are kept, except `trusted.overlay.*` attributes: those are
+//! overlayfs's own metadata (opaque directories, redirects, metacopy), never image data, and
+//! one planted in a layer would change what a container's overlay shows. OCI whiteouts become overlay whiteouts: `.wh.NAME` a 0/0
 //! character device `NAME`, `.wh..wh..opq` the `trusted.overlay.opaque=y` attribute on its
 //! directory.
 //!
@@ -33,12 +35,17 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
 use sha2::{Digest as _, Sha256};
 
+use super::budget::Budget;
+use super::digest::Digest;
+
 /// The prefix of an OCI whiteout file name.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// The OCI opaque-directory marker.
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// The overlayfs attribute that marks a directory opaque.
 pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The namespace of overlayfs's own attributes, dropped from image content.
+pub const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
 
 /// What went wrong with an archive.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +77,9 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
+    /// The import passed one of its limits (see `storage::budget`).
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl ArchiveError {
@@ -130,18 +140,45 @@ pub fn decompress<'a>(input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
     /// `sha256:<hex>` of the uncompressed tarball (the DiffID).
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Size of the uncompressed tarball in bytes.
     pub size: u64,
 }
 
 /// Extracts a (possibly compressed) layer tarball from `input` into the empty directory `dir`,
-/// and writes its split to `split`.
-pub fn extract_layer(input: impl Read, dir: &Path, split: &Path) -> Result<Extracted> {
+/// and writes its split to `split`; every uncompressed byte and every entry is charged to
+/// `budget`.
+pub fn extract_layer(
+    input: impl Read,
+    dir: &Path,
+    split: &Path,
+    budget: &Budget,
+) -> Result<Extracted> {
+    budget
+        .check_space()
+        .map_err(|e| ArchiveError::io("check free space in", dir, e))?;
+    let extracted = extract_within(input, dir, split, budget);
+    // A limit passed surfaces wrapped by the tar reader or decompressor; report it as such.
+    match budget.exceeded() {
+        Some(what) => Err(ArchiveError::Limit(budget.error(what))),
+        None => extracted,
+    }
+}
+
+fn extract_within(
+    input: impl Read,
+    dir: &Path,
+    split: &Path,
+    budget: &Budget,
+) -> Result<Extracted> {
     let stream = decompress(input).map_err(|e| ArchiveError::io("read", "layer", e))?;
+    let stream = super::budget::Charged {
+        inner: stream,
+        budget,
+    };
     let split_file = File::create(split).map_err(|e| ArchiveError::io("create", split, e))?;
     let tee = Rc::new(RefCell::new(Tee {
-        inner: stream,
+        inner: Box::new(stream),
         hasher: Sha256::new(),
         offset: 0,
         skip_end: 0,
@@ -159,6 +196,9 @@ pub fn extract_layer(input: impl Read, dir: &Path, split: &Path) -> Result<Extra
         .map_err(|e| ArchiveError::io("read", "layer", e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| ArchiveError::io("read entry of", "layer", e))?;
+        budget
+            .charge_entry()
+            .map_err(|e| ArchiveError::io("read entry of", "layer", e))?;
         extractor.entry(&mut entry, &tee)?;
     }
     // The digest covers the whole stream, padding after the end-of-archive blocks included.
@@ -170,7 +210,8 @@ pub fn extract_layer(input: impl Read, dir: &Path, split: &Path) -> Result<Extra
         .map_err(|_| ArchiveError::io("finish", "layer", io::Error::other("tee still shared")))?
         .into_inner();
     let size = tee.offset;
-    let diff_id = format!("sha256:{:x}", tee.hasher.finalize());
+    let diff_id = Digest::parse(&format!("sha256:{:x}", tee.hasher.finalize()))
+        .expect("a SHA-256 in hex is a digest");
     tee.split
         .finish()
         .map_err(|e| ArchiveError::io("write", split, e))?;
@@ -523,6 +564,7 @@ impl Metadata {
             for ext in extensions.flatten() {
                 if let (Ok(key), value) = (ext.key(), ext.value_bytes())
                     && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+                    && !name.starts_with(OVERLAY_XATTR_PREFIX)
                 {
                     xattrs.push((name.to_string(), value.to_vec()));
                 }

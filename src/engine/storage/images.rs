@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{IMAGES_DIR, Result, StorageError, atomic_write, read_json, remove_tree, write_json};
+use super::digest::Digest;
+use super::{
+    IMAGES_DIR, Result, StorageError, atomic_write, create_private_dir, make_private, read_json,
+    remove_tree, write_json,
+};
 
 /// The record that makes an image exist.
 pub const IMAGE_RECORD: &str = "image.json";
@@ -28,8 +32,8 @@ pub struct ImageRecord {
     pub digest: String,
     /// Media type of the manifest.
     pub manifest_type: String,
-    /// DiffIDs of the layers, bottom first.
-    pub layers: Vec<String>,
+    /// DiffIDs of the layers, bottom first (validated when the record is read).
+    pub layers: Vec<Digest>,
     /// Total size of the layers' uncompressed tarballs.
     pub size: u64,
     /// When podlink stored the image (RFC 3339).
@@ -57,21 +61,36 @@ pub struct StoredImage {
 }
 
 impl ImageStore {
-    /// The image store under `root`, creating its directory.
+    /// The image store under `root`, creating its directory; it and every image directory
+    /// get mode 0700 (see the module `storage`).
     pub fn open(root: &Path) -> Result<Self> {
         let images = root.join(IMAGES_DIR);
-        std::fs::create_dir_all(&images).map_err(|e| StorageError::io("create", &images, e))?;
+        create_private_dir(&images)?;
+        make_private(&images)?;
+        let entries =
+            std::fs::read_dir(&images).map_err(|e| StorageError::io("list", &images, e))?;
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                make_private(&entry.path())?;
+            }
+        }
         Ok(ImageStore { images })
     }
 
-    fn dir(&self, id: &str) -> PathBuf {
-        self.images.join(id)
+    /// The directory of image `id` (an image ID is the digest of its config).
+    fn dir(&self, id: &Digest) -> PathBuf {
+        self.images.join(id.hex())
+    }
+
+    /// The directory of the image a record describes; a record with a malformed ID names none.
+    fn record_dir(&self, record: &ImageRecord) -> Result<PathBuf> {
+        Ok(self.dir(&Digest::from_hex(&record.id)?))
     }
 
     /// Writes a new image: config and manifest first, the record last.
     pub fn create(&self, record: &ImageRecord, config: &[u8], manifest: &[u8]) -> Result<()> {
-        let dir = self.dir(&record.id);
-        std::fs::create_dir_all(&dir).map_err(|e| StorageError::io("create", &dir, e))?;
+        let dir = self.record_dir(record)?;
+        create_private_dir(&dir)?;
         atomic_write(&dir.join(CONFIG_FILE), config)?;
         atomic_write(&dir.join(MANIFEST_FILE), manifest)?;
         write_json(&dir.join(IMAGE_RECORD), record)
@@ -79,12 +98,12 @@ impl ImageStore {
 
     /// Rewrites the record of an existing image (names changed).
     pub fn update(&self, record: &ImageRecord) -> Result<()> {
-        write_json(&self.dir(&record.id).join(IMAGE_RECORD), record)
+        write_json(&self.record_dir(record)?.join(IMAGE_RECORD), record)
     }
 
     /// Removes an image: the record first, so a crash mid-removal leaves a directory the
     /// next start removes.
-    pub fn remove(&self, id: &str) -> Result<()> {
+    pub fn remove(&self, id: &Digest) -> Result<()> {
         let dir = self.dir(id);
         match std::fs::remove_file(dir.join(IMAGE_RECORD)) {
             Ok(()) => {}
@@ -95,23 +114,34 @@ impl ImageStore {
     }
 
     /// The config file of an image.
-    pub fn config_path(&self, id: &str) -> PathBuf {
+    pub fn config_path(&self, id: &Digest) -> PathBuf {
         self.dir(id).join(CONFIG_FILE)
     }
 
-    /// Loads every complete image; directories without a (readable) record are removed.
+    /// Loads every complete image. A directory without a record is what a crash left, and
+    /// is removed; one whose record is unreadable, malformed (a digest that does not parse)
+    /// or names another image is reported and skipped, never followed: it is not podlink's
+    /// doing, and its files are left for an administrator.
     pub fn load_all(&self) -> Result<Vec<StoredImage>> {
         let mut images = Vec::new();
         let entries = std::fs::read_dir(&self.images)
             .map_err(|e| StorageError::io("list", &self.images, e))?;
         for entry in entries.flatten() {
             let dir = entry.path();
+            if !dir.join(IMAGE_RECORD).exists() {
+                log::warn!("removing incomplete image {}", dir.display());
+                remove_tree(&dir)?;
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
             match load_one(&dir) {
-                Ok(image) => images.push(image),
-                Err(e) => {
-                    log::warn!("removing incomplete image {}: {e}", dir.display());
-                    remove_tree(&dir)?;
-                }
+                Ok(image) if image.record.id == name => images.push(image),
+                Ok(image) => log::error!(
+                    "image {} is not loaded: its record is of image {:?}",
+                    dir.display(),
+                    image.record.id
+                ),
+                Err(e) => log::error!("image {} is not loaded: {e}", dir.display()),
             }
         }
         Ok(images)
@@ -120,6 +150,7 @@ impl ImageStore {
 
 fn load_one(dir: &Path) -> Result<StoredImage> {
     let record: ImageRecord = read_json(&dir.join(IMAGE_RECORD))?;
+    Digest::from_hex(&record.id)?;
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))
@@ -137,7 +168,7 @@ pub fn new_record(
     names: Vec<String>,
     digest: String,
     manifest_type: String,
-    layers: Vec<String>,
+    layers: Vec<Digest>,
     size: u64,
 ) -> ImageRecord {
     ImageRecord {

@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::archive::{self, SplitReader};
-use super::{LAYERS_DIR, Result, StorageError, TMP_DIR, read_json, remove_tree, write_json};
+use super::digest::Digest;
+use super::{
+    LAYERS_DIR, Result, StorageError, TMP_DIR, create_private_dir, make_private, read_json,
+    remove_tree, write_json,
+};
 
 /// The record file of a layer.
 pub const LAYER_RECORD: &str = "layer.json";
@@ -27,7 +31,7 @@ pub struct LayerRecord {
     /// Record format version.
     pub version: u32,
     /// `sha256:<hex>` of the uncompressed tarball.
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Size of the uncompressed tarball.
     pub size: u64,
 }
@@ -56,52 +60,73 @@ impl Drop for StagedLayer {
 }
 
 impl LayerStore {
-    /// The layer store under `root`, creating its directories.
+    /// The layer store under `root`, creating its directories. Layers hold image content
+    /// (setuid files, device nodes), so `layers/`, every layer and the staging area are
+    /// reachable only by root, as in containers/storage; a store made before that rule is
+    /// fixed here. No container needs to pass through them: its overlay is mounted by the
+    /// service, and overlayfs reaches lower layers with the mounter's credentials.
     pub fn open(root: &Path) -> Result<Self> {
         let store = LayerStore {
             layers: root.join(LAYERS_DIR),
             tmp: root.join(TMP_DIR),
         };
         for dir in [&store.layers, &store.tmp] {
-            std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+            create_private_dir(dir)?;
+            make_private(dir)?;
+        }
+        for layer in read_dir(&store.layers)? {
+            if layer.is_dir() && !layer.is_symlink() {
+                make_private(&layer)?;
+            }
         }
         Ok(store)
     }
 
     /// The directory of a layer.
-    pub fn layer_dir(&self, diff_id: &str) -> PathBuf {
-        self.layers.join(hex_of(diff_id))
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.layers.join(diff_id.hex())
     }
 
     /// The unpacked files of a layer (its overlay lower directory).
-    pub fn diff_dir(&self, diff_id: &str) -> PathBuf {
+    pub fn diff_dir(&self, diff_id: &Digest) -> PathBuf {
         self.layer_dir(diff_id).join(DIFF_DIR)
     }
 
     /// Whether a layer exists.
-    pub fn exists(&self, diff_id: &str) -> bool {
+    pub fn exists(&self, diff_id: &Digest) -> bool {
         self.layer_dir(diff_id).join(LAYER_RECORD).exists()
     }
 
-    /// The record of a layer.
-    pub fn record(&self, diff_id: &str) -> Result<LayerRecord> {
-        read_json(&self.layer_dir(diff_id).join(LAYER_RECORD))
+    /// The record of a layer; one that names another layer is corrupt.
+    pub fn record(&self, diff_id: &Digest) -> Result<LayerRecord> {
+        let path = self.layer_dir(diff_id).join(LAYER_RECORD);
+        let record: LayerRecord = read_json(&path)?;
+        if record.diff_id != *diff_id {
+            return Err(StorageError::io(
+                "read",
+                &path,
+                std::io::Error::other(format!("the record is of layer {}", record.diff_id)),
+            ));
+        }
+        Ok(record)
     }
 
-    /// Extracts a (possibly compressed) layer tarball into staging.
-    pub fn stage(&self, input: impl Read) -> Result<StagedLayer> {
+    /// Extracts a (possibly compressed) layer tarball into staging, within `budget`.
+    pub fn stage(&self, input: impl Read, budget: &super::budget::Budget) -> Result<StagedLayer> {
         let dir = self.tmp.join(super::unique_name("layer"));
         let diff = dir.join(DIFF_DIR);
-        std::fs::create_dir_all(&diff).map_err(|e| StorageError::io("create", &diff, e))?;
+        // The staging directory becomes the layer's directory: private from the start.
+        create_private_dir(&dir)?;
         let mut staged = StagedLayer {
             dir: Some(dir.clone()),
             record: LayerRecord {
                 version: RECORD_VERSION,
-                diff_id: String::new(),
+                diff_id: Digest::of(b""),
                 size: 0,
             },
         };
-        let extracted = archive::extract_layer(input, &diff, &dir.join(SPLIT_FILE))?;
+        std::fs::create_dir(&diff).map_err(|e| StorageError::io("create", &diff, e))?;
+        let extracted = archive::extract_layer(input, &diff, &dir.join(SPLIT_FILE), budget)?;
         staged.record.diff_id = extracted.diff_id;
         staged.record.size = extracted.size;
         write_json(&dir.join(LAYER_RECORD), &staged.record)?;
@@ -128,7 +153,7 @@ impl LayerStore {
     }
 
     /// Removes a layer.
-    pub fn remove(&self, diff_id: &str) -> Result<()> {
+    pub fn remove(&self, diff_id: &Digest) -> Result<()> {
         let dir = self.layer_dir(diff_id);
         // Drop the record first: a crash mid-removal leaves a directory the next start removes.
         match std::fs::remove_file(dir.join(LAYER_RECORD)) {
@@ -140,15 +165,17 @@ impl LayerStore {
     }
 
     /// The original uncompressed tarball of a layer.
-    pub fn tarball(&self, diff_id: &str) -> Result<SplitReader> {
+    pub fn tarball(&self, diff_id: &Digest) -> Result<SplitReader> {
         let dir = self.layer_dir(diff_id);
         SplitReader::open(&dir.join(SPLIT_FILE), &dir.join(DIFF_DIR))
             .map_err(|e| StorageError::io("open tarball of", &dir, e))
     }
 
     /// Removes staging leftovers and every layer not in `keep` (by DiffID); returns what it
-    /// removed.
-    pub fn collect_garbage(&self, keep: &std::collections::HashSet<String>) -> Result<Vec<String>> {
+    /// removed. Only entries of `tmp/` and `layers/` themselves are removed, by the names
+    /// listed there (`remove_dir_all` removes a symlink, never what it points to), and a
+    /// layer whose record is unreadable or names another layer is not used.
+    pub fn collect_garbage(&self, keep: &std::collections::HashSet<Digest>) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for entry in read_dir(&self.tmp)? {
             remove_tree(&entry)?;
@@ -159,19 +186,20 @@ impl LayerStore {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let diff_id = format!("sha256:{name}");
-            if !keep.contains(&diff_id) || !entry.join(LAYER_RECORD).exists() {
+            let wanted = Digest::from_hex(&name)
+                .ok()
+                .filter(|d| keep.contains(d) && entry.join(LAYER_RECORD).exists());
+            if let Some(diff_id) = wanted {
+                if let Err(e) = self.record(&diff_id) {
+                    log::error!("layer {diff_id} is not usable: {e}");
+                }
+            } else {
                 remove_tree(&entry)?;
                 removed.push(entry.display().to_string());
             }
         }
         Ok(removed)
     }
-}
-
-/// The hex part of a `sha256:<hex>` digest.
-pub fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {

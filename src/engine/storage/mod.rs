@@ -10,6 +10,10 @@
 //! ROOT/tmp/                             staging; emptied at every start
 //! ```
 //!
+//! `layers/`, `images/`, `tmp/` and every directory in them have mode 0700 (fixed at every
+//! start for stores made before): they hold image content, setuid files and device nodes
+//! included, that no host user but root may reach.
+//!
 //! Format: one small JSON record per object, written through a temporary file, fsync and
 //! rename ([`atomic_write`]). An embedded transactional store would add a dependency and a
 //! format nobody can read with `cat`, and one file per object keeps the cost of a change
@@ -23,6 +27,8 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod budget;
+pub mod digest;
 pub mod images;
 pub mod layers;
 pub mod overlay;
@@ -65,6 +71,9 @@ pub enum StorageError {
     /// A tarball could not be read or extracted.
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
+    /// A digest or ID (from a record or an archive) is malformed.
+    #[error(transparent)]
+    Digest(#[from] digest::DigestError),
 }
 
 impl StorageError {
@@ -157,6 +166,33 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         path: path.display().to_string(),
         source: e,
     })
+}
+
+/// Mode of the directories that hold image content.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` (and its parents) with mode 0700 if missing; an existing one keeps its mode.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)
+        .map_err(|e| StorageError::io("create", dir, e))
+}
+
+/// Gives the existing directory `dir` mode 0700 (a store made before that rule).
+pub fn make_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::symlink_metadata(dir)
+        .map_err(|e| StorageError::io("stat", dir, e))?
+        .permissions()
+        .mode();
+    if mode & 0o7777 != PRIVATE_DIR_MODE {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+            .map_err(|e| StorageError::io("set the mode of", dir, e))?;
+    }
+    Ok(())
 }
 
 /// Removes a directory tree, tolerating its absence.

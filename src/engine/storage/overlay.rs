@@ -25,8 +25,15 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// The mount options for this overlay.
-    pub fn options(&self) -> String {
+    /// The mount options for this overlay. Every directory is checked first: a `:` in a
+    /// lower directory would split it into two layers, and a `,` would start another
+    /// option (`lowerdir=/x,upperdir=/` ...), so a path holding either (or a `\`, which
+    /// overlayfs reads as an escape, or a control character) is refused, not escaped.
+    pub fn options(&self) -> Result<String> {
+        let dirs = self.lower.iter().chain([&self.upper, &self.work]);
+        for dir in dirs {
+            option_safe(dir)?;
+        }
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
         let mut options = format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -37,7 +44,7 @@ impl Overlay {
         if self.metacopy {
             options.push_str(",metacopy=on");
         }
-        options
+        Ok(options)
     }
 
     /// Mounts the overlay (creating the container's directories); a no-op if mounted.
@@ -48,7 +55,7 @@ impl Overlay {
         if is_mounted(&self.merged) {
             return Ok(());
         }
-        let options = self.options();
+        let options = self.options()?;
         // A single page holds the options; images with very many layers need shorter
         // lower paths (links), which podlink does not make yet.
         if options.len() >= 4000 {
@@ -74,6 +81,26 @@ impl Overlay {
     /// Unmounts the overlay if mounted.
     pub fn unmount(&self) -> Result<()> {
         unmount(&self.merged)
+    }
+}
+
+/// Refuses a directory that cannot appear in overlay mount options as it is.
+fn option_safe(dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = dir.as_os_str().as_bytes();
+    let bad = bytes
+        .iter()
+        .find(|b| matches!(b, b':' | b',' | b'\\') || b.is_ascii_control());
+    match bad {
+        None if std::str::from_utf8(bytes).is_ok() => Ok(()),
+        _ => Err(StorageError::io(
+            "mount overlay with",
+            dir,
+            std::io::Error::other(
+                "the path holds a character overlay mount options cannot carry \
+                 (':', ',', '\\', a control character or invalid UTF-8)",
+            ),
+        )),
     }
 }
 
@@ -125,9 +152,29 @@ mod tests {
             metacopy: false,
         };
         assert_eq!(
-            o.options(),
+            o.options().unwrap(),
             "lowerdir=/l/top:/l/base,upperdir=/c/diff,workdir=/c/work"
         );
+    }
+
+    #[test]
+    fn options_refuse_option_breaking_paths() {
+        let good = Overlay {
+            lower: vec!["/l/a".into()],
+            upper: "/c/diff".into(),
+            work: "/c/work".into(),
+            merged: "/c/merged".into(),
+            metacopy: true,
+        };
+        assert!(good.options().unwrap().ends_with(",metacopy=on"));
+        for bad in ["/l/a:/", "/l/a,upperdir=/", "/l/a\\:b", "/l/a\nb"] {
+            let mut o = good.clone();
+            o.lower = vec![bad.into()];
+            assert!(o.options().is_err(), "{bad:?} accepted");
+            let mut o = good.clone();
+            o.upper = bad.into();
+            assert!(o.options().is_err(), "{bad:?} accepted as upper");
+        }
     }
 
     #[test]
