@@ -22,6 +22,9 @@ mod images;
 /// helpers of the container tests. Needs root.
 mod containers;
 
+/// Hostile images and imports (issue 8): digests, store modes, limits, xattrs, http timeouts.
+mod hostile_images;
+
 /// Containers (issue 4): every Create field, observed inside the container and in its
 /// cgroup, and the errors naming the fields podlink refuses. Needs root.
 mod container_options;

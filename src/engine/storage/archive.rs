@@ -154,10 +154,10 @@ pub fn extract_layer(
     split: &Path,
     budget: &Budget,
 ) -> Result<Extracted> {
-    budget
+    let extracted = budget
         .check_space()
-        .map_err(|e| ArchiveError::io("check free space in", dir, e))?;
-    let extracted = extract_within(input, dir, split, budget);
+        .map_err(|e| ArchiveError::io("check free space in", dir, e))
+        .and_then(|()| extract_within(input, dir, split, budget));
     // A limit passed surfaces wrapped by the tar reader or decompressor; report it as such.
     match budget.exceeded() {
         Some(what) => Err(ArchiveError::Limit(budget.error(what))),
