@@ -320,7 +320,17 @@ fn malformed_digests_are_refused_wherever_they_appear() {
     let layer = tar_of(&[("hello", b"hi\n")]);
     let layer_digest = format!("sha256:{}", sha(&layer));
     let hex = sha(b"some content");
+    // A directory dressed as a layer, outside the store, for digests that are absolute paths.
+    let fake = work.path().join("fake");
+    std::fs::create_dir_all(fake.join("diff")).unwrap();
+    std::fs::write(
+        fake.join("layer.json"),
+        br#"{"version":1,"diff_id":"sha256:x","size":0}"#,
+    )
+    .unwrap();
     let bad = [
+        fake.display().to_string(),
+        format!("sha256:{}", fake.display()),
         format!("sha256:{}", hex.to_uppercase()),
         format!("sha256:{}", &hex[..63]),
         format!("sha256:{hex}0"),
