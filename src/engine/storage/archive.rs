@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -36,7 +36,10 @@ use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, 
 use sha2::{Digest as _, Sha256};
 
 use super::budget::Budget;
+pub use super::compression::{Compression, decompress};
 use super::digest::Digest;
+pub use super::split::SplitReader;
+use super::split::SplitWriter;
 
 /// The prefix of an OCI whiteout file name.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -93,48 +96,6 @@ impl ArchiveError {
 }
 
 type Result<T> = std::result::Result<T, ArchiveError>;
-
-/// The compressions podlink reads, recognised by their magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// A plain tarball.
-    None,
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
-    /// xz.
-    Xz,
-}
-
-impl Compression {
-    /// Recognises a compression from the first bytes of a stream.
-    pub fn detect(head: &[u8]) -> std::result::Result<Self, &'static str> {
-        Ok(match head {
-            [0x1f, 0x8b, ..] => Compression::Gzip,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
-            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
-            [b'B', b'Z', b'h', ..] => return Err("bzip2 is not supported"),
-            _ => Compression::None,
-        })
-    }
-}
-
-/// Wraps `input` in the decompressor its first bytes call for.
-pub fn decompress<'a>(input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-    let mut input = BufReader::with_capacity(256 * 1024, input);
-    let head = input.fill_buf()?;
-    let compression = Compression::detect(head).map_err(io::Error::other)?;
-    Ok(match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
-        Compression::Zstd => Box::new(
-            ruzstd::decoding::StreamingDecoder::new(input)
-                .map_err(|e| io::Error::other(format!("zstd: {e}")))?,
-        ),
-    })
-}
 
 /// A layer just extracted: the digest and size of its uncompressed tarball.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -642,203 +603,9 @@ fn xattr_on_fd(fd: std::os::fd::BorrowedFd<'_>, name: &str, value: &[u8]) -> io:
     file.set_xattr(name, value)
 }
 
-/// Split format: a magic line, then records. `R` u64 length, bytes: raw tarball bytes. `F` u64
-/// size, u32 path length, path: `size` bytes of the layer file at `path`.
-const SPLIT_MAGIC: &[u8] = b"podlink-tar-split-1\n";
-const RECORD_RAW: u8 = b'R';
-const RECORD_FILE: u8 = b'F';
-
-/// Writes a split, coalescing raw bytes between file records.
-struct SplitWriter<W: Write> {
-    out: W,
-    pending: Vec<u8>,
-    started: bool,
-}
-
-impl<W: Write> SplitWriter<W> {
-    fn new(out: W) -> Self {
-        SplitWriter {
-            out,
-            pending: Vec::new(),
-            started: false,
-        }
-    }
-
-    fn start(&mut self) -> io::Result<()> {
-        if !self.started {
-            self.out.write_all(SPLIT_MAGIC)?;
-            self.started = true;
-        }
-        Ok(())
-    }
-
-    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= 1 << 20 {
-            self.flush_raw()?;
-        }
-        Ok(())
-    }
-
-    fn flush_raw(&mut self) -> io::Result<()> {
-        self.start()?;
-        if !self.pending.is_empty() {
-            self.out.write_all(&[RECORD_RAW])?;
-            self.out
-                .write_all(&(self.pending.len() as u64).to_le_bytes())?;
-            self.out.write_all(&self.pending)?;
-            self.pending.clear();
-        }
-        Ok(())
-    }
-
-    fn file(&mut self, size: u64, path: &[u8]) -> io::Result<()> {
-        self.flush_raw()?;
-        self.out.write_all(&[RECORD_FILE])?;
-        self.out.write_all(&size.to_le_bytes())?;
-        self.out.write_all(&(path.len() as u32).to_le_bytes())?;
-        self.out.write_all(path)
-    }
-
-    fn finish(mut self) -> io::Result<W> {
-        self.flush_raw()?;
-        self.out.flush()?;
-        Ok(self.out)
-    }
-}
-
-/// Reads the original tarball of a layer back from its split and directory.
-pub struct SplitReader {
-    split: BufReader<File>,
-    dir: PathBuf,
-    /// What is being emitted now.
-    current: Current,
-}
-
-enum Current {
-    Idle,
-    Raw(u64),
-    File(io::Take<File>, u64, PathBuf),
-    Done,
-}
-
-impl SplitReader {
-    /// Opens the split of the layer whose files are under `dir`.
-    pub fn open(split: &Path, dir: &Path) -> io::Result<Self> {
-        let mut reader = BufReader::new(File::open(split)?);
-        let mut magic = vec![0u8; SPLIT_MAGIC.len()];
-        reader.read_exact(&mut magic)?;
-        if magic != SPLIT_MAGIC {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "not a podlink tar split",
-            ));
-        }
-        Ok(SplitReader {
-            split: reader,
-            dir: dir.to_path_buf(),
-            current: Current::Idle,
-        })
-    }
-
-    fn next_record(&mut self) -> io::Result<()> {
-        let mut tag = [0u8; 1];
-        if self.split.read(&mut tag)? == 0 {
-            self.current = Current::Done;
-            return Ok(());
-        }
-        let mut len = [0u8; 8];
-        self.split.read_exact(&mut len)?;
-        let len = u64::from_le_bytes(len);
-        self.current = match tag[0] {
-            RECORD_RAW => Current::Raw(len),
-            RECORD_FILE => {
-                let mut path_len = [0u8; 4];
-                self.split.read_exact(&mut path_len)?;
-                let mut path = vec![0u8; u32::from_le_bytes(path_len) as usize];
-                self.split.read_exact(&mut path)?;
-                let relative = clean_path(&String::from_utf8_lossy(&path))
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                let full = self.dir.join(&relative);
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&full)?;
-                Current::File(file.take(len), len, full)
-            }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "corrupt tar split",
-                ));
-            }
-        };
-        Ok(())
-    }
-}
-
-use std::os::unix::fs::OpenOptionsExt;
-
-impl Read for SplitReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match &mut self.current {
-                Current::Done => return Ok(0),
-                Current::Idle => self.next_record()?,
-                Current::Raw(0) => self.current = Current::Idle,
-                Current::Raw(left) => {
-                    let want = buf.len().min(*left as usize);
-                    let n = self.split.read(&mut buf[..want])?;
-                    if n == 0 {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short split"));
-                    }
-                    *left -= n as u64;
-                    return Ok(n);
-                }
-                Current::File(file, left, path) => {
-                    if *left == 0 {
-                        self.current = Current::Idle;
-                        continue;
-                    }
-                    let n = file.read(buf)?;
-                    if n == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("layer file {} is shorter than recorded", path.display()),
-                        ));
-                    }
-                    *left -= n as u64;
-                    return Ok(n);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn detects_compressions() {
-        assert_eq!(
-            Compression::detect(&[0x1f, 0x8b, 8]).unwrap(),
-            Compression::Gzip
-        );
-        assert_eq!(
-            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]).unwrap(),
-            Compression::Zstd
-        );
-        assert_eq!(
-            Compression::detect(b"\xfd7zXZ\x00").unwrap(),
-            Compression::Xz
-        );
-        assert_eq!(
-            Compression::detect(b"etc/\0\0\0").unwrap(),
-            Compression::None
-        );
-        assert!(Compression::detect(b"BZh9").is_err());
-    }
 
     #[test]
     fn clean_paths() {
@@ -850,21 +617,5 @@ mod tests {
         assert_eq!(clean_path("./").unwrap(), PathBuf::new());
         assert!(clean_path("../x").is_err());
         assert!(clean_path("a/../../x").is_err());
-    }
-
-    #[test]
-    fn split_round_trip_without_files() {
-        let mut out = Vec::new();
-        let mut w = SplitWriter::new(&mut out);
-        w.raw(b"hello ").unwrap();
-        w.raw(b"world").unwrap();
-        w.finish().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let split = dir.path().join("split");
-        std::fs::write(&split, &out).unwrap();
-        let mut r = SplitReader::open(&split, dir.path()).unwrap();
-        let mut back = String::new();
-        r.read_to_string(&mut back).unwrap();
-        assert_eq!(back, "hello world");
     }
 }

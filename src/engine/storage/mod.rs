@@ -28,10 +28,12 @@
 
 pub mod archive;
 pub mod budget;
+pub mod compression;
 pub mod digest;
 pub mod images;
 pub mod layers;
 pub mod overlay;
+pub mod split;
 
 use std::fs::File;
 use std::io::Write;
