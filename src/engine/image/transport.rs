@@ -174,13 +174,14 @@ impl Images {
         let connect = self.settings.connect_timeout;
         let read = self.settings.read_timeout;
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_resolve(Some(connect))
             .timeout_connect(Some(connect))
             .timeout_per_read(Some(read))
             .build()
             .into();
         let response = agent.get(url).call().map_err(|e| {
             Error::InvalidArgument(match &e {
-                ureq::Error::Timeout(ureq::Timeout::Connect) => format!(
+                ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => format!(
                     "fetch {url}: no connection within {} (--http-connect-timeout)",
                     humantime::format_duration(connect)
                 ),
