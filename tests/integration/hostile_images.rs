@@ -781,3 +781,47 @@ fn a_stalled_http_source_times_out() {
         untouched.check(&mut raw, &url);
     }
 }
+
+/// A listening socket on 127.0.0.1 whose accept queue is full: one more connection is
+/// neither accepted nor refused (the kernel drops its SYNs), so connecting to it hangs.
+/// Returns the listener (never accepting), the connections filling its queue, and its port.
+fn full_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // std listens with a backlog of 128: the queue holds that many and one more.
+    for _ in 0..1000 {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+            Ok(stream) => fillers.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return (listener, fillers, address.port());
+            }
+            Err(e) => panic!("connect to the full listener: {e}"),
+        }
+    }
+    panic!("the kernel accepted every connection: cannot make a connect hang here");
+}
+
+#[test]
+fn a_source_that_never_answers_the_connection_times_out() {
+    if !privileged("a_source_that_never_answers_the_connection_times_out") {
+        return;
+    }
+    let (_listener, _fillers, port) = full_listener();
+    let daemon = TestDaemon::start_with(DaemonOptions {
+        args: ["--http-connect-timeout", "1"].map(String::from).to_vec(),
+        ..Default::default()
+    });
+    let mut raw = daemon.raw();
+    let untouched = Untouched::snapshot(&daemon, &[]);
+    let url = format!("http://127.0.0.1:{port}/rootfs.tar");
+    let start = Instant::now();
+    let reason = refused(&mut raw, &url);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        reason.contains(&url) && reason.contains("--http-connect-timeout"),
+        "{reason}"
+    );
+    untouched.check(&mut raw, &url);
+}
