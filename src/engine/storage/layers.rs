@@ -173,8 +173,9 @@ impl LayerStore {
 
     /// Removes staging leftovers and every layer not in `keep` (by DiffID); returns what it
     /// removed. Only entries of `tmp/` and `layers/` themselves are removed, by the names
-    /// listed there (`remove_dir_all` removes a symlink, never what it points to), and a
-    /// layer whose record is unreadable or names another layer is not used.
+    /// listed there (`remove_dir_all` removes a symlink, never what it points to). A kept
+    /// layer whose record is unreadable or names another layer is reported; nothing reads
+    /// a path from a record, and [`LayerStore::record`] fails for it from then on.
     pub fn collect_garbage(&self, keep: &std::collections::HashSet<Digest>) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for entry in read_dir(&self.tmp)? {
