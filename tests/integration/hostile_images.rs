@@ -825,3 +825,69 @@ fn a_source_that_never_answers_the_connection_times_out() {
     );
     untouched.check(&mut raw, &url);
 }
+
+/// A container in a user namespace keeps its directories traversable (its mapped root must
+/// reach its root filesystem), so a host user can reach its mounted root filesystem. A
+/// world-writable device node shipped in the image must not open from there: the overlay
+/// is mounted `nodev`, as containers/storage's usual `mountopt` has it.
+#[test]
+fn device_nodes_in_a_mounted_root_filesystem_do_not_open_from_the_host() {
+    if !privileged("device_nodes_in_a_mounted_root_filesystem_do_not_open_from_the_host") {
+        return;
+    }
+    let daemon = TestDaemon::start();
+    let mut raw = daemon.raw();
+    let rootfs = std::fs::read(&fixtures().rootfs).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_mode(0o666);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    h.set_size(0);
+    b.append_data(&mut h, "opennull", &[][..]).unwrap();
+    let devices = b.into_inner().unwrap();
+    let (a, d) = (
+        format!("sha256:{}", sha(&rootfs)),
+        format!("sha256:{}", sha(&devices)),
+    );
+    let archive = daemon_dir(&daemon).join("devices.tar");
+    docker_archive(
+        &archive,
+        &config(&[&a, &d]),
+        &[("rootfs.tar", &rootfs), ("devices.tar", &devices)],
+        &["rootfs.tar", "devices.tar"],
+    );
+    ok(
+        &mut raw,
+        "ImportImage",
+        json!({"source": format!("docker-archive:{}", archive.display()), "reference": "devices"}),
+    );
+    let id = ok(
+        &mut raw,
+        "CreateContainer",
+        json!({"create": {"image": "devices", "name": "mapped", "command": ["sleep", "60"],
+            "uidmap": ["0:100000:65536"]}}),
+    )["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&mut raw, "StartContainer", json!({"name": "mapped"}));
+    let merged = daemon.root.join("containers").join(&id).join("merged");
+    let node = merged.join("opennull").display().to_string();
+    assert!(
+        as_nobody(&["test", "-c", &node]),
+        "the host user does not reach {node}: the test shows nothing"
+    );
+    assert!(
+        !as_nobody(&["sh", "-c", "echo x > \"$1\"", "sh", &node]),
+        "a host user opened a device node in a container's root filesystem"
+    );
+    ok(
+        &mut raw,
+        "StopContainer",
+        json!({"name": "mapped", "timeout": 0}),
+    );
+    ok(&mut raw, "RemoveContainer", json!({"name": "mapped"}));
+    assert_nothing_left(&daemon);
+}

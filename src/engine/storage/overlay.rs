@@ -72,7 +72,11 @@ impl Overlay {
             Some("overlay"),
             &self.merged,
             Some("overlay"),
-            MsFlags::empty(),
+            // nodev: a container in a user namespace keeps its directories traversable, so
+            // host users can reach its mounted root filesystem, where a world-writable device
+            // node from an image must not open (containers/storage's usual `mountopt`).
+            // Devices a container is given live on runc's /dev tmpfs, not here.
+            MsFlags::MS_NODEV,
             Some(options.as_str()),
         )
         .map_err(|e| StorageError::io("mount overlay on", &self.merged, e.into()))
