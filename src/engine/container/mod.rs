@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::storage::digest::is_hex64;
 use super::storage::overlay::Overlay;
 use super::storage::{read_json, remove_tree, write_json};
 use super::{Error, Result};
@@ -282,6 +283,15 @@ impl Containers {
                 continue;
             }
             match read_json::<ContainerRecord>(&path) {
+                // Paths are built from a record's ID: one that is not the 64 hex digits of
+                // the directory it was read from is corrupt (or crafted), never followed.
+                Ok(record) if !is_hex64(&record.id) || entry.file_name() != *record.id => {
+                    log::error!(
+                        "container {} is not loaded: its record names the ID {:?}",
+                        entry.path().display(),
+                        record.id
+                    );
+                }
                 Ok(mut record) => {
                     // The state as last saved; unreadable (a power loss cut its write
                     // short), the container is as created and its monitor, if any, is found

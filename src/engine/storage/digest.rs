@@ -62,7 +62,7 @@ impl Digest {
 }
 
 /// Whether `s` is exactly 64 lowercase hex digits.
-fn is_hex64(s: &str) -> bool {
+pub fn is_hex64(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
