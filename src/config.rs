@@ -14,6 +14,10 @@ use crate::engine::storage::budget::Limits;
 pub const DEFAULT_ADDRESS: &str = "unix:/run/podman/io.podman";
 /// Default largest message a client may send, in bytes.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Default bound on the bytes buffered for unfinished messages across all connections.
+pub const DEFAULT_MAX_BUFFERED: usize = 64 * 1024 * 1024;
+/// Default longest time, in milliseconds, from a message's first byte to its end.
+pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 30_000;
 /// Default mode of a socket file the service binds.
 pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
 
@@ -149,6 +153,14 @@ pub struct ServeArgs {
     /// Largest message a client may send, in bytes; a larger one closes its connection.
     #[arg(long, env = "PODLINK_MAX_MESSAGE_SIZE", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     pub max_message_size: usize,
+    /// Bytes buffered for unfinished messages across all connections; past it, the
+    /// connection whose message started first is closed to make room.
+    #[arg(long, env = "PODLINK_MAX_BUFFERED", default_value_t = DEFAULT_MAX_BUFFERED)]
+    pub max_buffered: usize,
+    /// Milliseconds a message may take from its first byte to its end (0: no limit); a
+    /// connection idle between messages is never timed out.
+    #[arg(long, env = "PODLINK_MESSAGE_TIMEOUT", default_value_t = DEFAULT_MESSAGE_TIMEOUT_MS)]
+    pub message_timeout: u64,
     /// Test hook: calls of this io.podman method panic inside the handler.
     #[arg(long, hide = true, env = "PODLINK_TEST_PANIC_METHOD")]
     pub test_panic_method: Option<String>,
@@ -242,6 +254,10 @@ pub struct Config {
     pub idle_timeout: Option<std::time::Duration>,
     /// Largest accepted message in bytes.
     pub max_message_size: usize,
+    /// Bytes buffered for unfinished messages across all connections.
+    pub max_buffered: usize,
+    /// Longest time a message may take to arrive; `None` for no limit.
+    pub message_timeout: Option<std::time::Duration>,
     /// Test hook: the io.podman method that panics.
     pub test_panic_method: Option<String>,
     /// Limits and timeouts of image imports.
@@ -261,6 +277,9 @@ impl Config {
             idle_timeout: (serve.timeout > 0)
                 .then(|| std::time::Duration::from_millis(serve.timeout)),
             max_message_size: serve.max_message_size,
+            max_buffered: serve.max_buffered,
+            message_timeout: (serve.message_timeout > 0)
+                .then(|| std::time::Duration::from_millis(serve.message_timeout)),
             test_panic_method: serve.test_panic_method,
             imports: ImportSettings {
                 limits: Limits {
@@ -294,6 +313,9 @@ impl Config {
         }
         if self.imports.connect_timeout.is_zero() || self.imports.read_timeout.is_zero() {
             return Err(ConfigError::HttpTimeout);
+        }
+        if self.max_buffered < 1024 * 1024 {
+            return Err(ConfigError::MaxBuffered(self.max_buffered));
         }
         Ok(())
     }
@@ -335,6 +357,9 @@ pub enum ConfigError {
     /// An http timeout of zero would wait forever.
     #[error("--http-connect-timeout and --http-read-timeout must be at least 1 second")]
     HttpTimeout,
+    /// The buffered-bytes bound is too small to be useful.
+    #[error("--max-buffered must be at least 1 MiB (1048576 bytes), got {0}")]
+    MaxBuffered(usize),
 }
 
 /// Sets up logging to stderr at `level`.
@@ -415,5 +440,7 @@ mod tests {
         };
         assert_eq!(args.address, DEFAULT_ADDRESS);
         assert_eq!(args.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
+        assert_eq!(args.max_buffered, DEFAULT_MAX_BUFFERED);
+        assert_eq!(args.message_timeout, DEFAULT_MESSAGE_TIMEOUT_MS);
     }
 }

@@ -2,20 +2,19 @@
 //!
 //! The varlink crate's own `ConnectionHandler` closes a connection on a malformed message or a
 //! bad parameter, replies to `oneway` calls, has no size limit, and lets a panic kill the
-//! thread. Here each NUL-terminated message is read with a size limit, parsed and checked
-//! first, then handed to the generated interface code through `varlink::Call`, inside
+//! thread. Here each NUL-terminated message is read within bounds (size, time, and the bytes
+//! all connections buffer: see `framing`), parsed and checked first, then handed to the generated interface code through `varlink::Call`, inside
 //! `catch_unwind`; what goes wrong with one message is answered and the connection goes on.
 
 use std::borrow::Cow;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde_json::{Map, Value, json};
 use varlink::{Call, Interface, Request, VarlinkService};
 
-/// Size of the read buffer of a connection; messages may be larger (up to the limit).
-const READ_BUFFER: usize = 64 * 1024;
+use super::framing::{Frame, FrameReader, Limits, READ_BUFFER};
 
 /// Routes parsed calls to the interfaces the service offers.
 pub struct Dispatcher {
@@ -48,38 +47,46 @@ impl Dispatcher {
         }
     }
 
-    /// Serves `stream` until the client closes it, a message is too large, or writing fails.
-    pub fn serve_connection(&self, stream: UnixStream, max_message_size: usize) {
-        let Ok(read_half) = stream.try_clone() else {
+    /// Serves `stream` until the client closes it, a message breaks a bound of `limits`
+    /// (size, time, shared budget: see `framing`), or writing fails.
+    pub fn serve_connection(&self, stream: UnixStream, limits: Limits) {
+        let max_message_size = limits.max_message_size;
+        let Ok(mut reader) = stream.try_clone().and_then(|r| FrameReader::new(r, limits)) else {
             return;
         };
-        let mut reader = BufReader::with_capacity(READ_BUFFER, read_half);
         let mut writer = stream;
-        let mut message = Vec::new();
         loop {
-            match read_message(&mut reader, max_message_size, &mut message) {
+            let reason = match reader.read() {
                 Ok(Frame::Message) => {
-                    if self.dispatch(&message, &mut writer) == Next::Close {
+                    if self.dispatch(&reader.message, &mut writer) == Next::Close {
                         return;
                     }
-                }
-                Ok(Frame::TooLarge) => {
-                    log::warn!("closing a connection: message over {max_message_size} bytes");
-                    let reason = format!("message exceeds the limit of {max_message_size} bytes");
-                    let _ = write_error(
-                        &mut writer,
-                        INVALID_PARAMETER,
-                        json!({ "parameter": reason }),
-                    );
-                    linger_close(&writer, reader.into_inner());
-                    return;
+                    continue;
                 }
                 Ok(Frame::Eof) => return,
                 Err(e) => {
                     log::debug!("connection read failed: {e}");
                     return;
                 }
-            }
+                Ok(Frame::TooLarge) => {
+                    log::warn!("closing a connection: message over {max_message_size} bytes");
+                    format!("message exceeds the limit of {max_message_size} bytes")
+                }
+                Ok(Frame::TimedOut) => {
+                    log::warn!("closing a connection: its message stalled mid-way");
+                    "message not completed within the message timeout".to_string()
+                }
+                Ok(Frame::OverBudget) => {
+                    "the server holds too many unfinished messages (--max-buffered)".to_string()
+                }
+            };
+            let _ = write_error(
+                &mut writer,
+                INVALID_PARAMETER,
+                json!({ "parameter": reason }),
+            );
+            linger_close(&writer, reader.into_inner());
+            return;
         }
     }
 
@@ -178,49 +185,6 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 const INVALID_PARAMETER: &str = "org.varlink.service.InvalidParameter";
 const ERROR_OCCURRED: &str = "io.podman.ErrorOccurred";
-
-/// The result of reading one frame.
-#[derive(Debug, PartialEq, Eq)]
-enum Frame {
-    /// A whole message is in the buffer.
-    Message,
-    /// The message grew past the limit before its NUL.
-    TooLarge,
-    /// The client closed the connection (a trailing partial message is dropped).
-    Eof,
-}
-
-/// Reads one NUL-terminated message into `message`, refusing one larger than `limit`.
-fn read_message(
-    reader: &mut impl BufRead,
-    limit: usize,
-    message: &mut Vec<u8>,
-) -> io::Result<Frame> {
-    message.clear();
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            return Ok(Frame::Eof);
-        }
-        let (chunk, complete) = match available.iter().position(|&b| b == 0) {
-            Some(end) => (&available[..end], true),
-            None => (available, false),
-        };
-        if message.len() + chunk.len() > limit {
-            return Ok(Frame::TooLarge);
-        }
-        message.extend_from_slice(chunk);
-        let used = chunk.len() + usize::from(complete);
-        reader.consume(used);
-        if complete {
-            return Ok(Frame::Message);
-        }
-    }
-}
 
 /// Why a message is not a valid call, and whether the client asked for no reply.
 #[derive(Debug, PartialEq)]
@@ -343,34 +307,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frames(input: &[u8], limit: usize) -> Vec<(Frame, Vec<u8>)> {
-        let mut reader = BufReader::with_capacity(4, input);
-        let mut out = Vec::new();
-        let mut msg = Vec::new();
-        loop {
-            let frame = read_message(&mut reader, limit, &mut msg).unwrap();
-            let done = frame != Frame::Message;
-            out.push((frame, msg.clone()));
-            if done {
-                return out;
-            }
-        }
-    }
-
-    #[test]
-    fn splits_on_nul_across_buffer_boundaries() {
-        let got = frames(b"{\"a\":1}\0{}\0", 100);
-        assert_eq!(got[0], (Frame::Message, b"{\"a\":1}".to_vec()));
-        assert_eq!(got[1], (Frame::Message, b"{}".to_vec()));
-        assert_eq!(got[2].0, Frame::Eof);
-    }
-
-    #[test]
-    fn refuses_oversized_messages() {
-        assert_eq!(frames(b"0123456789\0", 5)[0].0, Frame::TooLarge);
-        assert_eq!(frames(b"01234\0", 5)[0].0, Frame::Message);
-    }
 
     #[test]
     fn missing_or_null_parameters_become_empty() {

@@ -5,7 +5,8 @@
 //! the result and replies; it decides nothing. No engine code may name a generated type.
 //!
 //! - `server`: listening socket, accept loop, graceful shutdown;
-//! - `connection`: framing, validation and dispatch of each message, panic containment;
+//! - `connection`: validation and dispatch of each message, panic containment;
+//! - `framing`: reading messages within bounds of size, time and memory across connections;
 //! - `interface`: the method table (one forwarding line per io.podman method);
 //! - `system` (and, as they land, `containers`, `images`, `pods`): the handlers;
 //! - `convert`: engine views ↔ wire structs; `error`: engine errors → wire errors;
@@ -15,6 +16,7 @@ mod connection;
 mod containers;
 mod convert;
 mod error;
+mod framing;
 mod images;
 mod interface;
 pub mod lenient;
@@ -133,6 +135,8 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
     let dispatcher = Arc::new(dispatcher(engine, config.test_panic_method.clone()));
     let options = ServeOptions {
         max_message_size: config.max_message_size,
+        message_timeout: config.message_timeout,
+        max_buffered: config.max_buffered,
         idle_timeout: config.idle_timeout,
         grace: SHUTDOWN_GRACE,
     };

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::connection::Dispatcher;
+use super::framing::{Budget, Limits};
 use crate::sys::ActivatedSocket;
 
 /// Stack of a connection thread: calls are shallow, and 300+ idle clients should cost little.
@@ -65,6 +66,10 @@ impl Shutdown {
 pub struct ServeOptions {
     /// Largest message a client may send.
     pub max_message_size: usize,
+    /// Longest time from a message's first byte to its end; `None`: no limit.
+    pub message_timeout: Option<Duration>,
+    /// Bytes buffered for unfinished messages across all connections.
+    pub max_buffered: usize,
     /// Stop after this long without any open connection.
     pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for calls in flight.
@@ -162,6 +167,7 @@ pub fn serve(
     options: ServeOptions,
 ) -> io::Result<StopReason> {
     listener.set_nonblocking(true)?;
+    let budget = Budget::new(options.max_buffered);
     let (idle_read, idle_write) = cloexec_pipe()?;
     let connections = Arc::new(Connections {
         state: Mutex::new(ConnectionState {
@@ -202,7 +208,7 @@ pub fn serve(
             let mut buf = [0u8; 64];
             let _ = nix::unistd::read(&idle_read, &mut buf);
         }
-        accept_ready(&listener, &dispatcher, &connections, &options);
+        accept_ready(&listener, &dispatcher, &connections, &options, &budget);
     };
     drop(listener);
     let left = connections.drain(options.grace);
@@ -221,6 +227,7 @@ fn accept_ready(
     dispatcher: &Arc<Dispatcher>,
     connections: &Arc<Connections>,
     options: &ServeOptions,
+    budget: &Arc<Budget>,
 ) {
     loop {
         let stream = match listener.accept() {
@@ -236,7 +243,7 @@ fn accept_ready(
                 return;
             }
         };
-        if let Err(e) = start_connection(stream, dispatcher, connections, options) {
+        if let Err(e) = start_connection(stream, dispatcher, connections, options, budget) {
             log::error!("cannot serve a new connection: {e}");
         }
     }
@@ -247,17 +254,22 @@ fn start_connection(
     dispatcher: &Arc<Dispatcher>,
     connections: &Arc<Connections>,
     options: &ServeOptions,
+    budget: &Arc<Budget>,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     let id = connections.add(&stream)?;
     let dispatcher = Arc::clone(dispatcher);
     let conns = Arc::clone(connections);
-    let max = options.max_message_size;
+    let limits = Limits {
+        max_message_size: options.max_message_size,
+        message_timeout: options.message_timeout,
+        budget: Arc::clone(budget),
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("conn-{id}"))
         .stack_size(CONNECTION_STACK)
         .spawn(move || {
-            dispatcher.serve_connection(stream, max);
+            dispatcher.serve_connection(stream, limits);
             conns.remove(id);
         });
     if let Err(e) = spawned {

@@ -40,3 +40,6 @@ mod container_clients;
 /// What Podman 1.x's clients expect (issue 8): python-podman 0.11, `ContainerConfig`, the
 /// `KEY=VALUE` form of `changes`. Needs root.
 mod client_compat;
+
+/// Hostile clients (issue 8, item 10): stalled senders bounded in memory and time.
+mod hostile_clients;
