@@ -70,7 +70,26 @@ impl Engine {
             containers,
             cpu_samples: Default::default(),
         })
-        .inspect(|engine| engine.reconcile())
+    }
+
+    /// Starts start-up reconciliation (see `Engine::reconcile`) and the removal of what
+    /// crashes left of containers without a record, each on a thread of its own: with many
+    /// containers, or many files left, they take long, and the service must answer
+    /// meanwhile. Operations on a container wait until it is reconciled.
+    pub fn reconcile_in_background(self: &std::sync::Arc<Self>) -> std::io::Result<()> {
+        let engine = std::sync::Arc::clone(self);
+        std::thread::Builder::new()
+            .name("reconcile".into())
+            .spawn(move || {
+                let start = std::time::Instant::now();
+                engine.reconcile();
+                log::debug!("start-up reconciliation took {:?}", start.elapsed());
+            })?;
+        let engine = std::sync::Arc::clone(self);
+        std::thread::Builder::new()
+            .name("leftovers".into())
+            .spawn(move || engine.containers().remove_leftovers())
+            .map(drop)
     }
 
     /// The containers.

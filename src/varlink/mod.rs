@@ -126,6 +126,10 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
         },
     };
 
+    // Only now that the socket is up (connections queue until the accept loop takes them):
+    // reconciling can take long, and clients must not be refused meanwhile.
+    engine.reconcile_in_background()?;
+
     let shutdown = Shutdown::new()?;
     let on_signal = Arc::clone(&shutdown);
     std::thread::Builder::new()

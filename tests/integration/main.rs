@@ -43,3 +43,6 @@ mod client_compat;
 
 /// Hostile clients (issue 8, item 10): stalled senders bounded in memory and time.
 mod hostile_clients;
+
+/// Crash consistency (issue 8, items 13, 14): killed removals and commits; needs root.
+mod crash_recovery;

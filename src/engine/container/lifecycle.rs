@@ -1,5 +1,6 @@
 //! Init, start, stop, kill, wait, restart and remove; and learning about exits from the
-//! monitor's exit file (refresh), which is how a restarted service catches up.
+//! monitor's exit file (refresh), which is how a restarted service catches up (with
+//! `reconcile`).
 //!
 //! Every operation follows one shape: find the container, lock it, refresh it from its exit
 //! file, check its status allows the operation, act, save. The lock is the container's own,
@@ -75,7 +76,7 @@ impl Engine {
 
     /// Releases what a run of the container held: its runtime state (and cgroups), its
     /// root filesystem and /dev/shm mounts.
-    fn release(&self, record: &ContainerRecord) {
+    pub(crate) fn release(&self, record: &ContainerRecord) {
         // Only if the runtime still has it: a `delete` costs as much as a `create`.
         if let Ok(runtime) = self.runtime_or_err()
             && self.runtime_root().join(&record.id).exists()
@@ -97,93 +98,9 @@ impl Engine {
         }
     }
 
-    /// At start-up: every record brought up to date with its monitor and the runtime, since
-    /// the service may have been killed in the middle of anything. Containers that exited
-    /// meanwhile get their exit codes (and go, with `rm`); a monitor whose report the
-    /// service never recorded is adopted; a status the runtime disagrees with (a container
-    /// left frozen by a commit, a start whose record was not saved) is taken from the
-    /// runtime; runtime state nobody watches any more is deleted.
-    pub(crate) fn reconcile(&self) {
-        let monitors = monitor::all_monitors();
-        // Read once here: looking per container would read the mount table once per mount
-        // point of every container, at every start of the service.
-        let mounted = overlay::mount_points();
-        for handle in self.containers().all() {
-            let mut record = handle.lock();
-            if let Some(&pid) = monitors.get(&record.id)
-                && !record.status().is_active()
-                && monitor::read_exit(&self.containers().run_dir(&record.id)).is_none()
-            {
-                log::warn!("container {}: adopting its monitor {pid}", record.id);
-                record.state.status = Some(ContainerStatus::Created);
-                record.state.monitor_pid = pid;
-            }
-            self.refresh(&mut record);
-            if record.status().is_active() {
-                match self.runtime_status(&record.id) {
-                    Some((status, pid)) => {
-                        let status = match status.as_str() {
-                            "created" => Some(ContainerStatus::Created),
-                            "running" => Some(ContainerStatus::Running),
-                            "paused" => Some(ContainerStatus::Paused),
-                            _ => None,
-                        };
-                        if let Some(status) = status
-                            && (status != record.status() || pid != record.state.pid)
-                        {
-                            log::warn!(
-                                "container {}: the runtime says {}, not {}",
-                                record.id,
-                                status.as_str(),
-                                record.status().as_str()
-                            );
-                            record.state.status = Some(status);
-                            record.state.pid = pid;
-                        }
-                    }
-                    None => log::warn!("container {}: the runtime does not know it", record.id),
-                }
-                if let Err(e) = self.containers().save(&record) {
-                    log::error!("container {}: {e}", record.id);
-                }
-            } else if self.holds_anything(&record, &mounted) {
-                // Nothing watches it: whatever the runtime still has of it goes.
-                self.release(&record);
-            }
-
-            self.reap_locked(&handle, &mut record);
-        }
-    }
-
-    /// Whether a container that does not run still holds something `release` frees: runtime
-    /// state, a cgroup, its /dev/shm or (unless the client mounted it) its root filesystem.
-    fn holds_anything(
-        &self,
-        record: &ContainerRecord,
-        mounted: &std::collections::HashSet<PathBuf>,
-    ) -> bool {
-        self.runtime_root().join(&record.id).exists()
-            || !cgroups::existing_dirs(&Self::cgroup_path(record)).is_empty()
-            || mounted.contains(&self.containers().run_dir(&record.id).join(SHM_DIR))
-            || (!record.state.mounted && mounted.contains(&self.overlay_of(record).merged))
-    }
-
-    /// What the runtime says of a container: its status and pid.
-    fn runtime_status(&self, id: &str) -> Option<(String, i32)> {
-        let runtime = self.runtime_or_err().ok()?;
-        let out = runtime
-            .run(&self.runtime_root(), &RuntimeCommand::State(id))
-            .ok()?;
-        let state: serde_json::Value = serde_json::from_slice(&out).ok()?;
-        Some((
-            state["status"].as_str()?.to_string(),
-            state["pid"].as_i64().unwrap_or(0) as i32,
-        ))
-    }
-
     /// Refreshes a locked container and removes it if it exited and asked for that (`rm`).
     /// Returns `false` when it was removed.
-    fn reap_locked(&self, handle: &Handle, record: &mut ContainerRecord) -> bool {
+    pub(crate) fn reap_locked(&self, handle: &Handle, record: &mut ContainerRecord) -> bool {
         self.refresh(record);
         if record.config.rm && record.status() == ContainerStatus::Exited {
             if let Err(e) = self.remove_locked(handle, record) {

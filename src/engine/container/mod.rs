@@ -15,7 +15,9 @@ pub mod config;
 pub mod create;
 pub mod diff;
 pub mod lifecycle;
+mod names;
 pub mod ops;
+pub mod reconcile;
 pub mod runlabel;
 pub mod stats;
 pub mod top;
@@ -26,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
+
+pub use names::{generate_name, new_id};
 
 use super::storage::digest::is_hex64;
 use super::storage::overlay::Overlay;
@@ -201,18 +205,52 @@ pub struct Container {
     /// Set, with the record locked, when the container is removed: a call that found the
     /// handle before then and waited for the lock must not act on it.
     removed: std::sync::atomic::AtomicBool,
+    /// Whether start-up reconciliation has yet to look at this container. The service
+    /// answers before it reconciles (reconciling runs the runtime for every container, and
+    /// must not keep clients waiting), so an operation on a container waits here until its
+    /// record has been brought up to date; readers see the snapshot meanwhile.
+    unsettled: Mutex<bool>,
+    settled: std::sync::Condvar,
 }
 
 /// A shared handle on one container.
 pub type Handle = Arc<Container>;
 
 impl Container {
-    fn new(record: ContainerRecord) -> Handle {
+    /// A container; `unsettled` when start-up reconciliation must look at it first.
+    fn new(record: ContainerRecord, unsettled: bool) -> Handle {
         Arc::new(Container {
             snapshot: RwLock::new(Arc::new(record.clone())),
             record: Mutex::new(record),
             removed: Default::default(),
+            unsettled: Mutex::new(unsettled),
+            settled: Default::default(),
         })
+    }
+
+    /// Waits until start-up reconciliation is done with the container: until then its record
+    /// may say what is no longer true (a container that exited, or that a killed commit left
+    /// frozen), for operations and readers alike. Reconciling one container is quick (a
+    /// runtime `state`); it is all of them together that the service does not wait for.
+    fn wait_settled(&self) {
+        let mut unsettled = self.unsettled.lock().unwrap_or_else(|p| p.into_inner());
+        while *unsettled {
+            unsettled = self
+                .settled
+                .wait(unsettled)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Lets operations on the container go on: reconciliation is done with it.
+    pub(crate) fn settle(&self) {
+        *self.unsettled.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.settled.notify_all();
+    }
+
+    /// Locks the record for start-up reconciliation, which must not wait for itself.
+    pub(crate) fn lock_unsettled(&self) -> MutexGuard<'_, ContainerRecord> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the container was removed.
@@ -226,14 +264,17 @@ impl Container {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Locks the record for an operation. A panic while holding it leaves the record as the
-    /// last save wrote it, so the lock is taken back rather than poisoning the container.
+    /// Locks the record for an operation, once start-up reconciliation is done with it. A
+    /// panic while holding it leaves the record as the last save wrote it, so the lock is
+    /// taken back rather than poisoning the container.
     pub fn lock(&self) -> MutexGuard<'_, ContainerRecord> {
+        self.wait_settled();
         self.record.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The record, if no operation holds it.
+    /// The record, if no operation holds it (once reconciliation is done with it).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, ContainerRecord>> {
+        self.wait_settled();
         match self.record.try_lock() {
             Ok(guard) => Some(guard),
             Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
@@ -260,6 +301,9 @@ pub struct Containers {
     dir: PathBuf,
     run_dir: PathBuf,
     map: RwLock<HashMap<String, Handle>>,
+    /// Directories of containers without a record (a crash cut a create or a removal short),
+    /// found at start-up and removed in the background.
+    leftovers: Mutex<Vec<PathBuf>>,
 }
 
 impl Containers {
@@ -271,15 +315,16 @@ impl Containers {
             super::create_dir_with_mode(d, super::TRAVERSABLE_DIR_MODE)?;
         }
         let mut map = HashMap::new();
+        let mut leftovers = Vec::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
         for entry in entries.flatten() {
             let path = entry.path().join(RECORD_FILE);
             if !path.exists() {
                 // A container whose record never got written (a crash during create), or
                 // whose removal was cut short after its record went: nothing to keep.
-                log::warn!("removing incomplete container {}", entry.path().display());
-                let _ = super::storage::overlay::unmount(&entry.path().join("merged"));
-                remove_tree(&entry.path())?;
+                if is_container_id(&entry.file_name()) {
+                    leftovers.push(entry.path());
+                }
                 continue;
             }
             match read_json::<ContainerRecord>(&path) {
@@ -303,17 +348,50 @@ impl Containers {
                         }
                         Err(_) => {}
                     }
-                    map.insert(record.id.clone(), Container::new(record));
+                    map.insert(record.id.clone(), Container::new(record, true));
                 }
                 // Its files may be a client's data: left for an administrator, not deleted.
                 Err(e) => log::error!("container {} is not loaded: {e}", entry.path().display()),
+            }
+        }
+        // Run directories of containers without a record: a removal cut short after the
+        // record went, or never recorded at all. Listed now, before any container can be
+        // created, so a new container's directory is never taken for one.
+        let entries = std::fs::read_dir(&run_dir).map_err(|e| Error::io("list", &run_dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            // A record that exists but did not load keeps its run directory too (it is left
+            // for an administrator, see above).
+            if is_container_id(&name)
+                && !map.contains_key(name.to_str().unwrap_or_default())
+                && !dir.join(&name).join(RECORD_FILE).exists()
+            {
+                leftovers.push(entry.path());
             }
         }
         Ok(Containers {
             dir,
             run_dir,
             map: RwLock::new(map),
+            leftovers: Mutex::new(leftovers),
         })
+    }
+
+    /// Removes what [`Containers::open`] found of containers without a record: mounts first
+    /// (the root filesystem of a storage directory, /dev/shm of a run directory), then the
+    /// directories. Slow with many files, so it runs after the service answers.
+    pub(crate) fn remove_leftovers(&self) {
+        let leftovers =
+            std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|p| p.into_inner()));
+        for dir in leftovers {
+            log::warn!("removing what is left of a container: {}", dir.display());
+            for mount in ["merged", lifecycle::SHM_DIR] {
+                let _ = super::storage::overlay::unmount(&dir.join(mount));
+            }
+            if let Err(e) = remove_tree(&dir) {
+                log::error!("{e}");
+            }
+        }
     }
 
     /// The storage directory of a container.
@@ -413,7 +491,7 @@ impl Containers {
         }
         super::create_private_dir(&self.dir(&record.id))?;
         write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
-        let handle = Container::new(record.clone());
+        let handle = Container::new(record.clone(), false);
         map.insert(record.id, handle.clone());
         Ok(handle)
     }
@@ -453,6 +531,12 @@ impl Containers {
     }
 }
 
+/// Whether a directory name is a container ID (64 lowercase hex digits): only those are
+/// ever removed as leftovers.
+fn is_container_id(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(is_hex64)
+}
+
 /// A fresh record.
 pub fn new_record(id: String, name: String) -> ContainerRecord {
     ContainerRecord {
@@ -468,67 +552,6 @@ pub fn new_record(id: String, name: String) -> ContainerRecord {
     }
 }
 
-/// A new random container ID.
-pub fn new_id() -> String {
-    let mut bytes = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-const ADJECTIVES: &[&str] = &[
-    "admiring",
-    "brave",
-    "calm",
-    "dazzling",
-    "eager",
-    "fervent",
-    "gallant",
-    "happy",
-    "jolly",
-    "keen",
-    "lucid",
-    "modest",
-    "nifty",
-    "optimistic",
-    "peaceful",
-    "quirky",
-    "relaxed",
-    "serene",
-    "tender",
-    "upbeat",
-    "vibrant",
-    "wizardly",
-    "youthful",
-    "zealous",
-    "competent",
-    "flamboyant",
-];
-const NOUNS: &[&str] = &[
-    "turing", "hopper", "lovelace", "curie", "noether", "euler", "gauss", "ritchie", "thompson",
-    "torvalds", "wozniak", "payne", "shannon", "knuth", "dijkstra", "hamilton", "babbage", "tesla",
-    "franklin", "goldberg", "kilby", "lamarr", "mccarthy", "pike", "sammet", "wing",
-];
-
-/// An `adjective_noun` name not yet taken (with a number added if all are).
-pub fn generate_name(id: &str, taken: impl Fn(&str) -> bool) -> String {
-    let seed = u64::from_str_radix(&id[..16.min(id.len())], 16).unwrap_or(0);
-    for n in 0..ADJECTIVES.len() * NOUNS.len() {
-        let k = (seed as usize).wrapping_add(n * 7919);
-        let name = format!(
-            "{}_{}",
-            ADJECTIVES[k % ADJECTIVES.len()],
-            NOUNS[(k / ADJECTIVES.len()) % NOUNS.len()]
-        );
-        if !taken(&name) {
-            return name;
-        }
-    }
-    format!("{}_{}", ADJECTIVES[0], &id[..12.min(id.len())])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,15 +563,5 @@ mod tests {
         assert!(!ContainerStatus::Running.can_start());
         assert!(ContainerStatus::Paused.is_active());
         assert_eq!(ContainerStatus::Exited.as_str(), "exited");
-    }
-
-    #[test]
-    fn generated_names_are_unique() {
-        let id = new_id();
-        assert_eq!(id.len(), 64);
-        let first = generate_name(&id, |_| false);
-        assert!(first.contains('_'));
-        let second = generate_name(&id, |n| n == first);
-        assert_ne!(first, second);
     }
 }

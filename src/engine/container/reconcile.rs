@@ -1,0 +1,124 @@
+//! Start-up reconciliation: after a crash (the service may have been killed in the middle of
+//! anything), every container's record is brought up to date with its monitor and the
+//! runtime, and what crashes left of containers without a record is removed. It runs on a
+//! thread of its own once the socket is up, so the service answers at once however much
+//! there is to do; an operation on a container waits until that container is reconciled
+//! (`Container::lock`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use super::lifecycle::SHM_DIR;
+use super::{ContainerRecord, ContainerStatus, Handle};
+use crate::engine::Engine;
+use crate::engine::monitor;
+use crate::engine::runtime::{RuntimeCommand, cgroups};
+use crate::engine::storage::overlay;
+
+impl Engine {
+    /// At start-up, on a thread of its own while the service already answers: every record
+    /// brought up to date with its monitor and the runtime, since the service may have been
+    /// killed in the middle of anything. Containers that exited meanwhile get their exit
+    /// codes (and go, with `rm`); a monitor whose report the service never recorded is
+    /// adopted; a status
+    /// the runtime disagrees with (a start whose record was not saved) is taken from the
+    /// runtime; runtime state nobody watches any more is deleted. Each container is held
+    /// (operations on it wait, see `Container::lock`) until it is done.
+    pub(crate) fn reconcile(&self) {
+        // Whatever happens below, no container may stay closed to operations.
+        struct SettleAll(Vec<Handle>);
+        impl Drop for SettleAll {
+            fn drop(&mut self) {
+                self.0.iter().for_each(|h| h.settle());
+            }
+        }
+        let handles = SettleAll(self.containers().all());
+        let monitors = monitor::all_monitors();
+        // Read once here: looking per container would read the mount table once per mount
+        // point of every container, at every start of the service.
+        let mounted = overlay::mount_points();
+        for handle in &handles.0 {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.reconcile_one(handle, &monitors, &mounted)
+            }));
+            if outcome.is_err() {
+                log::error!("reconciling a container panicked; it is left as recorded");
+            }
+            handle.settle();
+        }
+    }
+
+    fn reconcile_one(
+        &self,
+        handle: &Handle,
+        monitors: &HashMap<String, i32>,
+        mounted: &HashSet<PathBuf>,
+    ) {
+        let mut record = handle.lock_unsettled();
+        if let Some(&pid) = monitors.get(&record.id)
+            && !record.status().is_active()
+            && monitor::read_exit(&self.containers().run_dir(&record.id)).is_none()
+        {
+            log::warn!("container {}: adopting its monitor {pid}", record.id);
+            record.state.status = Some(ContainerStatus::Created);
+            record.state.monitor_pid = pid;
+        }
+        self.refresh(&mut record);
+        if record.status().is_active() {
+            match self.runtime_status(&record.id) {
+                Some((status, pid)) => {
+                    let status = match status.as_str() {
+                        "created" => Some(ContainerStatus::Created),
+                        "running" => Some(ContainerStatus::Running),
+                        "paused" => Some(ContainerStatus::Paused),
+                        _ => None,
+                    };
+                    if let Some(status) = status
+                        && (status != record.status() || pid != record.state.pid)
+                    {
+                        log::warn!(
+                            "container {}: the runtime says {}, not {}",
+                            record.id,
+                            status.as_str(),
+                            record.status().as_str()
+                        );
+                        record.state.status = Some(status);
+                        record.state.pid = pid;
+                    }
+                }
+                None => log::warn!("container {}: the runtime does not know it", record.id),
+            }
+            if let Err(e) = self.containers().save(&record) {
+                log::error!("container {}: {e}", record.id);
+            }
+        } else {
+            if self.holds_anything(&record, mounted) {
+                // Nothing watches it: whatever the runtime still has of it goes.
+                self.release(&record);
+            }
+        }
+        self.reap_locked(handle, &mut record);
+    }
+
+    /// Whether a container that does not run still holds something `release` frees: runtime
+    /// state, a cgroup, its /dev/shm or (unless the client mounted it) its root filesystem.
+    fn holds_anything(&self, record: &ContainerRecord, mounted: &HashSet<PathBuf>) -> bool {
+        self.runtime_root().join(&record.id).exists()
+            || !cgroups::existing_dirs(&Self::cgroup_path(record)).is_empty()
+            || mounted.contains(&self.containers().run_dir(&record.id).join(SHM_DIR))
+            || (!record.state.mounted && mounted.contains(&self.overlay_of(record).merged))
+    }
+
+    /// What the runtime says of a container: its status and pid.
+    pub(crate) fn runtime_status(&self, id: &str) -> Option<(String, i32)> {
+        let runtime = self.runtime_or_err().ok()?;
+        let out = runtime
+            .run(&self.runtime_root(), &RuntimeCommand::State(id))
+            .ok()?;
+        let state: serde_json::Value = serde_json::from_slice(&out).ok()?;
+        Some((
+            state["status"].as_str()?.to_string(),
+            state["pid"].as_i64().unwrap_or(0) as i32,
+        ))
+    }
+}
