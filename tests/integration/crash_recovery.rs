@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::containers::{create, daemon_with_busybox, inspect};
+use crate::containers::{create, daemon_with_busybox, inspect, wait_for_log};
 use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, ok, privileged};
 
 /// Options of a daemon over the roots in `dir`, for restarts.
@@ -125,5 +125,226 @@ fn leftovers_of_a_killed_removal_go_in_the_background() {
         "RemoveContainer",
         json!({"name": "keeper", "force": true}),
     );
+    assert_nothing_left(&daemon);
+}
+
+/// The runtime's word on a container: "running", "paused"...
+fn runtime_status(daemon: &TestDaemon, id: &str) -> String {
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(daemon.runroot.join("runtime"))
+        .args(["state", id])
+        .output()
+        .unwrap();
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    state["status"].as_str().unwrap_or("unknown").to_string()
+}
+
+/// A running container with a large file in its changes, so a commit reads for a while.
+fn big_writer(raw: &mut crate::util::RawConnection, name: &str) -> String {
+    let id = create(
+        raw,
+        name,
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/urandom of=/big bs=1M count=400 2>/dev/null; echo written; \
+             while true; do date > /tick; sleep 0.05; done",
+        ],
+        json!({}),
+    );
+    ok(raw, "StartContainer", json!({ "name": name }));
+    wait_for_log(raw, name, "written");
+    id
+}
+
+#[test]
+fn commit_without_pause_does_not_freeze() {
+    if !privileged("commit_without_pause_does_not_freeze") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let id = big_writer(&mut raw, "busy");
+    let address = daemon.socket.clone();
+    let commit = std::thread::spawn(move || {
+        let mut raw = crate::util::RawConnection::connect(&address);
+        raw.call(
+            "io.podman.Commit",
+            json!({"name": "busy", "image_name": "unpaused:1", "pause": false}),
+        )
+    });
+    let mut seen = Vec::new();
+    while !commit.is_finished() {
+        seen.push(runtime_status(&daemon, &id));
+    }
+    let reply = commit.join().unwrap();
+    assert!(reply.get("error").is_none(), "{reply}");
+    eprintln!("{} looks at the runtime during the commit", seen.len());
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|s| s == "running"),
+        "the container was frozen during a commit without pause: {seen:?}"
+    );
+    assert!(
+        !daemon
+            .runroot
+            .join("containers")
+            .join(&id)
+            .join("frozen-by-podlink")
+            .exists()
+    );
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({"name": "busy", "force": true}),
+    );
+    ok(&mut raw, "RemoveImage", json!({"name": "unpaused:1"}));
+    assert_nothing_left(&daemon);
+}
+
+#[test]
+fn a_commit_killed_while_frozen_is_thawed_at_restart() {
+    if !privileged("a_commit_killed_while_frozen_is_thawed_at_restart") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
+    let mut daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    // One the client paused: it stays paused across the restart.
+    create(&mut raw, "napper", &["sleep", "1000"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": "napper"}));
+    ok(&mut raw, "PauseContainer", json!({"name": "napper"}));
+    let id = big_writer(&mut raw, "busy");
+    let marker = dir
+        .path()
+        .join("run/containers")
+        .join(&id)
+        .join("frozen-by-podlink");
+    raw.send(&json!({
+        "method": "io.podman.Commit",
+        "parameters": {"name": "busy", "image_name": "killed:1", "pause": true}
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while runtime_status(&daemon, &id) != "paused" {
+        assert!(
+            Instant::now() < deadline,
+            "the commit never froze the container"
+        );
+    }
+    daemon.stop_with(Signal::SIGKILL);
+    assert_eq!(runtime_status(&daemon, &id), "paused");
+    assert!(marker.exists(), "the freeze was not recorded");
+
+    let daemon = restart_answering(dir.path());
+    let mut raw = daemon.raw();
+    assert_eq!(inspect(&mut raw, "busy")["State"]["Status"], "running");
+    assert_eq!(runtime_status(&daemon, &id), "running");
+    assert!(!marker.exists(), "the marker is left");
+    assert_eq!(inspect(&mut raw, "napper")["State"]["Status"], "paused");
+    ok(&mut raw, "UnpauseContainer", json!({"name": "napper"}));
+    for name in ["busy", "napper"] {
+        ok(
+            &mut raw,
+            "RemoveContainer",
+            json!({"name": name, "force": true}),
+        );
+    }
+    assert_nothing_left(&daemon);
+}
+
+/// Every regular file under `dir` (symlinks not followed) that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                todo.push(entry.path());
+            } else if kind.is_file()
+                && std::fs::read(entry.path())
+                    .is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_container_swapping_symlinks_cannot_lead_an_unpaused_commit_out() {
+    if !privileged("a_container_swapping_symlinks_cannot_lead_an_unpaused_commit_out") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    // A host directory the container's symlink names (the container cannot see it).
+    let host = tempfile::Builder::new().prefix("plhost").tempdir().unwrap();
+    let secret = format!("HOST-SECRET-{}", std::process::id());
+    std::fs::write(host.path().join("secret"), &secret).unwrap();
+    let id = create(&mut raw, "swapper", &["sleep", "1000"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": "swapper"}));
+    // What a container swapping a directory and a symlink as fast as it can does to its
+    // upper directory, done from here: a shell in the container is far too slow to hit the
+    // reader's window, one rename(RENAME_EXCHANGE) a loop is not.
+    let upper = daemon.root.join("containers").join(&id).join("diff");
+    std::fs::create_dir(upper.join("d")).unwrap();
+    std::fs::write(upper.join("d/secret"), "inner").unwrap();
+    std::os::unix::fs::symlink(host.path(), upper.join("l")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, upper) = (stop.clone(), upper.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                nix::fcntl::renameat2(
+                    nix::fcntl::AT_FDCWD,
+                    &upper.join("d"),
+                    nix::fcntl::AT_FDCWD,
+                    &upper.join("l"),
+                    nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                )
+                .unwrap();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut committed = 0;
+    for i in 0..30 {
+        let reply = raw.call(
+            "io.podman.Commit",
+            json!({"name": "swapper", "image_name": format!("swap:{i}"), "pause": false}),
+        );
+        // A swap seen mid-read may fail the commit (ELOOP); it must never succeed with host
+        // files in it.
+        if reply.get("error").is_none() {
+            committed += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    eprintln!("{committed} of 30 commits went through, {swaps} swaps");
+    let leaked = files_holding(&daemon.root.join("layers"), secret.as_bytes());
+    assert!(
+        leaked.is_empty(),
+        "host files in committed layers: {leaked:?}"
+    );
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({"name": "swapper", "force": true}),
+    );
+    for i in 0..30 {
+        let _ = raw.call(
+            "io.podman.RemoveImage",
+            json!({"name": format!("swap:{i}")}),
+        );
+    }
     assert_nothing_left(&daemon);
 }

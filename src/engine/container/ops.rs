@@ -23,6 +23,9 @@ const RUNTIME_MOUNT_POINTS: [&str; 7] = [
     "/dev/init",
 ];
 
+/// The marker of a freeze the service made, in a container's run directory.
+const FROZEN_MARKER: &str = "frozen-by-podlink";
+
 /// Files added, changed and deleted in a container relative to its image.
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,21 +94,41 @@ impl Engine {
     /// Runs `walk` over a locked container's files with its processes frozen if they run:
     /// reading a tree that the container changes meanwhile could follow a directory it just
     /// swapped for a symlink out of its root filesystem.
+    ///
+    /// The freeze is recorded before it is made (a marker in the run directory) and the
+    /// record goes once it is undone: a service killed in between finds the marker at its
+    /// next start and thaws the container (`Engine::thaw_left_frozen`), which would otherwise
+    /// stay frozen for good, reported as paused.
     fn frozen<T>(&self, record: &ContainerRecord, walk: impl FnOnce() -> Result<T>) -> Result<T> {
         let freeze = record.status() == ContainerStatus::Running;
+        let marker = self.frozen_marker(&record.id);
         if freeze {
-            self.runtime_or_err()?
-                .run(&self.runtime_root(), &RuntimeCommand::Pause(&record.id))?;
+            std::fs::write(&marker, b"").map_err(|e| Error::io("write", &marker, e))?;
+            if let Err(e) = self.runtime_or_err().and_then(|rt| {
+                Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Pause(&record.id))?)
+            }) {
+                let _ = std::fs::remove_file(&marker);
+                return Err(e);
+            }
         }
         let result = walk();
-        if freeze
-            && let Err(e) = self
-                .runtime_or_err()?
-                .run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))
-        {
-            log::error!("container {} stays frozen: {e}", record.id);
+        if freeze {
+            match self.runtime_or_err().and_then(|rt| {
+                Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))?)
+            }) {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&marker);
+                }
+                // The marker stays: the next start of the service tries again.
+                Err(e) => log::error!("container {} stays frozen: {e}", record.id),
+            }
         }
         result
+    }
+
+    /// Where a freeze made by the service (not by PauseContainer) is recorded.
+    pub(crate) fn frozen_marker(&self, id: &str) -> PathBuf {
+        self.containers().run_dir(id).join(FROZEN_MARKER)
     }
 
     /// io.podman.MountContainer: mounts the root filesystem (it stays mounted, whatever the
@@ -210,8 +233,18 @@ impl Engine {
     }
 
     /// io.podman.Commit: a new image from the container's changes; returns its ID. A running
-    /// container is frozen while its changes are read, whatever `pause` says (see
-    /// `Engine::frozen`); Podman froze it only when asked.
+    /// container is frozen while its changes are read only when `pause` says so, as Podman
+    /// did.
+    ///
+    /// Without the freeze, the container may change its files while they are read: swap a
+    /// directory for a symlink to `/` between the reader's look at it and its descent into
+    /// it, or a file for a symlink to /etc/shadow between the look and the open. The walk
+    /// (`diff::UpperDiff`) goes by path names, and a path name follows every symlink in its
+    /// middle (and `File::open` at its end), so the directories it reads (the upper directory
+    /// and, for a shifted container, the mounted root filesystem) are read through views on
+    /// which no symlink is ever followed (`sys::nosymfollow_view`): a swap makes the commit
+    /// fail with ELOOP, it cannot lead it out. The image's layers (lower directories) are
+    /// never written by a container.
     pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
@@ -223,13 +256,64 @@ impl Engine {
             overlay.mount()?;
         }
         ensure_upper(&overlay)?;
-        let diff = self.upper_diff(&record, &overlay);
-        let layer = self.frozen(&record, || self.layer_of(&diff));
+        let layer = self.read_layer(&record, &overlay, options.pause);
         if mounted && !record.status().is_active() {
             let _ = overlay.unmount();
         }
         let base = self.images().resolve(&record.image_id)?;
         self.images().commit_layer(&base, layer?, &options)
+    }
+
+    /// The container's changes as a layer, read through views that follow no symlink (see
+    /// `commit_container`), with the container frozen if `pause`. On a kernel that cannot
+    /// make such views (before Linux 5.12), the container is frozen whatever `pause` says.
+    fn read_layer(
+        &self,
+        record: &ContainerRecord,
+        overlay: &crate::engine::storage::overlay::Overlay,
+        pause: bool,
+    ) -> Result<std::fs::File> {
+        let view = |dir: &Path| -> std::io::Result<(std::os::fd::OwnedFd, PathBuf)> {
+            let fd = crate::sys::nosymfollow_view(dir)?;
+            let path = PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ));
+            Ok((fd, path))
+        };
+        let views = view(&overlay.upper).and_then(|upper| {
+            let merged = match crate::engine::storage::overlay::is_mounted(&overlay.merged) {
+                true => Some(view(&overlay.merged)?),
+                false => None,
+            };
+            Ok((upper, merged))
+        });
+        // The descriptors live until the layer is written.
+        let (safe, _held, pause) = match views {
+            Ok(((upper_fd, upper), merged)) => {
+                let mut safe = overlay.clone();
+                safe.upper = upper;
+                let merged_fd = merged.map(|(fd, path)| {
+                    safe.merged = path;
+                    fd
+                });
+                (safe, Some((upper_fd, merged_fd)), pause)
+            }
+            Err(e) => {
+                log::warn!(
+                    "container {}: no symlink-free view of its files ({e}): frozen for the \
+                     commit",
+                    record.id
+                );
+                (overlay.clone(), None, true)
+            }
+        };
+        let diff = self.upper_diff(record, &safe);
+        if pause {
+            self.frozen(record, || self.layer_of(&diff))
+        } else {
+            self.layer_of(&diff)
+        }
     }
 
     /// The changes of a container's overlay.

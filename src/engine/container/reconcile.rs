@@ -20,7 +20,7 @@ impl Engine {
     /// brought up to date with its monitor and the runtime, since the service may have been
     /// killed in the middle of anything. Containers that exited meanwhile get their exit
     /// codes (and go, with `rm`); a monitor whose report the service never recorded is
-    /// adopted; a status
+    /// adopted; a freeze the service made (for a commit) and never undid is undone; a status
     /// the runtime disagrees with (a start whose record was not saved) is taken from the
     /// runtime; runtime state nobody watches any more is deleted. Each container is held
     /// (operations on it wait, see `Container::lock`) until it is done.
@@ -65,6 +65,7 @@ impl Engine {
         }
         self.refresh(&mut record);
         if record.status().is_active() {
+            self.thaw_left_frozen(&record);
             match self.runtime_status(&record.id) {
                 Some((status, pid)) => {
                     let status = match status.as_str() {
@@ -92,6 +93,7 @@ impl Engine {
                 log::error!("container {}: {e}", record.id);
             }
         } else {
+            let _ = std::fs::remove_file(self.frozen_marker(&record.id));
             if self.holds_anything(&record, mounted) {
                 // Nothing watches it: whatever the runtime still has of it goes.
                 self.release(&record);
@@ -120,5 +122,32 @@ impl Engine {
             state["status"].as_str()?.to_string(),
             state["pid"].as_i64().unwrap_or(0) as i32,
         ))
+    }
+
+    /// At start-up: thaws a container the service froze (for a commit, export or changes)
+    /// and was killed before thawing; a container the client paused stays paused (its record
+    /// says so: the service only freezes running containers, and holds the container's lock
+    /// while it does, so no PauseContainer can come in between).
+    pub(crate) fn thaw_left_frozen(&self, record: &ContainerRecord) {
+        let marker = self.frozen_marker(&record.id);
+        if !marker.exists() {
+            return;
+        }
+        if record.status() == ContainerStatus::Running
+            && self.runtime_status(&record.id).map(|(s, _)| s).as_deref() == Some("paused")
+        {
+            log::warn!(
+                "container {}: thawing it, left frozen by a killed commit",
+                record.id
+            );
+            let resumed = self.runtime_or_err().and_then(|rt| {
+                Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))?)
+            });
+            if let Err(e) = resumed {
+                log::error!("container {} stays frozen: {e}", record.id);
+                return;
+            }
+        }
+        let _ = std::fs::remove_file(&marker);
     }
 }
