@@ -51,7 +51,7 @@ impl Dispatcher {
     /// (size, time, shared budget: see `framing`), or writing fails.
     pub fn serve_connection(&self, stream: UnixStream, limits: Limits) {
         let max_message_size = limits.max_message_size;
-        let Ok(mut reader) = stream.try_clone().and_then(|r| FrameReader::new(r, limits)) else {
+        let Ok(mut reader) = stream.try_clone().map(|r| FrameReader::new(r, limits)) else {
             return;
         };
         let mut writer = stream;

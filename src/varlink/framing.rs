@@ -96,16 +96,24 @@ impl Budget {
         self.lock().used
     }
 
-    /// Adds `bytes` to holder `id` (registering it with `stream` and `since` first), evicting
-    /// the oldest other holders while there is no room. `false`: no room.
-    fn grow(&self, id: u64, bytes: usize, since: Instant, lease: &Lease) -> io::Result<bool> {
+    /// Adds `bytes` to the holder of `lease` (registering it first with a handle on its
+    /// socket `stream` and when its message started), evicting the oldest other holders while
+    /// there is no room. `false`: no room.
+    fn grow(
+        &self,
+        lease: &Lease,
+        stream: &UnixStream,
+        since: Instant,
+        bytes: usize,
+    ) -> io::Result<bool> {
+        let id = lease.id;
         let deadline = Instant::now() + EVICTION_WAIT;
         let mut state = self.lock();
         if let Entry::Vacant(slot) = state.holders.entry(id) {
             slot.insert(Holder {
                 bytes: 0,
                 since,
-                stream: lease.stream.try_clone()?,
+                stream: stream.try_clone()?,
                 evicted: Arc::clone(&lease.evicted),
                 busy: false,
             });
@@ -183,7 +191,6 @@ impl Budget {
 struct Lease {
     budget: Arc<Budget>,
     id: u64,
-    stream: UnixStream,
     evicted: Arc<AtomicBool>,
 }
 
@@ -219,21 +226,20 @@ pub struct FrameReader {
 
 impl FrameReader {
     /// A reader of `stream` (a clone of the connection's socket) under `limits`.
-    pub fn new(stream: UnixStream, limits: Limits) -> io::Result<Self> {
+    pub fn new(stream: UnixStream, limits: Limits) -> Self {
         let lease = Lease {
             budget: Arc::clone(&limits.budget),
             id: limits.budget.next_id.fetch_add(1, Ordering::Relaxed),
-            stream: stream.try_clone()?,
             evicted: Arc::new(AtomicBool::new(false)),
         };
-        Ok(FrameReader {
+        FrameReader {
             reader: BufReader::with_capacity(READ_BUFFER, stream),
             limits,
             lease,
             message: Vec::new(),
             started: None,
             timeout_set: false,
-        })
+        }
     }
 
     /// The socket, for a final drain.
@@ -260,7 +266,11 @@ impl FrameReader {
             if self.started.is_none() && !self.reader.buffer().is_empty() {
                 self.started = Some(Instant::now());
             }
-            if let Some(frame) = self.arm_timeout()? {
+            // Only when the next step waits for the client (one system call less per
+            // message otherwise).
+            if self.reader.buffer().is_empty()
+                && let Some(frame) = self.arm_timeout()?
+            {
                 return Ok(frame);
             }
             let available = match self.reader.fill_buf() {
@@ -298,11 +308,12 @@ impl FrameReader {
                     .max(self.message.capacity() * 2)
                     .min(self.limits.max_message_size);
                 let claim = capacity.saturating_sub(FREE_BYTES.max(self.message.capacity()));
+                let socket = self.reader.get_ref();
                 if claim > 0
                     && !self
-                        .lease
+                        .limits
                         .budget
-                        .grow(self.lease.id, claim, started, &self.lease)?
+                        .grow(&self.lease, socket, started, claim)?
                 {
                     return Ok(Frame::OverBudget);
                 }
@@ -363,7 +374,7 @@ mod tests {
         let (mut client, server) = UnixStream::pair().unwrap();
         client.write_all(input).unwrap();
         drop(client);
-        let mut reader = FrameReader::new(server, limits(max, None, 1 << 20)).unwrap();
+        let mut reader = FrameReader::new(server, limits(max, None, 1 << 20));
         let mut out = Vec::new();
         loop {
             let frame = reader.read().unwrap();
@@ -402,7 +413,7 @@ mod tests {
     fn a_stalled_message_times_out_but_an_idle_connection_does_not() {
         let (mut client, server) = UnixStream::pair().unwrap();
         let timeout = Duration::from_millis(200);
-        let mut reader = FrameReader::new(server, limits(1 << 20, Some(timeout), 1 << 20)).unwrap();
+        let mut reader = FrameReader::new(server, limits(1 << 20, Some(timeout), 1 << 20));
         client.write_all(b"{}\0{\"meth").unwrap();
         assert_eq!(reader.read().unwrap(), Frame::Message);
         let start = Instant::now();
@@ -410,7 +421,7 @@ mod tests {
         assert!(start.elapsed() >= timeout);
 
         let (mut client, server) = UnixStream::pair().unwrap();
-        let mut reader = FrameReader::new(server, limits(1 << 20, Some(timeout), 1 << 20)).unwrap();
+        let mut reader = FrameReader::new(server, limits(1 << 20, Some(timeout), 1 << 20));
         let writer = std::thread::spawn(move || {
             std::thread::sleep(timeout * 3);
             client.write_all(b"{}\0").unwrap();
@@ -423,7 +434,7 @@ mod tests {
     fn the_oldest_stalled_sender_makes_room() {
         let shared = limits(1 << 20, None, 3 * READ_BUFFER);
         let (mut old_client, old_server) = UnixStream::pair().unwrap();
-        let mut old = FrameReader::new(old_server, shared.clone()).unwrap();
+        let mut old = FrameReader::new(old_server, shared.clone());
         let old_thread = std::thread::spawn(move || old.read().unwrap());
         let old_writer = std::thread::spawn(move || {
             old_client.write_all(&vec![b'a'; 3 * READ_BUFFER]).unwrap();
@@ -436,7 +447,7 @@ mod tests {
             std::thread::yield_now();
         }
         let (mut new_client, new_server) = UnixStream::pair().unwrap();
-        let mut new = FrameReader::new(new_server, shared.clone()).unwrap();
+        let mut new = FrameReader::new(new_server, shared.clone());
         let mut input = vec![b'b'; 3 * READ_BUFFER];
         input.push(0);
         let writer = std::thread::spawn(move || new_client.write_all(&input).unwrap());
@@ -452,7 +463,7 @@ mod tests {
     fn a_message_being_handled_counts_but_is_not_evicted() {
         let shared = limits(1 << 20, None, 3 * READ_BUFFER);
         let (mut done_client, done_server) = UnixStream::pair().unwrap();
-        let mut done = FrameReader::new(done_server, shared.clone()).unwrap();
+        let mut done = FrameReader::new(done_server, shared.clone());
         let writer = std::thread::spawn(move || {
             let mut input = vec![b'a'; 3 * READ_BUFFER];
             input.push(0);
@@ -465,7 +476,7 @@ mod tests {
         assert!(held > 0);
         // While its call runs, a large newcomer finds no room and nothing to evict.
         let (mut new_client, new_server) = UnixStream::pair().unwrap();
-        let mut new = FrameReader::new(new_server, shared.clone()).unwrap();
+        let mut new = FrameReader::new(new_server, shared.clone());
         let writer = std::thread::spawn(move || {
             let _ = new_client.write_all(&vec![b'b'; 4 * READ_BUFFER]);
         });
