@@ -1,9 +1,9 @@
 //! Start-up reconciliation: after a crash (the service may have been killed in the middle of
 //! anything), every container's record is brought up to date with its monitor and the
-//! runtime, and what crashes left of containers without a record is removed. It runs on a
-//! thread of its own once the socket is up, so the service answers at once however much
-//! there is to do; an operation on a container waits until that container is reconciled
-//! (`Container::lock`).
+//! runtime. It runs on a thread of its own once the socket is up (as does the removal of what
+//! crashes left of containers without a record, `Containers::remove_leftovers`), so the
+//! service answers at once however much there is to do; an operation on a container waits
+//! until that container is reconciled (`Container::lock`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
