@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engine::image::ImportSettings;
 use crate::engine::storage::budget::Limits;
+use crate::engine::monitor::logs::MIN_LOG_SIZE_MAX;
 
 /// Default address of the service, as Podman's own `podman varlink` used.
 pub const DEFAULT_ADDRESS: &str = "unix:/run/podman/io.podman";
@@ -20,6 +21,8 @@ pub const DEFAULT_MAX_BUFFERED: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 30_000;
 /// Default mode of a socket file the service binds.
 pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+/// Default most a container's log holds on disk, in bytes.
+pub use crate::engine::monitor::logs::DEFAULT_LOG_SIZE_MAX;
 
 /// `podlink`: a server for Podman's v1 io.podman varlink API.
 #[derive(Debug, Parser)]
@@ -116,6 +119,9 @@ pub struct MonitorArgs {
     /// Where to write the monitor's own pid.
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
+    /// The most the log and its rotated file hold together, in bytes; no limit without it.
+    #[arg(long)]
+    pub log_size_max: Option<u64>,
 }
 
 impl From<MonitorArgs> for crate::engine::monitor::MonitorOptions {
@@ -127,6 +133,7 @@ impl From<MonitorArgs> for crate::engine::monitor::MonitorOptions {
             runtime_root: a.runtime_root,
             dir: a.dir,
             log_path: a.log_path,
+            log_size_max: a.log_size_max,
             tty: a.tty,
             stdin: a.stdin,
             pid_file: a.pid_file,
@@ -161,6 +168,10 @@ pub struct ServeArgs {
     /// connection idle between messages is never timed out.
     #[arg(long, env = "PODLINK_MESSAGE_TIMEOUT", default_value_t = DEFAULT_MESSAGE_TIMEOUT_MS)]
     pub message_timeout: u64,
+    /// The most a container's log may hold on disk, in bytes (the log and the one rotated
+    /// file kept together); 0 or -1: no limit.
+    #[arg(long, env = "PODLINK_LOG_SIZE_MAX", default_value_t = DEFAULT_LOG_SIZE_MAX as i64, allow_negative_numbers = true)]
+    pub log_size_max: i64,
     /// Test hook: calls of this io.podman method panic inside the handler.
     #[arg(long, hide = true, env = "PODLINK_TEST_PANIC_METHOD")]
     pub test_panic_method: Option<String>,
@@ -258,6 +269,8 @@ pub struct Config {
     pub max_buffered: usize,
     /// Longest time a message may take to arrive; `None` for no limit.
     pub message_timeout: Option<std::time::Duration>,
+    /// The most a container's log holds on disk (with its rotated file); `None`: no limit.
+    pub log_size_max: Option<u64>,
     /// Test hook: the io.podman method that panics.
     pub test_panic_method: Option<String>,
     /// Limits and timeouts of image imports.
@@ -280,6 +293,10 @@ impl Config {
             max_buffered: serve.max_buffered,
             message_timeout: (serve.message_timeout > 0)
                 .then(|| std::time::Duration::from_millis(serve.message_timeout)),
+            // Podman's `log_size_max` took -1 for no limit; 0 (no room at all) means it too.
+            log_size_max: u64::try_from(serve.log_size_max)
+                .ok()
+                .filter(|max| *max > 0),
             test_panic_method: serve.test_panic_method,
             imports: ImportSettings {
                 limits: Limits {
@@ -316,6 +333,9 @@ impl Config {
         }
         if self.max_buffered < 1024 * 1024 {
             return Err(ConfigError::MaxBuffered(self.max_buffered));
+        }
+        if let Some(max) = self.log_size_max.filter(|max| *max < MIN_LOG_SIZE_MAX) {
+            return Err(ConfigError::LogSizeMax(max));
         }
         Ok(())
     }
@@ -360,6 +380,11 @@ pub enum ConfigError {
     /// The buffered-bytes bound is too small to be useful.
     #[error("--max-buffered must be at least 1 MiB (1048576 bytes), got {0}")]
     MaxBuffered(usize),
+    /// The log size limit is too small to hold two of the longest log lines.
+    #[error(
+        "--log-size-max must be 0 or -1 (no limit) or at least {MIN_LOG_SIZE_MAX} bytes, got {0}"
+    )]
+    LogSizeMax(u64),
 }
 
 /// Sets up logging to stderr at `level`.
@@ -421,6 +446,7 @@ mod tests {
             runtime_root: "/r".into(),
             dir: "/d".into(),
             log_path: "/d/ctr.log".into(),
+            log_size_max: Some(1 << 20),
             tty: true,
             stdin: false,
             pid_file: Some("/p".into()),
@@ -442,5 +468,21 @@ mod tests {
         assert_eq!(args.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
         assert_eq!(args.max_buffered, DEFAULT_MAX_BUFFERED);
         assert_eq!(args.message_timeout, DEFAULT_MESSAGE_TIMEOUT_MS);
+        assert_eq!(args.log_size_max, DEFAULT_LOG_SIZE_MAX as i64);
+    }
+
+    #[test]
+    fn log_size_max_takes_no_limit_and_refuses_tiny_ones() {
+        let config = |value: &str| {
+            let cli = Cli::parse_from(["podlink", "serve", "--log-size-max", value]);
+            let Some(Command::Serve(serve)) = cli.command else {
+                panic!("serve expected")
+            };
+            Config::new(cli.global, serve).map(|c| c.log_size_max)
+        };
+        assert_eq!(config("-1").unwrap(), None);
+        assert_eq!(config("0").unwrap(), None);
+        assert_eq!(config("1048576").unwrap(), Some(1 << 20));
+        assert!(config("1000").is_err());
     }
 }

@@ -39,6 +39,7 @@ pub struct Engine {
     runroot: PathBuf,
     registries_conf: PathBuf,
     cgroup_parent: String,
+    log_size_max: Option<u64>,
     runtime: Option<runtime::OciRuntime>,
     images: image::Images,
     containers: container::Containers,
@@ -65,6 +66,7 @@ impl Engine {
             runroot: config.runroot.clone(),
             registries_conf: config.registries_conf.clone(),
             cgroup_parent: config.cgroup_parent.trim_end_matches('/').to_string(),
+            log_size_max: config.log_size_max,
             runtime,
             images,
             containers,
@@ -125,6 +127,11 @@ impl Engine {
     /// The cgroup under which containers' cgroups are made, by default.
     pub fn cgroup_parent(&self) -> &str {
         &self.cgroup_parent
+    }
+
+    /// The most a container's log holds on disk, with its rotated file; `None`: no limit.
+    pub fn log_size_max(&self) -> Option<u64> {
+        self.log_size_max
     }
 }
 

@@ -224,6 +224,7 @@ impl Engine {
             runtime_root: self.runtime_root(),
             dir: run_dir,
             log_path: PathBuf::from(&c.log_path),
+            log_size_max: self.log_size_max(),
             tty: c.tty,
             stdin: c.stdin,
             pid_file: (!c.conmon_pidfile.is_empty()).then(|| PathBuf::from(&c.conmon_pidfile)),

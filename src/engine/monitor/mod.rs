@@ -79,6 +79,8 @@ pub struct MonitorOptions {
     pub dir: PathBuf,
     /// The container log.
     pub log_path: PathBuf,
+    /// The most the log and its rotated file may hold together; `None` for no limit.
+    pub log_size_max: Option<u64>,
     /// Give the container a terminal.
     pub tty: bool,
     /// Keep the container's stdin open (fed from attach clients).
@@ -105,6 +107,9 @@ impl MonitorOptions {
             "--log-path".into(),
             self.log_path.clone().into(),
         ];
+        if let Some(max) = self.log_size_max {
+            args.extend(["--log-size-max".into(), max.to_string().into()]);
+        }
         if self.tty {
             args.push("--tty".into());
         }

@@ -22,7 +22,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::attach::{self, AttachServer, Control};
-use super::logs::{LogWriter, Stream};
+use super::logs::{LogFile, LogWriter, Stream};
 use super::{
     ATTACH_SOCKET, CONSOLE_SOCKET, CTL_FIFO, EXIT_FILE, ExitInfo, MONITOR_LOG, Message,
     MonitorOptions, PID_FILE,
@@ -84,7 +84,11 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
             crate::engine::storage::replace_file(path, std::process::id().to_string().as_bytes())
                 .map_err(std::io::Error::other)?;
         }
-        Ok((attach, ctl, open_log(&options.log_path)?))
+        Ok((
+            attach,
+            ctl,
+            LogFile::open(&options.log_path, options.log_size_max)?,
+        ))
     })();
     let (attach, ctl, log) = match prepared {
         Ok(prepared) => prepared,
@@ -112,8 +116,7 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
         attach,
         ctl,
         ctl_pending: Vec::new(),
-        log: LogWriter::new(std::io::BufWriter::new(log)),
-        log_path: options.log_path.clone(),
+        log: LogWriter::new(log),
     };
     let exit_code = watch.run(&signals);
     let _ = watch.log.finish();
@@ -318,8 +321,7 @@ struct Watch {
     attach: AttachServer,
     ctl: OwnedFd,
     ctl_pending: Vec<u8>,
-    log: LogWriter<std::io::BufWriter<File>>,
-    log_path: std::path::PathBuf,
+    log: LogWriter<LogFile>,
 }
 
 impl Watch {
@@ -523,28 +525,15 @@ impl Watch {
                         log::warn!("resize: {e}");
                     }
                 }
-                Control::ReopenLog => match open_log(&self.log_path) {
-                    Ok(file) => {
-                        let _ = self.log.finish();
-                        self.log = LogWriter::new(std::io::BufWriter::new(file));
+                Control::ReopenLog => {
+                    let _ = self.log.finish();
+                    if let Err(e) = self.log.sink().reopen() {
+                        log::warn!("reopen log: {e}");
                     }
-                    Err(e) => log::warn!("reopen log: {e}"),
-                },
+                }
             }
         }
     }
-}
-
-/// Opens the log for appending: readable by root alone, and never through a symlink (the
-/// path may be the client's).
-fn open_log(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
