@@ -8,6 +8,7 @@
 //! Nothing here mentions varlink: inputs are `*Options` structs, outputs are `*Info` views.
 #![warn(missing_docs)]
 
+pub mod caller;
 pub mod container;
 pub mod error;
 pub mod image;

@@ -108,6 +108,24 @@ pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// A new descriptor (close-on-exec) for the open file that descriptor number `fd` names.
+///
+/// For code that knows a descriptor only by number for a while, as the varlink layer knows a
+/// connection's while it serves it: the caller must know `fd` is open and stays open during
+/// the call. A number that names nothing fails with `EBADF`; no memory is involved either way.
+pub fn dup_raw(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // libc rather than nix: nix's `dup` takes a borrowed descriptor, which cannot be made
+    // from a bare number without `unsafe` at the caller.
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers; a non-negative result is a new
+    // descriptor owned by nobody else.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fcntl just returned this descriptor to us, open and unowned.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
 /// Accepts one connection on the listening socket `listener`. The new socket is
 /// close-on-exec (and blocking, whatever the listener is).
 pub fn accept(listener: &impl std::os::fd::AsFd) -> std::io::Result<OwnedFd> {

@@ -55,6 +55,8 @@ impl Dispatcher {
             return;
         };
         let mut writer = stream;
+        // Handlers that wait notice the client hanging up through this (see `caller`).
+        let _serving = super::caller::serving(&writer);
         loop {
             let reason = match reader.read() {
                 Ok(Frame::Message) => {

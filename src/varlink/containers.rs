@@ -1,9 +1,11 @@
 //! The container methods.
 
+use super::caller::{self, Client};
 use super::convert;
 use super::error;
 use super::generated::*;
 use crate::engine::Engine;
+use crate::engine::caller::Caller;
 
 /// io.podman.ListContainers
 pub fn list_containers(engine: &Engine, call: &mut dyn Call_ListContainers) -> varlink::Result<()> {
@@ -53,22 +55,42 @@ pub fn inspect_container(
     }
 }
 
-/// io.podman.GetContainerLogs: every line of the log, as the monitor wrote it. Called with
-/// `more`, new lines follow as they are written, and a final empty reply ends the stream
-/// when the container exits.
+/// io.podman.GetContainerLogs: every line of the log, as the monitor wrote it (invalid
+/// UTF-8 as U+FFFD). Called with `more`, the lines come in batches, new lines follow as they
+/// are written, and a final empty reply ends the stream when the container exits; a client
+/// that hangs up ends the call.
+///
+/// Without `more` the one reply is written onto the connection a line at a time instead of
+/// being built in memory (the generated code would hold the log several times over): memory
+/// stays bounded whatever the log's size, which the log size limit bounds anyway, but a log
+/// written with no limit, or by an older podlink, may be larger.
 pub fn get_container_logs(
     engine: &Engine,
     call: &mut dyn Call_GetContainerLogs,
     name: String,
 ) -> varlink::Result<()> {
+    let client = Client::current();
     if !call.wants_more() {
-        return match engine.container_logs(&name) {
-            Ok(lines) => call.reply(lines),
-            Err(e) => error::reply(call, "GetContainerLogs", e),
+        let lines = match engine.container_logs(&name) {
+            Ok(lines) => lines,
+            Err(e) => return error::reply(call, "GetContainerLogs", e),
         };
+        if call.is_oneway() {
+            return Ok(());
+        }
+        let written = client.writer().and_then(|mut out| {
+            caller::write_string_array_reply(&mut out, "container", lines, |e| {
+                log::error!("GetContainerLogs {name}: {e}")
+            })
+        });
+        if let Err(e) = written {
+            // The client is gone (or its connection broke): the connection ends with it.
+            log::debug!("GetContainerLogs {name}: {e}");
+        }
+        return Ok(());
     }
     let mut failed = None;
-    let result = engine.follow_container_logs(&name, &mut |lines| {
+    let result = engine.follow_container_logs(&name, &client, &mut |lines| {
         call.set_continues(true);
         match call.reply(lines) {
             Ok(()) => true,
@@ -80,6 +102,9 @@ pub fn get_container_logs(
     });
     if let Some(e) = failed {
         return Err(e);
+    }
+    if client.has_gone() {
+        return Ok(());
     }
     call.set_continues(false);
     match result {
@@ -140,14 +165,16 @@ pub fn kill_container(
     }
 }
 
-/// io.podman.WaitContainer: blocks this connection only.
+/// io.podman.WaitContainer: blocks this connection only; a client that hangs up ends the
+/// wait (with no reply: nobody is left to read it).
 pub fn wait_container(
     engine: &Engine,
     call: &mut dyn Call_WaitContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.wait_container(&name) {
-        Ok(code) => call.reply(code.into()),
+    match engine.wait_container(&name, &Client::current()) {
+        Ok(Some(code)) => call.reply(code.into()),
+        Ok(None) => Ok(()),
         Err(e) => error::reply(call, "WaitContainer", e),
     }
 }

@@ -7,11 +7,13 @@
 //! - `server`: listening socket, accept loop, graceful shutdown;
 //! - `connection`: validation and dispatch of each message, panic containment;
 //! - `framing`: reading messages within bounds of size, time and memory across connections;
+//! - `caller`: the client of the call being served, for handlers that wait or stream;
 //! - `interface`: the method table (one forwarding line per io.podman method);
 //! - `system` (and, as they land, `containers`, `images`, `pods`): the handlers;
 //! - `convert`: engine views ↔ wire structs; `error`: engine errors → wire errors;
 //! - `lenient`: Go-style zero values for missing and `null` input fields.
 
+mod caller;
 mod connection;
 mod containers;
 mod convert;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::config::{MountSource, NamespaceMode};
 use super::{ContainerRecord, ContainerStatus, Handle};
+use crate::engine::caller::Caller;
 use crate::engine::monitor::{self, MonitorOptions};
 use crate::engine::runtime::spec::{Device, SpecInput};
 use crate::engine::runtime::{OciRuntime, RuntimeCommand, cgroups};
@@ -589,8 +590,9 @@ impl Engine {
         Ok(())
     }
 
-    /// io.podman.WaitContainer: blocks until the container exits; its exit code.
-    pub fn wait_container(&self, name: &str) -> Result<i32> {
+    /// io.podman.WaitContainer: blocks until the container exits; its exit code, or `None`
+    /// if `caller` went away first (the wait ends then: nobody is left to answer).
+    pub fn wait_container(&self, name: &str, caller: &dyn Caller) -> Result<Option<i32>> {
         let handle = self.containers().resolve(name)?;
         let waiting = {
             let mut record = handle.lock();
@@ -608,14 +610,16 @@ impl Engine {
         };
         if let Some((id, monitor_pid)) = waiting {
             // Waiting holds no lock: other calls on this container go on meanwhile.
-            monitor::wait_monitor(monitor_pid, &id, None);
+            if !monitor::wait_monitor_for(monitor_pid, &id, caller) {
+                return Ok(None);
+            }
         }
         let mut record = handle.lock();
         if !handle.is_removed() {
             // Its exit code, even if it goes now (`rm`).
             self.reap_locked(&handle, &mut record);
         }
-        Ok(record.state.exit_code)
+        Ok(Some(record.state.exit_code))
     }
 
     /// io.podman.RestartContainer: stops (as StopContainer) and starts; returns the ID.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod create;
 pub mod diff;
 pub mod lifecycle;
+pub mod logs;
 mod names;
 pub mod ops;
 pub mod reconcile;

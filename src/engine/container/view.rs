@@ -2,7 +2,6 @@
 //! wait for an operation on a container (see `Engine::view`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -339,72 +338,6 @@ impl Engine {
             "Config": config_value,
             "HostConfig": host_config,
         }))
-    }
-
-    /// The log file of a container.
-    fn log_path(record: &ContainerRecord) -> PathBuf {
-        PathBuf::from(&record.config.log_path)
-    }
-
-    /// io.podman.GetContainerLogs: the log's lines as the monitor wrote them.
-    pub fn container_logs(&self, name: &str) -> Result<Vec<String>> {
-        let (_, record) = self.view_container(name)?;
-        let path = Self::log_path(&record);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(text.lines().map(str::to_string).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(crate::engine::Error::io("read", path, e)),
-        }
-    }
-
-    /// GetContainerLogs with `more`: hands `send` the lines there are, then new lines as the
-    /// monitor writes them, until the container exits (or `send` returns false: the client
-    /// went away). Returns after the last lines.
-    pub fn follow_container_logs(
-        &self,
-        name: &str,
-        send: &mut dyn FnMut(Vec<String>) -> bool,
-    ) -> Result<()> {
-        use std::io::BufRead;
-        let (handle, record) = self.view_container(name)?;
-        let path = Self::log_path(&record);
-        // Opened once and kept: a container removed when it exits (`rm`) takes its log
-        // along, and its last lines must still reach the client.
-        let mut reader: Option<std::io::BufReader<std::fs::File>> = None;
-        let mut partial = String::new();
-        loop {
-            if reader.is_none() {
-                reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
-            }
-            // Whether it still runs is read before the log, so nothing written before the
-            // exit is missed.
-            let active = self.view(&handle).is_some_and(|r| r.status().is_active());
-
-            let mut lines = Vec::new();
-            if let Some(reader) = &mut reader {
-                loop {
-                    let mut line = String::new();
-                    let n = reader
-                        .read_line(&mut line)
-                        .map_err(|e| crate::engine::Error::io("read", &path, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    partial.push_str(&line);
-                    if partial.ends_with('\n') {
-                        partial.pop();
-                        lines.push(std::mem::take(&mut partial));
-                    }
-                }
-            }
-            if !lines.is_empty() && !send(lines) {
-                return Ok(());
-            }
-            if !active {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
     }
 }
 

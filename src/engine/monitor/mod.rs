@@ -13,6 +13,7 @@ pub mod logs;
 pub mod run;
 
 use std::io::BufRead;
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::caller::{self, Caller, Wake};
 use super::runtime::{OciRuntime, RuntimeError};
 
 /// The container's pid, written by the runtime.
@@ -264,6 +266,28 @@ pub fn wait_monitor(pid: i32, id: &str, timeout: Option<Duration>) -> bool {
             }
         },
     }
+}
+
+/// Waits until the monitor `pid` of container `id` has exited or `caller` has gone; `true`
+/// if it has exited.
+pub fn wait_monitor_for(pid: i32, id: &str, caller: &dyn Caller) -> bool {
+    let pidfd = match crate::sys::pidfd_open(pid) {
+        Ok(pidfd) => pidfd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return true,
+        Err(_) => {
+            // No pidfds: look every 50 ms, sleeping on the caller's hang-up meanwhile.
+            while is_monitor(pid, id) {
+                if caller::wait(None, caller, Some(Duration::from_millis(50))) == Wake::Gone {
+                    return false;
+                }
+            }
+            return true;
+        }
+    };
+    if !is_monitor(pid, id) {
+        return true;
+    }
+    caller::wait(Some(pidfd.as_fd()), caller, None) != Wake::Gone
 }
 
 /// [`wait_monitor`] without pidfds.
