@@ -46,3 +46,5 @@ mod hostile_clients;
 
 /// Crash consistency (issue 8, items 13, 14): killed removals and commits; needs root.
 mod crash_recovery;
+/// Logs and waiters (issue 8): size limit, 1 GB log in bounded memory, bad UTF-8, hang-ups. Needs root.
+mod log_limits;
