@@ -53,8 +53,9 @@ impl Client {
     }
 
     /// Writes a reply directly onto the connection, through a buffer: for a reply too large
-    /// to build in memory first. Nothing is written for a `oneway` call, which the caller
-    /// checks.
+    /// to build in memory first. Nothing may be written for a `oneway` call, which the
+    /// caller checks. This relies on the connection holding no earlier reply in a buffer of
+    /// its own: `connection` writes each reply through at once.
     pub fn writer(&self) -> io::Result<BufWriter<&UnixStream>> {
         let stream = self
             .stream

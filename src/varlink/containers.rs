@@ -60,10 +60,10 @@ pub fn inspect_container(
 /// are written, and a final empty reply ends the stream when the container exits; a client
 /// that hangs up ends the call.
 ///
-/// Without `more` the one reply is written onto the connection a line at a time instead of
-/// being built in memory (the generated code would hold the log several times over): memory
-/// stays bounded whatever the log's size, which the log size limit bounds anyway, but a log
-/// written with no limit, or by an older podlink, may be larger.
+/// Without `more`, the one reply is written onto the connection a line at a time rather
+/// than built in memory (the generated `reply` would hold the log several times over): the
+/// log size limit bounds a log, but one written with no limit or by an older podlink can be
+/// of any size, and memory stays bounded all the same.
 pub fn get_container_logs(
     engine: &Engine,
     call: &mut dyn Call_GetContainerLogs,
@@ -78,10 +78,15 @@ pub fn get_container_logs(
         if call.is_oneway() {
             return Ok(());
         }
-        let written = client.writer().and_then(|mut out| {
-            caller::write_string_array_reply(&mut out, "container", lines, |e| {
-                log::error!("GetContainerLogs {name}: {e}")
-            })
+        let Ok(mut out) = client.writer() else {
+            // No descriptor left to reach the connection with: the usual way, in memory.
+            return match lines.collect() {
+                Ok(lines) => call.reply(lines),
+                Err(e) => error::reply(call, "GetContainerLogs", e),
+            };
+        };
+        let written = caller::write_string_array_reply(&mut out, "container", lines, |e| {
+            log::error!("GetContainerLogs {name}: {e}")
         });
         if let Err(e) = written {
             // The client is gone (or its connection broke): the connection ends with it.
