@@ -44,6 +44,20 @@ fn threads(pid: u32) -> usize {
         .count()
 }
 
+/// The ids of the daemon's threads.
+fn tids(pid: u32) -> HashSet<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Where a thread of the daemon sleeps in the kernel.
+fn wchan(pid: u32, tid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")).unwrap_or_default()
+}
+
 /// Waits up to `limit` for `condition`; whether it came true.
 fn within(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
@@ -362,9 +376,17 @@ fn hang_up_frees_the_thread(
 ) {
     let pid = daemon.pid();
     let before = threads(pid);
+    let old = tids(pid);
     let mut client = daemon.raw();
     client.send(&call);
-    assert!(within(Duration::from_secs(10), || threads(pid) > before));
+    // The call is under way: the connection's new thread sleeps in poll (on the monitor's
+    // pidfd, or between looks at the log).
+    assert!(
+        within(Duration::from_secs(10), || tids(pid)
+            .difference(&old)
+            .any(|tid| wchan(pid, tid).contains("poll"))),
+        "{call}: no thread waits for it"
+    );
     ready(&mut client);
     drop(client);
     let start = Instant::now();
