@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::image::ImportSettings;
-use crate::engine::storage::budget::Limits;
 use crate::engine::monitor::logs::MIN_LOG_SIZE_MAX;
+use crate::engine::storage::budget::Limits;
 
 /// Default address of the service, as Podman's own `podman varlink` used.
 pub const DEFAULT_ADDRESS: &str = "unix:/run/podman/io.podman";

@@ -160,16 +160,22 @@ pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32
         ));
     }
     let mut line = String::new();
-    std::io::BufReader::new(stdout)
+    let mut reader = std::io::BufReader::new(stdout);
+    reader
         .read_line(&mut line)
         .map_err(|e| failed(runtime, "read the monitor", e.to_string()))?;
     match serde_json::from_str::<Message>(line.trim()) {
         Ok(Message::Ready { pid, monitor_pid }) => Ok((pid, monitor_pid)),
-        Ok(Message::Failed { message }) => Err(RuntimeError {
-            argv: format!("{} create {}", runtime.name, options.id),
-            status: "failed".into(),
-            stderr: message,
-        }),
+        Ok(Message::Failed { message }) => {
+            // The monitor exits right after this report: wait for it (its end of the pipe
+            // closes), so that nothing of a failed start outlives the call.
+            wait_for_eof(reader.get_mut(), MONITOR_EXIT_TIMEOUT);
+            Err(RuntimeError {
+                argv: format!("{} create {}", runtime.name, options.id),
+                status: "failed".into(),
+                stderr: message,
+            })
+        }
         Err(_) => {
             let log = std::fs::read_to_string(options.dir.join(MONITOR_LOG)).unwrap_or_default();
             Err(failed(
@@ -194,6 +200,26 @@ pub fn read_exit(dir: &Path) -> Option<ExitInfo> {
     let bytes = std::fs::read(dir.join(EXIT_FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+/// Reads `pipe` until its writer closes it, for at most `limit`.
+fn wait_for_eof(pipe: &mut std::process::ChildStdout, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !crate::engine::process::readable_within(pipe, left) {
+            log::warn!("a monitor that reported a failed start did not exit within {limit:?}");
+            return;
+        }
+        match std::io::Read::read(pipe, &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// How long the service waits for a monitor that reported a failed start to exit.
+const MONITOR_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the service waits for a new monitor's one message.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(300);

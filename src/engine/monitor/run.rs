@@ -133,10 +133,11 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     std::process::exit(0);
 }
 
-/// Reports `message` as the reason the container could not be made, and deletes what the
-/// runtime made of it: nothing would watch it.
+/// Deletes what the runtime made of the container (nothing would watch it), then reports
+/// `message` as the reason it could not be made. In that order: the service, told, may start
+/// the container again or remove it at once, and the runtime's state must be gone by then; it
+/// also waits for this process to exit, which follows the report.
 fn give_up(runtime: &OciRuntime, options: &MonitorOptions, message: String) {
-    report(&Message::Failed { message });
     let _ = runtime.run(
         &options.runtime_root,
         &RuntimeCommand::Delete {
@@ -144,6 +145,7 @@ fn give_up(runtime: &OciRuntime, options: &MonitorOptions, message: String) {
             force: true,
         },
     );
+    report(&Message::Failed { message });
 }
 
 /// The container's side of its stdio, as the monitor holds it after `create`.
