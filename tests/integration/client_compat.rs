@@ -131,3 +131,35 @@ fn changes_in_podman_and_dockerfile_forms() {
     );
     assert_nothing_left(&daemon);
 }
+
+/// Clients list or count a container's processes right after StartContainer (the contract's
+/// examples, python-podman's `start()` then `processes()`): by then the container runs its
+/// command, not the runtime's init still on its way to executing it.
+#[test]
+fn a_started_container_runs_its_command_when_start_returns() {
+    if !privileged("a_started_container_runs_its_command_when_start_returns") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    for n in 0..10 {
+        let name = format!("sleeper{n}");
+        create(&mut raw, &name, &["sleep", "100"], json!({}));
+        ok(&mut raw, "StartContainer", json!({"name": name}));
+        let rows = ok(
+            &mut raw,
+            "ListContainerProcesses",
+            json!({"name": name, "opts": ["pid", "args"]}),
+        )["container"]
+            .clone();
+        assert_eq!(rows, json!(["PID\tCOMMAND", "1\tsleep 100"]), "run {n}");
+        let stats = ok(&mut raw, "GetContainerStats", json!({"name": name}))["container"].clone();
+        assert_eq!(stats["pids"], 1, "run {n}: {stats}");
+        ok(
+            &mut raw,
+            "RemoveContainer",
+            json!({"name": name, "force": true}),
+        );
+    }
+    assert_nothing_left(&daemon);
+}

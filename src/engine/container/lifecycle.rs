@@ -470,8 +470,10 @@ impl Engine {
         // Recorded before `start`: a container can exit before `start` returns.
         record.state.started_at = crate::engine::image::now_rfc3339();
         record.state.finished_at = String::new();
+        let init_exe = exe_of(record.state.pid);
         match runtime.run(&self.runtime_root(), &RuntimeCommand::Start(&record.id)) {
             Ok(_) => {
+                wait_for_exec(record.state.pid, init_exe);
                 record.state.status = Some(ContainerStatus::Running);
                 record.state.start_count += 1;
                 self.containers().save(record)?;
@@ -870,5 +872,30 @@ mod tests {
             let m = std::fs::symlink_metadata(dir.path().join(p)).unwrap();
             assert_eq!((m.uid(), m.gid()), (100_000, 100_000), "{p}");
         }
+    }
+}
+
+/// The executable (device, inode) a process runs, if it still runs.
+fn exe_of(pid: i32) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// How long StartContainer waits for the container's command to replace the runtime's init.
+const EXEC_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits until the container's first process no longer runs the runtime's init (`init_exe`,
+/// as it was before `start`): the runtime's `start` returns once it let that process go, a
+/// moment before it executes the container's command, and a client that lists the
+/// container's processes or counts them right after StartContainer must see the command.
+/// Bounded: a process that exits or fails to execute ends the wait, and so does the limit.
+fn wait_for_exec(pid: i32, init_exe: Option<(u64, u64)>) {
+    let Some(init_exe) = init_exe else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + EXEC_WAIT;
+    while exe_of(pid) == Some(init_exe) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
