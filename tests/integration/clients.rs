@@ -83,7 +83,7 @@ fn systemd_socket_activation() {
     let activate = require_tool("systemd-socket-activate");
     let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
     let socket = dir.path().join("io.podman");
-    let mut child = Command::new(activate)
+    let child = Command::new(activate)
         .arg("-l")
         .arg(&socket)
         .arg("--fdname=io.podman")
@@ -100,12 +100,22 @@ fn systemd_socket_activation() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    // systemd-socket-activate binds, then execs podlink on the first connection.
+    // Ends the activator (podlink, once it took over) however the test ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(child);
+    // systemd-socket-activate binds, listens, then execs podlink on the first connection.
+    // The socket file appears at bind, a moment before the listen: wait for a connection.
     let start = Instant::now();
-    while !socket.exists() {
+    while UnixStream::connect(&socket).is_err() {
         assert!(
             start.elapsed() < DEADLINE,
-            "systemd-socket-activate did not bind"
+            "systemd-socket-activate did not listen"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -118,7 +128,7 @@ fn systemd_socket_activation() {
 
     // podlink replaced systemd-socket-activate in the same process and marked the passed
     // socket close-on-exec, so no child it starts inherits it.
-    let pid = child.id();
+    let pid = child.0.id();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert!(exe.ends_with("podlink"), "{exe:?}");
     let fdinfo = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/3")).unwrap();
@@ -132,7 +142,7 @@ fn systemd_socket_activation() {
         0
     );
 
-    crate::util::terminate(&mut child);
+    crate::util::terminate(&mut child.0);
     // The socket belongs to the activator (systemd), so podlink leaves it in place.
     assert!(socket.exists());
     assert!(UnixStream::connect(&socket).is_err());
