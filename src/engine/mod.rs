@@ -17,6 +17,7 @@ pub mod process;
 pub mod runtime;
 pub mod storage;
 pub mod system;
+pub mod tree;
 pub mod volume;
 
 use std::path::{Path, PathBuf};

@@ -80,36 +80,90 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
     Some(root.join(resolved.iter().collect::<PathBuf>()))
 }
 
+/// The deepest image volume [`copy_tree`] copies: it holds a descriptor per level of the
+/// copy it makes, and an image author decides how deep the tree goes.
+const MAX_COPY_DEPTH: usize = 256;
+
 /// Copies the tree at `from` into the empty directory `to`, keeping modes, owners and links,
-/// as Podman fills an image volume with what the image has at its path.
+/// as Podman fills an image volume with what the image has at its path. Iterative and by
+/// descriptor on both sides (the image shaped the tree); deeper than [`MAX_COPY_DEPTH`] is
+/// refused.
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::cell::RefCell;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, SFlag, fchmod, mkdirat};
+    use nix::unistd::{Gid, Uid, fchown, fchownat};
+
+    use super::tree::{self, Next};
+
     let meta = std::fs::symlink_metadata(from)?;
     if !meta.is_dir() {
         return Ok(());
     }
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let source = entry.path();
-        let target = to.join(entry.file_name());
-        let meta = std::fs::symlink_metadata(&source)?;
-        let kind = meta.file_type();
-        if kind.is_dir() {
-            std::fs::create_dir(&target)?;
-            copy_tree(&source, &target)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(&source, &target)?;
-        } else {
-            // Devices, fifos and sockets are not copied into volumes.
-            continue;
-        }
-        std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
-        if !kind.is_symlink() {
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(meta.mode()))?;
-        }
-    }
+    let owner = |stat: &nix::sys::stat::FileStat| {
+        (
+            Some(Uid::from_raw(stat.st_uid)),
+            Some(Gid::from_raw(stat.st_gid)),
+        )
+    };
+    let mode = |stat: &nix::sys::stat::FileStat| Mode::from_bits_truncate(stat.st_mode & 0o7777);
+    // The copy's directories, `to` first: the copy of the walk's current directory is last.
+    let targets = RefCell::new(vec![tree::open_dir(to)?]);
+    tree::walk(
+        from,
+        |entry| {
+            let targets_now = targets.borrow();
+            let target = targets_now.last().expect("`to` stays until the end");
+            let (uid, gid) = owner(&entry.stat);
+            match SFlag::from_bits_truncate(entry.stat.st_mode) & SFlag::S_IFMT {
+                SFlag::S_IFDIR => {
+                    if targets_now.len() > MAX_COPY_DEPTH {
+                        return Err(std::io::Error::other(format!(
+                            "{}: deeper than {MAX_COPY_DEPTH} levels",
+                            from.display()
+                        )));
+                    }
+                    mkdirat(target, entry.name, Mode::from_bits_truncate(0o700))?;
+                    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+                    let dir = openat(target, entry.name, flags, Mode::empty())?;
+                    drop(targets_now);
+                    // Owner and mode are set on the way out, once it is filled.
+                    targets.borrow_mut().push(dir);
+                    return Ok(Next::Descend);
+                }
+                SFlag::S_IFLNK => {
+                    let link = std::fs::read_link(entry.path())?;
+                    nix::unistd::symlinkat(link.as_path(), target, entry.name)?;
+                    let no_follow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+                    fchownat(target, entry.name, uid, gid, no_follow)?;
+                }
+                SFlag::S_IFREG => {
+                    let mut source = entry.open_file()?;
+                    let flags = OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_WRONLY
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC;
+                    let copy = openat(target, entry.name, flags, Mode::from_bits_truncate(0o600))?;
+                    std::io::copy(&mut source, &mut std::fs::File::from(copy.try_clone()?))?;
+                    // chown clears setuid/setgid bits: the mode goes last.
+                    fchown(&copy, uid, gid)?;
+                    fchmod(&copy, mode(&entry.stat))?;
+                }
+                // Devices, fifos and sockets are not copied into volumes.
+                _ => {}
+            }
+            Ok(Next::Skip)
+        },
+        |dir| {
+            let copy = targets.borrow_mut().pop().expect("pushed on the way in");
+            let (uid, gid) = owner(&dir.stat);
+            fchown(&copy, uid, gid)?;
+            Ok(fchmod(&copy, mode(&dir.stat))?)
+        },
+    )?;
     let top = std::fs::metadata(from)?;
     std::os::unix::fs::lchown(to, Some(top.uid()), Some(top.gid()))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(top.mode()))

@@ -9,8 +9,13 @@
 //! copy, whose only difference from the image is the shift, is no change; and what goes into
 //! a layer is owned by the IDs inside the container, with the data of metadata-only copies
 //! read through the mounted root filesystem (their upper copy has none).
+//!
+//! The container shapes its upper directory: both walks go through [`tree::walk`]
+//! (iterative, by descriptor), and read only what they opened without following links.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -18,6 +23,7 @@ use std::path::{Path, PathBuf};
 use super::config::IdMap;
 use super::ops::Changes;
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::engine::tree::{self, Next};
 use crate::engine::{Error, Result};
 
 /// overlayfs marks a copy-up of metadata only with this extended attribute.
@@ -101,48 +107,46 @@ impl UpperDiff<'_> {
         }
     }
 
-    /// Sorted entry names of a directory.
-    fn names(dir: &Path) -> Result<BTreeSet<std::ffi::OsString>> {
-        let mut names = BTreeSet::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
-            names.insert(entry.map_err(|e| Error::io("list", dir, e))?.file_name());
-        }
-        Ok(names)
-    }
-
     /// The paths added, changed and deleted (unsorted).
     pub fn changes(&self) -> Result<Changes> {
         let mut changes = Changes::default();
-        self.walk(self.upper, Path::new(""), &mut changes)?;
-        Ok(changes)
-    }
-
-    fn walk(&self, dir: &Path, rel_dir: &Path, changes: &mut Changes) -> Result<()> {
-        for name in Self::names(dir)? {
-            let full = dir.join(&name);
-            let rel = rel_dir.join(&name);
-            let shown = Path::new("/").join(&rel).display().to_string();
-            let meta = std::fs::symlink_metadata(&full).map_err(|e| Error::io("stat", &full, e))?;
-            let in_image = self.image_entry(&rel).is_some();
-            if is_whiteout(&meta) {
-                if in_image {
-                    changes.deleted.push(shown);
+        // Whether each directory on the walk's path is in the image. Below one that is not,
+        // nothing is, and no layer is searched: a container's 10,000-deep chain would cost a
+        // lookup per level, by paths too long to resolve.
+        let in_image_dirs = RefCell::new(vec![true]);
+        tree::walk(
+            self.upper,
+            |entry| {
+                let rel = entry.rel;
+                let shown = Path::new("/").join(rel).display().to_string();
+                let meta = entry.metadata()?;
+                let parent_in_image = *in_image_dirs.borrow().last().expect("the root's");
+                let in_image = parent_in_image && self.image_entry(rel).is_some();
+                if is_whiteout(&meta) {
+                    if in_image {
+                        changes.deleted.push(shown);
+                    }
+                    return Ok(Next::Skip);
                 }
-                continue;
-            }
-            if !in_image {
-                changes.added.push(shown);
-            } else if !self.only_shifted(&full, &meta, &rel) {
-                changes.changed.push(shown.clone());
-            }
-            if meta.is_dir() {
+                let full = entry.path();
+                if !in_image {
+                    changes.added.push(shown);
+                } else if !self.only_shifted(&full, &meta, rel) {
+                    changes.changed.push(shown);
+                }
+                if !meta.is_dir() {
+                    return Ok(Next::Skip);
+                }
                 if in_image && is_opaque(&full) {
                     // Whatever the image had in here and the container did not write again
                     // is gone.
-                    let kept = Self::names(&full)?;
+                    let kept: BTreeSet<OsString> = std::fs::read_dir(&full)?
+                        .flatten()
+                        .map(|e| e.file_name())
+                        .collect();
                     let mut hidden = BTreeSet::new();
                     for layer in self.lower {
-                        if let Ok(entries) = std::fs::read_dir(layer.join(&rel)) {
+                        if let Ok(entries) = std::fs::read_dir(layer.join(rel)) {
                             hidden.extend(
                                 entries
                                     .flatten()
@@ -154,20 +158,64 @@ impl UpperDiff<'_> {
                     changes.deleted.extend(
                         hidden
                             .iter()
-                            .map(|n| Path::new("/").join(&rel).join(n).display().to_string()),
+                            .map(|n| Path::new("/").join(rel).join(n).display().to_string()),
                     );
                 }
-                self.walk(&full, &rel, changes)?;
-            }
-        }
-        Ok(())
+                in_image_dirs.borrow_mut().push(in_image);
+                Ok(Next::Descend)
+            },
+            |_| {
+                in_image_dirs.borrow_mut().pop();
+                Ok(())
+            },
+        )
+        .map_err(|e| Error::io("list the changes in", self.upper, e))?;
+        Ok(changes)
     }
 
     /// Writes the changes as a layer tarball.
     pub fn write_layer(&self, out: &mut std::fs::File) -> Result<()> {
         let mut builder = tar::Builder::new(std::io::BufWriter::new(out));
         builder.follow_symlinks(false);
-        self.add_tree(&mut builder, self.upper, Path::new(""))?;
+        let merged = self.merged.map(tree::open_dir).transpose();
+        let merged = merged.map_err(|e| Error::io("open", self.merged.unwrap_or(self.upper), e))?;
+        tree::walk(
+            self.upper,
+            |entry| {
+                let rel = entry.rel;
+                let meta = entry.metadata()?;
+                if is_whiteout(&meta) {
+                    let name = format!("{WHITEOUT_PREFIX}{}", entry.name.to_string_lossy());
+                    let whiteout = rel.parent().unwrap_or(Path::new("")).join(name);
+                    append_marker(&mut builder, &whiteout, meta.mtime().max(0) as u64)?;
+                    return Ok(Next::Skip);
+                }
+                let full = entry.path();
+                if !self.only_shifted(&full, &meta, rel) {
+                    // A metadata-only copy has no data of its own: the mounted root
+                    // filesystem has.
+                    let data = match (meta.is_file(), &merged) {
+                        (false, _) => None,
+                        (true, Some(merged))
+                            if has_xattr(&full, OVERLAY_METACOPY_XATTR).is_some() =>
+                        {
+                            Some(tree::open_beneath(merged, rel)?)
+                        }
+                        (true, _) => Some(entry.open_file()?),
+                    };
+                    append_entry(&mut builder, entry, &meta, rel, self.owner(&meta), data)?;
+                }
+                if !meta.is_dir() {
+                    return Ok(Next::Skip);
+                }
+                if is_opaque(&full) {
+                    append_marker(&mut builder, &rel.join(OPAQUE_MARKER), 0)?;
+                }
+                Ok(Next::Descend)
+            },
+            |_| Ok(()),
+        )
+        .map_err(|e| Error::io("write the layer of", self.upper, e))?;
         builder
             .into_inner()
             .map_err(|e| Error::io("write layer of", self.upper, e))?
@@ -175,67 +223,45 @@ impl UpperDiff<'_> {
             .map_err(|e| Error::io("write layer of", self.upper, e.into_error()))?;
         Ok(())
     }
+}
 
-    fn add_tree<W: std::io::Write>(
-        &self,
-        builder: &mut tar::Builder<W>,
-        dir: &Path,
-        rel_dir: &Path,
-    ) -> Result<()> {
-        for name in Self::names(dir)? {
-            let full = dir.join(&name);
-            let rel = rel_dir.join(&name);
-            let meta = std::fs::symlink_metadata(&full).map_err(|e| Error::io("stat", &full, e))?;
-            if is_whiteout(&meta) {
-                let whiteout = rel_dir.join(format!("{WHITEOUT_PREFIX}{}", name.to_string_lossy()));
-                append_marker(builder, &whiteout, meta.mtime().max(0) as u64)
-                    .map_err(|e| Error::io("write whiteout for", &full, e))?;
-                continue;
-            }
-            if !self.only_shifted(&full, &meta, &rel) {
-                self.add_entry(builder, &full, &meta, &rel)
-                    .map_err(|e| Error::io("add to layer", &full, e))?;
-            }
-            if meta.is_dir() {
-                if is_opaque(&full) {
-                    append_marker(builder, &rel.join(OPAQUE_MARKER), 0)
-                        .map_err(|e| Error::io("write opaque marker for", &full, e))?;
-                }
-                self.add_tree(builder, &full, &rel)?;
-            }
-        }
-        Ok(())
+/// Appends one entry of a walk to a tarball as `name`, owned by `owner`, with the data of
+/// `data` (a regular file's, opened without following links). A socket is left out (a tar
+/// cannot hold one).
+pub(super) fn append_entry<W: std::io::Write>(
+    builder: &mut tar::Builder<W>,
+    entry: &tree::Entry<'_>,
+    meta: &Metadata,
+    name: &Path,
+    (uid, gid): (u32, u32),
+    data: Option<std::fs::File>,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    let kind = meta.file_type();
+    if kind.is_socket() {
+        return Ok(());
     }
-
-    /// One entry, owned by its IDs inside the container, its data read where it is.
-    fn add_entry<W: std::io::Write>(
-        &self,
-        builder: &mut tar::Builder<W>,
-        full: &Path,
-        meta: &Metadata,
-        rel: &Path,
-    ) -> std::io::Result<()> {
-        if self.shift.is_none() {
-            return builder.append_path_with_name(full, rel);
-        }
-        let mut header = tar::Header::new_gnu();
-        header.set_metadata(meta);
-        let (uid, gid) = self.owner(meta);
-        header.set_uid(u64::from(uid));
-        header.set_gid(u64::from(gid));
-        if meta.file_type().is_symlink() {
-            return builder.append_link(&mut header, rel, std::fs::read_link(full)?);
-        }
-        if meta.is_file() {
-            // A metadata-only copy has no data of its own: the mounted root filesystem has.
-            let source = match (has_xattr(full, OVERLAY_METACOPY_XATTR), self.merged) {
-                (Some(_), Some(merged)) => merged.join(rel),
-                _ => full.to_path_buf(),
-            };
-            return builder.append_data(&mut header, rel, std::fs::File::open(source)?);
-        }
-        builder.append_data(&mut header, rel, std::io::empty())
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata(meta);
+    header.set_uid(u64::from(uid));
+    header.set_gid(u64::from(gid));
+    if kind.is_symlink() {
+        header.set_size(0);
+        return builder.append_link(&mut header, name, std::fs::read_link(entry.path())?);
     }
+    if let (true, Some(file)) = (meta.is_file(), data) {
+        // Exactly the size the header says, even if the file changes meanwhile.
+        let size = meta.len();
+        let data = file.take(size).chain(std::io::repeat(0)).take(size);
+        return builder.append_data(&mut header, name, data);
+    }
+    header.set_size(0);
+    if kind.is_char_device() || kind.is_block_device() {
+        let rdev = meta.rdev();
+        header.set_device_major(nix::sys::stat::major(rdev) as u32)?;
+        header.set_device_minor(nix::sys::stat::minor(rdev) as u32)?;
+    }
+    builder.append_data(&mut header, name, std::io::empty())
 }
 
 /// An empty regular file that marks a deletion (whiteout or opaque directory).

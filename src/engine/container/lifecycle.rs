@@ -722,41 +722,57 @@ impl Engine {
 
 /// Shifts the owner of every file under `root` into the user namespace: host ID `n` becomes
 /// the host ID that container ID `n` maps to. Files whose IDs are not mapped are left alone.
+/// The walk is iterative and by descriptor (an image decides how deep its tree goes).
 fn shift_ownership(
     root: &Path,
     uid_map: &[super::config::IdMap],
     gid_map: &[super::config::IdMap],
 ) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
+    use nix::sys::stat::SFlag;
+    use nix::unistd::{Gid, Uid};
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::engine::tree::{self, Next};
+
     let shift = super::config::to_host;
-    fn walk(dir: &Path, f: &mut dyn FnMut(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
-        f(dir)?;
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                walk(&path, f)?;
-            } else {
-                f(&path)?;
-            }
-        }
-        Ok(())
-    }
-    walk(root, &mut |path| {
-        let meta = std::fs::symlink_metadata(path)?;
-        let uid = shift(uid_map, meta.uid());
-        let gid = shift(gid_map, meta.gid());
+    // Changes the owner of the entry `name` in `dir` (its status `stat`, `path` a path to it).
+    let apply = |dir: std::os::fd::BorrowedFd<'_>,
+                 name: &std::ffi::OsStr,
+                 stat: &nix::sys::stat::FileStat,
+                 path: &Path|
+     -> std::io::Result<()> {
+        let uid = shift(uid_map, stat.st_uid);
+        let gid = shift(gid_map, stat.st_gid);
         if uid.is_none() && gid.is_none() {
             return Ok(());
         }
-        // lchown clears setuid/setgid bits; put the mode back for what is not a link.
-        std::os::unix::fs::lchown(path, uid, gid)?;
-        if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.mode()))?;
+        nix::unistd::fchownat(
+            dir,
+            name,
+            uid.map(Uid::from_raw),
+            gid.map(Gid::from_raw),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        // chown clears setuid/setgid bits; put the mode back for what is not a link.
+        let link = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK;
+        if !link && stat.st_mode & 0o6000 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(stat.st_mode))?;
         }
         Ok(())
-    })
+    };
+    let top = nix::sys::stat::lstat(root)?;
+    let parent = tree::open_dir(root.parent().unwrap_or(Path::new("/")))?;
+    let name = root.file_name().unwrap_or_default();
+    apply(parent.as_fd(), name, &top, root)?;
+    tree::walk(
+        root,
+        |entry| {
+            apply(entry.parent, entry.name, &entry.stat, &entry.path())?;
+            Ok(Next::Descend)
+        },
+        |_| Ok(()),
+    )
 }
 
 /// The files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf.

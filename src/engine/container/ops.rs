@@ -215,9 +215,33 @@ impl Engine {
             let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
             let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
             builder.follow_symlinks(false);
+            let root = std::fs::symlink_metadata(&overlay.merged)
+                .map_err(|e| Error::io("stat", &overlay.merged, e))?;
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata(&root);
+            header.set_size(0);
             builder
-                .append_dir_all(".", &overlay.merged)
+                .append_data(&mut header, "./", std::io::empty())
                 .map_err(|e| Error::io("write", path, e))?;
+            // By descriptor and without recursion: the container shaped this tree.
+            crate::engine::tree::walk(
+                &overlay.merged,
+                |entry| {
+                    use std::os::unix::fs::MetadataExt;
+                    let meta = entry.metadata()?;
+                    let data = if meta.is_file() {
+                        Some(entry.open_file()?)
+                    } else {
+                        None
+                    };
+                    let name = Path::new(".").join(entry.rel);
+                    let owner = (meta.uid(), meta.gid());
+                    super::diff::append_entry(&mut builder, entry, &meta, &name, owner, data)?;
+                    Ok(crate::engine::tree::Next::Descend)
+                },
+                |_| Ok(()),
+            )
+            .map_err(|e| Error::io("write", path, e))?;
             builder
                 .into_inner()
                 .map_err(|e| Error::io("write", path, e))?

@@ -197,13 +197,11 @@ pub fn make_private(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes a directory tree, tolerating its absence.
+/// Removes a directory tree, tolerating its absence. Not `std::fs::remove_dir_all`: it
+/// recurses once per level (a container's deep tree overflowed a connection thread's stack);
+/// `tree::remove_all` does not.
 pub fn remove_tree(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StorageError::io("remove", path, e)),
-    }
+    crate::engine::tree::remove_all(path).map_err(|e| StorageError::io("remove", path, e))
 }
 
 /// A unique name for a staging directory.
