@@ -43,9 +43,15 @@ fn dir_flags() -> OFlag {
     OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY
 }
 
-/// Opens directory `path` (the root of a walk) without following a final symlink.
+/// Opens directory `path` (the root of a walk) without following a final symlink, except
+/// a descriptor's own `/proc/self/fd/N`, which is only reached by following it (Commit
+/// walks a detached, symlink-free view of a container's files that way).
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    Ok(nix::fcntl::open(path, dir_flags(), Mode::empty())?)
+    let mut flags = dir_flags();
+    if path.starts_with("/proc/self/fd") {
+        flags.remove(OFlag::O_NOFOLLOW);
+    }
+    Ok(nix::fcntl::open(path, flags, Mode::empty())?)
 }
 
 /// One entry met by a walk.

@@ -177,8 +177,9 @@ impl UpperDiff<'_> {
     pub fn write_layer(&self, out: &mut std::fs::File) -> Result<()> {
         let mut builder = tar::Builder::new(std::io::BufWriter::new(out));
         builder.follow_symlinks(false);
-        let merged = self.merged.map(tree::open_dir).transpose();
-        let merged = merged.map_err(|e| Error::io("open", self.merged.unwrap_or(self.upper), e))?;
+        // Opened at the first metadata-only copy: only a shifted container has those, and
+        // only then is its root filesystem mounted for the reading.
+        let mut merged: Option<std::os::fd::OwnedFd> = None;
         tree::walk(
             self.upper,
             |entry| {
@@ -194,12 +195,18 @@ impl UpperDiff<'_> {
                 if !self.only_shifted(&full, &meta, rel) {
                     // A metadata-only copy has no data of its own: the mounted root
                     // filesystem has.
-                    let data = match (meta.is_file(), &merged) {
+                    let data = match (meta.is_file(), self.merged) {
                         (false, _) => None,
-                        (true, Some(merged))
+                        (true, Some(path))
                             if has_xattr(&full, OVERLAY_METACOPY_XATTR).is_some() =>
                         {
-                            Some(tree::open_beneath(merged, rel)?)
+                            let root = match merged.take() {
+                                Some(fd) => fd,
+                                None => tree::open_dir(path)?,
+                            };
+                            let file = tree::open_beneath(&root, rel);
+                            merged = Some(root);
+                            Some(file?)
                         }
                         (true, _) => Some(entry.open_file()?),
                     };
