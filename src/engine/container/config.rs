@@ -199,7 +199,7 @@ pub struct Resources {
     pub cpuset_cpus: String,
     /// Memory nodes allowed.
     pub cpuset_mems: String,
-    /// Process limit.
+    /// Process limit (-1 none; 0, in records from before the default, the kernel's).
     pub pids_limit: i64,
     /// Block IO weight (10-1000).
     pub blkio_weight: u16,

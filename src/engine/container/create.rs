@@ -213,6 +213,9 @@ pub struct IdMappingOptions {
 }
 
 /// PATH when neither the image nor the client sets one.
+/// The process limit of a container whose Create leaves `pids_limit` out (Podman 2+'s).
+pub const DEFAULT_PIDS_LIMIT: i64 = 2048;
+
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// /dev/shm's size when none is asked for (Podman's).
 pub const DEFAULT_SHM_SIZE: u64 = 64 * 1024 * 1024;
@@ -418,7 +421,7 @@ impl Engine {
         } else {
             id[..12].to_string()
         };
-        c.env = environment(image, o);
+        c.env = environment(image, o)?;
         c.work_dir = if o.work_dir.is_empty() {
             image["WorkingDir"]
                 .as_str()
@@ -840,26 +843,47 @@ fn command(image: &Value, options: &CreateOptions) -> Result<(Vec<String>, Vec<S
     Ok((entrypoint, cmd))
 }
 
-/// Podman's base environment, then the image's, then the client's.
-fn environment(image: &Value, options: &CreateOptions) -> Vec<String> {
-    let mut env: Vec<String> = vec![
+/// The most environment entries the image or the client may give a container (each): a
+/// program's environment that large is already beyond what exec accepts, and a bound keeps
+/// a hostile image config or client from holding a thread.
+pub const MAX_ENV_ENTRIES: usize = 32_768;
+
+/// Podman's base environment, then the image's, then the client's. A key set again moves
+/// to the end with its new value, as it did in Podman; a map from key to position keeps
+/// this linear (it was a scan of the whole list per entry, so 40,000 entries took 16 s).
+fn environment(image: &Value, options: &CreateOptions) -> Result<Vec<String>> {
+    let image_env = json_strings(&image["Env"]);
+    for (field, count) in [
+        ("env", options.env.len()),
+        ("the image's Env", image_env.len()),
+    ] {
+        if count > MAX_ENV_ENTRIES {
+            return Err(invalid(
+                field,
+                format!("{count} entries, more than the limit of {MAX_ENV_ENTRIES}"),
+            ));
+        }
+    }
+    let defaults = [
         DEFAULT_PATH.to_string(),
         "TERM=xterm".into(),
         // Programs look at `container` to learn they run in one; Podman sets it so.
         "container=podman".into(),
     ];
-    let mut set = |entry: String| {
+    let client = options
+        .env
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"));
+    let mut slots: Vec<Option<String>> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for entry in defaults.into_iter().chain(image_env).chain(client) {
         let key = entry.split('=').next().unwrap_or_default().to_string();
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(entry);
-    };
-    for entry in json_strings(&image["Env"]) {
-        set(entry);
+        if let Some(old) = position.insert(key, slots.len()) {
+            slots[old] = None;
+        }
+        slots.push(Some(entry));
     }
-    for (key, value) in &options.env {
-        set(format!("{key}={value}"));
-    }
-    env
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// A signal name (`SIGTERM`, `TERM`) or number as a number.
@@ -1581,10 +1605,13 @@ fn resources(r: &ResourceOptions, cgroup_parent: &str) -> Result<Resources> {
         out.cpu_period = r.cpu_period as u64;
         out.cpu_quota = r.cpu_quota;
     }
+    // A missing field reads as 0: the default limit, as Podman 2+ sets it, so a fork bomb
+    // stops there. -1 asks for no limit.
     out.pids_limit = match r.pids_limit {
         n if n > 0 => n,
-        0 | -1 => 0,
-        n => return Err(invalid("pids_limit", format!("{n} is negative"))),
+        0 => DEFAULT_PIDS_LIMIT,
+        -1 => -1,
+        n => return Err(invalid("pids_limit", format!("{n}: use -1 for unlimited"))),
     };
     if (r.blkio_weight != 0 || !r.blkio_weight_device.is_empty())
         && !crate::engine::runtime::cgroups::supports_blkio_weight(cgroup_parent)
@@ -1936,10 +1963,49 @@ mod tests {
         o.env.insert("A".into(), "2".into());
         o.env.insert("B".into(), "3".into());
         assert_eq!(
-            environment(&config, &o),
+            environment(&config, &o).unwrap(),
             ["TERM=xterm", "container=podman", "PATH=/bin", "A=2", "B=3"]
         );
-        assert!(environment(&json!({}), &CreateOptions::default())[0].starts_with("PATH="));
+        assert!(
+            environment(&json!({}), &CreateOptions::default()).unwrap()[0].starts_with("PATH=")
+        );
+        // A key the image sets twice keeps its last value, at its last place; an entry
+        // without `=` is a key of its own.
+        let config = json!({"Env": ["X=1", "TERM=dumb", "NOVALUE", "X=3"]});
+        assert_eq!(
+            environment(&config, &CreateOptions::default()).unwrap(),
+            [
+                DEFAULT_PATH,
+                "container=podman",
+                "TERM=dumb",
+                "NOVALUE",
+                "X=3"
+            ]
+        );
+    }
+
+    #[test]
+    fn environment_is_linear_and_bounded() {
+        let mut o = CreateOptions::default();
+        let image: Vec<String> = (0..MAX_ENV_ENTRIES)
+            .map(|i| format!("K{i}=image"))
+            .collect();
+        o.env = (0..MAX_ENV_ENTRIES)
+            .map(|i| (format!("K{i}"), "client".to_string()))
+            .collect();
+        let started = std::time::Instant::now();
+        let env = environment(&json!({ "Env": image }), &o).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(env.len(), 3 + MAX_ENV_ENTRIES);
+        assert!(env[3..].iter().all(|e| e.ends_with("=client")));
+        o.env.insert("ONE_TOO_MANY".into(), String::new());
+        let err = environment(&json!({}), &o).unwrap_err().to_string();
+        assert!(err.contains("env") && err.contains("32768"), "{err}");
+        let image: Vec<String> = (0..=MAX_ENV_ENTRIES).map(|i| format!("K{i}=")).collect();
+        let err = environment(&json!({ "Env": image }), &CreateOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the image's Env"), "{err}");
     }
 
     #[test]
@@ -2144,6 +2210,20 @@ mod tests {
         assert_eq!((r.cpu_quota, r.cpu_period), (150_000, 100_000));
         assert_eq!(r.pids_limit, 100);
         assert_eq!(r.memory_swappiness, Some(10));
+        let pids = |n| {
+            let o = ResourceOptions {
+                pids_limit: n,
+                ..Default::default()
+            };
+            resources(&o, "/podlink-unit").map(|r| r.pids_limit)
+        };
+        assert_eq!(
+            pids(0).unwrap(),
+            DEFAULT_PIDS_LIMIT,
+            "unset is the default limit"
+        );
+        assert_eq!(pids(-1).unwrap(), -1, "-1 is unlimited");
+        assert!(pids(-2).is_err());
         for bad in [
             ResourceOptions {
                 memory: 1024,

@@ -452,7 +452,9 @@ pub fn build(input: &SpecInput) -> Result<Spec, String> {
             resources[key] = value;
         }
     }
-    if r.pids_limit > 0 {
+    // -1 is no limit (the runtime writes `max`); 0, in records made before the default
+    // limit, leaves the kernel's.
+    if r.pids_limit != 0 {
         resources["pids"] = json!({"limit": r.pids_limit});
     }
     let devices: Vec<Value> = input
