@@ -141,6 +141,10 @@ pub struct ContainerState {
     /// when the container exits, until UnmountContainer.
     #[serde(default)]
     pub mounted: bool,
+    /// How many MountContainer calls UnmountContainer has not released yet (Podman counted
+    /// mounts the same way); a record from before the count with `mounted` holds one.
+    #[serde(default)]
+    pub client_mounts: u32,
     /// Whether the kernel's OOM killer ended it last time.
     #[serde(default)]
     pub oom_killed: bool,
@@ -153,6 +157,15 @@ pub struct ContainerState {
 }
 
 impl ContainerState {
+    /// The client's mounts still held (MountContainer calls not yet released).
+    pub fn client_mounts(&self) -> u32 {
+        if self.mounted {
+            self.client_mounts.max(1)
+        } else {
+            0
+        }
+    }
+
     /// Records an exit: the one the monitor wrote, or, without one (the monitor was killed,
     /// or the host rebooted), -1 now.
     pub fn exited(&mut self, exit: Option<crate::engine::monitor::ExitInfo>) {
