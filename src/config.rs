@@ -122,6 +122,12 @@ pub struct MonitorArgs {
     /// The most the log and its rotated file hold together, in bytes; no limit without it.
     #[arg(long)]
     pub log_size_max: Option<u64>,
+    /// Restore the container from this checkpoint instead of creating it.
+    #[arg(long)]
+    pub restore_from: Option<PathBuf>,
+    /// Restore established TCP connections.
+    #[arg(long)]
+    pub tcp_established: bool,
 }
 
 impl From<MonitorArgs> for crate::engine::monitor::MonitorOptions {
@@ -137,6 +143,8 @@ impl From<MonitorArgs> for crate::engine::monitor::MonitorOptions {
             tty: a.tty,
             stdin: a.stdin,
             pid_file: a.pid_file,
+            restore_from: a.restore_from,
+            tcp_established: a.tcp_established,
         }
     }
 }
@@ -450,6 +458,8 @@ mod tests {
             tty: true,
             stdin: false,
             pid_file: Some("/p".into()),
+            restore_from: Some("/c".into()),
+            tcp_established: true,
         };
         let argv = std::iter::once("podlink".into()).chain(options.to_args());
         let Some(Command::Monitor(args)) = Cli::parse_from(argv).command else {

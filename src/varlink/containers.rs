@@ -6,6 +6,7 @@ use super::error;
 use super::generated::*;
 use crate::engine::Engine;
 use crate::engine::caller::Caller;
+use crate::engine::container::checkpoint::CheckpointOptions;
 
 /// io.podman.ListContainers
 pub fn list_containers(engine: &Engine, call: &mut dyn Call_ListContainers) -> varlink::Result<()> {
@@ -250,6 +251,34 @@ pub fn mount_container(
     match engine.mount_container(&name) {
         Ok(path) => call.reply(path.display().to_string()),
         Err(e) => error::reply(call, "MountContainer", e),
+    }
+}
+
+/// io.podman.ContainerCheckpoint: the runtime's checkpoint (CRIU); where CRIU cannot work,
+/// an error quoting CRIU's reason, and the container runs on.
+pub fn container_checkpoint(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerCheckpoint,
+    name: String,
+    options: CheckpointOptions,
+) -> varlink::Result<()> {
+    match engine.checkpoint_container(&name, options) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "ContainerCheckpoint", e),
+    }
+}
+
+/// io.podman.ContainerRestore: the runtime's restore (CRIU) of a checkpointed container.
+pub fn container_restore(
+    engine: &Engine,
+    call: &mut dyn Call_ContainerRestore,
+    name: String,
+    keep: bool,
+    tcp_established: bool,
+) -> varlink::Result<()> {
+    match engine.restore_container(&name, keep, tcp_established) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "ContainerRestore", e),
     }
 }
 

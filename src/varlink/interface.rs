@@ -7,6 +7,7 @@
 
 use super::generated::*;
 use super::{Service, containers, error, images, system};
+use crate::engine::container::checkpoint::CheckpointOptions;
 
 impl VarlinkInterface for Service {
     /// io.podman.AttachToContainer: declared but not implemented by the contract.
@@ -57,16 +58,21 @@ impl VarlinkInterface for Service {
         containers::container_artifacts(&self.engine, call, name, artifact_name)
     }
 
-    /// io.podman.ContainerCheckpoint: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerCheckpoint
     fn container_checkpoint(
         &self,
         call: &mut dyn Call_ContainerCheckpoint,
-        _name: String,
-        _keep: bool,
-        _leave_running: bool,
-        _tcp_established: bool,
+        name: String,
+        keep: bool,
+        leave_running: bool,
+        tcp_established: bool,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerCheckpoint")
+        let options = CheckpointOptions {
+            keep,
+            leave_running,
+            tcp_established,
+        };
+        containers::container_checkpoint(&self.engine, call, name, options)
     }
 
     /// io.podman.ContainerConfig
@@ -96,15 +102,15 @@ impl VarlinkInterface for Service {
         containers::container_inspect_data(&self.engine, call, name)
     }
 
-    /// io.podman.ContainerRestore: not implemented yet; answers ErrorOccurred naming the method.
+    /// io.podman.ContainerRestore
     fn container_restore(
         &self,
         call: &mut dyn Call_ContainerRestore,
-        _name: String,
-        _keep: bool,
-        _tcp_established: bool,
+        name: String,
+        keep: bool,
+        tcp_established: bool,
     ) -> varlink::Result<()> {
-        error::pending(call, "ContainerRestore")
+        containers::container_restore(&self.engine, call, name, keep, tcp_established)
     }
 
     /// io.podman.ContainerRunlabel

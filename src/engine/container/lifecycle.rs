@@ -27,7 +27,7 @@ pub const BUNDLE_DIR: &str = "userdata";
 /// The container's /dev/shm on the host, inside its run directory.
 pub const SHM_DIR: &str = "shm";
 /// How long a stop waits for the monitor after SIGKILL.
-const KILL_WAIT: Duration = Duration::from_secs(30);
+pub(super) const KILL_WAIT: Duration = Duration::from_secs(30);
 
 impl Engine {
     pub(crate) fn runtime_or_err(&self) -> Result<&OciRuntime> {
@@ -189,6 +189,16 @@ impl Engine {
     /// and its monitor, which has the runtime create it. The container is then `Created`:
     /// its process exists but its command has not started.
     fn init_locked(&self, record: &mut ContainerRecord) -> Result<()> {
+        self.init_or_restore(record, None)
+    }
+
+    /// Creates the container's process through a monitor, or restores it from a checkpoint
+    /// (`restore`): then it runs already, and the status says so.
+    pub(super) fn init_or_restore(
+        &self,
+        record: &mut ContainerRecord,
+        restore: Option<Restore<'_>>,
+    ) -> Result<()> {
         let runtime = self.runtime_or_err()?.clone();
         let run_dir = self.containers().run_dir(&record.id);
         crate::engine::create_private_dir(&run_dir)?;
@@ -229,11 +239,20 @@ impl Engine {
             tty: c.tty,
             stdin: c.stdin,
             pid_file: (!c.conmon_pidfile.is_empty()).then(|| PathBuf::from(&c.conmon_pidfile)),
+            restore_from: restore.map(|r| r.checkpoint.to_path_buf()),
+            tcp_established: restore.is_some_and(|r| r.tcp_established),
         };
         match monitor::spawn(&runtime, &options) {
             Ok((pid, monitor_pid)) => {
                 let before = record.state.clone();
                 record.state.status = Some(ContainerStatus::Created);
+                if restore.is_some() {
+                    record.state.status = Some(ContainerStatus::Running);
+                    record.state.started_at = crate::engine::image::now_rfc3339();
+                    record.state.finished_at = String::new();
+                    record.state.start_count += 1;
+                    record.state.checkpointed = false;
+                }
                 record.state.pid = pid;
                 record.state.monitor_pid = monitor_pid;
                 record.state.exit_code = 0;
@@ -718,6 +737,15 @@ impl Engine {
         }
         Ok(removed)
     }
+}
+
+/// A checkpoint to restore a container from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Restore<'a> {
+    /// The checkpoint's directory.
+    pub checkpoint: &'a Path,
+    /// Restore established TCP connections.
+    pub tcp_established: bool,
 }
 
 /// Shifts the owner of every file under `root` into the user namespace: host ID `n` becomes

@@ -11,6 +11,7 @@
 //! images. No lock is held while the runtime runs, except a container's own (which only
 //! serializes calls on that container).
 
+pub mod checkpoint;
 pub mod config;
 pub mod create;
 pub mod diff;
@@ -145,6 +146,10 @@ pub struct ContainerState {
     /// mounts the same way); a record from before the count with `mounted` holds one.
     #[serde(default)]
     pub client_mounts: u32,
+    /// A checkpoint of its processes waits in its directory (ContainerCheckpoint), for
+    /// ContainerRestore.
+    #[serde(default)]
+    pub checkpointed: bool,
     /// Whether the kernel's OOM killer ended it last time.
     #[serde(default)]
     pub oom_killed: bool,

@@ -89,6 +89,11 @@ pub struct MonitorOptions {
     pub stdin: bool,
     /// Where to write the monitor's pid (Create's `conmon_pidfile`).
     pub pid_file: Option<PathBuf>,
+    /// Restore the container from this checkpoint (`runtime restore`) instead of creating
+    /// it: its processes come back running, and become the monitor's as created ones do.
+    pub restore_from: Option<PathBuf>,
+    /// Restore established TCP connections too.
+    pub tcp_established: bool,
 }
 
 impl MonitorOptions {
@@ -120,6 +125,12 @@ impl MonitorOptions {
         }
         if let Some(pid_file) = &self.pid_file {
             args.extend(["--pid-file".into(), pid_file.clone().into()]);
+        }
+        if let Some(checkpoint) = &self.restore_from {
+            args.extend(["--restore-from".into(), checkpoint.clone().into()]);
+        }
+        if self.tcp_established {
+            args.push("--tcp-established".into());
         }
         args
     }

@@ -158,8 +158,8 @@ struct ContainerIo {
     stdin: Option<OwnedFd>,
 }
 
-/// Runs the runtime's `create` with the container's stdio; the container's pid and stdio, or
-/// the runtime's error.
+/// Runs the runtime's `create` (or `restore`) with the container's stdio; the container's
+/// pid and stdio, or the runtime's error.
 fn create(
     runtime: &OciRuntime,
     options: &MonitorOptions,
@@ -189,15 +189,27 @@ fn create(
     };
     let mut outputs = Vec::new();
     let mut stdin_target = None;
-    let mut command = runtime.command(
-        &options.runtime_root,
-        &RuntimeCommand::Create {
+    let console_socket = console.as_ref().map(|_| console_path.as_path());
+    let what = match &options.restore_from {
+        // The checkpoint's processes come back with the stdio given here, as a created
+        // container's: the runtime maps the checkpointed stdio onto its own.
+        Some(checkpoint) => RuntimeCommand::Restore {
             bundle: &options.bundle,
+            image_path: checkpoint,
+            work_path: &options.bundle,
             pid_file,
-            console_socket: console.as_ref().map(|_| console_path.as_path()),
+            console_socket,
+            tcp_established: options.tcp_established,
             id: &options.id,
         },
-    );
+        None => RuntimeCommand::Create {
+            bundle: &options.bundle,
+            pid_file,
+            console_socket,
+            id: &options.id,
+        },
+    };
+    let mut command = runtime.command(&options.runtime_root, &what);
     command
         .env_remove("LISTEN_PID")
         .stderr(Stdio::from(err_write));

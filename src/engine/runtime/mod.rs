@@ -5,6 +5,7 @@
 //! else's. A failure carries the argv, the exit status and the runtime's stderr.
 
 pub mod cgroups;
+pub mod criu;
 pub mod seccomp;
 pub mod spec;
 
@@ -64,6 +65,37 @@ pub enum RuntimeCommand<'a> {
     Pause(&'a str),
     /// `resume ID`
     Resume(&'a str),
+    /// `checkpoint --image-path I --work-path W [--leave-running] [--tcp-established] ID`
+    Checkpoint {
+        /// The container.
+        id: &'a str,
+        /// Where CRIU writes the checkpoint.
+        image_path: &'a Path,
+        /// Where CRIU writes its log (`dump.log`).
+        work_path: &'a Path,
+        /// Let the container run on after the checkpoint.
+        leave_running: bool,
+        /// Checkpoint established TCP connections.
+        tcp_established: bool,
+    },
+    /// `restore --detach --bundle B --image-path I --work-path W --pid-file P
+    /// [--console-socket S] [--tcp-established] ID`
+    Restore {
+        /// The bundle directory.
+        bundle: &'a Path,
+        /// The checkpoint.
+        image_path: &'a Path,
+        /// Where CRIU writes its log (`restore.log`).
+        work_path: &'a Path,
+        /// Where the runtime writes the restored container's pid.
+        pid_file: &'a Path,
+        /// The console socket of a tty container.
+        console_socket: Option<&'a Path>,
+        /// Restore established TCP connections.
+        tcp_established: bool,
+        /// The container.
+        id: &'a str,
+    },
 }
 
 impl RuntimeCommand<'_> {
@@ -102,6 +134,51 @@ impl RuntimeCommand<'_> {
             RuntimeCommand::State(id) => args.extend(["state".into(), id.into()]),
             RuntimeCommand::Pause(id) => args.extend(["pause".into(), id.into()]),
             RuntimeCommand::Resume(id) => args.extend(["resume".into(), id.into()]),
+            RuntimeCommand::Checkpoint {
+                id,
+                image_path,
+                work_path,
+                leave_running,
+                tcp_established,
+            } => {
+                args.extend([
+                    "checkpoint".into(),
+                    "--image-path".into(),
+                    image_path.into(),
+                ]);
+                args.extend(["--work-path".into(), work_path.into()]);
+                if *leave_running {
+                    args.push("--leave-running".into());
+                }
+                if *tcp_established {
+                    args.push("--tcp-established".into());
+                }
+                args.push(id.into());
+            }
+            RuntimeCommand::Restore {
+                bundle,
+                image_path,
+                work_path,
+                pid_file,
+                console_socket,
+                tcp_established,
+                id,
+            } => {
+                // Detached: the runtime returns once the processes run again, as after
+                // `create` (they become the monitor's, its subreaper).
+                args.extend(["restore".into(), "--detach".into()]);
+                args.extend(["--bundle".into(), bundle.into()]);
+                args.extend(["--image-path".into(), image_path.into()]);
+                args.extend(["--work-path".into(), work_path.into()]);
+                args.extend(["--pid-file".into(), pid_file.into()]);
+                if let Some(socket) = console_socket {
+                    args.extend(["--console-socket".into(), socket.into()]);
+                }
+                if *tcp_established {
+                    args.push("--tcp-established".into());
+                }
+                args.push(id.into());
+            }
         }
         args
     }
@@ -318,6 +395,49 @@ mod tests {
             ["delete", "--force", "x"]
         );
         assert_eq!(args(RuntimeCommand::Start("x")), ["start", "x"]);
+        assert_eq!(
+            args(RuntimeCommand::Checkpoint {
+                id: "x",
+                image_path: Path::new("/i"),
+                work_path: Path::new("/w"),
+                leave_running: true,
+                tcp_established: false,
+            }),
+            [
+                "checkpoint",
+                "--image-path",
+                "/i",
+                "--work-path",
+                "/w",
+                "--leave-running",
+                "x"
+            ]
+        );
+        assert_eq!(
+            args(RuntimeCommand::Restore {
+                bundle: Path::new("/b"),
+                image_path: Path::new("/i"),
+                work_path: Path::new("/w"),
+                pid_file: Path::new("/p"),
+                console_socket: None,
+                tcp_established: true,
+                id: "x",
+            }),
+            [
+                "restore",
+                "--detach",
+                "--bundle",
+                "/b",
+                "--image-path",
+                "/i",
+                "--work-path",
+                "/w",
+                "--pid-file",
+                "/p",
+                "--tcp-established",
+                "x"
+            ]
+        );
     }
 
     #[test]
