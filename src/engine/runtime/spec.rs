@@ -66,25 +66,30 @@ impl Device {
 }
 
 /// The device nodes (character or block; not links to them) under `dir`, recursively, but
-/// not under its subdirectories named in `skip`; sorted.
+/// not under its subdirectories named in `skip`; sorted. The walk is iterative: `dir` may be
+/// any host directory a client names in `devices`.
 pub fn device_nodes(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
-    use std::os::unix::fs::FileTypeExt;
-    fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if !skip.contains(&entry.file_name().to_string_lossy().as_ref()) {
-                    walk(&entry.path(), skip, out);
-                }
-            } else if kind.is_char_device() || kind.is_block_device() {
-                out.push(entry.path());
-            }
-        }
-    }
+    use nix::sys::stat::SFlag;
+
+    use crate::engine::tree::{self, Next};
+
     let mut found = Vec::new();
-    walk(dir, skip, &mut found);
+    let walked = tree::walk(
+        dir,
+        |entry| {
+            let kind = SFlag::from_bits_truncate(entry.stat.st_mode) & SFlag::S_IFMT;
+            if kind == SFlag::S_IFCHR || kind == SFlag::S_IFBLK {
+                found.push(dir.join(entry.rel));
+            } else if entry.is_dir() && skip.contains(&entry.name.to_string_lossy().as_ref()) {
+                return Ok(Next::Skip);
+            }
+            Ok(Next::Descend)
+        },
+        |_| Ok(()),
+    );
+    if let Err(e) = walked {
+        log::debug!("device nodes under {}: {e}", dir.display());
+    }
     found.sort();
     found
 }
