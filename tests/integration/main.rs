@@ -48,3 +48,6 @@ mod hostile_clients;
 mod crash_recovery;
 /// Logs and waiters (issue 8): size limit, 1 GB log in bounded memory, bad UTF-8, hang-ups. Needs root.
 mod log_limits;
+
+/// Hostile containers (issue 8): deep trees, fork bombs, huge environments, mounts, CRIU.
+mod hostile_containers;
