@@ -297,7 +297,7 @@ impl Engine {
             // Files of the image belong to IDs of the host; in a user namespace they must
             // belong to the mapped IDs. The overlay has metacopy on, so only metadata is
             // copied up, once.
-            shift_ownership(&overlay.merged, &c.uid_map, &c.gid_map)
+            super::shift::shift_ownership(&overlay.merged, &c.uid_map, &c.gid_map)
                 .map_err(|e| Error::io("shift ownership of", &overlay.merged, e))?;
             record.state.rootfs_shifted = true;
             self.containers().save(record)?;
@@ -748,61 +748,6 @@ pub(super) struct Restore<'a> {
     pub tcp_established: bool,
 }
 
-/// Shifts the owner of every file under `root` into the user namespace: host ID `n` becomes
-/// the host ID that container ID `n` maps to. Files whose IDs are not mapped are left alone.
-/// The walk is iterative and by descriptor (an image decides how deep its tree goes).
-fn shift_ownership(
-    root: &Path,
-    uid_map: &[super::config::IdMap],
-    gid_map: &[super::config::IdMap],
-) -> std::io::Result<()> {
-    use nix::sys::stat::SFlag;
-    use nix::unistd::{Gid, Uid};
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::PermissionsExt;
-
-    use crate::engine::tree::{self, Next};
-
-    let shift = super::config::to_host;
-    // Changes the owner of the entry `name` in `dir` (its status `stat`, `path` a path to it).
-    let apply = |dir: std::os::fd::BorrowedFd<'_>,
-                 name: &std::ffi::OsStr,
-                 stat: &nix::sys::stat::FileStat,
-                 path: &Path|
-     -> std::io::Result<()> {
-        let uid = shift(uid_map, stat.st_uid);
-        let gid = shift(gid_map, stat.st_gid);
-        if uid.is_none() && gid.is_none() {
-            return Ok(());
-        }
-        nix::unistd::fchownat(
-            dir,
-            name,
-            uid.map(Uid::from_raw),
-            gid.map(Gid::from_raw),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )?;
-        // chown clears setuid/setgid bits; put the mode back for what is not a link.
-        let link = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK;
-        if !link && stat.st_mode & 0o6000 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(stat.st_mode))?;
-        }
-        Ok(())
-    };
-    let top = nix::sys::stat::lstat(root)?;
-    let parent = tree::open_dir(root.parent().unwrap_or(Path::new("/")))?;
-    let name = root.file_name().unwrap_or_default();
-    apply(parent.as_fd(), name, &top, root)?;
-    tree::walk(
-        root,
-        |entry| {
-            apply(entry.parent, entry.name, &entry.stat, &entry.path())?;
-            Ok(Next::Descend)
-        },
-        |_| Ok(()),
-    )
-}
-
 /// The files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf.
 pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
     let c = &record.config;
@@ -894,28 +839,6 @@ mod tests {
             ),
             "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n"
         );
-    }
-
-    #[test]
-    fn ownership_shifts_into_the_map() {
-        use std::os::unix::fs::MetadataExt;
-        if !nix::unistd::geteuid().is_root() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("d")).unwrap();
-        std::fs::write(dir.path().join("d/f"), "x").unwrap();
-        std::os::unix::fs::symlink("f", dir.path().join("d/l")).unwrap();
-        let map = [super::super::config::IdMap {
-            container_id: 0,
-            host_id: 100_000,
-            size: 65536,
-        }];
-        shift_ownership(dir.path(), &map, &map).unwrap();
-        for p in ["d", "d/f", "d/l"] {
-            let m = std::fs::symlink_metadata(dir.path().join(p)).unwrap();
-            assert_eq!((m.uid(), m.gid()), (100_000, 100_000), "{p}");
-        }
     }
 }
 

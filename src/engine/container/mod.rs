@@ -21,6 +21,7 @@ mod names;
 pub mod ops;
 pub mod reconcile;
 pub mod runlabel;
+mod shift;
 pub mod stats;
 pub mod top;
 pub mod view;
