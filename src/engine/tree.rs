@@ -7,7 +7,7 @@
 //! stack of frames, reaches every entry as (directory descriptor, name), and opens each
 //! directory from its parent's descriptor with `O_NOFOLLOW`: a symlink the container swaps
 //! in never leads it out of the tree. Only some directory descriptors stay open (see
-//! [`held`]); a directory whose descriptor was closed is opened again by name from the
+//! `held`); a directory whose descriptor was closed is opened again by name from the
 //! nearest one held when the walk climbs back to it, so a tree of any depth needs few
 //! descriptors, and climbing back costs a few openings per level.
 

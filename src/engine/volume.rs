@@ -86,7 +86,7 @@ const MAX_COPY_DEPTH: usize = 256;
 
 /// Copies the tree at `from` into the empty directory `to`, keeping modes, owners and links,
 /// as Podman fills an image volume with what the image has at its path. Iterative and by
-/// descriptor on both sides (the image shaped the tree); deeper than [`MAX_COPY_DEPTH`] is
+/// descriptor on both sides (the image shaped the tree); deeper than `MAX_COPY_DEPTH` (256) is
 /// refused.
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::cell::RefCell;
