@@ -818,30 +818,6 @@ fn resolv_conf(host: &str, servers: &[String], search: &[String], options: &[Str
     text
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolv_conf_replaces_what_is_given() {
-        let host =
-            "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\noptions edns0\n";
-        assert_eq!(
-            resolv_conf(host, &[], &[], &[]),
-            "search corp\nnameserver 10.0.0.1\noptions edns0\n"
-        );
-        assert_eq!(
-            resolv_conf(
-                host,
-                &["1.1.1.1".into()],
-                &["a.example".into()],
-                &["ndots:2".into()]
-            ),
-            "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n"
-        );
-    }
-}
-
 /// The executable (device, inode) a process runs, if it still runs.
 fn exe_of(pid: i32) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -864,5 +840,29 @@ fn wait_for_exec(pid: i32, init_exe: Option<(u64, u64)>) {
     let deadline = std::time::Instant::now() + EXEC_WAIT;
     while exe_of(pid) == Some(init_exe) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_replaces_what_is_given() {
+        let host =
+            "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &[], &[]),
+            "search corp\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(
+                host,
+                &["1.1.1.1".into()],
+                &["a.example".into()],
+                &["ndots:2".into()]
+            ),
+            "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n"
+        );
     }
 }
