@@ -38,6 +38,7 @@ use sha2::{Digest as _, Sha256};
 use super::budget::Budget;
 pub use super::compression::{Compression, decompress};
 use super::digest::Digest;
+use super::dirchain::{ChainError, DirChain};
 pub use super::split::SplitReader;
 use super::split::SplitWriter;
 
@@ -147,8 +148,7 @@ fn extract_within(
     }));
     let root = open_dir(dir).map_err(|e| ArchiveError::io("open", dir, e))?;
     let mut extractor = Extractor {
-        root,
-        parent_cache: None,
+        dirs: DirChain::new(root),
         directories: Vec::new(),
     };
     let mut archive = tar::Archive::new(TeeReader(Rc::clone(&tee)));
@@ -210,10 +210,8 @@ impl Read for TeeReader<'_> {
 
 /// Extraction state: the layer root and what to finish at the end.
 struct Extractor {
-    root: OwnedFd,
-    /// The last parent directory resolved, by its path in the layer: tarballs list a
-    /// directory's files together, so most lookups hit it.
-    parent_cache: Option<(PathBuf, OwnedFd)>,
+    /// The layer root and the directories of the last path resolved.
+    dirs: DirChain,
     /// Directories and their times, set last because creating entries changes them.
     directories: Vec<(PathBuf, TimeSpec)>,
 }
@@ -236,7 +234,8 @@ impl Extractor {
         let Some(name) = path.file_name().map(OsStr::to_os_string) else {
             // "./" or "/": the layer root itself.
             let root = self
-                .root
+                .dirs
+                .root()
                 .try_clone()
                 .map_err(|e| ArchiveError::io("dup", "/", e))?;
             meta.apply_fd(&root, &raw_path)?;
@@ -244,7 +243,7 @@ impl Extractor {
             return Ok(());
         };
         let parent_path = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let parent = self.parent(&parent_path, &raw_path)?;
+        let parent = self.resolve(&parent_path, &raw_path)?;
         let name_bytes = name.as_bytes();
 
         if name_bytes == OPAQUE_MARKER.as_bytes() {
@@ -372,56 +371,22 @@ impl Extractor {
         Ok(())
     }
 
-    /// The descriptor of directory `parent` (relative to the root), created if missing.
-    fn parent(&mut self, parent: &Path, entry: &str) -> Result<OwnedFd> {
-        if let Some((cached, fd)) = &self.parent_cache
-            && cached == parent
-        {
-            return fd
-                .try_clone()
-                .map_err(|e| ArchiveError::io("dup", parent, e));
-        }
-        let fd = self.resolve(parent, entry)?;
-        let copy = fd
-            .try_clone()
-            .map_err(|e| ArchiveError::io("dup", parent, e))?;
-        self.parent_cache = Some((parent.to_path_buf(), copy));
-        Ok(fd)
-    }
-
-    /// Walks `path` from the root without following symlinks, creating missing directories.
-    fn resolve(&self, path: &Path, entry: &str) -> Result<OwnedFd> {
-        let mut current = self
-            .root
-            .try_clone()
-            .map_err(|e| ArchiveError::io("dup", "/", e))?;
-        for component in path.components() {
-            let Component::Normal(name) = component else {
-                continue;
-            };
-            let next = match openat(&current, name, dir_flags(), Mode::empty()) {
-                Err(Errno::ENOENT) => {
-                    mkdir_or_existing(&current, name)
-                        .map_err(|e| ArchiveError::io("create directory", path, e))?;
-                    openat(&current, name, dir_flags(), Mode::empty())
-                }
-                other => other,
-            };
-            current = next.map_err(|e| match e {
-                // O_NOFOLLOW on a symlink, or a file where a directory should be.
-                Errno::ELOOP | Errno::ENOTDIR => ArchiveError::Unsafe {
+    /// Opens directory `path` from the root without following symlinks, creating missing
+    /// directories.
+    fn resolve(&mut self, path: &Path, entry: &str) -> Result<OwnedFd> {
+        self.dirs
+            .open(path, mkdir_or_existing)
+            .map_err(|e| match e {
+                ChainError::NotADirectory => ArchiveError::Unsafe {
                     path: entry.to_string(),
                     why: "a parent directory is a symlink or not a directory",
                 },
-                e => ArchiveError::io("open directory", path, e),
-            })?;
-        }
-        Ok(current)
+                ChainError::Io(e) => ArchiveError::io("open directory", path, e),
+            })
     }
 
     /// Sets the times of every directory, deepest first, now that nothing changes them.
     fn finish_directories(&mut self) -> Result<()> {
-        self.parent_cache = None;
         let directories = std::mem::take(&mut self.directories);
         for (path, mtime) in directories.iter().rev() {
             let fd = self.resolve(path, &path.display().to_string())?;

@@ -30,6 +30,7 @@ pub mod archive;
 pub mod budget;
 pub mod compression;
 pub mod digest;
+pub mod dirchain;
 pub mod images;
 pub mod layers;
 pub mod overlay;
