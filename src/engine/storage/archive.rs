@@ -253,6 +253,7 @@ impl Extractor {
         }
         if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             let hidden = OsStr::from_bytes(hidden);
+            self.dirs.forget(&parent_path.join(hidden));
             remove_existing(&parent, hidden, &raw_path)?;
             mknodat(
                 &parent,
@@ -277,6 +278,7 @@ impl Extractor {
             return Ok(());
         }
 
+        self.dirs.forget(&path);
         remove_existing(&parent, &name, &raw_path)?;
         if kind.is_symlink() {
             let target = entry
@@ -582,5 +584,32 @@ mod tests {
         assert_eq!(clean_path("./").unwrap(), PathBuf::new());
         assert!(clean_path("../x").is_err());
         assert!(clean_path("a/../../x").is_err());
+    }
+
+    /// A directory replaced by a file, then by a directory again (appended tarballs do
+    /// this): entries below the new one land in it, not in the removed one.
+    #[test]
+    fn a_directory_replaced_and_made_again_takes_its_entries() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, kind: tar::EntryType, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        add("a/", tar::EntryType::Directory, b"");
+        add("a/b/", tar::EntryType::Directory, b"");
+        add("a/b", tar::EntryType::Regular, b"file");
+        add("a/b/", tar::EntryType::Directory, b"");
+        add("a/b/c", tar::EntryType::Regular, b"late");
+        let tarball = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let layer = dir.path().join("layer");
+        std::fs::create_dir(&layer).unwrap();
+        let budget = Budget::unlimited(dir.path());
+        let split = dir.path().join("split");
+        extract_layer(&tarball[..], &layer, &split, &budget).unwrap();
+        assert_eq!(std::fs::read(layer.join("a/b/c")).unwrap(), b"late");
     }
 }

@@ -10,9 +10,9 @@
 //! Descriptors are bounded: the last [`NEAR`] levels of the path, every [`STRIDE`]th level
 //! up to [`FAR`], and every [`FAR`]th level below that; levels opened again on the way to a
 //! path are kept by the same rule, so walking back up a deep chain (directory times are set
-//! deepest first) costs at most a stride of opens per level. Directories are never removed
-//! during an extraction (a later entry may replace a file with a directory, never the
-//! reverse), so a kept descriptor always names the directory at its path.
+//! deepest first) costs at most a stride of opens per level. An entry that removes a
+//! directory (a file or whiteout taking the place of an empty one) first tells the chain
+//! ([`DirChain::forget`]), so a kept descriptor always names the directory at its path.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
@@ -62,6 +62,20 @@ impl DirChain {
         &self.root
     }
 
+    /// Drops what is kept of `path` and below: the entry there is about to be removed.
+    pub fn forget(&mut self, path: &Path) {
+        let names = normal_components(path);
+        let prefix = self
+            .chain
+            .iter()
+            .zip(&names)
+            .take_while(|((kept, _), name)| kept == *name)
+            .count();
+        if prefix == names.len() {
+            self.chain.truncate(prefix.saturating_sub(1));
+        }
+    }
+
     /// A descriptor of directory `path` (relative to the root; only its normal components
     /// count), creating missing directories with `mkdir`.
     pub fn open(
@@ -69,13 +83,7 @@ impl DirChain {
         path: &Path,
         mkdir: impl Fn(&OwnedFd, &OsStr) -> std::io::Result<()>,
     ) -> Result<OwnedFd, ChainError> {
-        let names: Vec<&OsStr> = path
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(name) => Some(name),
-                _ => None,
-            })
-            .collect();
+        let names = normal_components(path);
         let common = self
             .chain
             .iter()
@@ -115,6 +123,15 @@ impl DirChain {
         }
         Ok(current)
     }
+}
+
+fn normal_components(path: &Path) -> Vec<&OsStr> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect()
 }
 
 fn dir_flags() -> OFlag {
@@ -159,6 +176,21 @@ mod tests {
         // A sibling branch far up reuses what is kept.
         drop(chain.open(Path::new("d/d/e"), mkdir).ok().unwrap());
         assert!(dir.path().join("d/d/e").is_dir());
+    }
+
+    #[test]
+    fn a_removed_directory_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = nix::fcntl::open(dir.path(), dir_flags(), Mode::empty()).unwrap();
+        let mut chain = DirChain::new(root);
+        drop(chain.open(Path::new("a/b"), mkdir).ok().unwrap());
+        chain.forget(Path::new("a/b"));
+        std::fs::remove_dir(dir.path().join("a/b")).unwrap();
+        drop(chain.open(Path::new("a/b/c"), mkdir).ok().unwrap());
+        assert!(dir.path().join("a/b/c").is_dir());
+        // Forgetting a path the chain does not hold keeps what it holds.
+        chain.forget(Path::new("x/y"));
+        assert_eq!(chain.chain.len(), 3);
     }
 
     #[test]
