@@ -150,6 +150,7 @@ fn extract_within(
     let mut extractor = Extractor {
         dirs: DirChain::new(root),
         directories: Vec::new(),
+        directory_bytes: 0,
     };
     let mut archive = tar::Archive::new(TeeReader(Rc::clone(&tee)));
     let entries = archive
@@ -214,6 +215,8 @@ struct Extractor {
     dirs: DirChain,
     /// Directories and their times, set last because creating entries changes them.
     directories: Vec<(PathBuf, TimeSpec)>,
+    /// What `directories` holds, in bytes (paths plus [`DIRECTORY_OVERHEAD`] each).
+    directory_bytes: usize,
 }
 
 impl Extractor {
@@ -274,6 +277,18 @@ impl Extractor {
             let dir = openat(&parent, name.as_os_str(), dir_flags(), Mode::empty())
                 .map_err(|e| ArchiveError::io("open directory", &path, e))?;
             meta.apply_fd(&dir, &raw_path)?;
+            // Kept until the end: bounded, or a tarball repeating one long directory path
+            // (gzip shrinks that a thousandfold) would fill the service's memory.
+            self.directory_bytes += path.as_os_str().len() + DIRECTORY_OVERHEAD;
+            if self.directory_bytes > MAX_DIRECTORY_BYTES {
+                return Err(ArchiveError::Unsupported {
+                    path: raw_path,
+                    why: format!(
+                        "the directory entries' paths pass {} MiB",
+                        MAX_DIRECTORY_BYTES >> 20
+                    ),
+                });
+            }
             self.directories.push((path, meta.mtime));
             return Ok(());
         }
@@ -397,6 +412,16 @@ impl Extractor {
         Ok(())
     }
 }
+
+/// The most an extraction keeps of directory paths, to set their times at the end: a million
+/// directories with 200-byte paths fit; a 10,000-deep chain (50 MB of paths) does too.
+#[cfg(not(test))]
+const MAX_DIRECTORY_BYTES: usize = 256 << 20;
+/// Small in unit tests, which reach it with a small tarball.
+#[cfg(test)]
+const MAX_DIRECTORY_BYTES: usize = 1 << 20;
+/// What each kept directory costs beside its path.
+const DIRECTORY_OVERHEAD: usize = std::mem::size_of::<(PathBuf, TimeSpec)>();
 
 fn dir_flags() -> OFlag {
     OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY
@@ -584,6 +609,30 @@ mod tests {
         assert_eq!(clean_path("./").unwrap(), PathBuf::new());
         assert!(clean_path("../x").is_err());
         assert!(clean_path("a/../../x").is_err());
+    }
+
+    /// A tarball repeating one long directory path stops at the bound on what an extraction
+    /// keeps of directory paths, and says so.
+    #[test]
+    fn repeated_directory_entries_are_bounded() {
+        let mut b = tar::Builder::new(Vec::new());
+        let long = format!("{}/", "d".repeat(200)).repeat(10);
+        for _ in 0..(MAX_DIRECTORY_BYTES / long.len() + 10) {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            b.append_data(&mut h, &long, &[][..]).unwrap();
+        }
+        let tarball = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let layer = dir.path().join("layer");
+        std::fs::create_dir(&layer).unwrap();
+        let budget = Budget::unlimited(dir.path());
+        let err = extract_layer(&tarball[..], &layer, &dir.path().join("split"), &budget)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("directory entries' paths pass 1 MiB"), "{err}");
     }
 
     /// A directory replaced by a file, then by a directory again (appended tarballs do
