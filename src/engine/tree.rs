@@ -33,13 +33,22 @@ const FAR: usize = 4096;
 
 /// Whether the walk holds the descriptor of the directory at stack index `i` (0 is the
 /// root) while the deepest is at `top`.
-fn held(i: usize, top: usize) -> bool {
+pub(crate) fn held(i: usize, top: usize) -> bool {
     let above = top - i;
     above < HELD || (i % STRIDE == 0 && above < FAR) || i % FAR == 0
 }
 
+/// The stack indexes whose descriptors stop being held when the deepest goes to `top`: the
+/// one HELD levels up, and the one FAR levels up.
+pub(crate) fn released(top: usize) -> impl Iterator<Item = usize> {
+    [HELD, FAR]
+        .into_iter()
+        .filter_map(move |above| top.checked_sub(above))
+        .filter(move |&i| !held(i, top))
+}
+
 /// Flags to open a directory of the tree.
-fn dir_flags() -> OFlag {
+pub(crate) fn dir_flags() -> OFlag {
     OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY
 }
 
@@ -62,6 +71,8 @@ pub struct Entry<'a> {
     pub name: &'a OsStr,
     /// Its path relative to the root of the walk.
     pub rel: &'a Path,
+    /// How many components `rel` has (1 for an entry of the root).
+    pub depth: usize,
     /// Its status (not following a symlink).
     pub stat: FileStat,
 }
@@ -146,8 +157,13 @@ struct Frame {
     pending: Vec<OsString>,
 }
 
-/// Sorted entry names of the directory open at `fd` (a copy of it is read).
-fn names(fd: &OwnedFd) -> io::Result<Vec<OsString>> {
+/// Opens the directory `name` in `parent` without following a symlink.
+pub fn open_subdir(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
+    Ok(openat(parent, name, dir_flags(), Mode::empty())?)
+}
+
+/// Entry names of the directory open at `fd` (a copy of it is read), sorted from the last.
+pub(crate) fn names(fd: &OwnedFd) -> io::Result<Vec<OsString>> {
     let mut dir = nix::dir::Dir::from_fd(fd.try_clone()?)?;
     let mut names = Vec::new();
     for entry in dir.iter() {
@@ -194,6 +210,7 @@ pub fn walk(
                 parent: parent.as_fd(),
                 name: &name,
                 rel: &rel,
+                depth: stack.len(),
                 stat,
             };
             let next = visit(&entry)?;
@@ -217,15 +234,9 @@ pub fn walk(
                 stat,
                 pending,
             });
-            // One level deeper, two directories may leave what is held: the one HELD
-            // levels up, and the one FAR levels up.
-            let top = stack.len() - 1;
-            for above in [HELD, FAR] {
-                if let Some(i) = top.checked_sub(above)
-                    && !held(i, top)
-                {
-                    stack[i].fd = None;
-                }
+            // One level deeper, two directories may leave what is held.
+            for i in released(stack.len() - 1) {
+                stack[i].fd = None;
             }
         } else {
             let done = stack.pop().expect("the stack was not empty");
@@ -239,6 +250,7 @@ pub fn walk(
                 parent: parent.as_fd(),
                 name: &done.name,
                 rel: &rel,
+                depth: stack.len(),
                 stat: done.stat,
             };
             leave(&entry)?;

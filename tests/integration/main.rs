@@ -51,3 +51,6 @@ mod log_limits;
 
 /// Hostile containers (issue 8): deep trees, fork bombs, huge environments, mounts, CRIU.
 mod hostile_containers;
+
+/// ListContainerChanges and Commit: image symlinks never followed, deep trees bounded. Needs root.
+mod diff_safety;

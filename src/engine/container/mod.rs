@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod create;
 pub mod diff;
+mod image_view;
 pub mod lifecycle;
 pub mod logs;
 mod names;
