@@ -288,6 +288,11 @@ pub struct Config {
 impl Config {
     /// Builds and validates the configuration of `podlink serve`.
     pub fn new(global: GlobalArgs, serve: ServeArgs) -> Result<Self, ConfigError> {
+        // Podman's `log_size_max` took -1 for no limit; 0 (no room at all) means it too. Any
+        // other negative value is a mistake, not a third way of saying "no limit".
+        if serve.log_size_max < -1 {
+            return Err(ConfigError::LogSizeMax(serve.log_size_max));
+        }
         let config = Config {
             root: global.root,
             runroot: global.runroot,
@@ -301,7 +306,6 @@ impl Config {
             max_buffered: serve.max_buffered,
             message_timeout: (serve.message_timeout > 0)
                 .then(|| std::time::Duration::from_millis(serve.message_timeout)),
-            // Podman's `log_size_max` took -1 for no limit; 0 (no room at all) means it too.
             log_size_max: u64::try_from(serve.log_size_max)
                 .ok()
                 .filter(|max| *max > 0),
@@ -343,7 +347,7 @@ impl Config {
             return Err(ConfigError::MaxBuffered(self.max_buffered));
         }
         if let Some(max) = self.log_size_max.filter(|max| *max < MIN_LOG_SIZE_MAX) {
-            return Err(ConfigError::LogSizeMax(max));
+            return Err(ConfigError::LogSizeMax(max as i64));
         }
         Ok(())
     }
@@ -392,7 +396,7 @@ pub enum ConfigError {
     #[error(
         "--log-size-max must be 0 or -1 (no limit) or at least {MIN_LOG_SIZE_MAX} bytes, got {0}"
     )]
-    LogSizeMax(u64),
+    LogSizeMax(i64),
 }
 
 /// Sets up logging to stderr at `level`.
@@ -494,5 +498,21 @@ mod tests {
         assert_eq!(config("0").unwrap(), None);
         assert_eq!(config("1048576").unwrap(), Some(1 << 20));
         assert!(config("1000").is_err());
+    }
+
+    #[test]
+    fn log_size_max_refuses_negative_values_but_minus_one() {
+        let config = |value: &str| {
+            let cli = Cli::parse_from(["podlink", "serve", "--log-size-max", value]);
+            let Some(Command::Serve(serve)) = cli.command else {
+                panic!("serve expected")
+            };
+            Config::new(cli.global, serve).map(|c| c.log_size_max)
+        };
+        for bad in ["-2", "-1048576", &i64::MIN.to_string()] {
+            let error = config(bad).expect_err(bad).to_string();
+            assert!(error.contains("0 or -1") && error.contains(bad), "{error}");
+        }
+        assert_eq!(config("-1").unwrap(), None);
     }
 }
