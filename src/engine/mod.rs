@@ -76,10 +76,11 @@ impl Engine {
         })
     }
 
-    /// Starts start-up reconciliation (see `Engine::reconcile`) and the removal of what
-    /// crashes left of containers without a record, each on a thread of its own: with many
-    /// containers, or many files left, they take long, and the service must answer
-    /// meanwhile. Operations on a container wait until it is reconciled.
+    /// Starts start-up reconciliation (see `Engine::reconcile`), the removal of what crashes
+    /// left of containers without a record and the emptying of the image store's trash
+    /// (`Images::empty_trash`), each on a thread of its own: with many containers, or many
+    /// files left, they take long, and the service must answer meanwhile. Operations on a
+    /// container wait until it is reconciled.
     pub fn reconcile_in_background(self: &std::sync::Arc<Self>) -> std::io::Result<()> {
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
@@ -92,7 +93,11 @@ impl Engine {
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("leftovers".into())
-            .spawn(move || engine.containers().remove_leftovers())
+            .spawn(move || engine.containers().remove_leftovers())?;
+        let engine = std::sync::Arc::clone(self);
+        std::thread::Builder::new()
+            .name("trash".into())
+            .spawn(move || engine.images().empty_trash())
             .map(drop)
     }
 

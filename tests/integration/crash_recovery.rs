@@ -350,3 +350,129 @@ fn a_container_swapping_symlinks_cannot_lead_an_unpaused_commit_out() {
     }
     assert_nothing_left(&daemon);
 }
+
+/// The names in `dir` (none if it does not exist).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A gzipped tarball of `count` empty files: small to send, long to unpack.
+fn many_entries_tarball(path: &Path, count: usize) {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for i in 0..count {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        b.append_data(&mut h, format!("d{}/f{i}", i % 100), &[][..])
+            .unwrap();
+    }
+    std::fs::write(path, b.into_inner().unwrap().finish().unwrap()).unwrap();
+}
+
+#[test]
+fn image_store_leftovers_go_after_the_service_answers() {
+    if !privileged("image_store_leftovers_go_after_the_service_answers") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
+    let root = dir.path().join("root");
+    let mut daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    let busybox = ok(&mut raw, "GetImage", json!({"name": "busybox"}))["image"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A real crash first: a daemon killed while it unpacks an import leaves its staging
+    // directory, `tmp/layer-*` holding a `diff/`.
+    let tarball = dir.path().join("many.tar.gz");
+    many_entries_tarball(&tarball, 200_000);
+    raw.send(&json!({
+        "method": "io.podman.ImportImage",
+        "parameters": {"source": tarball.display().to_string(), "reference": "many"}
+    }));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed = loop {
+        let staged = names_in(&root.join("tmp"))
+            .into_iter()
+            .map(|n| root.join("tmp").join(n))
+            .find(|s| names_in(&s.join("diff")).len() >= 50);
+        if let Some(staged) = staged {
+            break staged;
+        }
+        assert!(Instant::now() < deadline, "the import never staged a layer");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    daemon.stop_with(Signal::SIGKILL);
+    let name = killed.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("layer-"), "{name}");
+    assert!(killed.join("diff").is_dir());
+    assert!(
+        !killed.join("layer.json").exists(),
+        "the import got to its end"
+    );
+
+    // And the shapes crashes leave, crafted big: a staging directory with 50,000 files, a
+    // layer directory whose record a killed removal took (40,000 files), a complete layer
+    // no image uses, and an image directory without its record.
+    let staged = root.join("tmp/layer-crafted");
+    many_files(&staged.join("diff"), 50_000);
+    let recordless = root.join("layers").join(fake_id(0xee));
+    many_files(&recordless.join("diff/many"), 40_000);
+    let orphan = root.join("layers").join(fake_id(0xef));
+    many_files(&orphan.join("diff"), 10);
+    std::fs::write(
+        orphan.join("layer.json"),
+        json!({"version": 1, "diff_id": format!("sha256:{}", fake_id(0xef)), "size": 0})
+            .to_string(),
+    )
+    .unwrap();
+    let incomplete = root.join("images").join(fake_id(0xdd));
+    std::fs::create_dir_all(&incomplete).unwrap();
+    std::fs::write(incomplete.join("config.json"), "{}").unwrap();
+
+    let mut daemon = restart_answering(dir.path());
+    let mut raw = daemon.raw();
+    wait_gone(
+        &mut daemon,
+        &[killed, staged, recordless, orphan, incomplete],
+    );
+    // They went out of the way at once; what holds them must empty too.
+    let start = Instant::now();
+    while !names_in(&root.join("trash")).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the trash was never emptied: {:?}",
+            names_in(&root.join("trash"))
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("trash emptied {:?} after the restart", start.elapsed());
+
+    // The complete image is still there and runs.
+    let ids: Vec<String> = ok(&mut raw, "ListImages", json!({}))["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids, [busybox]);
+    create(&mut raw, "after", &["true"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": "after"}));
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "after"}))["exitcode"],
+        0
+    );
+    ok(&mut raw, "RemoveContainer", json!({"name": "after"}));
+    assert_eq!(names_in(&root.join("tmp")), Vec::<String>::new());
+    assert_nothing_left(&daemon);
+}

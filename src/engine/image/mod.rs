@@ -8,11 +8,12 @@
 //! is adopting it.
 
 pub mod changes;
+mod load;
 pub mod reference;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
@@ -22,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use super::storage::digest::Digest;
 use super::storage::images::{ImageRecord, ImageStore, new_record};
 use super::storage::layers::{LayerStore, StagedLayer};
+use super::storage::trash::Trash;
 use super::{Error, Result};
 use reference::{Reference, is_hex, is_hex64, split_name};
 
@@ -136,6 +138,8 @@ pub struct Images {
     store: ImageStore,
     index: RwLock<Index>,
     tmp: PathBuf,
+    /// What the last crash left, moved aside by [`Images::open`]; see [`Images::empty_trash`].
+    trash: Trash,
     settings: ImportSettings,
 }
 
@@ -165,66 +169,6 @@ enum Found {
 }
 
 impl Images {
-    /// Opens the stores under `root`, loads every image and removes what a crash left;
-    /// imports follow `settings`.
-    pub fn open(root: &Path, settings: ImportSettings) -> Result<Self> {
-        let layers = LayerStore::open(root)?;
-        let store = ImageStore::open(root)?;
-        let mut index = Index::default();
-        let mut keep = HashSet::new();
-        let mut owners: HashMap<String, (u64, String)> = HashMap::new();
-        for stored in store.load_all()? {
-            let config: Value = serde_json::from_slice(&stored.config).unwrap_or(Value::Null);
-            keep.extend(stored.record.layers.iter().cloned());
-            index.stamp = index.stamp.max(stored.record.names_stamp);
-            for name in &stored.record.names {
-                let stamp = stored.record.names_stamp;
-                match owners.get(name) {
-                    Some((s, _)) if *s >= stamp => {}
-                    _ => {
-                        owners.insert(name.clone(), (stamp, stored.record.id.clone()));
-                    }
-                }
-            }
-            index.by_id.insert(
-                stored.record.id.clone(),
-                Arc::new(Image {
-                    record: stored.record,
-                    config,
-                }),
-            );
-        }
-        // A crash in the middle of moving a name leaves it on two images: the newer keeps it.
-        let ids: Vec<String> = index.by_id.keys().cloned().collect();
-        for id in ids {
-            let image = &index.by_id[&id];
-            let names: Vec<String> = image
-                .record
-                .names
-                .iter()
-                .filter(|n| owners.get(*n).is_some_and(|(_, owner)| owner == &id))
-                .cloned()
-                .collect();
-            if names != image.record.names {
-                let mut record = image.record.clone();
-                record.names = names;
-                store.update(&record)?;
-                let config = image.config.clone();
-                index.by_id.insert(id, Arc::new(Image { record, config }));
-            }
-        }
-        for removed in layers.collect_garbage(&keep)? {
-            log::info!("removed leftover {removed}");
-        }
-        Ok(Images {
-            layers,
-            store,
-            index: RwLock::new(index),
-            tmp: root.join(super::storage::TMP_DIR),
-            settings,
-        })
-    }
-
     fn read(&self) -> RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -119,10 +119,10 @@ impl ImageStore {
     }
 
     /// Loads every complete image. A directory without a record is what a crash left, and
-    /// is removed; one whose record is unreadable, malformed (a digest that does not parse)
+    /// is moved to `trash`; one whose record is unreadable, malformed (a digest that does not parse)
     /// or names another image is reported and skipped, never followed: it is not podlink's
     /// doing, and its files are left for an administrator.
-    pub fn load_all(&self) -> Result<Vec<StoredImage>> {
+    pub fn load_all(&self, trash: &super::trash::Trash) -> Result<Vec<StoredImage>> {
         let mut images = Vec::new();
         let entries = std::fs::read_dir(&self.images)
             .map_err(|e| StorageError::io("list", &self.images, e))?;
@@ -130,7 +130,7 @@ impl ImageStore {
             let dir = entry.path();
             if !dir.join(IMAGE_RECORD).exists() {
                 log::warn!("removing incomplete image {}", dir.display());
-                remove_tree(&dir)?;
+                trash.discard(&dir)?;
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();

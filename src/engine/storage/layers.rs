@@ -3,7 +3,7 @@
 //!
 //! A layer is extracted into a staging directory under `tmp/` first ([`LayerStore::stage`]),
 //! then renamed into `layers/` ([`LayerStore::adopt`]). The rename is the moment the layer
-//! exists; a crash before it leaves only staging, which the next start removes.
+//! exists; a crash before it leaves only staging, which the next start moves to the trash.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -171,15 +171,21 @@ impl LayerStore {
             .map_err(|e| StorageError::io("open tarball of", &dir, e))
     }
 
-    /// Removes staging leftovers and every layer not in `keep` (by DiffID); returns what it
-    /// removed. Only entries of `tmp/` and `layers/` themselves are removed, by the names
-    /// listed there (`remove_dir_all` removes a symlink, never what it points to). A kept
-    /// layer whose record is unreadable or names another layer is reported; nothing reads
-    /// a path from a record, and [`LayerStore::record`] fails for it from then on.
-    pub fn collect_garbage(&self, keep: &std::collections::HashSet<Digest>) -> Result<Vec<String>> {
+    /// Moves staging leftovers and every layer not in `keep` (by DiffID) to `trash`; returns
+    /// what it moved. One rename each, however many files they hold, so start-up stays quick;
+    /// called before any import can run, so none can reuse a layer that is going. Only
+    /// entries of `tmp/` and `layers/` themselves are moved, by the names listed there (a
+    /// symlink is moved, never followed). A kept layer whose record is unreadable or names
+    /// another layer is reported; nothing reads a path from a record, and
+    /// [`LayerStore::record`] fails for it from then on.
+    pub fn collect_garbage(
+        &self,
+        keep: &std::collections::HashSet<Digest>,
+        trash: &super::trash::Trash,
+    ) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for entry in read_dir(&self.tmp)? {
-            remove_tree(&entry)?;
+            trash.discard(&entry)?;
             removed.push(entry.display().to_string());
         }
         for entry in read_dir(&self.layers)? {
@@ -195,7 +201,7 @@ impl LayerStore {
                     log::error!("layer {diff_id} is not usable: {e}");
                 }
             } else {
-                remove_tree(&entry)?;
+                trash.discard(&entry)?;
                 removed.push(entry.display().to_string());
             }
         }

@@ -8,6 +8,8 @@
 //!                      manifest.json    the manifest, byte for byte (its digest is Digest)
 //!                      image.json       the image record (written last: the image exists)
 //! ROOT/tmp/                             staging; emptied at every start
+//! ROOT/trash/                           what a crash left, moved here at start-up and
+//!                                       removed once the service answers
 //! ```
 //!
 //! `layers/`, `images/`, `tmp/` and every directory in them have mode 0700 (fixed at every
@@ -20,8 +22,8 @@
 //! independent of how many objects exist. Crash safety comes from ordering: a layer directory
 //! is complete before it is renamed out of `tmp/`, and an image is listed only once its record
 //! exists, which is written after its layers and config. What a crash leaves behind (a staging
-//! directory, an image directory without a record, a layer no image uses) is removed by the
-//! next start. Layer file contents are not fsynced: a SIGKILL cannot lose page-cache data, and
+//! directory, an image directory without a record, a layer no image uses) is moved to the
+//! trash by the next start, and removed after it answers ([`trash`]). Layer file contents are not fsynced: a SIGKILL cannot lose page-cache data, and
 //! syncing every file of every layer would double the cost of an import; only the records,
 //! which decide what exists, are made durable.
 #![warn(missing_docs)]
@@ -35,6 +37,7 @@ pub mod images;
 pub mod layers;
 pub mod overlay;
 pub mod split;
+pub mod trash;
 
 use std::fs::File;
 use std::io::Write;
