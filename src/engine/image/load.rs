@@ -15,7 +15,7 @@ use crate::engine::storage::trash::Trash;
 
 impl Images {
     /// Opens the stores under `root`, loads every image and moves what a crash left to the
-    /// trash (see [`Images::empty_trash`]); imports follow `settings`.
+    /// trash (removed later, by `Images::empty_trash`); imports follow `settings`.
     pub fn open(root: &Path, settings: ImportSettings) -> Result<Self> {
         let layers = LayerStore::open(root)?;
         let store = ImageStore::open(root)?;
