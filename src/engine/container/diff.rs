@@ -13,7 +13,7 @@
 //! The container shapes its upper directory: both walks go through [`tree::walk`]
 //! (iterative, by descriptor), and read only what they opened without following links. The
 //! image's author shapes its layers: they are read alongside, by descriptor too
-//! ([`ImageView`]), never following a symlink. Both walks stop at [`MAX_DEPTH`] levels and
+//! (`ImageView`), never following a symlink. Both walks stop at [`MAX_DEPTH`] levels and
 //! [`MAX_PATH_BYTES`] of paths.
 
 use std::collections::BTreeSet;

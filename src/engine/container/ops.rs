@@ -271,13 +271,13 @@ impl Engine {
     ///
     /// Without the freeze, the container may change its files while they are read: swap a
     /// directory for a symlink to `/` between the reader's look at it and its descent into
-    /// it, or a file for a symlink to /etc/shadow between the look and the open. The walk
-    /// (`diff::UpperDiff`) goes by path names, and a path name follows every symlink in its
-    /// middle (and `File::open` at its end), so the directories it reads (the upper directory
-    /// and, for a shifted container, the mounted root filesystem) are read through views on
-    /// which no symlink is ever followed (`sys::nosymfollow_view`): a swap makes the commit
-    /// fail with ELOOP, it cannot lead it out. The image's layers (lower directories) are
-    /// never written by a container.
+    /// it, or a file for a symlink to /etc/shadow between the look and the open. Two walls
+    /// stand against that: the walk (`diff::UpperDiff` over `tree::walk`) goes by directory
+    /// descriptor with `O_NOFOLLOW`, never by full path; and the directories it reads (the
+    /// upper directory and, for a shifted container, the mounted root filesystem) are read
+    /// through views on which no symlink is ever followed (`sys::nosymfollow_view`), so a
+    /// swap makes the commit fail with ELOOP, it cannot lead it out. The image's layers
+    /// (lower directories) are never written by a container, and are read by descriptor too.
     pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;

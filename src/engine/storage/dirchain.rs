@@ -7,8 +7,8 @@
 //! that, each entry of a 10,000-deep directory chain opened every level above it again: a
 //! commit of such a tree (a container can make one) took minutes of `openat` calls.
 //!
-//! Descriptors are bounded: the last [`NEAR`] levels of the path, every [`STRIDE`]th level
-//! up to [`FAR`], and every [`FAR`]th level below that; levels opened again on the way to a
+//! Descriptors are bounded: the last `NEAR` levels of the path, every `STRIDE`th level
+//! up to `FAR`, and every `FAR`th level below that; levels opened again on the way to a
 //! path are kept by the same rule, so walking back up a deep chain (directory times are set
 //! deepest first) costs at most a stride of opens per level. An entry that removes a
 //! directory (a file or whiteout taking the place of an empty one) first tells the chain
@@ -24,7 +24,7 @@ use nix::sys::stat::Mode;
 
 /// Levels above the deepest whose descriptors are kept.
 const NEAR: usize = 64;
-/// Above [`FAR`] levels deep, every STRIDE-th level's descriptor is kept too.
+/// Above `FAR` levels deep, every STRIDE-th level's descriptor is kept too.
 const STRIDE: usize = 64;
 /// Below this depth, every FAR-th level's descriptor is kept.
 const FAR: usize = 4096;
