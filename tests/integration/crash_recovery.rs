@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::containers::{create, daemon_with_busybox, inspect, wait_for_log};
-use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, ok, privileged};
+use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, ok, privileged, sorted_names};
 
 /// Options of a daemon over the roots in `dir`, for restarts.
 fn over(dir: &Path) -> DaemonOptions {
@@ -351,18 +351,6 @@ fn a_container_swapping_symlinks_cannot_lead_an_unpaused_commit_out() {
     assert_nothing_left(&daemon);
 }
 
-/// The names in `dir` (none if it does not exist).
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A gzipped tarball of `count` empty files: small to send, long to unpack.
 fn many_entries_tarball(path: &Path, count: usize) {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -402,10 +390,10 @@ fn image_store_leftovers_go_after_the_service_answers() {
     }));
     let deadline = Instant::now() + Duration::from_secs(60);
     let killed = loop {
-        let staged = names_in(&root.join("tmp"))
+        let staged = sorted_names(&root.join("tmp"))
             .into_iter()
             .map(|n| root.join("tmp").join(n))
-            .find(|s| names_in(&s.join("diff")).len() >= 50);
+            .find(|s| sorted_names(&s.join("diff")).len() >= 50);
         if let Some(staged) = staged {
             break staged;
         }
@@ -448,11 +436,11 @@ fn image_store_leftovers_go_after_the_service_answers() {
     );
     // They went out of the way at once; what holds them must empty too.
     let start = Instant::now();
-    while !names_in(&root.join("trash")).is_empty() {
+    while !sorted_names(&root.join("trash")).is_empty() {
         assert!(
             start.elapsed() < Duration::from_secs(180),
             "the trash was never emptied: {:?}",
-            names_in(&root.join("trash"))
+            sorted_names(&root.join("trash"))
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -473,6 +461,6 @@ fn image_store_leftovers_go_after_the_service_answers() {
         0
     );
     ok(&mut raw, "RemoveContainer", json!({"name": "after"}));
-    assert_eq!(names_in(&root.join("tmp")), Vec::<String>::new());
+    assert_eq!(sorted_names(&root.join("tmp")), Vec::<String>::new());
     assert_nothing_left(&daemon);
 }

@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 use crate::fixtures::{add_file, fixtures};
 use crate::util::{
     DaemonOptions, RawConnection, TestDaemon, assert_nothing_left, fails, ok, privileged,
+    sorted_names,
 };
 
 fn sha(bytes: &[u8]) -> String {
@@ -35,17 +36,6 @@ fn tree(dir: &Path) -> BTreeSet<PathBuf> {
         }
     }
     out
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn import(raw: &mut RawConnection, source: &Path, reference: &str) -> String {
@@ -178,32 +168,32 @@ impl Untouched {
         let top = daemon.root.parent().unwrap().to_path_buf();
         Untouched {
             root: daemon.root.clone(),
-            layers: entries(&daemon.root.join("layers")),
-            images: entries(&daemon.root.join("images")),
-            top: (top.clone(), entries(&top)),
+            layers: sorted_names(&daemon.root.join("layers")),
+            images: sorted_names(&daemon.root.join("images")),
+            top: (top.clone(), sorted_names(&top)),
             outside: outside.iter().map(|d| (d.to_path_buf(), tree(d))).collect(),
         }
     }
 
     fn check(&self, raw: &mut RawConnection, case: &str) {
         assert_eq!(
-            entries(&self.root.join("tmp")),
+            sorted_names(&self.root.join("tmp")),
             Vec::<String>::new(),
             "{case}: staging left"
         );
         assert_eq!(
-            entries(&self.root.join("layers")),
+            sorted_names(&self.root.join("layers")),
             self.layers,
             "{case}: layers"
         );
         assert_eq!(
-            entries(&self.root.join("images")),
+            sorted_names(&self.root.join("images")),
             self.images,
             "{case}: images"
         );
         assert_eq!(image_ids(raw), self.images, "{case}: listed images");
         assert_eq!(
-            entries(&self.top.0),
+            sorted_names(&self.top.0),
             self.top.1,
             "{case}: {}",
             self.top.0.display()

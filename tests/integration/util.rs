@@ -532,3 +532,15 @@ pub fn fails(raw: &mut RawConnection, method: &str, parameters: Value, error: &s
     );
     reply["parameters"].clone()
 }
+
+/// The names in `dir`, sorted (none if it does not exist).
+pub fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
