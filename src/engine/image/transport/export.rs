@@ -97,22 +97,14 @@ impl Images {
                         &names,
                         options.compress,
                     )?;
-                    sink.0
-                        .into_inner()
-                        .map_err(|e| Error::io("write", &path, e))?
-                        .flush()
-                        .map_err(|e| Error::io("write", &path, e))
+                    sink.finish(&path)
                 })?;
             }
             Destination::OciArchive(path, _) => {
                 write_atomically(&path, |file| {
                     let mut sink = TarSink(tar::Builder::new(file));
                     self.write_oci(&mut sink, &image, &config, &names, options.compress)?;
-                    sink.0
-                        .into_inner()
-                        .map_err(|e| Error::io("write", &path, e))?
-                        .flush()
-                        .map_err(|e| Error::io("write", &path, e))
+                    sink.finish(&path)
                 })?;
             }
             Destination::OciDir(path, _) => {
@@ -250,6 +242,17 @@ trait Sink {
 }
 
 struct TarSink<W: Write>(tar::Builder<W>);
+
+impl<W: Write> TarSink<W> {
+    /// Ends the archive written to `path` and flushes it.
+    fn finish(self, path: &Path) -> Result<()> {
+        self.0
+            .into_inner()
+            .map_err(|e| Error::io("write", path, e))?
+            .flush()
+            .map_err(|e| Error::io("write", path, e))
+    }
+}
 
 impl<W: Write> Sink for TarSink<W> {
     fn add(&mut self, path: &str, size: u64, data: Box<dyn Read + '_>) -> Result<()> {
