@@ -7,10 +7,9 @@
 //! that, each entry of a 10,000-deep directory chain opened every level above it again: a
 //! commit of such a tree (a container can make one) took minutes of `openat` calls.
 //!
-//! Descriptors are bounded: the last `NEAR` levels of the path, every `STRIDE`th level
-//! up to `FAR`, and every `FAR`th level below that; levels opened again on the way to a
-//! path are kept by the same rule, so walking back up a deep chain (directory times are set
-//! deepest first) costs at most a stride of opens per level. An entry that removes a
+//! Descriptors are bounded by the rule tree walks follow (`tree::held`); levels opened again
+//! on the way to a path are kept by the same rule, so walking back up a deep chain
+//! (directory times are set deepest first) costs at most a stride of opens per level. An entry that removes a
 //! directory (a file or whiteout taking the place of an empty one) first tells the chain
 //! ([`DirChain::forget`]), so a kept descriptor always names the directory at its path.
 
@@ -19,19 +18,10 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, openat};
+use nix::fcntl::openat;
 use nix::sys::stat::Mode;
 
-/// Levels above the deepest whose descriptors are kept.
-const NEAR: usize = 64;
-/// Above `FAR` levels deep, every STRIDE-th level's descriptor is kept too.
-const STRIDE: usize = 64;
-/// Below this depth, every FAR-th level's descriptor is kept.
-const FAR: usize = 4096;
-
-fn kept_far(level: usize) -> bool {
-    (level < FAR && level % STRIDE == 0) || level % FAR == 0
-}
+use crate::engine::tree::{self, dir_flags};
 
 /// Why a directory of a path could not be opened.
 pub enum ChainError {
@@ -116,9 +106,10 @@ impl DirChain {
                 Some(slot) => slot.1 = kept,
                 None => self.chain.push((name.to_os_string(), kept)),
             }
-            // One level more: the one NEAR above leaves the near window.
-            if let Some(far) = level.checked_sub(NEAR).filter(|l| !kept_far(*l)) {
-                self.chain[far].1 = None;
+            // One level deeper: in tree's terms (the root is index 0), the deepest is now
+            // `level + 1`, and what it stops holding is let go.
+            for index in tree::released(level + 1) {
+                self.chain[index - 1].1 = None;
             }
         }
         Ok(current)
@@ -132,10 +123,6 @@ fn normal_components(path: &Path) -> Vec<&OsStr> {
             _ => None,
         })
         .collect()
-}
-
-fn dir_flags() -> OFlag {
-    OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY
 }
 
 #[cfg(test)]
@@ -169,7 +156,8 @@ mod tests {
             paths.push(path.clone());
         }
         let held = open_fds() - before;
-        assert!(held <= NEAR + FAR / STRIDE + depth / FAR + 1, "{held}");
+        // tree::held's bound: 64 near levels, 4096 / 64 strides, one per 4096 beyond.
+        assert!(held <= 64 + 4096 / 64 + depth / 4096 + 1, "{held}");
         for path in paths.iter().rev() {
             drop(chain.open(path, mkdir).ok().unwrap());
         }
