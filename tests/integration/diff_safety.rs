@@ -5,13 +5,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{OFlag, open, openat};
-use nix::sys::stat::Mode;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::containers::{create, daemon_with_busybox};
 use crate::fixtures::fixtures;
+use crate::hostile_containers::deep_chain;
 use crate::util::{
     DaemonOptions, RawConnection, TestDaemon, assert_nothing_left, fails, ok, privileged,
 };
@@ -157,27 +156,6 @@ fn symlinks_in_image_layers_do_not_lead_changes_to_the_host() {
     assert_nothing_left(&daemon);
 }
 
-/// Makes a chain of `depth` directories named `d` under `dir` through descriptors (its
-/// full path is far past PATH_MAX): what `mkdir d; cd d` in a loop makes in the container.
-fn deep_chain(dir: &Path, depth: usize) {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
-    let mut current = open(dir, flags, Mode::empty()).unwrap();
-    for _ in 0..depth {
-        nix::sys::stat::mkdirat(&current, "d", Mode::from_bits_truncate(0o755)).unwrap();
-        current = openat(&current, "d", flags, Mode::empty()).unwrap();
-    }
-}
-
-/// A field of /proc/PID/status, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn reason(raw: &mut RawConnection, method: &str, parameters: Value) -> String {
     let started = Instant::now();
     let reply = fails(raw, method, parameters, "ErrorOccurred");
@@ -215,7 +193,7 @@ fn a_20000_deep_tree_is_refused_by_changes_and_commit_and_removed() {
     assert!(why.contains("limit"), "{why}");
     // Without the bound, the paths alone (20,000 of up to 40,000 bytes) take 400 MB, and
     // the reply several times that.
-    let peak = status_kib(pid, "VmHWM:");
+    let peak = crate::util::status_kib(pid, "VmHWM:");
     eprintln!("daemon peak RSS: {} MiB", peak / 1024);
     assert!(peak < 768 * 1024, "peak RSS {peak} KiB");
 

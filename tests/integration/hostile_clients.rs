@@ -13,13 +13,7 @@ const MIB: usize = 1024 * 1024;
 
 /// The daemon's resident memory, in bytes.
 fn rss(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
+    crate::util::status_kib(pid, "VmRSS:") as usize * 1024
 }
 
 /// Whether the server closed `stream` (EOF or an error) within `limit`; what it said before.

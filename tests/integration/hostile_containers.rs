@@ -22,7 +22,7 @@ const DEPTH: usize = 10_000;
 /// Makes a chain of `depth` directories named `d` under `dir`, with a file `f` at the
 /// bottom, through descriptors (its full path is far past PATH_MAX): what a shell loop of
 /// `mkdir d; cd d` inside the container makes, minus minutes of busybox.
-fn deep_chain(dir: &Path, depth: usize) {
+pub fn deep_chain(dir: &Path, depth: usize) {
     let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
     let mut current = open(dir, flags, Mode::empty()).unwrap();
     for _ in 0..depth {

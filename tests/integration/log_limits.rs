@@ -20,13 +20,7 @@ use crate::util::{DaemonOptions, RawConnection, TestDaemon, privileged};
 
 /// The daemon's resident memory, in bytes.
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
+    crate::util::status_kib(pid, "VmRSS:") * 1024
 }
 
 /// The CPU time the daemon has used.

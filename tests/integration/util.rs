@@ -544,3 +544,13 @@ pub fn sorted_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`...), in KiB.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} for {pid}"))
+}
