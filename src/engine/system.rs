@@ -91,12 +91,12 @@ pub struct StoreInfo {
 
 impl Engine {
     /// What `GetVersion` reports.
-    pub fn version(&self) -> VersionInfo {
+    pub fn get_version(&self) -> VersionInfo {
         version_info()
     }
 
     /// What `GetInfo` reports, read fresh.
-    pub fn info(&self) -> Result<SystemInfo> {
+    pub fn get_info(&self) -> Result<SystemInfo> {
         let (registries, insecure_registries) = read_registries(&self.registries_conf)?;
         Ok(SystemInfo {
             host: host_info(),

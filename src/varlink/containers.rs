@@ -72,7 +72,7 @@ pub fn get_container_logs(
 ) -> varlink::Result<()> {
     let client = Client::current();
     if !call.wants_more() {
-        let lines = match engine.container_logs(&name) {
+        let lines = match engine.get_container_logs(&name) {
             Ok(lines) => lines,
             Err(e) => return error::reply(call, "GetContainerLogs", e),
         };
@@ -96,7 +96,7 @@ pub fn get_container_logs(
         return Ok(());
     }
     let mut failed = None;
-    let result = engine.follow_container_logs(&name, &client, &mut |lines| {
+    let result = engine.get_container_logs_follow(&name, &client, &mut |lines| {
         call.set_continues(true);
         match call.reply(lines) {
             Ok(()) => true,
@@ -262,7 +262,7 @@ pub fn container_checkpoint(
     name: String,
     options: CheckpointOptions,
 ) -> varlink::Result<()> {
-    match engine.checkpoint_container(&name, options) {
+    match engine.container_checkpoint(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ContainerCheckpoint", e),
     }
@@ -276,7 +276,7 @@ pub fn container_restore(
     keep: bool,
     tcp_established: bool,
 ) -> varlink::Result<()> {
-    match engine.restore_container(&name, keep, tcp_established) {
+    match engine.container_restore(&name, keep, tcp_established) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ContainerRestore", e),
     }
@@ -309,7 +309,7 @@ pub fn list_container_changes(
     call: &mut dyn Call_ListContainerChanges,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.container_changes(&name) {
+    match engine.list_container_changes(&name) {
         Ok(c) => call.reply(ContainerChanges {
             changed: c.changed,
             added: c.added,
@@ -351,7 +351,7 @@ pub fn commit(
         message,
         pause,
     };
-    match engine.commit_container(&name, options) {
+    match engine.commit(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "Commit", e),
     }
@@ -376,7 +376,7 @@ pub fn container_artifacts(
     name: String,
     artifact_name: String,
 ) -> varlink::Result<()> {
-    match engine.container_artifact(&name, &artifact_name) {
+    match engine.container_artifacts(&name, &artifact_name) {
         Ok(v) => call.reply(v.to_string()),
         Err(e) => error::reply(call, "ContainerArtifacts", e),
     }
@@ -413,7 +413,7 @@ pub fn get_attach_sockets(
     call: &mut dyn Call_GetAttachSockets,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.attach_sockets(&name) {
+    match engine.get_attach_sockets(&name) {
         Ok((id, io, control)) => call.reply(Sockets {
             container_id: id,
             io_socket: io.display().to_string(),
@@ -431,7 +431,7 @@ pub fn list_container_processes(
     name: String,
     opts: Vec<String>,
 ) -> varlink::Result<()> {
-    match engine.container_processes(&name, &opts) {
+    match engine.list_container_processes(&name, &opts) {
         Ok(rows) => call.reply(rows),
         Err(e) => error::reply(call, "ListContainerProcesses", e),
     }
@@ -444,7 +444,7 @@ pub fn get_container_stats(
     call: &mut dyn Call_GetContainerStats,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.container_stats(&name) {
+    match engine.get_container_stats(&name) {
         Ok(s) => call.reply(convert::container_stats(s)),
         Err(e) => error::reply(call, "GetContainerStats", e),
     }

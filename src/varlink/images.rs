@@ -106,7 +106,7 @@ pub fn images_prune(
     call: &mut dyn Call_ImagesPrune,
     all: bool,
 ) -> varlink::Result<()> {
-    match engine.prune_images(all) {
+    match engine.images_prune(all) {
         Ok(ids) => call.reply(ids),
         Err(e) => error::reply(call, "ImagesPrune", e),
     }

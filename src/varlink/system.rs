@@ -14,13 +14,13 @@ pub fn ping(_engine: &Engine, call: &mut dyn Call_Ping) -> varlink::Result<()> {
 
 /// io.podman.GetVersion. `go_version` carries the Rust compiler version, the nearest thing.
 pub fn get_version(engine: &Engine, call: &mut dyn Call_GetVersion) -> varlink::Result<()> {
-    call.reply(convert::version(engine.version()))
+    call.reply(convert::version(engine.get_version()))
 }
 
 /// io.podman.GetInfo. `buildah_version` is empty: podlink has no buildah.
 pub fn get_info(engine: &Engine, call: &mut dyn Call_GetInfo) -> varlink::Result<()> {
-    match engine.info() {
-        Ok(info) => call.reply(convert::info(info, engine.version())),
+    match engine.get_info() {
+        Ok(info) => call.reply(convert::info(info, engine.get_version())),
         Err(e) => error::reply(call, "GetInfo", e),
     }
 }

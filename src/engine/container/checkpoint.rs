@@ -45,7 +45,7 @@ impl Engine {
 
     /// io.podman.ContainerCheckpoint: checkpoints a running container (which then exits,
     /// unless `leave_running`); returns its ID.
-    pub fn checkpoint_container(&self, name: &str, options: CheckpointOptions) -> Result<String> {
+    pub fn container_checkpoint(&self, name: &str, options: CheckpointOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         self.refresh(&mut record);
@@ -96,7 +96,7 @@ impl Engine {
 
     /// io.podman.ContainerRestore: brings a checkpointed container back to running from
     /// its checkpoint; returns its ID.
-    pub fn restore_container(
+    pub fn container_restore(
         &self,
         name: &str,
         keep: bool,

@@ -511,7 +511,7 @@ impl Engine {
 
     /// io.podman.GetAttachSockets: the attach socket and control fifo; a container that
     /// has none yet (never started, or exited) is initialized first so that they exist.
-    pub fn attach_sockets(&self, name: &str) -> Result<(String, PathBuf, PathBuf)> {
+    pub fn get_attach_sockets(&self, name: &str) -> Result<(String, PathBuf, PathBuf)> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         if matches!(

@@ -38,7 +38,7 @@ impl Iterator for LogLines {
 impl Engine {
     /// io.podman.GetContainerLogs: the log's lines as the monitor wrote them (invalid UTF-8
     /// replaced by U+FFFD), up to where the log was when the call came.
-    pub fn container_logs(&self, name: &str) -> Result<LogLines> {
+    pub fn get_container_logs(&self, name: &str) -> Result<LogLines> {
         let (_, record) = self.view_container(name)?;
         let path = PathBuf::from(&record.config.log_path);
         let reader = LogReader::open(&path, false).map_err(|e| Error::io("read", &path, e))?;
@@ -48,7 +48,7 @@ impl Engine {
     /// GetContainerLogs with `more`: hands `send` the lines there are, in batches, then new
     /// lines as the monitor writes them, until the container exits, `send` returns false
     /// (the client is gone) or `caller` goes. Returns after the last lines.
-    pub fn follow_container_logs(
+    pub fn get_container_logs_follow(
         &self,
         name: &str,
         caller: &dyn Caller,

@@ -187,7 +187,7 @@ impl Engine {
 
     /// io.podman.ListContainerChanges: from the container's upper directory; overlay
     /// whiteouts are deletions, opaque directories delete what the image had under them.
-    pub fn container_changes(&self, name: &str) -> Result<Changes> {
+    pub fn list_container_changes(&self, name: &str) -> Result<Changes> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
@@ -278,7 +278,7 @@ impl Engine {
     /// through views on which no symlink is ever followed (`sys::nosymfollow_view`), so a
     /// swap makes the commit fail with ELOOP, it cannot lead it out. The image's layers
     /// (lower directories) are never written by a container, and are read by descriptor too.
-    pub fn commit_container(&self, name: &str, options: CommitOptions) -> Result<String> {
+    pub fn commit(&self, name: &str, options: CommitOptions) -> Result<String> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
@@ -298,7 +298,7 @@ impl Engine {
     }
 
     /// The container's changes as a layer, read through views that follow no symlink (see
-    /// `commit_container`), with the container frozen if `pause`. On a kernel that cannot
+    /// `commit`), with the container frozen if `pause`. On a kernel that cannot
     /// make such views (before Linux 5.12), the container is frozen whatever `pause` says.
     fn read_layer(
         &self,
@@ -405,7 +405,7 @@ impl Engine {
     /// io.podman.ContainerArtifacts: one artifact of the container: `create-config` (the
     /// configuration CreateContainer resolved), or a file of its bundle or run directory
     /// (`config.json`, `hosts`, `hostname`, `resolv.conf`).
-    pub fn container_artifact(&self, name: &str, artifact: &str) -> Result<Value> {
+    pub fn container_artifacts(&self, name: &str, artifact: &str) -> Result<Value> {
         let (_, record) = self.view_container(name)?;
         let id = &record.id;
         let path = match artifact {

@@ -90,7 +90,7 @@ fn host_memory() -> u64 {
 
 impl Engine {
     /// io.podman.GetContainerStats: `NoContainerRunning` unless it runs (or is paused).
-    pub fn container_stats(&self, name: &str) -> Result<ContainerStats> {
+    pub fn get_container_stats(&self, name: &str) -> Result<ContainerStats> {
         let (_, record) = self.view_container(name)?;
         if !matches!(
             record.status(),

@@ -265,7 +265,7 @@ fn tty_name(tty_nr: u64) -> String {
 
 impl Engine {
     /// io.podman.ListContainerProcesses: the header then a row per process, tab-separated.
-    pub fn container_processes(&self, name: &str, opts: &[String]) -> Result<Vec<String>> {
+    pub fn list_container_processes(&self, name: &str, opts: &[String]) -> Result<Vec<String>> {
         let (_, record) = self.view_container(name)?;
         if !matches!(
             record.status(),

@@ -846,7 +846,7 @@ impl super::Engine {
     }
 
     /// Removes dangling images (with `all`, every unused image); returns their IDs.
-    pub fn prune_images(&self, all: bool) -> Result<Vec<String>> {
+    pub fn images_prune(&self, all: bool) -> Result<Vec<String>> {
         self.images().prune(!all, &|id| self.image_users(id))
     }
 
