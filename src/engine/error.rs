@@ -65,9 +65,56 @@ pub enum Error {
         /// The operation refused.
         op: &'static str,
     },
-    /// A client-supplied value cannot be honoured.
+    /// A client-supplied value cannot be honoured. Being replaced by `Invalid`, which names
+    /// the field; do not add new uses.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A client-supplied value cannot be honoured: `field` is the wire field or argument it
+    /// came in (`"create.memory"`, `"name"`, `"changes"`), `reason` says why, and is the whole
+    /// message a client reads (it names the field itself where a reader needs it).
+    #[error("{reason}")]
+    Invalid {
+        /// The wire field or method argument the value came in.
+        field: &'static str,
+        /// Why it cannot be honoured.
+        reason: String,
+    },
+    /// No usable OCI runtime is installed, so containers cannot run.
+    #[error("no working OCI runtime (runc or crun) found: {0}")]
+    NoRuntime(String),
+    /// A container's monitor process failed or reported a failure.
+    #[error("monitor of container {id}: {reason}")]
+    Monitor {
+        /// The container's ID.
+        id: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Something the daemon itself must produce could not be (an OCI spec, a record):
+    /// a bug or a host problem, never the client's input.
+    #[error("{what}: {reason}")]
+    Internal {
+        /// What was being produced.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A wait had a deadline and it passed.
+    #[error("{what}: no result after {after:?}")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// How long the wait lasted.
+        after: std::time::Duration,
+    },
+    /// A network transfer failed (fetching a URL; registries later).
+    #[error("{url}: {reason}")]
+    Network {
+        /// The URL.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The method exists in the interface but podlink does not implement it yet.
     #[error("{0} is not implemented by podlink yet")]
     NotImplemented(&'static str),
@@ -91,6 +138,30 @@ pub enum Error {
 }
 
 impl Error {
+    /// A client error about `field` (see `Error::Invalid`).
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// An error of internal production (see `Error::Internal`).
+    pub fn internal(what: &'static str, reason: impl std::fmt::Display) -> Self {
+        Error::Internal {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Logs `cleanup`, an error met while undoing after `self`, together with `self`, and
+    /// returns `self`: the first failure is what the caller reports, and the second is never
+    /// dropped silently.
+    pub fn with_cleanup(self, what: &str, cleanup: impl std::fmt::Display) -> Self {
+        log::warn!("{what} failed after an earlier error ({self}): {cleanup}");
+        self
+    }
+
     /// An I/O error with the operation and path it concerned.
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
