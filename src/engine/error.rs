@@ -80,8 +80,8 @@ pub enum Error {
         reason: String,
     },
     /// No usable OCI runtime is installed, so containers cannot run.
-    #[error("no working OCI runtime (runc or crun) found: {0}")]
-    NoRuntime(String),
+    #[error("no working OCI runtime (runc or crun) on this host")]
+    NoRuntime,
     /// A container's monitor process failed or reported a failure.
     #[error("monitor of container {id}: {reason}")]
     Monitor {

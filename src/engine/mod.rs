@@ -21,18 +21,11 @@ pub mod tree;
 pub mod volume;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use error::{Error, Result};
 
 use crate::config::Config;
-
-/// Mode of private directories (the socket's).
-const PRIVATE_DIR_MODE: u32 = 0o700;
-/// Mode of the storage and run roots and their `containers` directories: only root may list
-/// them, but anyone may pass through. A container in a user namespace runs as a mapped,
-/// unprivileged root, which must reach its root filesystem and the files bind-mounted into
-/// it below these; what is private below (each container's directories) has mode 0700.
-pub(crate) const TRAVERSABLE_DIR_MODE: u32 = 0o711;
 
 /// The engine facade the varlink layer calls into.
 #[derive(Debug)]
@@ -40,22 +33,18 @@ pub struct Engine {
     root: PathBuf,
     runroot: PathBuf,
     registries_conf: PathBuf,
-    cgroup_parent: String,
-    log_size_max: Option<u64>,
-    runtime: Option<runtime::OciRuntime>,
-    images: image::Images,
+    images: Arc<image::Images>,
     containers: container::Containers,
-    cpu_samples: container::stats::CpuSamples,
 }
 
 impl Engine {
     /// Opens (creating when needed) the storage and run roots of `config`.
     pub fn new(config: &Config) -> Result<Self> {
         for dir in [&config.root, &config.runroot] {
-            create_dir_with_mode(dir, TRAVERSABLE_DIR_MODE)?;
+            storage::dirs::create_dir_with_mode(dir, storage::dirs::TRAVERSABLE_DIR_MODE)?;
         }
-        let images = image::Images::open(&config.root, config.imports.clone())?;
-        let containers = container::Containers::open(&config.root, &config.runroot)?;
+        let images = Arc::new(image::Images::open(&config.root, config.imports.clone())?);
+        let store = container::ContainerStore::open(&config.root, &config.runroot)?;
         let runtime = runtime::select(config.runtime.as_deref())?;
         match &runtime {
             Some(rt) => log::info!("OCI runtime: {} ({})", rt.path.display(), rt.version),
@@ -63,16 +52,18 @@ impl Engine {
                 log::warn!("no working OCI runtime (runc or crun) found: containers cannot run")
             }
         }
+        let settings = container::ContainerSettings {
+            root: config.root.clone(),
+            runroot: config.runroot.clone(),
+            cgroup_parent: config.cgroup_parent.trim_end_matches('/').to_string(),
+            log_size_max: config.log_size_max,
+        };
         Ok(Engine {
             root: config.root.clone(),
             runroot: config.runroot.clone(),
             registries_conf: config.registries_conf.clone(),
-            cgroup_parent: config.cgroup_parent.trim_end_matches('/').to_string(),
-            log_size_max: config.log_size_max,
-            runtime,
+            containers: container::Containers::new(store, Arc::clone(&images), runtime, settings),
             images,
-            containers,
-            cpu_samples: Default::default(),
         })
     }
 
@@ -87,13 +78,13 @@ impl Engine {
             .name("reconcile".into())
             .spawn(move || {
                 let start = std::time::Instant::now();
-                engine.reconcile();
+                engine.containers().reconcile();
                 log::debug!("start-up reconciliation took {:?}", start.elapsed());
             })?;
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("leftovers".into())
-            .spawn(move || engine.containers().remove_leftovers())?;
+            .spawn(move || engine.containers().store().remove_leftovers())?;
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("trash".into())
@@ -101,24 +92,14 @@ impl Engine {
             .map(drop)
     }
 
-    /// The containers.
+    /// The container operations.
     pub fn containers(&self) -> &container::Containers {
         &self.containers
-    }
-
-    /// The previous CPU sample of each container, for GetContainerStats.
-    pub(crate) fn cpu_samples(&self) -> &container::stats::CpuSamples {
-        &self.cpu_samples
     }
 
     /// The images.
     pub fn images(&self) -> &image::Images {
         &self.images
-    }
-
-    /// The OCI runtime in use, if one works here.
-    pub fn runtime(&self) -> Option<&runtime::OciRuntime> {
-        self.runtime.as_ref()
     }
 
     /// The storage root.
@@ -130,45 +111,76 @@ impl Engine {
     pub fn runroot(&self) -> &Path {
         &self.runroot
     }
+}
 
-    /// The cgroup under which containers' cgroups are made, by default.
-    pub fn cgroup_parent(&self) -> &str {
-        &self.cgroup_parent
+/// The image methods of the engine, named after the io.podman methods they serve.
+impl Engine {
+    /// Containers using image `id`.
+    fn image_users(&self, id: &str) -> Vec<String> {
+        self.containers().store().users_of(id)
     }
 
-    /// The most a container's log holds on disk, with its rotated file; `None`: no limit.
-    pub fn log_size_max(&self) -> Option<u64> {
-        self.log_size_max
+    /// Every image, newest first.
+    pub fn list_images(&self) -> Vec<image::ImageSummary> {
+        self.images().list(&|id| self.image_users(id).len())
     }
-}
 
-/// The strings of a JSON array (other elements, or a value that is not an array, give none):
-/// image configs and seccomp profiles list names this way.
-pub(crate) fn json_strings(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+    /// One image.
+    pub fn get_image(&self, name: &str) -> Result<image::ImageSummary> {
+        self.images().get(name, &|id| self.image_users(id).len())
+    }
 
-/// Creates `dir` and its parents; a directory this call creates gets mode 0700.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(PRIVATE_DIR_MODE)
-        .create(dir)
-        .map_err(|e| Error::io("create directory", dir, e))
-}
+    /// `podman inspect` data of an image.
+    pub fn inspect_image(&self, name: &str) -> Result<serde_json::Value> {
+        self.images().inspect(name)
+    }
 
-/// Creates `dir` (and its parents) if needed and gives it `mode`, whatever it had.
-pub(crate) fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    create_private_dir(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("set the mode of", dir, e))
+    /// The history of an image, newest first.
+    pub fn history_image(&self, name: &str) -> Result<Vec<image::HistoryEntry>> {
+        self.images().history(name)
+    }
+
+    /// Adds a name to an image; returns its ID.
+    pub fn tag_image(&self, name: &str, tagged: &str) -> Result<String> {
+        self.images().tag(name, tagged)
+    }
+
+    /// Removes an image (or one of its names); returns its ID. With `force`, the containers
+    /// using it are removed first (stopped if they run), unless only a name goes.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<String> {
+        let (image, by_id) = self.images().resolve_detail(name)?;
+        let only_untag = !by_id && image.record.names.len() > 1;
+        if force && !only_untag {
+            for container in self.image_users(&image.record.id) {
+                self.containers().remove_container(&container, true)?;
+            }
+        }
+        self.images()
+            .remove(name, force, &|id| self.image_users(id))
+    }
+
+    /// Whether an image exists.
+    pub fn image_exists(&self, name: &str) -> bool {
+        self.images().exists(name)
+    }
+
+    /// Removes every image no container uses; returns their IDs.
+    pub fn delete_unused_images(&self) -> Result<Vec<String>> {
+        self.images().prune(false, &|id| self.image_users(id))
+    }
+
+    /// Removes dangling images (with `all`, every unused image); returns their IDs.
+    pub fn images_prune(&self, all: bool) -> Result<Vec<String>> {
+        self.images().prune(!all, &|id| self.image_users(id))
+    }
+
+    /// Imports an image; returns its ID.
+    pub fn import_image(&self, options: image::ImportOptions) -> Result<String> {
+        self.images().import(options)
+    }
+
+    /// Exports an image; returns its ID.
+    pub fn export_image(&self, name: &str, options: image::ExportOptions) -> Result<String> {
+        self.images().export(name, options)
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// Directory of named volumes under the storage root.
 pub const VOLUMES_DIR: &str = "volumes";

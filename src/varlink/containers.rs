@@ -12,6 +12,7 @@ use crate::engine::container::checkpoint::CheckpointOptions;
 pub fn list_containers(engine: &Engine, call: &mut dyn Call_ListContainers) -> varlink::Result<()> {
     call.reply(
         engine
+            .containers()
             .list_containers()
             .into_iter()
             .map(convert::container)
@@ -25,7 +26,7 @@ pub fn get_container(
     call: &mut dyn Call_GetContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.get_container(&name) {
+    match engine.containers().get_container(&name) {
         Ok(c) => call.reply(convert::container(c)),
         Err(e) => error::reply(call, "GetContainer", e),
     }
@@ -38,7 +39,10 @@ pub fn create_container(
     call: &mut dyn Call_CreateContainer,
     create: Create,
 ) -> varlink::Result<()> {
-    match engine.create_container(convert::create_options(create)) {
+    match engine
+        .containers()
+        .create_container(convert::create_options(create))
+    {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "CreateContainer", e),
     }
@@ -50,7 +54,7 @@ pub fn inspect_container(
     call: &mut dyn Call_InspectContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.inspect_container(&name) {
+    match engine.containers().inspect_container(&name) {
         Ok(data) => call.reply(data.to_string()),
         Err(e) => error::reply(call, "InspectContainer", e),
     }
@@ -72,7 +76,7 @@ pub fn get_container_logs(
 ) -> varlink::Result<()> {
     let client = Client::current();
     if !call.wants_more() {
-        let lines = match engine.get_container_logs(&name) {
+        let lines = match engine.containers().get_container_logs(&name) {
             Ok(lines) => lines,
             Err(e) => return error::reply(call, "GetContainerLogs", e),
         };
@@ -96,16 +100,18 @@ pub fn get_container_logs(
         return Ok(());
     }
     let mut failed = None;
-    let result = engine.get_container_logs_follow(&name, &client, &mut |lines| {
-        call.set_continues(true);
-        match call.reply(lines) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
+    let result = engine
+        .containers()
+        .get_container_logs_follow(&name, &client, &mut |lines| {
+            call.set_continues(true);
+            match call.reply(lines) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
             }
-        }
-    });
+        });
     if let Some(e) = failed {
         return Err(e);
     }
@@ -125,7 +131,7 @@ pub fn start_container(
     call: &mut dyn Call_StartContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.start_container(&name) {
+    match engine.containers().start_container(&name) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "StartContainer", e),
     }
@@ -138,7 +144,7 @@ pub fn stop_container(
     name: String,
     timeout: i64,
 ) -> varlink::Result<()> {
-    match engine.stop_container(&name, timeout) {
+    match engine.containers().stop_container(&name, timeout) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "StopContainer", e),
     }
@@ -151,7 +157,7 @@ pub fn restart_container(
     name: String,
     timeout: i64,
 ) -> varlink::Result<()> {
-    match engine.restart_container(&name, timeout) {
+    match engine.containers().restart_container(&name, timeout) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "RestartContainer", e),
     }
@@ -165,7 +171,7 @@ pub fn kill_container(
     signal: i64,
 ) -> varlink::Result<()> {
     let signal = i32::try_from(signal).unwrap_or(-1);
-    match engine.kill_container(&name, signal) {
+    match engine.containers().kill_container(&name, signal) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "KillContainer", e),
     }
@@ -178,7 +184,10 @@ pub fn wait_container(
     call: &mut dyn Call_WaitContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.wait_container(&name, &Client::current()) {
+    match engine
+        .containers()
+        .wait_container(&name, &Client::current())
+    {
         Ok(Some(code)) => call.reply(code.into()),
         Ok(None) => Ok(()),
         Err(e) => error::reply(call, "WaitContainer", e),
@@ -192,7 +201,7 @@ pub fn remove_container(
     name: String,
     force: bool,
 ) -> varlink::Result<()> {
-    match engine.remove_container(&name, force) {
+    match engine.containers().remove_container(&name, force) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "RemoveContainer", e),
     }
@@ -203,7 +212,7 @@ pub fn delete_stopped_containers(
     engine: &Engine,
     call: &mut dyn Call_DeleteStoppedContainers,
 ) -> varlink::Result<()> {
-    match engine.delete_stopped_containers() {
+    match engine.containers().delete_stopped_containers() {
         Ok(ids) => call.reply(ids),
         Err(e) => error::reply(call, "DeleteStoppedContainers", e),
     }
@@ -215,7 +224,11 @@ pub fn container_exists(
     call: &mut dyn Call_ContainerExists,
     name: String,
 ) -> varlink::Result<()> {
-    call.reply(if engine.container_exists(&name) { 0 } else { 1 })
+    call.reply(if engine.containers().container_exists(&name) {
+        0
+    } else {
+        1
+    })
 }
 
 /// io.podman.PauseContainer
@@ -224,7 +237,7 @@ pub fn pause_container(
     call: &mut dyn Call_PauseContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.pause_container(&name) {
+    match engine.containers().pause_container(&name) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "PauseContainer", e),
     }
@@ -236,7 +249,7 @@ pub fn unpause_container(
     call: &mut dyn Call_UnpauseContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.unpause_container(&name) {
+    match engine.containers().unpause_container(&name) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "UnpauseContainer", e),
     }
@@ -248,7 +261,7 @@ pub fn mount_container(
     call: &mut dyn Call_MountContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.mount_container(&name) {
+    match engine.containers().mount_container(&name) {
         Ok(path) => call.reply(path.display().to_string()),
         Err(e) => error::reply(call, "MountContainer", e),
     }
@@ -262,7 +275,7 @@ pub fn container_checkpoint(
     name: String,
     options: CheckpointOptions,
 ) -> varlink::Result<()> {
-    match engine.container_checkpoint(&name, options) {
+    match engine.containers().container_checkpoint(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ContainerCheckpoint", e),
     }
@@ -276,7 +289,10 @@ pub fn container_restore(
     keep: bool,
     tcp_established: bool,
 ) -> varlink::Result<()> {
-    match engine.container_restore(&name, keep, tcp_established) {
+    match engine
+        .containers()
+        .container_restore(&name, keep, tcp_established)
+    {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ContainerRestore", e),
     }
@@ -289,7 +305,7 @@ pub fn unmount_container(
     name: String,
     force: bool,
 ) -> varlink::Result<()> {
-    match engine.unmount_container(&name, force) {
+    match engine.containers().unmount_container(&name, force) {
         Ok(()) => call.reply(),
         Err(e) => error::reply(call, "UnmountContainer", e),
     }
@@ -300,7 +316,13 @@ pub fn list_container_mounts(
     engine: &Engine,
     call: &mut dyn Call_ListContainerMounts,
 ) -> varlink::Result<()> {
-    call.reply(engine.list_container_mounts().into_iter().collect())
+    call.reply(
+        engine
+            .containers()
+            .list_container_mounts()
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// io.podman.ListContainerChanges
@@ -309,7 +331,7 @@ pub fn list_container_changes(
     call: &mut dyn Call_ListContainerChanges,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.list_container_changes(&name) {
+    match engine.containers().list_container_changes(&name) {
         Ok(c) => call.reply(ContainerChanges {
             changed: c.changed,
             added: c.added,
@@ -326,7 +348,10 @@ pub fn export_container(
     name: String,
     path: String,
 ) -> varlink::Result<()> {
-    match engine.export_container(&name, std::path::Path::new(&path)) {
+    match engine
+        .containers()
+        .export_container(&name, std::path::Path::new(&path))
+    {
         Ok(path) => call.reply(path),
         Err(e) => error::reply(call, "ExportContainer", e),
     }
@@ -351,7 +376,7 @@ pub fn commit(
         message,
         pause,
     };
-    match engine.commit(&name, options) {
+    match engine.containers().commit(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "Commit", e),
     }
@@ -363,7 +388,7 @@ pub fn container_config(
     call: &mut dyn Call_ContainerConfig,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.container_config(&name) {
+    match engine.containers().container_config(&name) {
         Ok(v) => call.reply(v.to_string()),
         Err(e) => error::reply(call, "ContainerConfig", e),
     }
@@ -376,7 +401,10 @@ pub fn container_artifacts(
     name: String,
     artifact_name: String,
 ) -> varlink::Result<()> {
-    match engine.container_artifacts(&name, &artifact_name) {
+    match engine
+        .containers()
+        .container_artifacts(&name, &artifact_name)
+    {
         Ok(v) => call.reply(v.to_string()),
         Err(e) => error::reply(call, "ContainerArtifacts", e),
     }
@@ -388,7 +416,7 @@ pub fn container_inspect_data(
     call: &mut dyn Call_ContainerInspectData,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.inspect_container(&name) {
+    match engine.containers().inspect_container(&name) {
         Ok(v) => call.reply(v.to_string()),
         Err(e) => error::reply(call, "ContainerInspectData", e),
     }
@@ -400,7 +428,7 @@ pub fn container_state_data(
     call: &mut dyn Call_ContainerStateData,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.container_state_data(&name) {
+    match engine.containers().container_state_data(&name) {
         Ok(v) => call.reply(v.to_string()),
         Err(e) => error::reply(call, "ContainerStateData", e),
     }
@@ -413,7 +441,7 @@ pub fn get_attach_sockets(
     call: &mut dyn Call_GetAttachSockets,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.get_attach_sockets(&name) {
+    match engine.containers().get_attach_sockets(&name) {
         Ok((id, io, control)) => call.reply(Sockets {
             container_id: id,
             io_socket: io.display().to_string(),
@@ -431,7 +459,7 @@ pub fn list_container_processes(
     name: String,
     opts: Vec<String>,
 ) -> varlink::Result<()> {
-    match engine.list_container_processes(&name, &opts) {
+    match engine.containers().list_container_processes(&name, &opts) {
         Ok(rows) => call.reply(rows),
         Err(e) => error::reply(call, "ListContainerProcesses", e),
     }
@@ -444,7 +472,7 @@ pub fn get_container_stats(
     call: &mut dyn Call_GetContainerStats,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.get_container_stats(&name) {
+    match engine.containers().get_container_stats(&name) {
         Ok(s) => call.reply(convert::container_stats(s)),
         Err(e) => error::reply(call, "GetContainerStats", e),
     }
@@ -456,7 +484,10 @@ pub fn container_runlabel(
     call: &mut dyn Call_ContainerRunlabel,
     runlabel: Runlabel,
 ) -> varlink::Result<()> {
-    match engine.container_runlabel(&convert::runlabel_options(runlabel)) {
+    match engine
+        .containers()
+        .container_runlabel(&convert::runlabel_options(runlabel))
+    {
         Ok(_) => call.reply(),
         Err(e) => error::reply(call, "ContainerRunlabel", e),
     }

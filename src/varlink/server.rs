@@ -359,11 +359,18 @@ pub fn activated_listener(
 /// mode, then renamed into place, so it is never reachable with looser permissions.
 pub fn bind_path(path: &Path, mode: u32) -> Result<(UnixListener, BoundSocket), ListenError> {
     let parent = path.parent().unwrap_or(Path::new("/"));
-    crate::engine::create_private_dir(parent).map_err(|e| ListenError::Io {
-        what: "create directory",
-        path: parent.to_path_buf(),
-        source: io::Error::other(e.to_string()),
-    })?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| ListenError::Io {
+                what: "create directory",
+                path: parent.to_path_buf(),
+                source: e,
+            })?;
+    }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => {
             return Err(ListenError::NotASocket(path.to_path_buf()));

@@ -8,14 +8,16 @@
 //! A restore runs through a monitor as a create does, so the restored processes are the
 //! monitor's (see `MonitorOptions::restore_from`).
 
+use super::service::Containers;
 use std::path::PathBuf;
 
 use super::lifecycle::{BUNDLE_DIR, KILL_WAIT, Restore};
 use super::{ContainerRecord, ContainerStatus};
+use crate::engine::error::{Error, Result};
 use crate::engine::monitor;
 use crate::engine::runtime::{RuntimeCommand, criu};
+use crate::engine::storage::dirs;
 use crate::engine::storage::remove_tree;
-use crate::engine::{Engine, Error, Result};
 
 /// The directory of a container's checkpoint, under its storage directory.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
@@ -34,13 +36,13 @@ pub struct CheckpointOptions {
     pub tcp_established: bool,
 }
 
-impl Engine {
+impl Containers {
     fn checkpoint_dir(&self, record: &ContainerRecord) -> PathBuf {
-        self.containers().dir(&record.id).join(CHECKPOINT_DIR)
+        self.store().dir(&record.id).join(CHECKPOINT_DIR)
     }
 
     fn criu_work_dir(&self, record: &ContainerRecord) -> PathBuf {
-        self.containers().dir(&record.id).join(BUNDLE_DIR)
+        self.store().dir(&record.id).join(BUNDLE_DIR)
     }
 
     /// io.podman.ContainerCheckpoint: checkpoints a running container (which then exits,
@@ -62,7 +64,7 @@ impl Engine {
         let images = self.checkpoint_dir(&record);
         let work = self.criu_work_dir(&record);
         remove_tree(&images)?;
-        crate::engine::create_private_dir(&images)?;
+        dirs::create_private_dir(&images)?;
         let dumped = runtime.run(
             &self.runtime_root(),
             &RuntimeCommand::Checkpoint {
@@ -90,7 +92,7 @@ impl Engine {
             self.refresh(&mut record);
         }
         record.state.checkpointed = true;
-        self.containers().save(&record)?;
+        self.store().save(&record)?;
         Ok(record.id.clone())
     }
 

@@ -6,6 +6,7 @@
 //! clients send (`src:dst:ro`, `nofile=1024:2048`, `/dev/sda:1mb`) are parsed here, as
 //! Podman 1.x's CLI path parsed them.
 
+use super::service::Containers;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use super::config::{
     Namespaces, Resources, Ulimit,
 };
 use super::{new_id, new_record};
-use crate::engine::{Engine, Error, Result, json_strings};
+use crate::engine::error::{Error, Result};
+use crate::engine::runtime::seccomp::json_strings;
 
 /// CreateContainer's input, as the engine takes it: the wire's fields, unparsed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -318,7 +320,7 @@ fn invalid(field: &str, why: impl std::fmt::Display) -> Error {
     Error::InvalidArgument(format!("CreateContainer: {field}: {why}"))
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.CreateContainer: records a new container; returns its ID.
     pub fn create_container(&self, options: CreateOptions) -> Result<String> {
         refuse_later_features(&options)?;
@@ -368,14 +370,14 @@ impl Engine {
             // With the container's storage, as Podman keeps it: it lasts across reboots,
             // and does not fill the run root's memory.
             record.config.log_path = self
-                .containers()
+                .store()
                 .dir(&id)
                 .join(super::lifecycle::BUNDLE_DIR)
                 .join(crate::engine::monitor::LOG_FILE)
                 .display()
                 .to_string();
         }
-        let handle = self.containers().insert(record)?;
+        let handle = self.store().insert(record)?;
         // A RemoveImage that ran meanwhile saw no container using the image: if the image
         // went, so does the container, rather than stay unable to start.
         if self.images().resolve(&image.record.id).is_err() {
@@ -505,7 +507,7 @@ impl Engine {
         match &c.namespaces.user {
             // Joining another container's user namespace: its maps are ours.
             NamespaceMode::Container(id) if c.uid_map.is_empty() => {
-                let target = self.containers().resolve(id)?.snapshot();
+                let target = self.store().resolve(id)?.snapshot();
                 c.uid_map = target.config.uid_map.clone();
                 c.gid_map = target.config.gid_map.clone();
             }
@@ -594,7 +596,7 @@ impl Engine {
                         Ok(NamespaceMode::Path(path.to_string()))
                     } else if let Some(target) = v.strip_prefix("container:") {
                         let handle = self
-                            .containers()
+                            .store()
                             .resolve(target)
                             .map_err(|e| invalid(field, e))?;
                         Ok(NamespaceMode::Container(handle.snapshot().id.clone()))

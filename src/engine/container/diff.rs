@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use super::config::IdMap;
 use super::image_view::{ImageEntry, ImageView};
 use super::ops::Changes;
+use crate::engine::error::{Error, Result};
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::tree::{self, Next};
-use crate::engine::{Error, Result};
 
 /// overlayfs marks a copy-up of metadata only with this extended attribute.
 const OVERLAY_METACOPY_XATTR: &str = "trusted.overlay.metacopy";

@@ -5,8 +5,9 @@
 //! Every operation follows one shape: find the container, lock it, refresh it from its exit
 //! file, check its status allows the operation, act, save. The lock is the container's own,
 //! so an operation (even a stop that waits out its timeout) holds up only calls on the same
-//! container; readers that must not wait use `Engine::view`.
+//! container; readers that must not wait use `Containers::view`.
 
+use super::service::Containers;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
@@ -15,12 +16,13 @@ use std::time::Duration;
 use super::config::{MountSource, NamespaceMode};
 use super::{ContainerRecord, ContainerStatus, Handle};
 use crate::engine::caller::Caller;
+use crate::engine::error::{Error, Result};
 use crate::engine::monitor::{self, MonitorOptions};
 use crate::engine::runtime::spec::{Device, SpecInput};
-use crate::engine::runtime::{OciRuntime, RuntimeCommand, cgroups};
+use crate::engine::runtime::{RuntimeCommand, cgroups};
+use crate::engine::storage::dirs;
 use crate::engine::storage::overlay::{self, Overlay};
 use crate::engine::storage::remove_tree;
-use crate::engine::{Engine, Error, Result};
 
 /// The bundle directory inside a container's storage directory.
 pub const BUNDLE_DIR: &str = "userdata";
@@ -29,13 +31,7 @@ pub const SHM_DIR: &str = "shm";
 /// How long a stop waits for the monitor after SIGKILL.
 pub(super) const KILL_WAIT: Duration = Duration::from_secs(30);
 
-impl Engine {
-    pub(crate) fn runtime_or_err(&self) -> Result<&OciRuntime> {
-        self.runtime().ok_or_else(|| {
-            Error::InvalidArgument("no working OCI runtime (runc or crun) on this host".into())
-        })
-    }
-
+impl Containers {
     /// The runtime's state directory.
     pub(crate) fn runtime_root(&self) -> PathBuf {
         self.runroot().join("runtime")
@@ -53,7 +49,7 @@ impl Engine {
         if !record.status().is_active() {
             return false;
         }
-        let run_dir = self.containers().run_dir(&record.id);
+        let run_dir = self.store().run_dir(&record.id);
         let mut exit = monitor::read_exit(&run_dir);
         if exit.is_none() {
             if monitor::is_monitor(record.state.monitor_pid, &record.id) {
@@ -65,7 +61,7 @@ impl Engine {
         record.state.exited(exit);
         record.state.oom_killed = self.oom_killed(record);
         self.release(record);
-        let _ = self.containers().save(record);
+        let _ = self.store().save(record);
         true
     }
 
@@ -92,7 +88,7 @@ impl Engine {
         if !left.is_empty() {
             log::warn!("container {}: cgroups left: {left:?}", record.id);
         }
-        let _ = overlay::unmount(&self.containers().run_dir(&record.id).join(SHM_DIR));
+        let _ = overlay::unmount(&self.store().run_dir(&record.id).join(SHM_DIR));
         // A root filesystem the client mounted (MountContainer) stays until it unmounts it.
         if !record.state.mounted {
             let _ = self.overlay_of(record).unmount();
@@ -147,7 +143,7 @@ impl Engine {
         }
         let snapshot = handle.snapshot();
         if snapshot.status().is_active()
-            && let Some(exit) = monitor::read_exit(&self.containers().run_dir(&snapshot.id))
+            && let Some(exit) = monitor::read_exit(&self.store().run_dir(&snapshot.id))
         {
             let mut record = (*snapshot).clone();
             record.state.exited(Some(exit));
@@ -158,7 +154,7 @@ impl Engine {
 
     /// Finds a container for a reader: its handle and current record.
     pub(crate) fn view_container(&self, name: &str) -> Result<(Handle, Arc<ContainerRecord>)> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.store().resolve(name)?;
         match self.view(&handle) {
             Some(record) => Ok((handle, record)),
             None => Err(Error::ContainerNotFound {
@@ -175,14 +171,14 @@ impl Engine {
             .rev()
             .map(|l| self.images().layers().diff_dir(l))
             .collect();
-        let mut overlay = self.containers().overlay(&record.id, lower);
+        let mut overlay = self.store().overlay(&record.id, lower);
         overlay.metacopy = !record.config.uid_map.is_empty();
         overlay
     }
 
-    /// Finds a container for an operation; [`Engine::lock_container`] then locks it.
+    /// Finds a container for an operation; [`Containers::lock_container`] then locks it.
     pub(crate) fn find_container(&self, name: &str) -> Result<Handle> {
-        self.containers().resolve(name)
+        self.store().resolve(name)
     }
 
     /// Initializes a container: its root filesystem, /dev/shm, volumes, the runtime spec,
@@ -200,8 +196,8 @@ impl Engine {
         restore: Option<Restore<'_>>,
     ) -> Result<()> {
         let runtime = self.runtime_or_err()?.clone();
-        let run_dir = self.containers().run_dir(&record.id);
-        crate::engine::create_private_dir(&run_dir)?;
+        let run_dir = self.store().run_dir(&record.id);
+        dirs::create_private_dir(&run_dir)?;
         let overlay = self.overlay_of(record);
         overlay.mount()?;
         let prepared = self.prepare(record, &overlay, &run_dir);
@@ -212,7 +208,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        let bundle = self.containers().dir(&record.id).join(BUNDLE_DIR);
+        let bundle = self.store().dir(&record.id).join(BUNDLE_DIR);
         let written = std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::io("create directory", &bundle, e))
             .and_then(|()| {
@@ -257,7 +253,7 @@ impl Engine {
                 record.state.monitor_pid = monitor_pid;
                 record.state.exit_code = 0;
                 record.state.oom_killed = false;
-                if let Err(e) = self.containers().save(record) {
+                if let Err(e) = self.store().save(record) {
                     // Unrecorded, the container would be lost to the service: end it.
                     let _ = self.signal(record, 9, true);
                     monitor::wait_monitor(monitor_pid, &record.id, Some(KILL_WAIT));
@@ -300,7 +296,7 @@ impl Engine {
             super::shift::shift_ownership(&overlay.merged, &c.uid_map, &c.gid_map)
                 .map_err(|e| Error::io("shift ownership of", &overlay.merged, e))?;
             record.state.rootfs_shifted = true;
-            self.containers().save(record)?;
+            self.store().save(record)?;
         }
         write_etc_files(record, run_dir)?;
         let mut namespace_paths = BTreeMap::new();
@@ -321,8 +317,8 @@ impl Engine {
             // The container's root, unprivileged on the host, must pass through its
             // directories to its root filesystem and the files mounted into it (which
             // become its own); what else is in them stays root's.
-            for dir in [self.containers().dir(&record.id), run_dir.to_path_buf()] {
-                crate::engine::create_dir_with_mode(&dir, crate::engine::TRAVERSABLE_DIR_MODE)?;
+            for dir in [self.store().dir(&record.id), run_dir.to_path_buf()] {
+                dirs::create_dir_with_mode(&dir, dirs::TRAVERSABLE_DIR_MODE)?;
             }
             let owned = [
                 run_dir.join("hostname"),
@@ -345,7 +341,7 @@ impl Engine {
                     Some(crate::engine::volume::data_dir(self.root(), name, owner)?)
                 }
                 MountSource::ImageVolume => {
-                    let dir = self.containers().image_volume(&record.id, index);
+                    let dir = self.store().image_volume(&record.id, index);
                     let volumes = dir.parent().unwrap_or(&dir).to_path_buf();
                     if !dir.exists() {
                         // Filled aside and renamed into place: a failed copy is retried at
@@ -416,7 +412,7 @@ impl Engine {
 
     /// The pid of container `id`, which must run, for joining its `kind` namespace.
     fn running_pid(&self, id: &str, kind: &str) -> Result<i32> {
-        let handle = self.containers().resolve(id).map_err(|_| {
+        let handle = self.store().resolve(id).map_err(|_| {
             Error::InvalidArgument(format!(
                 "the container whose {kind} namespace this one joins ({id}) is gone"
             ))
@@ -426,7 +422,7 @@ impl Engine {
         let target = handle.snapshot();
         let alive = target.status().is_active()
             && target.state.pid > 0
-            && monitor::read_exit(&self.containers().run_dir(id)).is_none()
+            && monitor::read_exit(&self.store().run_dir(id)).is_none()
             && monitor::is_monitor(target.state.monitor_pid, id);
         if !alive {
             return Err(Error::InvalidArgument(format!(
@@ -447,7 +443,7 @@ impl Engine {
         match &c.namespaces.ipc {
             NamespaceMode::Host => return Ok(PathBuf::from("/dev/shm")),
             NamespaceMode::Container(id) => {
-                return Ok(self.containers().run_dir(id).join(SHM_DIR));
+                return Ok(self.store().run_dir(id).join(SHM_DIR));
             }
             _ => {}
         }
@@ -495,7 +491,7 @@ impl Engine {
                 wait_for_exec(record.state.pid, init_exe);
                 record.state.status = Some(ContainerStatus::Running);
                 record.state.start_count += 1;
-                self.containers().save(record)?;
+                self.store().save(record)?;
                 Ok(())
             }
             Err(e) => {
@@ -520,7 +516,7 @@ impl Engine {
         ) {
             self.init_locked(&mut record)?;
         }
-        let dir = self.containers().run_dir(&record.id);
+        let dir = self.store().run_dir(&record.id);
         Ok((
             record.id.clone(),
             dir.join(monitor::ATTACH_SOCKET),
@@ -614,7 +610,7 @@ impl Engine {
     /// io.podman.WaitContainer: blocks until the container exits; its exit code, or `None`
     /// if `caller` went away first (the wait ends then: nobody is left to answer).
     pub fn wait_container(&self, name: &str, caller: &dyn Caller) -> Result<Option<i32>> {
-        let handle = self.containers().resolve(name)?;
+        let handle = self.store().resolve(name)?;
         let waiting = {
             let mut record = handle.lock();
             if handle.is_removed() {
@@ -679,7 +675,7 @@ impl Engine {
 
     /// Containers that join a namespace of container `id`.
     fn dependents(&self, id: &str) -> Vec<String> {
-        self.containers()
+        self.store()
             .all()
             .iter()
             .map(|h| h.snapshot())
@@ -701,20 +697,20 @@ impl Engine {
         let id = &record.id;
         handle.mark_removed();
         self.release(record);
-        let dir = self.containers().dir(id);
+        let dir = self.store().dir(id);
         overlay::unmount(&dir.join("merged"))?;
-        self.containers().forget(id);
+        self.store().forget(id);
         // The record goes first: a crash mid-removal leaves a directory the next start removes.
         let _ = std::fs::remove_file(dir.join(super::RECORD_FILE));
         remove_tree(&dir)?;
-        remove_tree(&self.containers().run_dir(id))?;
+        remove_tree(&self.store().run_dir(id))?;
         Ok(())
     }
 
     /// io.podman.DeleteStoppedContainers: removes every container not running; their IDs.
     pub fn delete_stopped_containers(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        for handle in self.containers().all() {
+        for handle in self.store().all() {
             let Some(mut record) = handle.try_lock() else {
                 // Something is being done to it right now: it is not "stopped".
                 continue;

@@ -6,12 +6,13 @@
 //! file then the current one, and a followed log goes out in batches of at most
 //! [`FOLLOW_BATCH`] bytes.
 
+use super::service::Containers;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::engine::caller::{self, Caller, Wake};
+use crate::engine::error::{Error, Result};
 use crate::engine::monitor::logs::LogReader;
-use crate::engine::{Engine, Error, Result};
 
 /// Most bytes of lines in one batch of a followed log.
 pub const FOLLOW_BATCH: usize = 512 * 1024;
@@ -35,7 +36,7 @@ impl Iterator for LogLines {
     }
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.GetContainerLogs: the log's lines as the monitor wrote them (invalid UTF-8
     /// replaced by U+FFFD), up to where the log was when the call came.
     pub fn get_container_logs(&self, name: &str) -> Result<LogLines> {

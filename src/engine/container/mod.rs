@@ -22,10 +22,13 @@ mod names;
 pub mod ops;
 pub mod reconcile;
 pub mod runlabel;
+mod service;
 mod shift;
 pub mod stats;
 pub mod top;
 pub mod view;
+
+pub use service::{ContainerSettings, Containers};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,7 +41,8 @@ pub use names::{generate_name, new_id};
 use super::storage::digest::is_hex64;
 use super::storage::overlay::Overlay;
 use super::storage::{read_json, remove_tree, write_json};
-use super::{Error, Result};
+use crate::engine::error::{Error, Result};
+use crate::engine::storage::dirs;
 
 /// The record file of a container.
 pub const RECORD_FILE: &str = "container.json";
@@ -318,7 +322,7 @@ impl Container {
 
 /// The containers of the engine.
 #[derive(Debug)]
-pub struct Containers {
+pub struct ContainerStore {
     dir: PathBuf,
     run_dir: PathBuf,
     map: RwLock<HashMap<String, Handle>>,
@@ -327,13 +331,13 @@ pub struct Containers {
     leftovers: Mutex<Vec<PathBuf>>,
 }
 
-impl Containers {
+impl ContainerStore {
     /// Loads every container record under `root`; run directories live under `runroot`.
     pub fn open(root: &Path, runroot: &Path) -> Result<Self> {
         let dir = root.join(CONTAINERS_DIR);
         let run_dir = runroot.join(CONTAINERS_DIR);
         for d in [&dir, &run_dir] {
-            super::create_dir_with_mode(d, super::TRAVERSABLE_DIR_MODE)?;
+            dirs::create_dir_with_mode(d, dirs::TRAVERSABLE_DIR_MODE)?;
         }
         let mut map = HashMap::new();
         let mut leftovers = Vec::new();
@@ -390,7 +394,7 @@ impl Containers {
                 leftovers.push(entry.path());
             }
         }
-        Ok(Containers {
+        Ok(ContainerStore {
             dir,
             run_dir,
             map: RwLock::new(map),
@@ -510,7 +514,7 @@ impl Containers {
                 record.name
             )));
         }
-        super::create_private_dir(&self.dir(&record.id))?;
+        dirs::create_private_dir(&self.dir(&record.id))?;
         write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
         let handle = Container::new(record.clone(), false);
         map.insert(record.id, handle.clone());

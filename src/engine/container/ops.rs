@@ -1,6 +1,7 @@
 //! Pause and unpause, mounts, filesystem changes, export, commit, and the JSON dumps of
 //! podlink's own records.
 
+use super::service::Containers;
 use std::io::Seek;
 use std::path::{Path, PathBuf};
 
@@ -8,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::diff::UpperDiff;
 use super::{ContainerRecord, ContainerStatus};
+use crate::engine::error::{Error, Result};
 use crate::engine::runtime::RuntimeCommand;
-use crate::engine::{Engine, Error, Result};
 
 /// Where every container has something mounted, which the runtime makes in its root
 /// filesystem when the image lacks it.
@@ -53,7 +54,7 @@ pub struct CommitOptions {
     pub pause: bool,
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.PauseContainer
     pub fn pause_container(&self, name: &str) -> Result<String> {
         self.freeze(name, true)
@@ -87,7 +88,7 @@ impl Engine {
         } else {
             ContainerStatus::Running
         });
-        self.containers().save(&record)?;
+        self.store().save(&record)?;
         Ok(record.id.clone())
     }
 
@@ -97,7 +98,7 @@ impl Engine {
     ///
     /// The freeze is recorded before it is made (a marker in the run directory) and the
     /// record goes once it is undone: a service killed in between finds the marker at its
-    /// next start and thaws the container (`Engine::thaw_left_frozen`), which would otherwise
+    /// next start and thaws the container (`Containers::thaw_left_frozen`), which would otherwise
     /// stay frozen for good, reported as paused.
     fn frozen<T>(&self, record: &ContainerRecord, walk: impl FnOnce() -> Result<T>) -> Result<T> {
         let freeze = record.status() == ContainerStatus::Running;
@@ -128,7 +129,7 @@ impl Engine {
 
     /// Where a freeze made by the service (not by PauseContainer) is recorded.
     pub(crate) fn frozen_marker(&self, id: &str) -> PathBuf {
-        self.containers().run_dir(id).join(FROZEN_MARKER)
+        self.store().run_dir(id).join(FROZEN_MARKER)
     }
 
     /// io.podman.MountContainer: mounts the root filesystem (it stays mounted, whatever the
@@ -140,7 +141,7 @@ impl Engine {
         overlay.mount()?;
         record.state.client_mounts = record.state.client_mounts() + 1;
         record.state.mounted = true;
-        self.containers().save(&record)?;
+        self.store().save(&record)?;
         Ok(overlay.merged)
     }
 
@@ -160,7 +161,7 @@ impl Engine {
         if held != left {
             record.state.client_mounts = left;
             record.state.mounted = left > 0;
-            self.containers().save(&record)?;
+            self.store().save(&record)?;
         }
         if left > 0 || (active && !force) {
             // Still mounted for another client, or for the container itself.
@@ -172,12 +173,12 @@ impl Engine {
     /// io.podman.ListContainerMounts: container ID → mount point, for mounted containers.
     pub fn list_container_mounts(&self) -> Vec<(String, String)> {
         let mounted = crate::engine::storage::overlay::mount_points();
-        self.containers()
+        self.store()
             .all()
             .iter()
             .filter_map(|h| {
                 let record = h.snapshot();
-                let merged = self.containers().dir(&record.id).join("merged");
+                let merged = self.store().dir(&record.id).join("merged");
                 mounted
                     .contains(&merged)
                     .then(|| (record.id.clone(), merged.display().to_string()))
@@ -397,7 +398,7 @@ impl Engine {
             "startCount": record.state.start_count,
             "rootfsShifted": record.state.rootfs_shifted,
             "mountPoint": self.overlay_of(&record).merged,
-            "runDir": self.containers().run_dir(&record.id),
+            "runDir": self.store().run_dir(&record.id),
             "cgroupPath": Self::cgroup_path(&record),
         }))
     }
@@ -413,11 +414,11 @@ impl Engine {
                 return Ok(serde_json::to_value(&record.config).unwrap_or(Value::Null));
             }
             "config.json" | "spec" => self
-                .containers()
+                .store()
                 .dir(id)
                 .join(super::lifecycle::BUNDLE_DIR)
                 .join("config.json"),
-            "hosts" | "hostname" | "resolv.conf" => self.containers().run_dir(id).join(artifact),
+            "hosts" | "hostname" | "resolv.conf" => self.store().run_dir(id).join(artifact),
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "no artifact {other:?}: create-config, config.json, hosts, hostname and \

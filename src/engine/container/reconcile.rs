@@ -5,17 +5,18 @@
 //! service answers at once however much there is to do; an operation on a container waits
 //! until that container is reconciled (`Container::lock`).
 
+use super::service::Containers;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::lifecycle::SHM_DIR;
 use super::{ContainerRecord, ContainerStatus, Handle};
-use crate::engine::Engine;
+
 use crate::engine::monitor;
 use crate::engine::runtime::{RuntimeCommand, cgroups};
 use crate::engine::storage::overlay;
 
-impl Engine {
+impl Containers {
     /// At start-up, on a thread of its own while the service already answers: every record
     /// brought up to date with its monitor and the runtime, since the service may have been
     /// killed in the middle of anything. Containers that exited meanwhile get their exit
@@ -32,7 +33,7 @@ impl Engine {
                 self.0.iter().for_each(|h| h.settle());
             }
         }
-        let handles = SettleAll(self.containers().all());
+        let handles = SettleAll(self.store().all());
         let monitors = monitor::all_monitors();
         // Read once here: looking per container would read the mount table once per mount
         // point of every container, at every start of the service.
@@ -57,7 +58,7 @@ impl Engine {
         let mut record = handle.lock_unsettled();
         if let Some(&pid) = monitors.get(&record.id)
             && !record.status().is_active()
-            && monitor::read_exit(&self.containers().run_dir(&record.id)).is_none()
+            && monitor::read_exit(&self.store().run_dir(&record.id)).is_none()
         {
             log::warn!("container {}: adopting its monitor {pid}", record.id);
             record.state.status = Some(ContainerStatus::Created);
@@ -89,7 +90,7 @@ impl Engine {
                 }
                 None => log::warn!("container {}: the runtime does not know it", record.id),
             }
-            if let Err(e) = self.containers().save(&record) {
+            if let Err(e) = self.store().save(&record) {
                 log::error!("container {}: {e}", record.id);
             }
         } else {
@@ -107,7 +108,7 @@ impl Engine {
     fn holds_anything(&self, record: &ContainerRecord, mounted: &HashSet<PathBuf>) -> bool {
         self.runtime_root().join(&record.id).exists()
             || !cgroups::existing_dirs(&Self::cgroup_path(record)).is_empty()
-            || mounted.contains(&self.containers().run_dir(&record.id).join(SHM_DIR))
+            || mounted.contains(&self.store().run_dir(&record.id).join(SHM_DIR))
             || (!record.state.mounted && mounted.contains(&self.overlay_of(record).merged))
     }
 

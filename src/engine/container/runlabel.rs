@@ -12,9 +12,10 @@
 //! A label that starts with `podman` or `docker` runs that program on the server; it uses its
 //! own storage, not podlink's. Pulling a missing image waits for registry support.
 
+use super::service::Containers;
 use std::collections::HashMap;
 
-use crate::engine::{Engine, Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// How long a label's command may run.
 const RUNLABEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -120,7 +121,7 @@ fn command(
     Ok(words)
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.ContainerRunlabel.
     pub fn container_runlabel(&self, options: &RunlabelOptions) -> Result<RunlabelOutcome> {
         let image = match self.images().resolve(&options.image) {

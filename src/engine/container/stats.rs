@@ -6,13 +6,14 @@
 //! all-zero baseline, which made the figure meaningless (its own example shows 2.6e-08);
 //! this is what `podman stats` shows instead.
 
+use super::service::Containers;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use super::ContainerStatus;
+use crate::engine::error::{Error, Result};
 use crate::engine::runtime::cgroups;
-use crate::engine::{Engine, Error, Result};
 
 /// A container's figures at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,7 +89,7 @@ fn host_memory() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.GetContainerStats: `NoContainerRunning` unless it runs (or is paused).
     pub fn get_container_stats(&self, name: &str) -> Result<ContainerStats> {
         let (_, record) = self.view_container(name)?;

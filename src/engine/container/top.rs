@@ -3,11 +3,12 @@
 //! `top` (psgo's: `user`, `pid`, `pcpu`, `args`..., or their `%U`-style codes); rows are the
 //! header then one line per process, fields joined by tabs as Podman 1.x joined them.
 
+use super::service::Containers;
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::ContainerStatus;
-use crate::engine::{Engine, Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// Columns when the client names none (Podman 1.x's varlink default).
 const DEFAULT_DESCRIPTORS: [&str; 8] = [
@@ -263,7 +264,7 @@ fn tty_name(tty_nr: u64) -> String {
     }
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.ListContainerProcesses: the header then a row per process, tab-separated.
     pub fn list_container_processes(&self, name: &str, opts: &[String]) -> Result<Vec<String>> {
         let (_, record) = self.view_container(name)?;

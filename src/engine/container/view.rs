@@ -1,13 +1,14 @@
 //! What clients read about containers: lists, inspect data, existence, logs. Readers never
-//! wait for an operation on a container (see `Engine::view`).
+//! wait for an operation on a container (see `Containers::view`).
 
+use super::service::Containers;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
 use super::config::{MountSource, NamespaceMode};
 use super::{ContainerRecord, ContainerStatus};
-use crate::engine::{Engine, Result};
+use crate::engine::error::Result;
 
 /// A container as `ListContainers` and `GetContainer` show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,11 +52,11 @@ pub struct MountSummary {
     pub options: Vec<String>,
 }
 
-impl Engine {
+impl Containers {
     /// io.podman.ListContainers: every container, newest first.
     pub fn list_containers(&self) -> Vec<ContainerSummary> {
         let mut list: Vec<ContainerSummary> = self
-            .containers()
+            .store()
             .all()
             .iter()
             .filter_map(|h| self.view(h))
@@ -126,7 +127,7 @@ impl Engine {
                     MountSource::Volume { name } => ("volume", name.clone()),
                     MountSource::ImageVolume => (
                         "bind",
-                        self.containers()
+                        self.store()
                             .image_volume(&record.id, index)
                             .display()
                             .to_string(),
@@ -310,10 +311,10 @@ impl Engine {
             "Image": record.image_id,
             "ImageName": record.image_name,
             "Rootfs": "",
-            "ResolvConfPath": self.containers().run_dir(&record.id).join("resolv.conf"),
-            "HostnamePath": self.containers().run_dir(&record.id).join("hostname"),
-            "HostsPath": self.containers().run_dir(&record.id).join("hosts"),
-            "StaticDir": self.containers().dir(&record.id).join(super::lifecycle::BUNDLE_DIR),
+            "ResolvConfPath": self.store().run_dir(&record.id).join("resolv.conf"),
+            "HostnamePath": self.store().run_dir(&record.id).join("hostname"),
+            "HostsPath": self.store().run_dir(&record.id).join("hosts"),
+            "StaticDir": self.store().dir(&record.id).join(super::lifecycle::BUNDLE_DIR),
             "OCIRuntime": self.runtime().map(|r| r.name.clone()).unwrap_or_default(),
             "ConmonPidFile": c.conmon_pidfile,
             "Name": record.name,

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 
 use super::{Image, Images, ImportSettings, Index};
-use crate::engine::Result;
+use crate::engine::error::Result;
 use crate::engine::storage::images::ImageStore;
 use crate::engine::storage::layers::LayerStore;
 use crate::engine::storage::trash::Trash;

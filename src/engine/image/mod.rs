@@ -24,7 +24,7 @@ use super::storage::digest::Digest;
 use super::storage::images::{ImageRecord, ImageStore, new_record};
 use super::storage::layers::{LayerStore, StagedLayer};
 use super::storage::trash::Trash;
-use super::{Error, Result};
+use crate::engine::error::{Error, Result};
 use reference::{Reference, is_hex, is_hex64, split_name};
 
 pub use transport::{ExportOptions, ImportOptions, ImportSettings};
@@ -786,78 +786,6 @@ fn go_arch() -> &'static str {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
-    }
-}
-
-/// The image methods of the engine, named after the io.podman methods they serve.
-impl super::Engine {
-    /// Containers using image `id`.
-    fn image_users(&self, id: &str) -> Vec<String> {
-        self.containers().users_of(id)
-    }
-
-    /// Every image, newest first.
-    pub fn list_images(&self) -> Vec<ImageSummary> {
-        self.images().list(&|id| self.image_users(id).len())
-    }
-
-    /// One image.
-    pub fn get_image(&self, name: &str) -> Result<ImageSummary> {
-        self.images().get(name, &|id| self.image_users(id).len())
-    }
-
-    /// `podman inspect` data of an image.
-    pub fn inspect_image(&self, name: &str) -> Result<Value> {
-        self.images().inspect(name)
-    }
-
-    /// The history of an image, newest first.
-    pub fn history_image(&self, name: &str) -> Result<Vec<HistoryEntry>> {
-        self.images().history(name)
-    }
-
-    /// Adds a name to an image; returns its ID.
-    pub fn tag_image(&self, name: &str, tagged: &str) -> Result<String> {
-        self.images().tag(name, tagged)
-    }
-
-    /// Removes an image (or one of its names); returns its ID. With `force`, the containers
-    /// using it are removed first (stopped if they run), unless only a name goes.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<String> {
-        let (image, by_id) = self.images().resolve_detail(name)?;
-        let only_untag = !by_id && image.record.names.len() > 1;
-        if force && !only_untag {
-            for container in self.image_users(&image.record.id) {
-                self.remove_container(&container, true)?;
-            }
-        }
-        self.images()
-            .remove(name, force, &|id| self.image_users(id))
-    }
-
-    /// Whether an image exists.
-    pub fn image_exists(&self, name: &str) -> bool {
-        self.images().exists(name)
-    }
-
-    /// Removes every image no container uses; returns their IDs.
-    pub fn delete_unused_images(&self) -> Result<Vec<String>> {
-        self.images().prune(false, &|id| self.image_users(id))
-    }
-
-    /// Removes dangling images (with `all`, every unused image); returns their IDs.
-    pub fn images_prune(&self, all: bool) -> Result<Vec<String>> {
-        self.images().prune(!all, &|id| self.image_users(id))
-    }
-
-    /// Imports an image; returns its ID.
-    pub fn import_image(&self, options: ImportOptions) -> Result<String> {
-        self.images().import(options)
-    }
-
-    /// Exports an image; returns its ID.
-    pub fn export_image(&self, name: &str, options: ExportOptions) -> Result<String> {
-        self.images().export(name, options)
     }
 }
 

@@ -20,10 +20,10 @@ use super::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, Images, NewImage, NewLayer, OCI_MANIFEST,
     hex_digest, oci_manifest, rootfs_config,
 };
+use crate::engine::error::{Error, Result};
 use crate::engine::storage::budget::{Budget, Charged, Limits};
 use crate::engine::storage::digest::{Digest, DigestError};
 use crate::engine::storage::{self, archive};
-use crate::engine::{Error, Result};
 
 mod export;
 pub use export::ExportOptions;

@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// A runtime invocation that failed.
 #[derive(Debug, thiserror::Error)]

@@ -80,12 +80,12 @@ pub fn convert(
         .ok_or("no defaultAction")?
         .to_string();
     let arch = scmp_arch(go_arch);
-    let mut architectures = crate::engine::json_strings(&profile["architectures"]);
+    let mut architectures = json_strings(&profile["architectures"]);
     if let Some(map) = profile["archMap"].as_array()
         && let Some(entry) = map.iter().find(|e| e["architecture"] == arch)
     {
         architectures = std::iter::once(arch.to_string())
-            .chain(crate::engine::json_strings(&entry["subArchitectures"]))
+            .chain(json_strings(&entry["subArchitectures"]))
             .collect();
     }
     let has_cap = |c: &String| capabilities.contains(c);
@@ -93,21 +93,18 @@ pub fn convert(
     for rule in profile["syscalls"].as_array().ok_or("no syscalls")? {
         let includes = &rule["includes"];
         let excludes = &rule["excludes"];
-        let included_caps = crate::engine::json_strings(&includes["caps"]);
+        let included_caps = json_strings(&includes["caps"]);
         if !included_caps.iter().all(has_cap) {
             continue;
         }
-        if crate::engine::json_strings(&excludes["caps"])
-            .iter()
-            .any(has_cap)
-        {
+        if json_strings(&excludes["caps"]).iter().any(has_cap) {
             continue;
         }
-        let arches = crate::engine::json_strings(&includes["arches"]);
+        let arches = json_strings(&includes["arches"]);
         if !arches.is_empty() && !arches.iter().any(|a| a == go_arch) {
             continue;
         }
-        if crate::engine::json_strings(&excludes["arches"])
+        if json_strings(&excludes["arches"])
             .iter()
             .any(|a| a == go_arch)
         {
@@ -120,7 +117,7 @@ pub fn convert(
         {
             continue;
         }
-        let mut names = crate::engine::json_strings(&rule["names"]);
+        let mut names = json_strings(&rule["names"]);
         if let Some(name) = rule["name"].as_str() {
             names.push(name.to_string());
         }
@@ -166,6 +163,19 @@ pub fn convert(
     Ok(seccomp)
 }
 
+/// The strings of a JSON array (other elements, or a value that is not an array, give none):
+/// image configs and seccomp profiles list names this way.
+pub(crate) fn json_strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +210,7 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|r| crate::engine::json_strings(&r["names"]))
+            .flat_map(|r| json_strings(&r["names"]))
             .collect()
     }
 

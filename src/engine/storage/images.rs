@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
-use super::{
-    IMAGES_DIR, Result, StorageError, atomic_write, create_private_dir, make_private, read_json,
-    remove_tree, write_json,
-};
+use super::dirs::{create_private_dir, make_private};
+use super::{IMAGES_DIR, Result, StorageError, atomic_write, read_json, remove_tree, write_json};
 
 /// The record that makes an image exist.
 pub const IMAGE_RECORD: &str = "image.json";

@@ -12,10 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::{self, SplitReader};
 use super::digest::Digest;
-use super::{
-    LAYERS_DIR, Result, StorageError, TMP_DIR, create_private_dir, make_private, read_json,
-    remove_tree, write_json,
-};
+use super::dirs::{create_private_dir, make_private};
+use super::{LAYERS_DIR, Result, StorageError, TMP_DIR, read_json, remove_tree, write_json};
 
 /// The record file of a layer.
 pub const LAYER_RECORD: &str = "layer.json";

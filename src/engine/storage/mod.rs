@@ -33,6 +33,7 @@ pub mod budget;
 pub mod compression;
 pub mod digest;
 pub mod dirchain;
+pub mod dirs;
 pub mod images;
 pub mod layers;
 pub mod overlay;
@@ -172,33 +173,6 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         path: path.display().to_string(),
         source: e,
     })
-}
-
-/// Mode of the directories that hold image content.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
-
-/// Creates `dir` (and its parents) with mode 0700 if missing; an existing one keeps its mode.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(PRIVATE_DIR_MODE)
-        .create(dir)
-        .map_err(|e| StorageError::io("create", dir, e))
-}
-
-/// Gives the existing directory `dir` mode 0700 (a store made before that rule).
-pub fn make_private(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::symlink_metadata(dir)
-        .map_err(|e| StorageError::io("stat", dir, e))?
-        .permissions()
-        .mode();
-    if mode & 0o7777 != PRIVATE_DIR_MODE {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR_MODE))
-            .map_err(|e| StorageError::io("set the mode of", dir, e))?;
-    }
-    Ok(())
 }
 
 /// Removes a directory tree, tolerating its absence. Not `std::fs::remove_dir_all`: it

@@ -12,8 +12,8 @@ use sha2::{Digest as _, Sha256};
 use super::super::reference::Reference;
 use super::super::{Image, Images, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, hex_digest};
 use super::blob_path;
+use crate::engine::error::{Error, Result};
 use crate::engine::storage::{self, digest::Digest};
-use crate::engine::{Error, Result};
 
 /// `ExportImage`'s arguments.
 #[derive(Debug, Clone, Default)]

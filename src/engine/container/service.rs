@@ -1,0 +1,101 @@
+//! The container service: what every container operation needs, in one place.
+//!
+//! Each operation file (`create`, `lifecycle`, `ops`, ...) adds its methods to [`Containers`]
+//! with an `impl` block of its own, named after the io.podman method it serves. The service
+//! holds the record store, the image store it reads (shared with the engine), the OCI runtime
+//! and the daemon's settings for containers; it never reaches up to the engine facade.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::ContainerStore;
+use super::stats::CpuSamples;
+use crate::engine::error::{Error, Result};
+use crate::engine::image::Images;
+use crate::engine::runtime::OciRuntime;
+
+/// Settings the container operations take from the daemon.
+#[derive(Debug, Clone)]
+pub struct ContainerSettings {
+    /// The storage root.
+    pub root: PathBuf,
+    /// The run root.
+    pub runroot: PathBuf,
+    /// The cgroup under which containers' cgroups are made, by default (no trailing `/`).
+    pub cgroup_parent: String,
+    /// The most a container's log holds on disk, with its rotated file; `None`: no limit.
+    pub log_size_max: Option<u64>,
+}
+
+/// The container operations of the engine.
+#[derive(Debug)]
+pub struct Containers {
+    store: ContainerStore,
+    images: Arc<Images>,
+    runtime: Option<OciRuntime>,
+    settings: ContainerSettings,
+    cpu_samples: CpuSamples,
+}
+
+impl Containers {
+    /// The service over `store`, running containers of `images` with `runtime`.
+    pub fn new(
+        store: ContainerStore,
+        images: Arc<Images>,
+        runtime: Option<OciRuntime>,
+        settings: ContainerSettings,
+    ) -> Self {
+        Containers {
+            store,
+            images,
+            runtime,
+            settings,
+            cpu_samples: Default::default(),
+        }
+    }
+
+    /// The container records.
+    pub fn store(&self) -> &ContainerStore {
+        &self.store
+    }
+
+    /// The images containers are made from.
+    pub fn images(&self) -> &Images {
+        &self.images
+    }
+
+    /// The OCI runtime in use, if one works here.
+    pub fn runtime(&self) -> Option<&OciRuntime> {
+        self.runtime.as_ref()
+    }
+
+    /// The OCI runtime, or the error that says none works here.
+    pub fn runtime_or_err(&self) -> Result<&OciRuntime> {
+        self.runtime.as_ref().ok_or(Error::NoRuntime)
+    }
+
+    /// The previous CPU sample of each container, for GetContainerStats.
+    pub(crate) fn cpu_samples(&self) -> &CpuSamples {
+        &self.cpu_samples
+    }
+
+    /// The storage root.
+    pub fn root(&self) -> &Path {
+        &self.settings.root
+    }
+
+    /// The run root.
+    pub fn runroot(&self) -> &Path {
+        &self.settings.runroot
+    }
+
+    /// The cgroup under which containers' cgroups are made, by default.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.settings.cgroup_parent
+    }
+
+    /// The most a container's log holds on disk, with its rotated file; `None`: no limit.
+    pub fn log_size_max(&self) -> Option<u64> {
+        self.settings.log_size_max
+    }
+}
