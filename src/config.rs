@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engine::image::ImportSettings;
 use crate::engine::monitor::logs::MIN_LOG_SIZE_MAX;
+use crate::engine::options::EngineOptions;
 use crate::engine::storage::budget::Limits;
 
 /// Default address of the service, as Podman's own `podman varlink` used.
@@ -180,7 +181,11 @@ pub struct ServeArgs {
     /// file kept together); 0 or -1: no limit.
     #[arg(long, env = "PODLINK_LOG_SIZE_MAX", default_value_t = DEFAULT_LOG_SIZE_MAX as i64, allow_negative_numbers = true)]
     pub log_size_max: i64,
-    /// Test hook: calls of this io.podman method panic inside the handler.
+    /// Test hook: calls of this io.podman method panic inside the handler. Debug builds
+    /// only (the integration tests run one): in a release build neither the flag nor its
+    /// variable exists, so nothing can make a deployed daemon panic on purpose. A cfg rather
+    /// than a cargo feature, because `cargo test` builds the daemon in debug without asking.
+    #[cfg(debug_assertions)]
     #[arg(long, hide = true, env = "PODLINK_TEST_PANIC_METHOD")]
     pub test_panic_method: Option<String>,
     /// Most bytes one image import may unpack (uncompressed); past it the import fails.
@@ -279,7 +284,8 @@ pub struct Config {
     pub message_timeout: Option<std::time::Duration>,
     /// The most a container's log holds on disk (with its rotated file); `None`: no limit.
     pub log_size_max: Option<u64>,
-    /// Test hook: the io.podman method that panics.
+    /// Test hook (debug builds only): the io.podman method that panics.
+    #[cfg(debug_assertions)]
     pub test_panic_method: Option<String>,
     /// Limits and timeouts of image imports.
     pub imports: ImportSettings,
@@ -309,6 +315,7 @@ impl Config {
             log_size_max: u64::try_from(serve.log_size_max)
                 .ok()
                 .filter(|max| *max > 0),
+            #[cfg(debug_assertions)]
             test_panic_method: serve.test_panic_method,
             imports: ImportSettings {
                 limits: Limits {
@@ -322,6 +329,19 @@ impl Config {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The settings the engine is opened with.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            root: self.root.clone(),
+            runroot: self.runroot.clone(),
+            registries_conf: self.registries_conf.clone(),
+            cgroup_parent: self.cgroup_parent.clone(),
+            log_size_max: self.log_size_max,
+            imports: self.imports.clone(),
+            runtime: self.runtime.clone(),
+        }
     }
 
     /// Checks what can be checked without touching the system.

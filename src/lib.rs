@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the command line and environment, validated into one [`config::Config`].
+//! - [`config`]: the command line and environment, validated into one [`config::Config`]
+//!   (which also builds the engine's own [`engine::options::EngineOptions`]).
+//! - [`daemon`]: start-up of `podlink serve`: signals, panic hook, opening the engine, the
+//!   socket (bound or passed by systemd), then serving until stopped.
 //! - [`varlink`]: translation only. It owns the socket, the connections and the wire types
 //!   generated from `io.podman.varlink`, turns each call into one engine call and the result
 //!   back into a reply. It decides nothing.
@@ -17,6 +20,7 @@
 #![recursion_limit = "256"]
 
 pub mod config;
+pub mod daemon;
 pub mod engine;
 #[allow(unsafe_code)]
 pub mod sys;

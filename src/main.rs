@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let result: anyhow::Result<()> = match cli.command.unwrap_or_default() {
         Command::Serve(args) => podlink::config::Config::new(cli.global, args)
             .map_err(anyhow::Error::from)
-            .and_then(|config| Ok(podlink::varlink::run(config, activation)?)),
+            .and_then(|config| Ok(podlink::daemon::run(config, activation)?)),
         Command::Monitor(args) => {
             podlink::engine::monitor::run::run(args.into()).map_err(anyhow::Error::from)
         }

@@ -13,6 +13,7 @@ pub mod container;
 pub mod error;
 pub mod image;
 pub mod monitor;
+pub mod options;
 pub mod process;
 pub mod runtime;
 pub mod storage;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 
-use crate::config::Config;
+use options::EngineOptions;
 
 /// The engine facade the varlink layer calls into.
 #[derive(Debug)]
@@ -38,14 +39,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (creating when needed) the storage and run roots of `config`.
-    pub fn new(config: &Config) -> Result<Self> {
-        for dir in [&config.root, &config.runroot] {
+    /// Opens (creating when needed) the storage and run roots of `options`.
+    pub fn new(options: EngineOptions) -> Result<Self> {
+        let EngineOptions {
+            root,
+            runroot,
+            registries_conf,
+            cgroup_parent,
+            log_size_max,
+            imports,
+            runtime: runtime_choice,
+        } = options;
+        for dir in [&root, &runroot] {
             storage::dirs::create_dir_with_mode(dir, storage::dirs::TRAVERSABLE_DIR_MODE)?;
         }
-        let images = Arc::new(image::Images::open(&config.root, config.imports.clone())?);
-        let store = container::ContainerStore::open(&config.root, &config.runroot)?;
-        let runtime = runtime::select(config.runtime.as_deref())?;
+        let images = Arc::new(image::Images::open(&root, imports)?);
+        let store = container::ContainerStore::open(&root, &runroot)?;
+        let runtime = runtime::select(runtime_choice.as_deref())?;
         match &runtime {
             Some(rt) => log::info!("OCI runtime: {} ({})", rt.path.display(), rt.version),
             None => {
@@ -53,15 +63,15 @@ impl Engine {
             }
         }
         let settings = container::ContainerSettings {
-            root: config.root.clone(),
-            runroot: config.runroot.clone(),
-            cgroup_parent: config.cgroup_parent.trim_end_matches('/').to_string(),
-            log_size_max: config.log_size_max,
+            root: root.clone(),
+            runroot: runroot.clone(),
+            cgroup_parent: cgroup_parent.trim_end_matches('/').to_string(),
+            log_size_max,
         };
         Ok(Engine {
-            root: config.root.clone(),
-            runroot: config.runroot.clone(),
-            registries_conf: config.registries_conf.clone(),
+            root,
+            runroot,
+            registries_conf,
             containers: container::Containers::new(store, Arc::clone(&images), runtime, settings),
             images,
         })

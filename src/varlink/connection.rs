@@ -22,7 +22,9 @@ pub struct Dispatcher {
     service: VarlinkService,
     /// `io.podman`.
     podman: Box<dyn Interface + Send + Sync>,
-    /// Test hook: this io.podman method panics.
+    /// Test hook: this io.podman method panics. Debug builds only: a release daemon has no
+    /// way to be told to panic (the flag, its variable and this field do not exist there).
+    #[cfg(debug_assertions)]
     panic_method: Option<String>,
 }
 
@@ -35,16 +37,21 @@ enum Next {
 
 impl Dispatcher {
     /// A dispatcher over the io.podman interface proxy `podman`; `service` must describe it.
-    pub fn new(
-        service: VarlinkService,
-        podman: Box<dyn Interface + Send + Sync>,
-        panic_method: Option<String>,
-    ) -> Self {
+    pub fn new(service: VarlinkService, podman: Box<dyn Interface + Send + Sync>) -> Self {
         Dispatcher {
             service,
             podman,
-            panic_method: panic_method.map(|m| format!("io.podman.{m}")),
+            #[cfg(debug_assertions)]
+            panic_method: None,
         }
+    }
+
+    /// Test hook (debug builds only): calls of io.podman `method` panic inside the dispatch,
+    /// so the tests can show a panic is contained to its call.
+    #[cfg(debug_assertions)]
+    pub fn panic_on(mut self, method: Option<String>) -> Self {
+        self.panic_method = method.map(|m| format!("io.podman.{m}"));
+        self
     }
 
     /// Serves `stream` until the client closes it, a message breaks a bound of `limits`
@@ -152,6 +159,7 @@ impl Dispatcher {
     }
 
     fn call(&self, method: &str, call: &mut Call) -> varlink::Result<()> {
+        #[cfg(debug_assertions)]
         if self.panic_method.as_deref() == Some(method) {
             panic!("test hook: {method} panics on purpose");
         }

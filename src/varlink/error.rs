@@ -9,7 +9,7 @@ use serde_json::json;
 use varlink::Reply;
 
 use super::generated::VarlinkCallError;
-use crate::engine::Error;
+use crate::engine::error::Error;
 
 /// Replies to `call` with the io.podman error for `err`.
 pub fn reply<C: VarlinkCallError + ?Sized>(
@@ -63,9 +63,21 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
             "io.podman.RuntimeError",
             Some(json!({ "reason": chain(e) })),
         ),
-        other => (
+        // Listed rather than caught by `_`, so a new variant is a decision made here and not
+        // an ErrorOccurred by accident.
+        Error::InvalidState { .. }
+        | Error::InvalidArgument(_)
+        | Error::Invalid { .. }
+        | Error::NoRuntime
+        | Error::Monitor { .. }
+        | Error::Internal { .. }
+        | Error::Timeout { .. }
+        | Error::Network { .. }
+        | Error::NotImplemented(_)
+        | Error::Storage(_)
+        | Error::Io { .. } => (
             "io.podman.ErrorOccurred",
-            Some(json!({ "reason": chain(other) })),
+            Some(json!({ "reason": chain(err) })),
         ),
     }
 }
@@ -134,6 +146,64 @@ mod tests {
         assert_eq!(
             to_wire(&Error::NoContainerRunning { id: "x".into() }),
             ("io.podman.NoContainerRunning", None)
+        );
+    }
+
+    /// The variants of the layout step's error vocabulary answer `ErrorOccurred`, with their
+    /// message as the reason, exactly as the `InvalidArgument` they replace did.
+    #[test]
+    fn new_variants_are_error_occurred_with_their_message() {
+        let cases = [
+            (
+                Error::invalid("create.memory", "memory: must be at least 6 MiB"),
+                "memory: must be at least 6 MiB",
+            ),
+            (
+                Error::NoRuntime,
+                "no working OCI runtime (runc or crun) on this host",
+            ),
+            (
+                Error::Monitor {
+                    id: "abc".into(),
+                    reason: "exited before reporting".into(),
+                },
+                "monitor of container abc: exited before reporting",
+            ),
+            (
+                Error::internal("write OCI spec", "out of memory"),
+                "write OCI spec: out of memory",
+            ),
+            (
+                Error::Timeout {
+                    what: "stop abc".into(),
+                    after: std::time::Duration::from_secs(10),
+                },
+                "stop abc: no result after 10s",
+            ),
+            (
+                Error::Network {
+                    url: "http://x/y.tar".into(),
+                    reason: "connection refused".into(),
+                },
+                "http://x/y.tar: connection refused",
+            ),
+        ];
+        for (err, reason) in cases {
+            let (name, params) = to_wire(&err);
+            assert_eq!(name, "io.podman.ErrorOccurred", "{err:?}");
+            assert_eq!(params.unwrap(), json!({ "reason": reason }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn with_cleanup_keeps_the_first_error_on_the_wire() {
+        let err = Error::internal("write record", "disk full").with_cleanup("remove", "busy");
+        assert_eq!(
+            to_wire(&err),
+            (
+                "io.podman.ErrorOccurred",
+                Some(json!({ "reason": "write record: disk full" }))
+            )
         );
     }
 }

@@ -1,10 +1,10 @@
 //! The local image methods. Pull, push, search and build come with registries.
 
-use super::convert;
-use super::error;
-use super::generated::*;
 use crate::engine::Engine;
 use crate::engine::image::{ExportOptions, ImportOptions};
+use crate::varlink::convert::images as convert;
+use crate::varlink::error;
+use crate::varlink::generated::*;
 
 /// io.podman.ListImages
 pub fn list_images(engine: &Engine, call: &mut dyn Call_ListImages) -> varlink::Result<()> {

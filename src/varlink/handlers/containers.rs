@@ -1,12 +1,12 @@
-//! The container methods.
+//! The container methods (io.podman's `*Container*`, `Commit`, `GetAttachSockets`, ...).
 
-use super::caller::{self, Client};
-use super::convert;
-use super::error;
-use super::generated::*;
 use crate::engine::Engine;
 use crate::engine::caller::Caller;
 use crate::engine::container::checkpoint::CheckpointOptions;
+use crate::varlink::caller::{self, Client};
+use crate::varlink::convert::containers as convert;
+use crate::varlink::error;
+use crate::varlink::generated::*;
 
 /// io.podman.ListContainers
 pub fn list_containers(engine: &Engine, call: &mut dyn Call_ListContainers) -> varlink::Result<()> {
@@ -273,8 +273,15 @@ pub fn container_checkpoint(
     engine: &Engine,
     call: &mut dyn Call_ContainerCheckpoint,
     name: String,
-    options: CheckpointOptions,
+    keep: bool,
+    leave_running: bool,
+    tcp_established: bool,
 ) -> varlink::Result<()> {
+    let options = CheckpointOptions {
+        keep,
+        leave_running,
+        tcp_established,
+    };
     match engine.containers().container_checkpoint(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ContainerCheckpoint", e),
@@ -368,6 +375,7 @@ pub fn commit(
     author: String,
     message: String,
     pause: bool,
+    _manifest_type: String,
 ) -> varlink::Result<()> {
     let options = crate::engine::container::ops::CommitOptions {
         image_name,

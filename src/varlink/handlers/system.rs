@@ -1,9 +1,9 @@
 //! Ping, GetVersion and GetInfo.
 
-use super::convert;
-use super::error;
-use super::generated::{Call_GetInfo, Call_GetVersion, Call_Ping, StringResponse};
 use crate::engine::Engine;
+use crate::varlink::convert::system as convert;
+use crate::varlink::error;
+use crate::varlink::generated::{Call_GetInfo, Call_GetVersion, Call_Ping, StringResponse};
 
 /// io.podman.Ping: always "OK" while the service runs.
 pub fn ping(_engine: &Engine, call: &mut dyn Call_Ping) -> varlink::Result<()> {

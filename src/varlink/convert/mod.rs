@@ -1,0 +1,10 @@
+//! Engine views ↔ wire structs, one file per area. Conversions only: what a field means is
+//! decided by the engine, and nothing here calls it.
+//!
+//! - `system`: `GetVersion` and `GetInfo` replies;
+//! - `images`: image list and history entries;
+//! - `containers`: container list entries and stats; `Create` and `Runlabel` → engine options.
+
+pub(super) mod containers;
+pub(super) mod images;
+pub(super) mod system;
