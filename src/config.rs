@@ -535,4 +535,42 @@ mod tests {
         }
         assert_eq!(config("-1").unwrap(), None);
     }
+
+    #[test]
+    fn engine_options_carry_what_the_engine_is_opened_with() {
+        let cli = Cli::parse_from([
+            "podlink",
+            "--root=/r",
+            "--runroot=/rr",
+            "--runtime=crun",
+            "--registries-conf=/etc/reg.conf",
+            "--cgroup-parent=/cg/",
+            "serve",
+            "--log-size-max=1048576",
+            "--import-max-entries=7",
+            "--http-read-timeout=9",
+        ]);
+        let Some(Command::Serve(serve)) = cli.command else {
+            panic!("serve expected")
+        };
+        let options = Config::new(cli.global, serve).unwrap().engine_options();
+        assert_eq!(options.root, Path::new("/r"));
+        assert_eq!(options.runroot, Path::new("/rr"));
+        assert_eq!(options.runtime.as_deref(), Some(Path::new("crun")));
+        assert_eq!(options.registries_conf, Path::new("/etc/reg.conf"));
+        assert_eq!(options.cgroup_parent, "/cg/");
+        assert_eq!(options.log_size_max, Some(1 << 20));
+        assert_eq!(options.imports.limits.max_entries, 7);
+        assert_eq!(
+            options.imports.read_timeout,
+            std::time::Duration::from_secs(9)
+        );
+    }
+
+    /// The panic hook's flag exists in debug builds (the tests use it) and nowhere else.
+    #[test]
+    fn the_test_panic_flag_exists_only_in_debug_builds() {
+        let parsed = Cli::try_parse_from(["podlink", "serve", "--test-panic-method", "Ping"]);
+        assert_eq!(parsed.is_ok(), cfg!(debug_assertions));
+    }
 }
