@@ -6,7 +6,7 @@
 //! may name anything here. Starting the daemon (signals, opening the engine, choosing the
 //! socket) is `crate::daemon`'s.
 //!
-//! - `server`: listening socket, accept loop, graceful shutdown;
+//! - `server`: accept loop over the listener it is given, graceful shutdown;
 //! - `connection`: validation and dispatch of each message, panic containment;
 //! - `framing`: reading messages within bounds of size, time and memory across connections;
 //! - `caller`: the client of the call being served, for handlers that wait or stream;

@@ -1,4 +1,4 @@
-//! The listening socket, the accept loop and graceful shutdown.
+//! The accept loop over the listener `crate::daemon` set up, and graceful shutdown.
 //!
 //! A thread per connection, no cap on their number: the varlink crate's pool stops at about
 //! 100 connections, and an idle client must never lock others out. The accept loop polls the
@@ -8,9 +8,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,12 +17,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::connection::Dispatcher;
 use super::framing::{Budget, Limits};
-use crate::sys::ActivatedSocket;
 
 /// Stack of a connection thread: calls are shallow, and 300+ idle clients should cost little.
 const CONNECTION_STACK: usize = 512 * 1024;
-/// Socket names under which systemd may pass our socket (`FileDescriptorName=`).
-const ACTIVATION_NAMES: [&str; 2] = ["io.podman", "varlink"];
 
 /// A request to stop serving, shared by the signal thread, the accept loop and connections.
 ///
@@ -277,140 +272,6 @@ fn start_connection(
         return Err(e);
     }
     Ok(())
-}
-
-/// A socket file this process created, removed again on exit if it is still ours.
-#[derive(Debug)]
-pub struct BoundSocket {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl BoundSocket {
-    /// Removes the socket file unless another process has replaced it since.
-    pub fn remove(self) {
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => {
-                if let Err(e) = std::fs::remove_file(&self.path) {
-                    log::warn!("cannot remove {}: {e}", self.path.display());
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Why the service cannot listen.
-#[derive(Debug, thiserror::Error)]
-pub enum ListenError {
-    /// Another service answers on the socket.
-    #[error("a service is already listening on {0}")]
-    AlreadyServing(PathBuf),
-    /// Something that is not a socket sits at the path.
-    #[error("{0} exists and is not a socket")]
-    NotASocket(PathBuf),
-    /// The socket passed by systemd is not a listening unix socket.
-    #[error("the socket passed by systemd is not a listening socket: {0}")]
-    Activation(String),
-    /// A system call failed.
-    #[error("{what} {path}: {source}")]
-    Io {
-        /// The operation.
-        what: &'static str,
-        /// The path involved.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
-}
-
-fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ListenError {
-    let path = path.to_path_buf();
-    move |source| ListenError::Io { what, path, source }
-}
-
-/// The listener systemd passed, if any: the one named io.podman or varlink, else the first.
-pub fn activated_listener(
-    mut sockets: Vec<ActivatedSocket>,
-) -> Result<Option<UnixListener>, ListenError> {
-    if sockets.is_empty() {
-        return Ok(None);
-    }
-    let index = sockets
-        .iter()
-        .position(|s| ACTIVATION_NAMES.contains(&s.name.as_str()))
-        .unwrap_or(0);
-    let socket = sockets.swap_remove(index);
-    let listening = nix::sys::socket::getsockopt(&socket.fd, nix::sys::socket::sockopt::AcceptConn)
-        .map_err(|e| ListenError::Activation(e.to_string()))?;
-    if !listening {
-        return Err(ListenError::Activation(format!(
-            "{:?} does not accept",
-            socket.name
-        )));
-    }
-    Ok(Some(UnixListener::from(socket.fd)))
-}
-
-/// Binds a socket file at `path` with `mode`: creates the directory (0700) if needed, replaces
-/// a stale socket, refuses a live one. The socket is bound under a temporary name, given its
-/// mode, then renamed into place, so it is never reachable with looser permissions.
-pub fn bind_path(path: &Path, mode: u32) -> Result<(UnixListener, BoundSocket), ListenError> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| ListenError::Io {
-                what: "create directory",
-                path: parent.to_path_buf(),
-                source: e,
-            })?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_socket() => {
-            return Err(ListenError::NotASocket(path.to_path_buf()));
-        }
-        Ok(_) => match UnixStream::connect(path) {
-            Ok(_) => return Err(ListenError::AlreadyServing(path.to_path_buf())),
-            Err(e) => log::info!("replacing stale socket {} ({e})", path.display()),
-        },
-        Err(_) => {}
-    }
-    let temp = parent.join(format!(".podlink-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    let listener = UnixListener::bind(&temp).map_err(io_error("bind", &temp))?;
-    let placed = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
-        .map_err(io_error("chmod", &temp))
-        .and_then(|()| std::fs::rename(&temp, path).map_err(io_error("rename onto", path)))
-        .and_then(|()| std::fs::symlink_metadata(path).map_err(io_error("stat", path)));
-    match placed {
-        Ok(meta) => Ok((
-            listener,
-            BoundSocket {
-                path: path.to_path_buf(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-            },
-        )),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
-    }
-}
-
-/// Binds a Linux abstract socket.
-pub fn bind_abstract(name: &str) -> Result<UnixListener, ListenError> {
-    use std::os::linux::net::SocketAddrExt;
-    let path = PathBuf::from(format!("@{name}"));
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-        .map_err(io_error("name", &path))?;
-    UnixListener::bind_addr(&addr).map_err(io_error("bind", &path))
 }
 
 fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
