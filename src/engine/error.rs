@@ -120,7 +120,7 @@ pub enum Error {
     NotImplemented(&'static str),
     /// The OCI runtime failed.
     #[error(transparent)]
-    Runtime(#[from] super::runtime::RuntimeError),
+    Runtime(#[from] super::runtime::error::RuntimeError),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] super::storage::StorageError),

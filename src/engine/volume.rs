@@ -16,7 +16,7 @@ pub const VOLUMES_DIR: &str = "volumes";
 /// The data directory of volume `name` under `root`, created if it does not exist yet, then
 /// owned by `owner` (uid, gid): the root of the user namespace of the container that made it.
 pub fn data_dir(root: &Path, name: &str, owner: Option<(u32, u32)>) -> Result<PathBuf> {
-    if !super::container::create::valid_volume_name(name) {
+    if !valid_volume_name(name) {
         return Err(Error::InvalidArgument(format!(
             "{name:?} is not a volume name"
         )));
@@ -30,6 +30,13 @@ pub fn data_dir(root: &Path, name: &str, owner: Option<(u32, u32)>) -> Result<Pa
         }
     }
     Ok(dir)
+}
+
+/// Whether `name` is a valid volume name.
+pub fn valid_volume_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// The path of `path` (absolute, as inside the container) in the root filesystem at `root`,

@@ -11,7 +11,8 @@
 use super::service::Containers;
 use std::path::PathBuf;
 
-use super::lifecycle::{BUNDLE_DIR, KILL_WAIT, Restore};
+use super::bundle::BUNDLE_DIR;
+use super::lifecycle::{KILL_WAIT, Restore};
 use super::{ContainerRecord, ContainerStatus};
 use crate::engine::error::{Error, Result};
 use crate::engine::monitor;

@@ -22,10 +22,10 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::config::IdMap;
 use super::image_view::{ImageEntry, ImageView};
 use super::ops::Changes;
 use crate::engine::error::{Error, Result};
+use crate::engine::runtime::spec::input::IdMap;
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::tree::{self, Next};
 
@@ -86,7 +86,7 @@ fn is_opaque(path: &Path) -> bool {
 
 /// The ID inside the container of host ID `id` (unmapped IDs stay as they are).
 fn unshift(maps: &[IdMap], id: u32) -> u32 {
-    super::config::to_container(maps, id).unwrap_or(id)
+    crate::engine::runtime::spec::input::to_container(maps, id).unwrap_or(id)
 }
 
 impl UpperDiff<'_> {

@@ -11,6 +11,7 @@
 //! images. No lock is held while the runtime runs, except a container's own (which only
 //! serializes calls on that container).
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod config;
 pub mod create;
@@ -410,7 +411,7 @@ impl ContainerStore {
             std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|p| p.into_inner()));
         for dir in leftovers {
             log::warn!("removing what is left of a container: {}", dir.display());
-            for mount in ["merged", lifecycle::SHM_DIR] {
+            for mount in ["merged", bundle::SHM_DIR] {
                 let _ = super::storage::overlay::unmount(&dir.join(mount));
             }
             if let Err(e) = remove_tree(&dir) {

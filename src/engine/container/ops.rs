@@ -416,7 +416,7 @@ impl Containers {
             "config.json" | "spec" => self
                 .store()
                 .dir(id)
-                .join(super::lifecycle::BUNDLE_DIR)
+                .join(super::bundle::BUNDLE_DIR)
                 .join("config.json"),
             "hosts" | "hostname" | "resolv.conf" => self.store().run_dir(id).join(artifact),
             other => {

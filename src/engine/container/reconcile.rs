@@ -9,7 +9,7 @@ use super::service::Containers;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use super::lifecycle::SHM_DIR;
+use super::bundle::SHM_DIR;
 use super::{ContainerRecord, ContainerStatus, Handle};
 
 use crate::engine::monitor;

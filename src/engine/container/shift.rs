@@ -8,8 +8,8 @@ use std::path::Path;
 /// The walk is iterative and by descriptor (an image decides how deep its tree goes).
 pub(super) fn shift_ownership(
     root: &Path,
-    uid_map: &[super::config::IdMap],
-    gid_map: &[super::config::IdMap],
+    uid_map: &[crate::engine::runtime::spec::input::IdMap],
+    gid_map: &[crate::engine::runtime::spec::input::IdMap],
 ) -> std::io::Result<()> {
     use nix::sys::stat::SFlag;
     use nix::unistd::{Gid, Uid};
@@ -18,7 +18,7 @@ pub(super) fn shift_ownership(
 
     use crate::engine::tree::{self, Next};
 
-    let shift = super::config::to_host;
+    let shift = crate::engine::runtime::spec::input::to_host;
     // Changes the owner of the entry `name` in `dir` (its status `stat`, `path` a path to it).
     let apply = |dir: std::os::fd::BorrowedFd<'_>,
                  name: &std::ffi::OsStr,
@@ -72,7 +72,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("d")).unwrap();
         std::fs::write(dir.path().join("d/f"), "x").unwrap();
         std::os::unix::fs::symlink("f", dir.path().join("d/l")).unwrap();
-        let map = [super::super::config::IdMap {
+        let map = [crate::engine::runtime::spec::input::IdMap {
             container_id: 0,
             host_id: 100_000,
             size: 65536,

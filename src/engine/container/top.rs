@@ -292,7 +292,7 @@ impl Containers {
         let host_groups = names(&std::fs::read_to_string("/etc/group").unwrap_or_default());
         let uid_map = std::fs::read_to_string(format!("/proc/{init}/uid_map")).unwrap_or_default();
         let gid_map = std::fs::read_to_string(format!("/proc/{init}/gid_map")).unwrap_or_default();
-        let host_caps = super::create::host_capabilities();
+        let host_caps = super::create::caps::host_capabilities();
         let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
             .ok()
             .flatten()

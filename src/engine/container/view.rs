@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::config::{MountSource, NamespaceMode};
 use super::{ContainerRecord, ContainerStatus};
 use crate::engine::error::Result;
+use crate::engine::runtime::spec::input::{MountSource, NamespaceMode};
 
 /// A container as `ListContainers` and `GetContainer` show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -314,7 +314,7 @@ impl Containers {
             "ResolvConfPath": self.store().run_dir(&record.id).join("resolv.conf"),
             "HostnamePath": self.store().run_dir(&record.id).join("hostname"),
             "HostsPath": self.store().run_dir(&record.id).join("hosts"),
-            "StaticDir": self.store().dir(&record.id).join(super::lifecycle::BUNDLE_DIR),
+            "StaticDir": self.store().dir(&record.id).join(super::bundle::BUNDLE_DIR),
             "OCIRuntime": self.runtime().map(|r| r.name.clone()).unwrap_or_default(),
             "ConmonPidFile": c.conmon_pidfile,
             "Name": record.name,

@@ -6,26 +6,18 @@
 
 pub mod cgroups;
 pub mod criu;
+pub mod error;
 pub mod seccomp;
 pub mod spec;
+
+// Re-exported for the monitor, which reports runtime failures in the same shape.
+pub use error::RuntimeError;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::engine::error::{Error, Result};
-
-/// A runtime invocation that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{argv} failed ({status}): {stderr}")]
-pub struct RuntimeError {
-    /// The command line.
-    pub argv: String,
-    /// How it ended.
-    pub status: String,
-    /// What it wrote to stderr (or its log), trimmed.
-    pub stderr: String,
-}
 
 /// One runtime subcommand and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,9 @@
 //! `/usr/share/containers/seccomp.json`), turned into the runtime spec's `linux.seccomp` for
 //! one container: rules are kept or dropped by the container's capabilities, the host's
 //! architecture and kernel, as those tools do.
+//!
+//! Which profile a container gets is decided in one place, [`Seccomp::choose`]: at create,
+//! to check a given profile and record the choice, and at every start, to load it.
 
 use std::path::{Path, PathBuf};
 
@@ -22,13 +25,89 @@ pub fn default_profile() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A profile that could not be read or converted; the message names its path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct SeccompError {
+    /// The profile's path.
+    pub path: PathBuf,
+    /// Why it could not be used.
+    pub reason: String,
+}
+
+/// A profile that is not one this module can convert.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProfileError(String);
+
+impl From<&str> for ProfileError {
+    fn from(reason: &str) -> Self {
+        ProfileError(reason.to_string())
+    }
+}
+
+/// The seccomp filter a container gets, from its recorded setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seccomp {
+    /// No filter.
+    Unconfined,
+    /// The installed default profile, at this path.
+    Default(PathBuf),
+    /// A profile on the server, as the client named it.
+    Profile(PathBuf),
+}
+
+impl Seccomp {
+    /// The choice for `setting` ("", "default", "unconfined" or a path): the default when
+    /// one is installed (a warning, and no filter, when none is), else what was named.
+    pub fn choose(setting: &str) -> Self {
+        match setting {
+            "" | "default" => match default_profile() {
+                Some(path) => Seccomp::Default(path),
+                None => {
+                    log::warn!(
+                        "no default seccomp profile installed ({}): the container runs \
+                         without one",
+                        DEFAULT_PROFILES.join(" or ")
+                    );
+                    Seccomp::Unconfined
+                }
+            },
+            "unconfined" => Seccomp::Unconfined,
+            path => Seccomp::Profile(PathBuf::from(path)),
+        }
+    }
+
+    /// The setting to record, so that inspect and every later start see this choice:
+    /// "default", "unconfined" (also when no default is installed, so that inspect does not
+    /// claim a filter) or the profile's path as given.
+    pub fn setting(&self) -> String {
+        match self {
+            Seccomp::Unconfined => "unconfined".into(),
+            Seccomp::Default(_) => "default".into(),
+            Seccomp::Profile(path) => path.display().to_string(),
+        }
+    }
+
+    /// The spec's `linux.seccomp` for a container with `capabilities`, if any filter.
+    pub fn filter(&self, capabilities: &[String]) -> Result<Option<Value>, SeccompError> {
+        match self {
+            Seccomp::Unconfined => Ok(None),
+            Seccomp::Default(path) | Seccomp::Profile(path) => load(path, capabilities).map(Some),
+        }
+    }
+}
+
 /// Reads the profile at `path` and converts it for a container with `capabilities`.
-pub fn load(path: &Path, capabilities: &[String]) -> Result<Value, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let profile: Value =
-        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load(path: &Path, capabilities: &[String]) -> Result<Value, SeccompError> {
+    let failed = |reason: String| SeccompError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    let profile: Value = serde_json::from_slice(&text).map_err(|e| failed(e.to_string()))?;
     convert(&profile, capabilities, host_arch(), &kernel_version())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// The host's architecture as the profile's `includes.arches` names it (Go's names).
@@ -74,7 +153,7 @@ pub fn convert(
     capabilities: &[String],
     go_arch: &str,
     kernel: &(u32, u32),
-) -> Result<Value, String> {
+) -> Result<Value, ProfileError> {
     let default_action = profile["defaultAction"]
         .as_str()
         .ok_or("no defaultAction")?
@@ -159,7 +238,7 @@ pub fn convert(
     }
     // Checked against the spec's own types now, so a bad profile fails the create.
     serde_json::from_value::<oci_spec::runtime::LinuxSeccomp>(seccomp.clone())
-        .map_err(|e| format!("not a seccomp profile: {e}"))?;
+        .map_err(|e| ProfileError(format!("not a seccomp profile: {e}")))?;
     Ok(seccomp)
 }
 

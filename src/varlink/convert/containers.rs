@@ -79,9 +79,13 @@ pub fn runlabel_options(r: wire::Runlabel) -> crate::engine::container::runlabel
 
 /// `CreateContainer`'s input as engine options: every field, as the client sent it. The
 /// engine parses and checks them (and refuses, by name, what it cannot honour).
-pub fn create_options(create: wire::Create) -> crate::engine::container::create::CreateOptions {
-    use crate::engine::container::config::IdMap;
-    use crate::engine::container::create::{CreateOptions, IdMappingOptions, ResourceOptions};
+pub fn create_options(
+    create: wire::Create,
+) -> crate::engine::container::create::options::CreateOptions {
+    use crate::engine::container::create::options::{
+        CreateOptions, IdMappingOptions, ResourceOptions,
+    };
+    use crate::engine::runtime::spec::input::IdMap;
     let wire::Create {
         args,
         cap_add,

@@ -1,0 +1,315 @@
+//! A container's bundle: everything on the host its runtime spec refers to (the generated
+//! /etc files, /dev/shm, volume directories, shifted ownership, namespaces to join), then
+//! the spec itself. Lifecycle calls [`Containers::prepare`] at every init; nothing here
+//! runs the container.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::engine::container::ContainerRecord;
+use crate::engine::container::service::Containers;
+use crate::engine::error::{Error, Result};
+use crate::engine::monitor;
+use crate::engine::runtime::seccomp::Seccomp;
+use crate::engine::runtime::spec::build::build;
+use crate::engine::runtime::spec::devices::{Device, host_devices};
+use crate::engine::runtime::spec::input::{MountSource, NamespaceMode, SpecInput};
+use crate::engine::storage::dirs;
+use crate::engine::storage::overlay::{self, Overlay};
+use crate::engine::storage::remove_tree;
+use crate::engine::volume;
+
+/// The bundle directory inside a container's storage directory.
+pub const BUNDLE_DIR: &str = "userdata";
+/// The container's /dev/shm on the host, inside its run directory.
+pub const SHM_DIR: &str = "shm";
+impl Containers {
+    /// Everything on the host the spec refers to, then the spec.
+    pub(super) fn prepare(
+        &self,
+        record: &mut ContainerRecord,
+        overlay: &Overlay,
+        run_dir: &Path,
+    ) -> Result<oci_spec::runtime::Spec> {
+        let c = record.config.clone();
+        // The root of the container's user namespace, on the host.
+        let root_uid = c
+            .uid_map
+            .iter()
+            .find(|m| m.container_id == 0)
+            .map(|m| m.host_id);
+        let root_gid = c
+            .gid_map
+            .iter()
+            .find(|m| m.container_id == 0)
+            .map(|m| m.host_id);
+        if !c.uid_map.is_empty() && !record.state.rootfs_shifted {
+            // Files of the image belong to IDs of the host; in a user namespace they must
+            // belong to the mapped IDs. The overlay has metacopy on, so only metadata is
+            // copied up, once.
+            super::shift::shift_ownership(&overlay.merged, &c.uid_map, &c.gid_map)
+                .map_err(|e| Error::io("shift ownership of", &overlay.merged, e))?;
+            record.state.rootfs_shifted = true;
+            self.store().save(record)?;
+        }
+        write_etc_files(record, run_dir)?;
+        let mut namespace_paths = BTreeMap::new();
+        for (kind, mode) in c.namespaces.each() {
+            match mode {
+                NamespaceMode::Path(path) => {
+                    namespace_paths.insert(kind, path.clone());
+                }
+                NamespaceMode::Container(id) => {
+                    let pid = self.running_pid(id, kind)?;
+                    namespace_paths.insert(kind, format!("/proc/{pid}/ns/{kind}"));
+                }
+                _ => {}
+            }
+        }
+        let shm_dir = self.shm_dir(record, run_dir)?;
+        if root_uid.is_some() || root_gid.is_some() {
+            // The container's root, unprivileged on the host, must pass through its
+            // directories to its root filesystem and the files mounted into it (which
+            // become its own); what else is in them stays root's.
+            for dir in [self.store().dir(&record.id), run_dir.to_path_buf()] {
+                dirs::create_dir_with_mode(&dir, dirs::TRAVERSABLE_DIR_MODE)?;
+            }
+            let owned = [
+                run_dir.join("hostname"),
+                run_dir.join("hosts"),
+                run_dir.join("resolv.conf"),
+            ];
+            let shm = shm_dir.starts_with(run_dir).then(|| shm_dir.clone());
+            for path in owned.iter().chain(shm.iter()) {
+                std::os::unix::fs::chown(path, root_uid, root_gid)
+                    .map_err(|e| Error::io("chown", path, e))?;
+            }
+        }
+
+        let mut mount_sources = Vec::new();
+        for (index, m) in c.mounts.iter().enumerate() {
+            mount_sources.push(match &m.source {
+                MountSource::Bind { source } => Some(PathBuf::from(source)),
+                MountSource::Volume { name } => {
+                    let owner = root_uid.zip(root_gid);
+                    Some(volume::data_dir(self.root(), name, owner)?)
+                }
+                MountSource::ImageVolume => {
+                    let dir = self.store().image_volume(&record.id, index);
+                    let volumes = dir.parent().unwrap_or(&dir).to_path_buf();
+                    if !dir.exists() {
+                        // Filled aside and renamed into place: a failed copy is retried at
+                        // the next start rather than left half done.
+                        let partial = volumes.join(format!(".{index}.partial"));
+                        let _ = remove_tree(&partial);
+                        std::fs::create_dir_all(&partial)
+                            .map_err(|e| Error::io("create directory", &partial, e))?;
+                        // The image's path, its symlinks resolved inside the root filesystem
+                        // (an image could otherwise point a volume at the host's /etc).
+                        if let Some(inside) =
+                            volume::resolve_in_root(&overlay.merged, &m.destination)
+                        {
+                            volume::copy_tree(&inside, &partial)
+                                .map_err(|e| Error::io("fill image volume from", &inside, e))?;
+                        }
+                        std::fs::rename(&partial, &dir)
+                            .map_err(|e| Error::io("rename", &partial, e))?;
+                    }
+                    Some(dir)
+                }
+                MountSource::Tmpfs => None,
+            });
+        }
+        let devices = if c.privileged {
+            host_devices()
+        } else {
+            c.devices
+                .iter()
+                .map(|d| Device::from_host(Path::new(&d.host), &d.container, &d.permissions))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| Error::invalid("create.devices", format!("devices: {e}")))?
+        };
+        // The choice create recorded, made again by the same function: a profile removed
+        // since create is an error now, not a silent start without a filter.
+        let seccomp = Seccomp::choose(&c.seccomp)
+            .filter(&c.capabilities)
+            .map_err(|e| Error::internal("seccomp profile", e))?;
+        let input = SpecInput {
+            config: c.spec_config(),
+            rootfs: &overlay.merged,
+            etc_dir: run_dir,
+            shm_dir: &shm_dir,
+            namespace_paths,
+            mount_sources,
+            devices,
+            seccomp,
+            cgroups_path: Self::cgroup_path(record),
+        };
+        build(&input)
+    }
+
+    /// The pid of container `id`, which must run, for joining its `kind` namespace.
+    fn running_pid(&self, id: &str, kind: &str) -> Result<i32> {
+        let handle = self.store().resolve(id).map_err(|_| {
+            Error::invalid(
+                mode_field(kind),
+                format!("the container whose {kind} namespace this one joins ({id}) is gone"),
+            )
+        })?;
+        // Its snapshot, not its lock: this runs with our own container locked, and waiting
+        // here for an operation on the other one (a stop's timeout) would hold ours too.
+        let target = handle.snapshot();
+        let alive = target.status().is_active()
+            && target.state.pid > 0
+            && monitor::read_exit(&self.store().run_dir(id)).is_none()
+            && monitor::is_monitor(target.state.monitor_pid, id);
+        if !alive {
+            return Err(Error::invalid(
+                mode_field(kind),
+                format!(
+                    "the {kind} namespace belongs to container {id}, which is {}: start it first",
+                    target.status().as_str()
+                ),
+            ));
+        }
+        Ok(target.state.pid)
+    }
+
+    /// The host directory mounted at the container's /dev/shm: the client's, the host's, the
+    /// one of the container it shares IPC with, or a tmpfs of its own.
+    fn shm_dir(&self, record: &ContainerRecord, run_dir: &Path) -> Result<PathBuf> {
+        let c = &record.config;
+        if !c.shm_dir.is_empty() {
+            return Ok(PathBuf::from(&c.shm_dir));
+        }
+        match &c.namespaces.ipc {
+            NamespaceMode::Host => return Ok(PathBuf::from("/dev/shm")),
+            NamespaceMode::Container(id) => {
+                return Ok(self.store().run_dir(id).join(SHM_DIR));
+            }
+            _ => {}
+        }
+        let dir = run_dir.join(SHM_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        if !overlay::is_mounted(&dir) {
+            let options = format!("mode=1777,size={}", c.shm_size);
+            nix::mount::mount(
+                Some("shm"),
+                &dir,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NOEXEC
+                    | nix::mount::MsFlags::MS_NODEV,
+                Some(options.as_str()),
+            )
+            .map_err(|e| Error::io("mount tmpfs on", &dir, e.into()))?;
+        }
+        Ok(dir)
+    }
+}
+
+/// The create option that named the namespace of `kind` to join.
+fn mode_field(kind: &str) -> &'static str {
+    match kind {
+        "ipc" => "create.ipc_mode",
+        "pid" => "create.pid_mode",
+        "uts" => "create.uts_mode",
+        "net" => "create.net_mode",
+        "user" => "create.userns_mode",
+        _ => "create",
+    }
+}
+
+/// The files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf.
+pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
+    let c = &record.config;
+    let write = |name: &str, text: String| {
+        let path = run_dir.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))
+    };
+    write("hostname", format!("{}\n", c.hostname))?;
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+    );
+    for (name, address) in &c.hosts_add {
+        hosts.push_str(&format!("{address}\t{name}\n"));
+    }
+    hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    write("hosts", hosts)?;
+    write(
+        "resolv.conf",
+        resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            &c.dns_servers,
+            &c.dns_search,
+            &c.dns_options,
+        ),
+    )
+}
+
+/// The host's resolv.conf with the container's servers, search domains and options in place
+/// of the host's (each only when given). Loopback servers of the host are dropped: they mean
+/// nothing inside a network namespace of the container's own.
+fn resolv_conf(host: &str, servers: &[String], search: &[String], options: &[String]) -> String {
+    let mut host_servers = Vec::new();
+    let mut host_search = Vec::new();
+    let mut host_options = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => host_servers.extend(words.map(String::from)),
+            Some("search") | Some("domain") => host_search.extend(words.map(String::from)),
+            Some("options") => host_options.extend(words.map(String::from)),
+            _ => {}
+        }
+    }
+    host_servers.retain(|s| {
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| !ip.is_loopback())
+            .unwrap_or(false)
+    });
+    let pick = |given: &[String], host: Vec<String>| {
+        if given.is_empty() {
+            host
+        } else {
+            given.to_vec()
+        }
+    };
+    let mut text = String::new();
+    let search = pick(search, host_search);
+    if !search.is_empty() {
+        text.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for server in pick(servers, host_servers) {
+        text.push_str(&format!("nameserver {server}\n"));
+    }
+    let options = pick(options, host_options);
+    if !options.is_empty() {
+        text.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_replaces_what_is_given() {
+        let host =
+            "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &[], &[]),
+            "search corp\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(
+                host,
+                &["1.1.1.1".into()],
+                &["a.example".into()],
+                &["ndots:2".into()]
+            ),
+            "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n"
+        );
+    }
+}
