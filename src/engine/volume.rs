@@ -17,9 +17,12 @@ pub const VOLUMES_DIR: &str = "volumes";
 /// owned by `owner` (uid, gid): the root of the user namespace of the container that made it.
 pub fn data_dir(root: &Path, name: &str, owner: Option<(u32, u32)>) -> Result<PathBuf> {
     if !valid_volume_name(name) {
-        return Err(Error::InvalidArgument(format!(
-            "{name:?} is not a volume name"
-        )));
+        // Names come from CreateContainer's `volumes`; checked there first, and again
+        // here because a path is built from it.
+        return Err(Error::invalid(
+            "create.volumes",
+            format!("{name:?} is not a volume name"),
+        ));
     }
     let dir = root.join(VOLUMES_DIR).join(name).join("_data");
     if !dir.exists() {

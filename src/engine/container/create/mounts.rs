@@ -104,7 +104,7 @@ pub(super) fn mounts(image: &Value, o: &CreateOptions) -> Result<Vec<MountSpec>>
     image_volumes.dedup();
     let kind = match o.image_volume_type.as_str() {
         "" | "bind" => Some(MountSource::ImageVolume),
-        "create.tmpfs" => Some(MountSource::Tmpfs),
+        "tmpfs" => Some(MountSource::Tmpfs),
         "ignore" => None,
         other => {
             return Err(invalid(
