@@ -333,4 +333,27 @@ mod tests {
         assert_eq!(parse_kernel_version("4.8"), Some((4, 8)));
         assert_eq!(parse_kernel_version("x"), None);
     }
+
+    #[test]
+    fn one_choice_for_create_and_start() {
+        assert_eq!(Seccomp::choose("unconfined"), Seccomp::Unconfined);
+        assert_eq!(Seccomp::choose("unconfined").setting(), "unconfined");
+        assert_eq!(Seccomp::Unconfined.filter(&[]).unwrap(), None);
+        let given = Seccomp::choose("/no/such/profile.json");
+        assert_eq!(given.setting(), "/no/such/profile.json");
+        let err = given.filter(&[]).unwrap_err().to_string();
+        assert!(err.starts_with("/no/such/profile.json: "), "{err}");
+        // The default is recorded as "default" only when one is installed, so that inspect
+        // never claims a filter the container does not get.
+        let default = Seccomp::choose("");
+        assert_eq!(Seccomp::choose("default"), default);
+        match default_profile() {
+            Some(path) => {
+                assert_eq!(default, Seccomp::Default(path));
+                assert_eq!(default.setting(), "default");
+                assert!(default.filter(&["CAP_CHOWN".into()]).unwrap().is_some());
+            }
+            None => assert_eq!(default.setting(), "unconfined"),
+        }
+    }
 }

@@ -26,11 +26,7 @@ impl Containers {
     /// io.podman.CreateContainer: records a new container; returns its ID.
     pub fn create_container(&self, options: CreateOptions) -> Result<String> {
         refuse_later_features(&options)?;
-        let image_name = if options.image.is_empty() {
-            options.image_id.clone()
-        } else {
-            options.image.clone()
-        };
+        let image_name = options.image_name().to_string();
         let image = self.images().resolve(&image_name)?;
         if !options.image.is_empty()
             && !options.image_id.is_empty()
@@ -86,7 +82,7 @@ impl Containers {
             let record = handle.lock();
             self.remove_locked(&handle, &record)?;
             return Err(Error::ImageNotFound {
-                name: image_name_for_error(&options),
+                name: options.image_name().to_string(),
                 reason: "the image was removed while the container was created".into(),
             });
         }
@@ -365,15 +361,6 @@ fn refuse_later_features(o: &CreateOptions) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The image as the client named it, for an error.
-fn image_name_for_error(options: &CreateOptions) -> String {
-    if options.image.is_empty() {
-        options.image_id.clone()
-    } else {
-        options.image.clone()
-    }
 }
 
 fn validate_name(name: &str) -> Result<()> {

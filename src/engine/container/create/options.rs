@@ -206,6 +206,17 @@ pub struct IdMappingOptions {
     pub gid_map: IdMap,
 }
 
+impl CreateOptions {
+    /// The image as the client named it: `image`, or `image_id` when that is empty.
+    pub fn image_name(&self) -> &str {
+        if self.image.is_empty() {
+            &self.image_id
+        } else {
+            &self.image
+        }
+    }
+}
+
 /// A client error about CreateContainer's `field` (its wire path, `"create.memory"`): the
 /// message names the field by its last part, as it always has.
 pub(super) fn invalid(field: &'static str, why: impl std::fmt::Display) -> Error {
@@ -223,4 +234,33 @@ pub(super) fn invalid_as(field: &'static str, label: &str, why: impl std::fmt::D
 #[cfg(test)]
 pub(super) fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_wire_field_and_keep_their_message() {
+        match invalid("create.resources.memory", "the minimum is 6 MiB") {
+            Error::Invalid { field, reason } => {
+                assert_eq!(field, "create.resources.memory");
+                assert_eq!(reason, "CreateContainer: memory: the minimum is 6 MiB");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = invalid_as("create.image", "the image's Env", "too many");
+        assert_eq!(e.to_string(), "CreateContainer: the image's Env: too many");
+    }
+
+    #[test]
+    fn the_image_is_named_by_reference_or_id() {
+        let mut o = CreateOptions {
+            image_id: "sha256:abc".into(),
+            ..Default::default()
+        };
+        assert_eq!(o.image_name(), "sha256:abc");
+        o.image = "busybox".into();
+        assert_eq!(o.image_name(), "busybox");
+    }
 }

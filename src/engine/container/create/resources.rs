@@ -531,4 +531,19 @@ mod tests {
         };
         assert!(sysctls(&set("net.ipv4.ip_forward"), &host_net).is_err());
     }
+
+    #[test]
+    fn a_bad_limit_names_its_field() {
+        let bad = ResourceOptions {
+            memory: -1,
+            ..Default::default()
+        };
+        match resources(&bad, "/podlink") {
+            Err(crate::engine::error::Error::Invalid { field, reason }) => {
+                assert_eq!(field, "create.resources.memory");
+                assert_eq!(reason, "CreateContainer: memory: -1 is negative");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
