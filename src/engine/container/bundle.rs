@@ -101,7 +101,11 @@ impl Containers {
                         // Filled aside and renamed into place: a failed copy is retried at
                         // the next start rather than left half done.
                         let partial = volumes.join(format!(".{index}.partial"));
-                        let _ = remove_tree(&partial);
+                        // What a failed start left; if it cannot go, filling it
+                        // below fails and says why.
+                        if let Err(e) = remove_tree(&partial) {
+                            log::debug!("remove {}: {e}", partial.display());
+                        }
                         std::fs::create_dir_all(&partial)
                             .map_err(|e| Error::io("create directory", &partial, e))?;
                         // The image's path, its symlinks resolved inside the root filesystem

@@ -168,9 +168,9 @@ fn parse_volume(spec: &str) -> Result<MountSpec> {
     };
     let destination = clean_destination("create.volumes", destination)?;
     let source = if source.starts_with('/') {
-        let meta = std::fs::metadata(source)
+        // It must exist now: a missing source fails the create, not a later start.
+        std::fs::metadata(source)
             .map_err(|e| invalid("create.volumes", format!("source {source}: {e}")))?;
-        let _ = meta;
         MountSource::Bind {
             source: source.to_string(),
         }

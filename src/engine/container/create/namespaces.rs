@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::super::service::Containers;
 use super::options::{CreateOptions, invalid};
+use crate::engine::container::service::Containers;
 use crate::engine::error::Result;
 use crate::engine::runtime::spec::input::{NamespaceMode, Namespaces};
 

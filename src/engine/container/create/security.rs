@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::super::service::Containers;
 use super::options::{CreateOptions, invalid, invalid_as};
 use crate::engine::container::config::ContainerConfig;
+use crate::engine::container::service::Containers;
 use crate::engine::error::Result;
 use crate::engine::runtime::seccomp::Seccomp;
 
