@@ -1,6 +1,6 @@
 //! A container's bundle: everything on the host its runtime spec refers to (the generated
 //! /etc files, /dev/shm, volume directories, shifted ownership, namespaces to join), then
-//! the spec itself. Lifecycle calls [`Containers::prepare`] at every init; nothing here
+//! the spec itself. Lifecycle calls `Containers::prepare` at every init; nothing here
 //! runs the container.
 
 use std::collections::BTreeMap;
