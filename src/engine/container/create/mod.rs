@@ -5,10 +5,13 @@
 //! Every option either takes effect or is refused with an error naming its field; the
 //! strings clients send (`src:dst:ro`, `nofile=1024:2048`, `/dev/sda:1mb`) are parsed here,
 //! as Podman 1.x's CLI path parsed them. This room owns that parsing and the checks against
-//! the host; it may not touch a container's run (lifecycle, monitor, runtime) and reads the
-//! image only through `Images`. The resolving is split by what each step decides about
-//! (`process.rs` beside the suggested rooms: command, environment and signal are neither
-//! user lookup nor host probing).
+//! the host. It runs nothing: it may not call the lifecycle, start a monitor or invoke the
+//! runtime (it uses the runtime room's spec types, seccomp choice and cgroup probes only),
+//! and it reads the image only through `Images`.
+//!
+//! The resolving is split by what each step decides about; `process.rs` stands beside the
+//! rooms the issue suggested, because command, environment and stop signal are neither user
+//! lookup nor host probing.
 //!
 //! - `options.rs`: `CreateOptions` (the engine's input) and the error naming a field
 //! - `container.rs`: the `create_container` entry point, resolving step by step
