@@ -54,3 +54,6 @@ mod hostile_containers;
 
 /// ListContainerChanges and Commit: image symlinks never followed, deep trees bounded. Needs root.
 mod diff_safety;
+
+/// Inspect documents (issue 9): the container document keeps every key and value it had. Needs root.
+mod view_documents;
