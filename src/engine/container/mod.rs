@@ -17,6 +17,8 @@ pub mod config;
 pub mod create;
 pub mod diff;
 mod image_view;
+pub mod inspect;
+mod inspect_build;
 pub mod lifecycle;
 pub mod logs;
 mod names;
