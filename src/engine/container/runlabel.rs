@@ -12,9 +12,9 @@
 //! A label that starts with `podman` or `docker` runs that program on the server; it uses its
 //! own storage, not podlink's. Pulling a missing image waits for registry support.
 
-use super::service::Containers;
 use std::collections::HashMap;
 
+use super::service::Containers;
 use crate::engine::error::{Error, Result};
 
 /// How long a label's command may run.
@@ -89,6 +89,28 @@ fn expand(text: &str, vars: &HashMap<&str, String>) -> String {
     out
 }
 
+/// Why a label gives no command.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    /// An extra argument cannot be quoted (it holds a NUL).
+    #[error("{0}")]
+    Argument(shlex::QuoteError),
+    #[error("the label's command has unbalanced quotes")]
+    Unbalanced,
+    #[error("the label's command is empty")]
+    Empty,
+}
+
+impl CommandError {
+    /// The wire field at fault.
+    fn field(&self) -> &'static str {
+        match self {
+            CommandError::Argument(_) => "runlabel.extraArgs",
+            CommandError::Unbalanced | CommandError::Empty => "runlabel.label",
+        }
+    }
+}
+
 /// The command of a label: split, substituted, expanded.
 fn command(
     label: &str,
@@ -96,13 +118,13 @@ fn command(
     image: &str,
     name: &str,
     vars: &HashMap<&str, String>,
-) -> std::result::Result<Vec<String>, String> {
+) -> std::result::Result<Vec<String>, CommandError> {
     let mut text = label.to_string();
     for arg in extra_args {
         text.push(' ');
-        text.push_str(&shlex::try_quote(arg).map_err(|e| e.to_string())?);
+        text.push_str(&shlex::try_quote(arg).map_err(CommandError::Argument)?);
     }
-    let words = shlex::split(&text).ok_or("the label's command has unbalanced quotes")?;
+    let words = shlex::split(&text).ok_or(CommandError::Unbalanced)?;
     let words: Vec<String> = words
         .into_iter()
         .map(|w| match w.as_str() {
@@ -116,7 +138,7 @@ fn command(
         .filter(|w| !w.is_empty())
         .collect();
     if words.is_empty() {
-        return Err("the label's command is empty".into());
+        return Err(CommandError::Empty);
     }
     Ok(words)
 }
@@ -138,10 +160,13 @@ impl Containers {
             .as_str()
             .filter(|l| !l.trim().is_empty())
             .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "{} does not contain the label {}",
-                    options.image, options.label
-                ))
+                Error::invalid(
+                    "runlabel.label",
+                    format!(
+                        "{} does not contain the label {}",
+                        options.image, options.label
+                    ),
+                )
             })?;
         let image_name = image
             .record
@@ -175,7 +200,7 @@ impl Containers {
             vars.insert(var, value);
         }
         let argv = command(label, &options.extra_args, &image_name, &name, &vars)
-            .map_err(|e| Error::InvalidArgument(format!("label {}: {e}", options.label)))?;
+            .map_err(|e| Error::invalid(e.field(), format!("label {}: {e}", options.label)))?;
         if options.display {
             return Ok(RunlabelOutcome {
                 argv,
@@ -187,18 +212,26 @@ impl Containers {
         let tmp = self.root().join(crate::engine::storage::TMP_DIR);
         let capture = || crate::engine::storage::unlinked_temp_file(&tmp, "runlabel");
         let (out, err) = (capture()?, capture()?);
-        let failed =
-            |why: String| Error::InvalidArgument(format!("`{}` failed: {why}", argv.join(" ")));
+        // The command is the one the client chose (the label and its arguments): that it
+        // cannot start, fails or outlasts its time is reported as about that label.
+        let failed = |why: String| {
+            Error::invalid(
+                "runlabel.label",
+                format!("`{}` failed: {why}", argv.join(" ")),
+            )
+        };
+        let duplicate = |e| Error::io("duplicate output file in", &tmp, e);
         let mut child = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .envs(env)
             .stdin(std::process::Stdio::null())
-            .stdout(out.try_clone().map_err(|e| failed(e.to_string()))?)
-            .stderr(err.try_clone().map_err(|e| failed(e.to_string()))?)
+            .stdout(out.try_clone().map_err(duplicate)?)
+            .stderr(err.try_clone().map_err(duplicate)?)
             .spawn()
             .map_err(|e| failed(e.to_string()))?;
-        let (status, killed) = crate::engine::process::wait_timeout(&mut child, RUNLABEL_TIMEOUT)
-            .map_err(|e| failed(e.to_string()))?;
+        let (status, killed) =
+            crate::engine::process::wait_timeout(&mut child, RUNLABEL_TIMEOUT)
+                .map_err(|e| Error::io("wait for the label's command, output in", &tmp, e))?;
         let read = |mut f: std::fs::File| {
             use std::io::{Read, Seek};
             let mut text = String::new();
