@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod checkpoint;
 pub mod config;
+mod cpu_samples;
 pub mod create;
 pub mod diff;
 mod image_view;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::ContainerStore;
-use super::stats::CpuSamples;
+use super::cpu_samples::CpuSamples;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
 use crate::engine::runtime::OciRuntime;
