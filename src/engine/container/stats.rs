@@ -5,13 +5,15 @@
 //! same container (since its start on the first call). Podman 1.x compared against an
 //! all-zero baseline, which made the figure meaningless (its own example shows 2.6e-08);
 //! this is what `podman stats` shows instead.
+//!
+//! The host's memory and the container's network counters are read with the `procfs` crate.
 
-use super::service::Containers;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
+use procfs::Current;
+
 use super::ContainerStatus;
+use super::service::Containers;
 use crate::engine::error::{Error, Result};
 use crate::engine::runtime::cgroups;
 
@@ -46,47 +48,24 @@ pub struct ContainerStats {
     pub pids: u64,
 }
 
-/// The previous CPU sample of each container, for `cpu_percent`.
-#[derive(Debug, Default)]
-pub struct CpuSamples(Mutex<HashMap<String, (u64, Instant)>>);
-
-/// Bytes received and sent on the interfaces of `pid`'s network namespace, loopback aside.
+/// Bytes received and sent on the interfaces of `pid`'s network namespace, loopback aside
+/// (`/proc/PID/net/dev`, read through the container's process so it is the container's
+/// namespace).
 fn network(pid: i32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
-    let mut totals = (0, 0);
-    for line in text.lines().skip(2) {
-        let Some((name, counters)) = line.split_once(':') else {
-            continue;
-        };
-        if name.trim() == "lo" {
-            continue;
-        }
-        let n: Vec<u64> = counters
-            .split_whitespace()
-            .filter_map(|c| c.parse().ok())
-            .collect();
-        if n.len() >= 9 {
-            totals.0 += n[0];
-            totals.1 += n[8];
-        }
-    }
-    totals
+    let devices = procfs::process::Process::new(pid).and_then(|p| p.dev_status());
+    devices
+        .map(|devices| {
+            devices
+                .values()
+                .filter(|d| d.name != "lo")
+                .fold((0, 0), |(rx, tx), d| (rx + d.recv_bytes, tx + d.sent_bytes))
+        })
+        .unwrap_or((0, 0))
 }
 
+/// The host's memory in bytes (unlimited if /proc/meminfo cannot be read).
 fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix("MemTotal:")?;
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib * 1024)
-        .unwrap_or(u64::MAX)
+    procfs::Meminfo::current().map_or(u64::MAX, |m| m.mem_total)
 }
 
 impl Containers {

@@ -2,12 +2,20 @@
 //! for the pids in its cgroup. Columns are chosen with the format descriptors of Podman's
 //! `top` (psgo's: `user`, `pid`, `pcpu`, `args`..., or their `%U`-style codes); rows are the
 //! header then one line per process, fields joined by tabs as Podman 1.x joined them.
+//!
+//! `/proc/PID/stat` and `status`, `/proc/stat`'s boot time and `/proc/uptime` are read with
+//! the `procfs` crate. Read here by hand, each for the reason given where it is read: a
+//! process's `cmdline` (non-UTF-8 arguments), `attr/current` (not in procfs), `uid_map` and
+//! `gid_map` (not in procfs), and the container's `/etc/passwd` and `/etc/group` (files in the
+//! container's root, not the host's user database).
 
-use super::service::Containers;
 use std::collections::HashMap;
 use std::path::Path;
 
+use procfs::Current;
+
 use super::ContainerStatus;
+use super::service::Containers;
 use crate::engine::error::{Error, Result};
 
 /// Columns when the client names none (Podman 1.x's varlink default).
@@ -59,7 +67,7 @@ fn descriptors(opts: &[String]) -> Result<Vec<&'static str>> {
         let found = DESCRIPTORS
             .iter()
             .find(|(name, code, _)| *name == word || (!code.is_empty() && *code == word))
-            .ok_or_else(|| Error::InvalidArgument(format!("'{word}': unknown descriptor")))?;
+            .ok_or_else(|| Error::invalid("opts", format!("'{word}': unknown descriptor")))?;
         wanted.push(found.0);
     }
     if wanted.is_empty() {
@@ -78,11 +86,13 @@ struct Process {
     args: String,
     state: String,
     nice: i64,
-    tty: u64,
+    /// The controlling terminal's (major, minor), (0, 0) for none.
+    tty: (i32, i32),
     cpu_ticks: u64,
     start_ticks: u64,
     vsize: u64,
     rss_pages: u64,
+    /// Real then effective, as ps shows "ruser" (real) and "user" (effective).
     uids: [u32; 2],
     gids: [u32; 2],
     caps: HashMap<String, u64>,
@@ -90,88 +100,61 @@ struct Process {
     label: String,
 }
 
-fn last_number(line: &str) -> i32 {
-    line.split_whitespace()
-        .last()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 fn read_process(pid: i32) -> Option<Process> {
+    // procfs opens /proc/PID once and reads its files from there, so they are all of one
+    // process even if the pid is reused meanwhile.
+    let proc = procfs::process::Process::new(pid).ok()?;
+    let stat = proc.stat().ok()?;
+    let status = proc.status().ok()?;
     let dir = Path::new("/proc").join(pid.to_string());
-    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-    let status = std::fs::read_to_string(dir.join("status")).ok()?;
-    // The command name is in parentheses and may itself hold spaces or parentheses.
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let field = |n: usize| -> u64 { fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
-    let mut p = Process {
-        host_pid: pid,
-        pid,
-        ppid: field(4) as i32,
-        pgid: field(5) as i32,
-        comm: comm.clone(),
-        args: String::new(),
-        state: fields.first().unwrap_or(&"?").to_string(),
-        nice: fields.get(19 - 3).and_then(|f| f.parse().ok()).unwrap_or(0),
-        tty: field(7),
-        cpu_ticks: field(14) + field(15),
-        start_ticks: field(22),
-        vsize: field(23),
-        rss_pages: field(24),
-        uids: [0, 0],
-        gids: [0, 0],
-        caps: HashMap::new(),
-        seccomp: "?".into(),
-        label: std::fs::read_to_string(dir.join("attr/current"))
-            .map(|l| l.trim_end_matches(['\n', '\0']).to_string())
-            .unwrap_or_else(|_| "?".into()),
+    let innermost = |ids: &Option<Vec<i32>>| ids.as_ref().and_then(|ids| ids.last().copied());
+    let seccomp = match status.seccomp {
+        Some(0) => "disabled",
+        Some(1) => "strict",
+        Some(2) => "filter",
+        _ => "?",
     };
-    for line in status.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let numbers: Vec<u32> = value
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        match key {
-            "NSpid" => p.pid = last_number(value),
-            "NSpgid" => p.pgid = last_number(value),
-            // Real then effective, as ps shows "user" (effective) and "ruser" (real).
-            "Uid" if numbers.len() >= 2 => p.uids = [numbers[0], numbers[1]],
-            "Gid" if numbers.len() >= 2 => p.gids = [numbers[0], numbers[1]],
-            "CapInh" | "CapPrm" | "CapEff" | "CapBnd" | "CapAmb" => {
-                p.caps.insert(
-                    key.to_string(),
-                    u64::from_str_radix(value.trim(), 16).unwrap_or(0),
-                );
-            }
-            "Seccomp" => {
-                p.seccomp = match value.trim() {
-                    "0" => "disabled",
-                    "1" => "strict",
-                    "2" => "filter",
-                    _ => "?",
-                }
-                .into()
-            }
-            _ => {}
-        }
-    }
+    // By hand: procfs's `cmdline()` fails on an argument that is not UTF-8, which a
+    // container's process may well have; ps shows such arguments lossily, and so does this.
     let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-    p.args = cmdline
+    let mut args = cmdline
         .split(|b| *b == 0)
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    if p.args.is_empty() {
-        p.args = format!("[{comm}]");
+    if args.is_empty() {
+        args = format!("[{}]", stat.comm);
     }
-    Some(p)
+    Some(Process {
+        host_pid: pid,
+        pid: innermost(&status.nspid).unwrap_or(pid),
+        ppid: stat.ppid,
+        pgid: innermost(&status.nspgid).unwrap_or(stat.pgrp),
+        args,
+        state: stat.state.to_string(),
+        nice: stat.nice,
+        tty: stat.tty_nr(),
+        cpu_ticks: stat.utime + stat.stime,
+        start_ticks: stat.starttime,
+        vsize: stat.vsize,
+        rss_pages: stat.rss,
+        uids: [status.ruid, status.euid],
+        gids: [status.rgid, status.egid],
+        caps: HashMap::from([
+            ("CapInh".to_string(), status.capinh),
+            ("CapPrm".to_string(), status.capprm),
+            ("CapEff".to_string(), status.capeff),
+            ("CapBnd".to_string(), status.capbnd.unwrap_or(0)),
+            ("CapAmb".to_string(), status.capamb.unwrap_or(0)),
+        ]),
+        seccomp: seccomp.into(),
+        // By hand: procfs has no reader for the LSM label, one line of text.
+        label: std::fs::read_to_string(dir.join("attr/current"))
+            .map(|l| l.trim_end_matches(['\n', '\0']).to_string())
+            .unwrap_or_else(|_| "?".into()),
+        comm: stat.comm,
+    })
 }
 
 /// A small regular file of the container whose init is `pid`, its path (and any symlink on
@@ -194,7 +177,8 @@ fn read_in_root(pid: i32, path: &str) -> Option<String> {
     Some(text)
 }
 
-/// `name:x:id:...` files as an id → name map.
+/// `name:x:id:...` files as an id → name map. By hand: the files are the container's (read
+/// through its root), while crates for users and groups ask the host's user database.
 fn names(text: &str) -> HashMap<u32, String> {
     text.lines()
         .filter_map(|l| {
@@ -204,7 +188,8 @@ fn names(text: &str) -> HashMap<u32, String> {
         .collect()
 }
 
-/// The ID inside a user namespace of host ID `id`, per a `/proc/PID/[ug]id_map` file.
+/// The ID inside a user namespace of host ID `id`, per a `/proc/PID/[ug]id_map` file. By
+/// hand: procfs has no reader for these maps.
 fn to_container_id(map: &str, id: u32) -> Option<u32> {
     map.lines().find_map(|l| {
         let n: Vec<u64> = l
@@ -249,13 +234,11 @@ fn capability_names(mask: u64, host: &[String]) -> String {
     names.join(",")
 }
 
-/// The terminal of a `tty_nr` (`pts/3`), or `?`.
-fn tty_name(tty_nr: u64) -> String {
-    if tty_nr == 0 {
+/// The terminal of a `tty_nr`'s (major, minor) (`pts/3`), or `?`.
+fn tty_name((major, minor): (i32, i32)) -> String {
+    if (major, minor) == (0, 0) {
         return "?".into();
     }
-    let major = (tty_nr >> 8) & 0xfff;
-    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
     match major {
         136..=143 => format!("pts/{}", minor + (major - 136) * 256),
         4 if minor < 64 => format!("tty{minor}"),
@@ -293,28 +276,11 @@ impl Containers {
         let uid_map = std::fs::read_to_string(format!("/proc/{init}/uid_map")).unwrap_or_default();
         let gid_map = std::fs::read_to_string(format!("/proc/{init}/gid_map")).unwrap_or_default();
         let host_caps = super::create::caps::host_capabilities();
-        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-            .ok()
-            .flatten()
-            .filter(|t| *t > 0)
-            .unwrap_or(100) as u64;
-        let page_kib = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-            .ok()
-            .flatten()
-            .unwrap_or(4096) as u64
-            / 1024;
-        let boot = std::fs::read_to_string("/proc/stat")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("btime ")
-                    .and_then(|b| b.trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0);
-        let uptime_ticks = std::fs::read_to_string("/proc/uptime")
-            .ok()
-            .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok())
-            .map(|u| (u * ticks as f64) as u64)
+        let ticks = procfs::ticks_per_second().max(1);
+        let page_kib = procfs::page_size() / 1024;
+        let boot = procfs::boot_time_secs().unwrap_or(0);
+        let uptime_ticks = procfs::Uptime::current()
+            .map(|u| (u.uptime * ticks as f64) as u64)
             .unwrap_or(0);
         let name_of = |map: &HashMap<u32, String>, id: Option<u32>| match id {
             Some(id) => map.get(&id).cloned().unwrap_or_else(|| id.to_string()),
@@ -434,8 +400,9 @@ mod tests {
         assert_eq!(go_duration(5), "5s");
         assert_eq!(go_duration(62), "1m2s");
         assert_eq!(go_duration(3723), "1h2m3s");
-        assert_eq!(tty_name(0), "?");
-        assert_eq!(tty_name((136 << 8) | 3), "pts/3");
+        assert_eq!(tty_name((0, 0)), "?");
+        assert_eq!(tty_name((136, 3)), "pts/3");
+        assert_eq!(tty_name((4, 65)), "ttyS1");
         let host: Vec<String> = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH"]
             .iter()
             .map(|s| s.to_string())
