@@ -2,9 +2,9 @@
 //! `ContainerExists`. Readers never wait for an operation on a container (see
 //! `Containers::view`). The inspect document is `inspect.rs`.
 
-use super::service::Containers;
 use std::collections::HashMap;
 
+use super::service::Containers;
 use super::{ContainerRecord, ContainerStatus};
 use crate::engine::error::Result;
 use crate::engine::runtime::spec::input::MountSource;
