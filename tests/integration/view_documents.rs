@@ -1,4 +1,4 @@
-//! The container inspect document keeps its shape: every key with the value podlink gave
+//! The container inspect document (and ContainerStateData's) keeps its shape: every key with the value podlink gave
 //! before the engine built it as typed structs (it was a `json!` literal). The reference is
 //! `view_documents/*.json`, recorded from the `json!` version on real containers, with the
 //! values that change from run to run (IDs, roots, times, pids) replaced by placeholders.
@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::containers::{create, daemon_with_busybox, inspect, ok};
 use crate::images::inspect as inspect_image;
-use crate::util::{DaemonOptions, assert_nothing_left, privileged, test_file};
+use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged, test_file};
 
 /// What varies between runs, replaced by a placeholder of the same meaning.
 struct Placeholders {
@@ -32,8 +32,10 @@ impl Placeholders {
     }
 
     fn string(&self, key: &str, s: &str) -> Value {
-        if matches!(key, "Created" | "StartedAt" | "FinishedAt")
-            && humantime::parse_rfc3339_weak(s).is_ok()
+        if matches!(
+            key,
+            "Created" | "StartedAt" | "FinishedAt" | "startedAt" | "finishedAt"
+        ) && humantime::parse_rfc3339_weak(s).is_ok()
             && !s.starts_with("0001-")
         {
             return json!("<TIME>");
@@ -64,7 +66,10 @@ impl Placeholders {
     fn value(&self, key: &str, v: &Value) -> Value {
         match v {
             Value::String(s) => self.string(key, s),
-            Value::Number(n) if matches!(key, "Pid" | "ConmonPid") && n.as_i64() != Some(0) => {
+            Value::Number(n)
+                if matches!(key, "Pid" | "ConmonPid" | "pid" | "monitorPid")
+                    && n.as_i64() != Some(0) =>
+            {
                 json!("<PID>")
             }
             Value::Number(n)
@@ -136,6 +141,15 @@ fn compare(at: &str, recorded: &Value, now: &Value, differences: &mut Vec<String
         (r, n) if r != n => differences.push(format!("{at}: {r} became {n}")),
         _ => {}
     }
+}
+
+/// ContainerStateData's document.
+fn state_data(raw: &mut RawConnection, name: &str) -> Value {
+    let text = ok(raw, "ContainerStateData", json!({ "name": name }))["config"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    serde_json::from_str(&text).unwrap()
 }
 
 fn placeholders(
@@ -229,6 +243,14 @@ fn inspect_documents_keep_their_shape() {
         "plain_created",
         &marks.value("", &inspect(&mut raw, "plain")),
     );
+    same_as_recorded(
+        "full_state_data",
+        &marks.value("", &state_data(&mut raw, "full")),
+    );
+    same_as_recorded(
+        "plain_state_data",
+        &marks.value("", &state_data(&mut raw, "plain")),
+    );
 
     // Stopped: exit code, finish time, restart count.
     ok(
@@ -237,6 +259,10 @@ fn inspect_documents_keep_their_shape() {
         json!({"name": "full", "timeout": 0}),
     );
     same_as_recorded("full_stopped", &marks.value("", &inspect(&mut raw, "full")));
+    same_as_recorded(
+        "full_stopped_state_data",
+        &marks.value("", &state_data(&mut raw, "full")),
+    );
 
     for name in ["full", "plain"] {
         ok(
