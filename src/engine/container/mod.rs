@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod runlabel;
 mod service;
 mod shift;
+pub mod state_data;
 pub mod stats;
 pub mod top;
 pub mod view;

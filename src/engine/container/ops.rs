@@ -5,7 +5,7 @@ use super::service::Containers;
 use std::io::Seek;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::diff::UpperDiff;
 use super::{ContainerRecord, ContainerStatus};
@@ -382,25 +382,6 @@ impl Containers {
     pub fn container_config(&self, name: &str) -> Result<Value> {
         let (_, record) = self.view_container(name)?;
         Ok(serde_json::to_value(&*record).unwrap_or(Value::Null))
-    }
-
-    /// io.podman.ContainerStateData: the runtime state part of the record.
-    pub fn container_state_data(&self, name: &str) -> Result<Value> {
-        let (_, record) = self.view_container(name)?;
-        Ok(json!({
-            "status": record.status().as_str(),
-            "pid": record.state.pid,
-            "monitorPid": record.state.monitor_pid,
-            "startedAt": record.state.started_at,
-            "finishedAt": record.state.finished_at,
-            "exitCode": record.state.exit_code,
-            "oomKilled": record.state.oom_killed,
-            "startCount": record.state.start_count,
-            "rootfsShifted": record.state.rootfs_shifted,
-            "mountPoint": self.overlay_of(&record).merged,
-            "runDir": self.store().run_dir(&record.id),
-            "cgroupPath": Self::cgroup_path(&record),
-        }))
     }
 
     /// io.podman.ContainerArtifacts: one artifact of the container: `create-config` (the
