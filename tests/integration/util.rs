@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -26,7 +26,15 @@ pub struct TestDaemon {
     pub socket: PathBuf,
     pub root: PathBuf,
     pub runroot: PathBuf,
+    /// Why the test leaves containers behind on purpose (`leaves_containers`); without one, a
+    /// monitor, mount or cgroup found when the daemon is dropped fails the test.
+    leaves: Option<&'static str>,
 }
+
+/// The roots of the `TestDaemon`s alive in this process. A restart test starts a second
+/// daemon on the roots of the first: what one of them finds there may be the other's, so
+/// only the last one dropped looks for leftovers.
+static LIVE_ROOTS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
 /// How to start a daemon.
 #[derive(Default)]
@@ -41,6 +49,8 @@ pub struct DaemonOptions {
     pub root: Option<PathBuf>,
     /// A run root to reuse; a fresh one otherwise.
     pub runroot: Option<PathBuf>,
+    /// A file for the daemon's log (its stderr); the test's stderr otherwise.
+    pub log: Option<PathBuf>,
 }
 
 impl TestDaemon {
@@ -74,13 +84,21 @@ impl TestDaemon {
         ))
         .args(&options.args)
         .envs(options.env.iter().map(|(k, v)| (k, v)));
+        if let Some(log) = &options.log {
+            cmd.stderr(std::fs::File::create(log).expect("daemon log file"));
+        }
         let child = cmd.spawn().expect("spawn podlink");
+        LIVE_ROOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((root.clone(), runroot.clone()));
         let mut daemon = TestDaemon {
             child: Some(child),
             _dir: dir,
             socket,
             root,
             runroot,
+            leaves: None,
         };
         daemon.wait_ready();
         daemon
@@ -127,6 +145,13 @@ impl TestDaemon {
         status
     }
 
+    /// Says that this test leaves containers behind on purpose (e.g. it kills the daemon to
+    /// check they outlive it): they are still cleaned up when the daemon is dropped, but do
+    /// not fail the test. `reason` is printed.
+    pub fn leaves_containers(&mut self, reason: &'static str) {
+        self.leaves = Some(reason);
+    }
+
     /// Whether the daemon is still running.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
@@ -138,20 +163,118 @@ impl TestDaemon {
 
 impl Drop for TestDaemon {
     fn drop(&mut self) {
+        let panicking = std::thread::panicking();
         if let Some(mut child) = self.child.take() {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
             if wait_exit(&mut child, DEADLINE).is_none() {
                 let _ = child.kill();
                 let _ = child.wait();
-                if !std::thread::panicking() {
+                if !panicking {
                     panic!("daemon ignored SIGTERM");
                 }
             }
         }
-        // Containers outlive the daemon by design; a test that failed half-way may leave some.
-        // Remove them, their monitors and mounts, so one failure does not leak into the host.
+        let shared = {
+            let mut live = LIVE_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = (self.root.clone(), self.runroot.clone());
+            if let Some(at) = live.iter().position(|r| *r == mine) {
+                live.remove(at);
+            }
+            live.iter()
+                .any(|(root, runroot)| *root == self.root || *runroot == self.runroot)
+        };
+        if shared {
+            // Another daemon of this test still uses these roots; the last one checks.
+            return;
+        }
+        // Containers outlive the daemon by design, so whatever a test did not stop and remove
+        // is still there: wait a moment for what is on its way out (a monitor that reported
+        // its container's exit finishes after the reply), then clean up what is left so it
+        // does not leak into the host, and fail the test that left it.
+        let left = settled_leftovers(&self.root, &self.runroot);
         clean_up_containers(&self.root, &self.runroot);
+        if left.is_empty() {
+            return;
+        }
+        let list = left.join("\n  ");
+        if let Some(reason) = self.leaves {
+            eprintln!("left on purpose ({reason}), cleaned up:\n  {list}");
+        } else if panicking {
+            eprintln!("the failed test left (cleaned up):\n  {list}");
+        } else {
+            panic!(
+                "the test left these behind (cleaned up now; stop and remove containers, or \
+                 call `leaves_containers(reason)`):\n  {list}"
+            );
+        }
     }
+}
+
+/// How long a dropped daemon's leftovers may take to go on their own.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// The leftovers of a daemon's roots once they stop changing, or after `SETTLE`.
+fn settled_leftovers(root: &Path, runroot: &Path) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let left = leftovers(root, runroot);
+        if left.is_empty() || start.elapsed() > SETTLE {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a daemon's containers left behind, one line each: monitor processes of `runroot`,
+/// mounts below `root` or `runroot`, container cgroups under its cgroup parent. The same
+/// things contrib/scripts/check-leftovers.sh looks for after the whole suite.
+pub fn leftovers(root: &Path, runroot: &Path) -> Vec<String> {
+    let mut left = Vec::new();
+    for pid in monitors_of(runroot) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        left.push(format!("monitor {pid}: {}", cmdline.trim_end()));
+    }
+    for mount_point in mounts_below(&[root, runroot]) {
+        left.push(format!("mount {mount_point}"));
+    }
+    for cgroup in cgroups_left(root) {
+        left.push(format!("cgroup {}", cgroup.display()));
+    }
+    left
+}
+
+/// The pids of `podlink monitor` processes whose arguments name a path under `runroot`.
+fn monitors_of(runroot: &Path) -> Vec<i32> {
+    let run = runroot.as_os_str().as_encoded_bytes();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) == Some(&&b"monitor"[..]) && args.iter().any(|a| a.starts_with(run)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Mount points (of this mount namespace) below any of `roots`, deepest first.
+fn mounts_below(roots: &[&Path]) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| roots.iter().any(|r| Path::new(p).starts_with(r)))
+        .map(str::to_string)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.dedup();
+    points
 }
 
 /// Force-deletes every container of a runtime state directory, kills monitors of `runroot`,
@@ -177,31 +300,11 @@ pub fn clean_up_containers(root: &Path, runroot: &Path) {
             }
         }
     }
-    let run = runroot.display().to_string();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            if cmdline.contains("monitor")
-                && cmdline.contains(&run)
-                && let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>()
-            {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
+    for pid in monitors_of(runroot) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    for prefix in [root.display().to_string(), runroot.display().to_string()] {
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| p.starts_with(&prefix))
-                .collect();
-            // Deepest first: a mount inside another goes before it.
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for mount_point in points {
-                let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
+    for mount_point in mounts_below(&[root, runroot]) {
+        let _ = nix::mount::umount2(mount_point.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
     // The (empty) cgroups of containers a failed test left, and the daemon's parent.
     for dir in cgroup_tree(root) {
@@ -212,28 +315,17 @@ pub fn clean_up_containers(root: &Path, runroot: &Path) {
 /// Fails if a daemon left anything of its containers behind: a mount under its roots, a
 /// monitor process, or a container cgroup.
 pub fn assert_nothing_left(daemon: &TestDaemon) {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    for root in [&daemon.root, &daemon.runroot] {
-        let prefix = root.display().to_string();
-        let left: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&prefix))
-            .collect();
-        assert!(left.is_empty(), "mounts left: {left:?}");
+    let left = leftovers(&daemon.root, &daemon.runroot);
+    assert!(left.is_empty(), "left behind:\n  {}", left.join("\n  "));
+}
+
+/// Polls `condition` until it holds; fails naming `what` if `limit` passes first.
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
     }
-    let run = daemon.runroot.display().to_string();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(
-                !(cmdline.contains("monitor") && cmdline.contains(&run)),
-                "monitor left: {cmdline}"
-            );
-        }
-    }
-    let cgroups = cgroups_left(&daemon.root);
-    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
 }
 
 /// The cgroup parent of a test daemon's containers: one per storage root (named after the
