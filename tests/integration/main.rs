@@ -57,3 +57,5 @@ mod diff_safety;
 
 /// Inspect documents (issue 9): the container document keeps every key and value it had. Needs root.
 mod view_documents;
+/// Container records on disk with a corrupt ID: reported, not listed, never followed. Needs root.
+mod corrupt_records;
