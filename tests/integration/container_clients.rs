@@ -168,11 +168,13 @@ fn crun_runs_containers_too() {
         &[
             "sh",
             "-c",
-            "trap 'exit 143' TERM; while true; do sleep 0.1; done",
+            "trap 'exit 143' TERM; echo ready; while true; do sleep 0.1; done",
         ],
         json!({"resources": {"memory": 64 << 20}}),
     );
     ok(&mut raw, "StartContainer", json!({"name": "term"}));
+    // PID 1 ignores a signal it has no handler for: the stop below needs the trap set.
+    crate::containers::wait_for_log(&mut raw, "term", "ready");
     let stats = ok(&mut raw, "GetContainerStats", json!({"name": "term"}))["container"].clone();
     assert_eq!(stats["mem_limit"], 64 << 20, "{stats}");
     ok(&mut raw, "PauseContainer", json!({"name": "term"}));
@@ -215,7 +217,7 @@ fn crun_runs_containers_too() {
 /// program would use it, error cases included.
 #[test]
 fn every_container_method_through_the_rust_client() {
-    use podlink::varlink::client::{Create, ErrorKind, Runlabel, VarlinkClientInterface};
+    use podlink::varlink::client::{Create, ErrorKind, VarlinkClientInterface};
     if !privileged("every_container_method_through_the_rust_client") {
         return;
     }
@@ -269,11 +271,16 @@ fn every_container_method_through_the_rust_client() {
         .unwrap()
         .container;
     assert_eq!(stats.pids, 1);
-    let rows = c
-        .list_container_processes("rusty".into(), vec!["pid".into(), "comm".into()])
-        .call()
-        .unwrap()
-        .container;
+    // The shell execs its last command; until then PID 1 is `sh`.
+    let mut rows = Vec::new();
+    crate::util::wait_for("PID 1 becomes sleep", Duration::from_secs(10), || {
+        rows = c
+            .list_container_processes("rusty".into(), vec!["pid".into(), "comm".into()])
+            .call()
+            .unwrap()
+            .container;
+        rows.get(1).is_some_and(|r| r != "1\tsh")
+    });
     assert_eq!(rows, ["PID\tCOMMAND", "1\tsleep"]);
     // Logs so far, then followed with `more` until the container is killed.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -295,18 +302,14 @@ fn every_container_method_through_the_rust_client() {
     ));
     c.unpause_container("rusty".into()).call().unwrap();
     let mut follower = daemon.client();
-    let killer = std::thread::spawn({
-        let mut c = daemon.client();
-        move || {
-            std::thread::sleep(Duration::from_millis(300));
-            c.kill_container("rusty".into(), 9).call().unwrap();
-        }
-    });
-    let mut followed = Vec::new();
-    for reply in follower.get_container_logs("rusty".into()).more().unwrap() {
+    let mut follow = follower.get_container_logs("rusty".into());
+    let replies = follow.more().unwrap();
+    // The first reply (the lines so far) means the follow is under way: kill it then.
+    let mut followed = replies.next().expect("a first reply").unwrap().container;
+    c.kill_container("rusty".into(), 9).call().unwrap();
+    for reply in replies {
         followed.extend(reply.unwrap().container);
     }
-    killer.join().unwrap();
     assert_eq!(followed.len(), 2, "{followed:?}");
     assert_eq!(
         c.wait_container("rusty".into()).call().unwrap().exitcode,
@@ -329,6 +332,38 @@ fn every_container_method_through_the_rust_client() {
         ErrorKind::ErrorOccurred(_)
     ));
     c.stop_container("rusty".into(), 1).call().unwrap();
+    let removed = c.delete_stopped_containers().call().unwrap().containers;
+    assert_eq!(removed, [id]);
+    assert_nothing_left(&daemon);
+}
+
+/// A container's filesystem and podlink's records through the generated Rust client, and a
+/// container with `rm`.
+#[test]
+fn container_files_and_records_through_the_rust_client() {
+    use podlink::varlink::client::{Create, Runlabel, VarlinkClientInterface};
+    if !privileged("container_files_and_records_through_the_rust_client") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut c = daemon.client();
+    let not_found = |e: podlink::varlink::client::Error| match e.kind() {
+        podlink::varlink::client::ErrorKind::ContainerNotFound(Some(args)) => args.name.clone(),
+        other => panic!("expected ContainerNotFound, got {other}"),
+    };
+    let create = |name: &str, command: &[&str]| Create {
+        image: "busybox".into(),
+        name: name.into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let id = c
+        .create_container(create("rusty", &["true"]))
+        .call()
+        .unwrap()
+        .container;
+    c.start_container("rusty".into()).call().unwrap();
+    assert_eq!(c.wait_container("rusty".into()).call().unwrap().exitcode, 0);
     // The filesystem: changes, mounts, export, commit.
     let changes = c
         .list_container_changes("rusty".into())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::containers::{create, daemon_with_busybox, fails, inspect, ok};
+use crate::containers::{create, daemon_with_busybox, fails, inspect, ok, wait_for_log};
 use crate::fixtures::fixtures;
 use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged};
 
@@ -89,9 +89,10 @@ fn read_trimmed(path: &Path) -> String {
         .to_string()
 }
 
+/// User, groups, working directory, host name, environment; the short ID as host name.
 #[test]
-fn identity_files_mounts_and_logs() {
-    if !privileged("identity_files_mounts_and_logs") {
+fn identity_user_groups_hostname_and_environment() {
+    if !privileged("identity_user_groups_hostname_and_environment") {
         return;
     }
     let daemon = daemon_with_busybox(DaemonOptions::default());
@@ -117,7 +118,18 @@ fn identity_files_mounts_and_logs() {
     ok(&mut raw, "StartContainer", json!({"name": "short"}));
     ok(&mut raw, "WaitContainer", json!({"name": "short"}));
     assert_eq!(logs(&mut raw, "short").0, format!("{}\n", &id[..12]));
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// A read-only root filesystem, with a tmpfs to write in.
+#[test]
+fn a_read_only_root_with_a_tmpfs() {
+    if !privileged("a_read_only_root_with_a_tmpfs") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // A read-only root filesystem, with a tmpfs to write in.
     let (code, _, err) = output(
         &mut raw,
@@ -134,7 +146,18 @@ fn identity_files_mounts_and_logs() {
             && out.contains("noexec"),
         "{out}"
     );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// Bind mounts (rw and ro), a named volume shared by two containers, image volumes.
+#[test]
+fn bind_mounts_named_volumes_and_image_volumes() {
+    if !privileged("bind_mounts_named_volumes_and_image_volumes") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // Bind mounts (rw and ro), a named volume shared by two containers, an image volume
     // filled from the image.
     let host = tempfile::tempdir().unwrap();
@@ -210,7 +233,18 @@ fn identity_files_mounts_and_logs() {
         json!({"image": "withvolume", "image_volume_type": "tmpfs"}),
     );
     assert!(out.starts_with("tmpfs /opaque tmpfs"), "{out}");
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// /dev/shm's size, DNS, extra hosts.
+#[test]
+fn shm_size_dns_and_extra_hosts() {
+    if !privileged("shm_size_dns_and_extra_hosts") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // /dev/shm's size, DNS, extra hosts.
     let out = stdout_of(
         &mut raw,
@@ -236,7 +270,18 @@ fn identity_files_mounts_and_logs() {
         json!({"dns_servers": ["none"]}),
     );
     assert_eq!(out, "0\n", "the image's own resolv.conf is left");
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// An image volume at a path through the image's own symlink to / is filled from the image.
+#[test]
+fn an_image_volume_through_a_symlink_is_filled_from_the_image() {
+    if !privileged("an_image_volume_through_a_symlink_is_filled_from_the_image") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // An image volume at a path through the image's own symlink to / is filled from the
     // image's files, not the host's.
     stdout_of(&mut raw, "linker", "ln -s / /x", json!({}));
@@ -254,7 +299,19 @@ fn identity_files_mounts_and_logs() {
     assert!(out.contains("passwd\n"), "{out}");
     assert!(!out.contains("os-release"), "the host's /etc leaked: {out}");
     assert!(out.ends_with("1\n"), "{out}");
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// A log elsewhere, the monitor's pid in a file, an init as PID 1, the stop signal.
+#[test]
+fn log_path_pidfile_init_and_stop_signal() {
+    if !privileged("log_path_pidfile_init_and_stop_signal") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let host = tempfile::tempdir().unwrap();
     // A log elsewhere, the monitor's pid in a file, an init as PID 1, the stop signal.
     let elsewhere = host.path().join("logs/elsewhere.log");
     std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
@@ -292,11 +349,13 @@ fn identity_files_mounts_and_logs() {
         &[
             "sh",
             "-c",
-            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+            "trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done",
         ],
         json!({"stop_signal": 10, "stop_timeout": 30, "exposed_ports": ["8080/tcp", "53/udp"]}),
     );
     ok(&mut raw, "StartContainer", json!({"name": "usr1"}));
+    // PID 1 ignores a signal it has no handler for: stop once the trap is set.
+    wait_for_log(&mut raw, "usr1", "ready");
     let started = std::time::Instant::now();
     ok(
         &mut raw,
@@ -312,7 +371,6 @@ fn identity_files_mounts_and_logs() {
         data["Config"]["ExposedPorts"],
         json!({"8080/tcp": {}, "53/udp": {}})
     );
-
     ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_nothing_left(&daemon);
 }
@@ -428,6 +486,7 @@ fn capabilities_devices_and_confinement() {
     assert_nothing_left(&daemon);
 }
 
+/// Memory, CPU, pids, block IO limits in the cgroup; OOM score and rlimits inside.
 #[test]
 fn resources_reach_the_cgroup() {
     if !privileged("resources_reach_the_cgroup") {
@@ -548,7 +607,18 @@ fn resources_reach_the_cgroup() {
         "RemoveContainer",
         json!({"name": "limited", "force": true}),
     );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// A cgroup parent of the client's, removed with the container.
+#[test]
+fn a_cgroup_parent_of_the_clients() {
+    if !privileged("a_cgroup_parent_of_the_clients") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // A cgroup parent of the client's.
     let parent = format!("{}/custom", crate::util::cgroup_parent(&daemon.root));
     let id = create(
@@ -576,7 +646,18 @@ fn resources_reach_the_cgroup() {
         !dirs.iter().any(|d| d.exists()),
         "removed with the container"
     );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// The OOM killer ends a container over its limit, and inspect says so.
+#[test]
+fn the_oom_killer_ends_a_container_over_its_limit() {
+    if !privileged("the_oom_killer_ends_a_container_over_its_limit") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // The OOM killer ends a container over its limit, and inspect says so.
     let (code, _, _) = output(
         &mut raw,
@@ -586,7 +667,19 @@ fn resources_reach_the_cgroup() {
     );
     assert_eq!(code, 137);
     assert_eq!(inspect(&mut raw, "hog")["State"]["OOMKilled"], true);
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// Block IO weights, where this host's IO scheduler has them; refused naming the field otherwise.
+#[test]
+fn block_io_weights_where_the_scheduler_has_them() {
+    if !privileged("block_io_weights_where_the_scheduler_has_them") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     // Block IO weights, where this host's IO scheduler has them.
     let weight = create_reply(
         &mut raw,
@@ -648,9 +741,10 @@ fn ns_link(out: &str, kind: &str) -> String {
         .to_string()
 }
 
+/// Namespaces private by default, the host's when asked; loopback only; namespaced sysctls.
 #[test]
-fn namespaces_shared_joined_and_mapped() {
-    if !privileged("namespaces_shared_joined_and_mapped") {
+fn namespaces_private_host_none_and_sysctls() {
+    if !privileged("namespaces_private_host_none_and_sysctls") {
         return;
     }
     let daemon = daemon_with_busybox(DaemonOptions::default());
@@ -702,7 +796,19 @@ fn namespaces_shared_joined_and_mapped() {
         json!({"sys_ctl": {"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}}),
     );
     assert_eq!(out, "1\n1234\n");
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// Joining a running container's namespaces, by container and by path; a stopped one refused.
+#[test]
+fn joining_a_running_containers_namespaces() {
+    if !privileged("joining_a_running_containers_namespaces") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let links = "for n in pid ipc uts net; do readlink /proc/self/ns/$n; done; hostname";
     // Joining a running container's namespaces, by container and by path.
     let owner = create(
         &mut raw,
@@ -772,7 +878,18 @@ fn namespaces_shared_joined_and_mapped() {
     );
     ok(&mut raw, "RemoveContainer", json!({"name": "late"}));
     ok(&mut raw, "RemoveContainer", json!({"name": "owner"}));
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// A user namespace: root inside is 100000 outside, owns its root filesystem, commits as root.
+#[test]
+fn a_user_namespace_maps_root_and_owns_its_files() {
+    if !privileged("a_user_namespace_maps_root_and_owns_its_files") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // A user namespace: root inside is 100000 outside, and owns its root filesystem.
     let out = stdout_of(
         &mut raw,

@@ -177,10 +177,16 @@ fn stop_kill_and_remove() {
     let id = create(
         &mut raw,
         "sleeper",
-        &["sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 143' TERM; echo ready; sleep 1000 & wait",
+        ],
         json!({}),
     );
     ok(&mut raw, "StartContainer", json!({"name": "sleeper"}));
+    // PID 1 ignores a signal it has no handler for: the stop below needs the trap set.
+    wait_for_log(&mut raw, "sleeper", "ready");
     let data = inspect(&mut raw, &id);
     assert_eq!(data["State"]["Status"], "running");
     assert!(data["State"]["Pid"].as_i64().unwrap() > 1);
@@ -570,14 +576,14 @@ fn concurrent_clients_create_start_and_remove() {
     assert_nothing_left(&daemon);
 }
 
+/// Pause freezes every process; unpause thaws them; a paused container stops.
 #[test]
-fn pause_mounts_changes_export_commit_and_dumps() {
-    if !privileged("pause_mounts_changes_export_commit_and_dumps") {
+fn pause_freezes_and_unpause_thaws() {
+    if !privileged("pause_freezes_and_unpause_thaws") {
         return;
     }
     let daemon = daemon_with_busybox(DaemonOptions::default());
     let mut raw = daemon.raw();
-
     // Pause freezes every process; unpause thaws them.
     let id = create(
         &mut raw,
@@ -624,6 +630,8 @@ fn pause_mounts_changes_export_commit_and_dumps() {
             .len()
     };
     let frozen = count(&mut raw);
+    // Not synchronisation: a running ticker writes every 50 ms; a paused one writes nothing
+    // in 400 ms.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(count(&mut raw), frozen, "a paused container wrote output");
     fails(
@@ -654,7 +662,18 @@ fn pause_mounts_changes_export_commit_and_dumps() {
         "StopContainer",
         json!({"name": "ticker", "timeout": 1}),
     );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// A container's changes, its export, and a commit run as an image.
+#[test]
+fn changes_export_and_commit() {
+    if !privileged("changes_export_and_commit") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
     // Changes, export and commit.
     create(
         &mut raw,
@@ -770,7 +789,29 @@ fn pause_mounts_changes_export_commit_and_dumps() {
         ok(&mut raw, "WaitContainer", json!({"name": "whiteout-check"}))["exitcode"],
         0
     );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
 
+/// Mounting a container's filesystem, and podlink's own records as JSON.
+#[test]
+fn mounts_and_record_dumps() {
+    if !privileged("mounts_and_record_dumps") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    create(
+        &mut raw,
+        "writer",
+        &["sh", "-c", "echo new > /added"],
+        json!({}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "writer"}));
+    assert_eq!(
+        ok(&mut raw, "WaitContainer", json!({"name": "writer"}))["exitcode"],
+        0
+    );
     // Mounts.
     let path = ok(&mut raw, "MountContainer", json!({"name": "writer"}))["path"]
         .as_str()
@@ -832,7 +873,6 @@ fn pause_mounts_changes_export_commit_and_dumps() {
     )
     .unwrap();
     assert_eq!(data["Name"], "writer");
-
     ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_nothing_left(&daemon);
 }
@@ -911,11 +951,13 @@ fn a_slow_stop_holds_up_only_its_own_container() {
         &[
             "sh",
             "-c",
-            "trap 'echo got TERM' TERM; while true; do sleep 0.1; done",
+            "trap 'echo got TERM' TERM; echo ready; while true; do sleep 0.1; done",
         ],
         json!({}),
     );
     ok(&mut raw, "StartContainer", json!({"name": "slow"}));
+    // PID 1 ignores a signal it has no handler for: stop once the trap is set.
+    wait_for_log(&mut raw, "slow", "ready");
     let stopping = std::thread::scope(|s| {
         let stopper = s.spawn(|| {
             let mut raw = daemon.raw();
