@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run after the test suite: fails if it left anything of its containers behind: a monitor
 # process, a mount, or a cgroup. Test daemons keep their roots in temporary directories
-# named pl* and their containers' cgroups under /podlink-test.
+# named pl* and their containers' cgroups under /podlink-test. Each test's TestDaemon makes
+# the same check for its own roots when it is dropped (tests/integration/util.rs, `leftovers`)
+# and fails the test; this catches what escapes it (a test that spawned a daemon by hand).
 set -uo pipefail
 tmp=${TMPDIR:-/tmp}
 status=0

@@ -11,7 +11,7 @@ use nix::sys::socket::{
 use serde_json::{Value, json};
 
 use crate::containers::{create, daemon_with_busybox, fails, inspect, ok};
-use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged};
+use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged, wait_for};
 
 /// A client of a monitor's attach socket.
 struct Attached {
@@ -219,9 +219,19 @@ fn a_tty_container_is_driven_through_its_terminal() {
     // Everything comes as stdout through a terminal, with its line endings.
     assert!(text.contains("\r\n"), "{text:?}");
     control.write_all(b"1 40 132\n").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    attached.send(b"stty size\n");
-    attached.read_until(2, "40 132");
+    // The monitor applies the resize when it reads the control socket: ask until the
+    // terminal says so (each answer ends at the next prompt).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        attached.send(b"stty size\n");
+        if attached.read_until(2, "# ").contains("40 132") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resize never reached the terminal"
+        );
+    }
     let data = inspect(&mut raw, "term");
     assert_eq!(data["Config"]["Tty"], true);
     assert_eq!(data["Config"]["OpenStdin"], true);
@@ -284,6 +294,7 @@ fn stats_and_processes_of_a_busy_container() {
     // From "busy" on, the shell loops and its sleep waits.
     crate::containers::wait_for_log(&mut raw, "burner", "busy");
     let first = stats(&mut raw, "burner");
+    // Not synchronisation: the CPU and block IO counters are compared over one second.
     std::thread::sleep(Duration::from_millis(1000));
     let second = stats(&mut raw, "burner");
     assert_eq!(second["id"], id);
@@ -512,6 +523,12 @@ fn clients_come_and_go_and_a_mount_outlives_a_run() {
     let monitor = inspect(&mut raw, "idle")["State"]["ConmonPid"]
         .as_i64()
         .unwrap();
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{monitor}/fd"))
+            .unwrap()
+            .count()
+    };
+    let idle_fds = open_fds();
     // Clients that hang up, one of them after ending its input: the monitor drops them and
     // goes back to sleep rather than spinning on their sockets.
     for _ in 0..3 {
@@ -522,8 +539,14 @@ fn clients_come_and_go_and_a_mount_outlives_a_run() {
     let half = Attached::connect(s["io_socket"].as_str().unwrap());
     half.shutdown_write();
     drop(half);
-    std::thread::sleep(Duration::from_millis(200));
+    // The monitor has dropped them when it holds no more descriptors than before they came.
+    wait_for(
+        "the monitor closes the clients' sockets",
+        Duration::from_secs(10),
+        || open_fds() <= idle_fds,
+    );
     let before = cpu_ticks(monitor);
+    // Not synchronisation: the monitor's CPU time is measured over one idle second.
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu_ticks(monitor) - before;
     assert!(

@@ -1023,6 +1023,8 @@ fn sigkill_at_random_moments_never_lists_a_partial_image() {
         raw.send(&json!({"method": "io.podman.ImportImage", "parameters": {
             "source": format!("docker-archive:{}", f.docker_archive.display()), "reference": format!("round{round}")
         }}));
+        // Not synchronisation: each round kills the import a little later than the last,
+        // to land at different points of it.
         std::thread::sleep(Duration::from_micros(round * 1500));
         let mut daemon = daemon;
         daemon.stop_with(nix::sys::signal::Signal::SIGKILL);

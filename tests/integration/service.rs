@@ -669,6 +669,8 @@ fn idle_timeout_exits_only_when_no_connection_is_open() {
         let mut raw = daemon.raw();
         // Held open across several timeouts, the connection keeps the daemon up.
         for _ in 0..4 {
+            // Not synchronisation: the time that passes is what is tested (longer, in all,
+            // than the idle timeout).
             std::thread::sleep(Duration::from_millis(200));
             assert_eq!(
                 raw.call("io.podman.Ping", json!({}))["parameters"]["ping"]["message"],
