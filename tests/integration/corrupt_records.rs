@@ -10,7 +10,9 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::containers::{create, daemon_with_busybox, run};
-use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, fails, ok, privileged, wait_for};
+use crate::util::{
+    DaemonOptions, TestDaemon, assert_nothing_left, fails, ok, privileged, wait_for,
+};
 
 /// The names of the containers a daemon lists, sorted.
 fn listed(daemon: &TestDaemon) -> Vec<String> {
@@ -69,7 +71,11 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
     }
     let before = snapshot(&victim);
 
-    let record_path = first.root.join("containers").join(&id).join("container.json");
+    let record_path = first
+        .root
+        .join("containers")
+        .join(&id)
+        .join("container.json");
     let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
     let absolute = victim.display().to_string();
     for bad in [
@@ -92,16 +98,26 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
 
         // Reported, naming the record and the ID it holds.
         let bad_quoted = format!("{bad:?}");
-        wait_for(&format!("{bad}: the corrupt record logged"), Duration::from_secs(10), || {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            text.lines().any(|l| l.contains(&id) && l.contains(&bad_quoted))
-        });
+        wait_for(
+            &format!("{bad}: the corrupt record logged"),
+            Duration::from_secs(10),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.lines()
+                    .any(|l| l.contains(&id) && l.contains(&bad_quoted))
+            },
+        );
 
         // Not listed, not found by any of its names; the other container is.
         assert_eq!(listed(&daemon), ["bystander"], "{bad}");
         let mut raw = daemon.raw();
         for name in [bad, &id, "pointer"] {
-            fails(&mut raw, "InspectContainer", json!({"name": name}), "ContainerNotFound");
+            fails(
+                &mut raw,
+                "InspectContainer",
+                json!({"name": name}),
+                "ContainerNotFound",
+            );
             fails(
                 &mut raw,
                 "RemoveContainer",
@@ -112,7 +128,10 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
 
         // Other containers work: the loaded one runs, a new one is created, run and removed.
         ok(&mut raw, "StartContainer", json!({"name": "bystander"}));
-        assert_eq!(ok(&mut raw, "WaitContainer", json!({"name": "bystander"}))["exitcode"], 0);
+        assert_eq!(
+            ok(&mut raw, "WaitContainer", json!({"name": "bystander"}))["exitcode"],
+            0
+        );
         assert_eq!(run(&mut raw, "newcomer", &["true"]), 0);
         ok(&mut raw, "RemoveContainer", json!({"name": "newcomer"}));
         ok(&mut raw, "DeleteStoppedContainers", json!({}));
@@ -121,7 +140,11 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
         // Nothing the bad ID points at was touched, and the record itself is left as it was
         // (it may be a client's data, for an administrator to look at).
         assert_eq!(snapshot(&victim), before, "{bad}: the sentinel changed");
-        assert_eq!(std::fs::read(&record_path).unwrap(), written, "{bad}: record changed");
+        assert_eq!(
+            std::fs::read(&record_path).unwrap(),
+            written,
+            "{bad}: record changed"
+        );
         // The next round starts with a bystander again.
         create(&mut raw, "bystander", &["true"], json!({}));
         assert_nothing_left(&daemon);
