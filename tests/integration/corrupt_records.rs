@@ -96,18 +96,6 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
             ..Default::default()
         });
 
-        // Reported, naming the record and the ID it holds.
-        let bad_quoted = format!("{bad:?}");
-        wait_for(
-            &format!("{bad}: the corrupt record logged"),
-            Duration::from_secs(10),
-            || {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                text.lines()
-                    .any(|l| l.contains(&id) && l.contains(&bad_quoted))
-            },
-        );
-
         // Not listed, not found by any of its names; the other container is.
         assert_eq!(listed(&daemon), ["bystander"], "{bad}");
         let mut raw = daemon.raw();
@@ -145,6 +133,18 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
             written,
             "{bad}: record changed"
         );
+        // Reported, naming the record and the ID it holds.
+        let bad_quoted = format!("{bad:?}");
+        wait_for(
+            &format!("{bad}: the corrupt record logged"),
+            Duration::from_secs(10),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.lines()
+                    .any(|l| l.contains(&id) && l.contains(&bad_quoted))
+            },
+        );
+
         // The next round starts with a bystander again.
         create(&mut raw, "bystander", &["true"], json!({}));
         assert_nothing_left(&daemon);

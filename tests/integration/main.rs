@@ -22,12 +22,24 @@ mod images;
 /// helpers of the container tests. Needs root.
 mod containers;
 
+/// Containers (issue 4): pause, changes, export, commit, mounts, record dumps. Needs root.
+mod container_state;
+
+/// Containers (issue 4): concurrent clients, followed logs, a slow stop. Needs root.
+mod container_concurrency;
+
 /// Hostile images and imports (issue 8): digests, store modes, limits, xattrs, http timeouts.
 mod hostile_images;
 
 /// Containers (issue 4): every Create field, observed inside the container and in its
 /// cgroup, and the errors naming the fields podlink refuses. Needs root.
 mod container_options;
+
+/// Containers (issue 4): capabilities, devices, confinement and cgroup resources. Needs root.
+mod container_resources;
+
+/// Containers (issue 4): private, host, joined and user namespaces. Needs root.
+mod container_namespaces;
 
 /// Containers (issue 4): attach (with and without a terminal), stats, processes, runlabel.
 /// Needs root.
