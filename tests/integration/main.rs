@@ -3,9 +3,15 @@
 /// The harness: `TestDaemon` and small raw clients.
 mod util;
 
+/// What a test daemon's containers can leave behind, found and cleaned up per daemon.
+mod leftovers;
+
 /// The service (issue 2): system methods, introspection, protocol robustness, socket,
 /// signals, idle timeout; through the generated Rust client and raw messages.
 mod service;
+
+/// The service as a process (issue 2): socket modes, signals, idle timeout, descriptors.
+mod service_process;
 
 /// Other real clients (issue 2): Python's varlink package, the varlink CLI, systemd socket
 /// activation.
@@ -17,6 +23,12 @@ mod fixtures;
 /// Images (issue 3): import/export in every format, names, tags, pruning, malicious
 /// tarballs, whiteouts, metadata, crash safety. Needs root.
 mod images;
+
+/// Images (issue 3): malicious tarballs, whiteouts, kept metadata. Needs root.
+mod image_content;
+
+/// Images (issue 3): imports killed midway restart clean. Needs root.
+mod image_crashes;
 
 /// Containers (issue 4): the lifecycle on the real runtime with the monitor; and the shared
 /// helpers of the container tests. Needs root.
