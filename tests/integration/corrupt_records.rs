@@ -1,7 +1,6 @@
 //! Container records on disk whose ID is corrupt (or crafted): the daemon reports them, does
 //! not load them, never builds a path from them, and serves its other containers as usual.
-//! Needs root. (hostile_images.rs checks that such a record is not removed and that, mended,
-//! it loads again.)
+//! Needs root.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,6 +9,8 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::containers::{create, daemon_with_busybox, run};
+use crate::fixtures::fixtures;
+use crate::hostile_images::{daemon_dir, import};
 use crate::util::{
     DaemonOptions, TestDaemon, assert_nothing_left, fails, ok, privileged, wait_for,
 };
@@ -149,4 +150,79 @@ fn a_record_with_a_corrupt_id_is_logged_not_listed_not_followed() {
         create(&mut raw, "bystander", &["true"], json!({}));
         assert_nothing_left(&daemon);
     }
+}
+
+/// Paths are built from a container record's ID: a record on disk whose ID is not the 64 hex
+/// digits of its own directory is reported and left alone, never followed.
+#[test]
+fn a_container_record_with_a_corrupt_id_is_reported_not_followed() {
+    if !privileged("a_container_record_with_a_corrupt_id_is_reported_not_followed") {
+        return;
+    }
+    let mut daemon = TestDaemon::start();
+    let mut raw = daemon.raw();
+    import(&mut raw, &fixtures().rootfs, "busybox");
+    let id = ok(
+        &mut raw,
+        "CreateContainer",
+        json!({"create": {"image": "busybox", "name": "victim-pointer", "command": ["true"]}}),
+    )["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
+    let victim = daemon_dir(&daemon).join("victim");
+    std::fs::create_dir_all(victim.join("data")).unwrap();
+    std::fs::write(victim.join("data/keep"), b"keep").unwrap();
+    let record_path = daemon
+        .root
+        .join("containers")
+        .join(&id)
+        .join("container.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    for bad in ["../../victim", &id.to_uppercase(), &id[..63]] {
+        record["id"] = json!(bad);
+        std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+        let daemon2 = TestDaemon::start_with(DaemonOptions {
+            root: Some(daemon.root.clone()),
+            runroot: Some(daemon.runroot.clone()),
+            ..Default::default()
+        });
+        let mut raw = daemon2.raw();
+        assert_eq!(
+            ok(&mut raw, "ListContainers", json!({}))["containers"],
+            json!([]),
+            "{bad}"
+        );
+        for name in [bad, &id, "victim-pointer"] {
+            fails(
+                &mut raw,
+                "RemoveContainer",
+                json!({"name": name, "force": true}),
+                "ContainerNotFound",
+            );
+        }
+        ok(&mut raw, "DeleteStoppedContainers", json!({}));
+        assert!(victim.join("data/keep").exists(), "{bad}: victim removed");
+        assert!(
+            record_path.exists(),
+            "{bad}: the corrupt record was deleted"
+        );
+        drop(daemon2);
+    }
+    // Mended, the container is back.
+    record["id"] = json!(id);
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+    let daemon3 = TestDaemon::start_with(DaemonOptions {
+        root: Some(daemon.root.clone()),
+        runroot: Some(daemon.runroot.clone()),
+        ..Default::default()
+    });
+    let mut raw = daemon3.raw();
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({"name": "victim-pointer"}),
+    );
+    assert_nothing_left(&daemon3);
 }

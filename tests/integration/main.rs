@@ -43,6 +43,9 @@ mod container_concurrency;
 /// Hostile images and imports (issue 8): digests, store modes, limits, xattrs, http timeouts.
 mod hostile_images;
 
+/// Hostile imports (issue 8): store modes, limits, overlay attributes, devices, http timeouts.
+mod hostile_imports;
+
 /// Containers (issue 4): every Create field, observed inside the container and in its
 /// cgroup, and the errors naming the fields podlink refuses. Needs root.
 mod container_options;
