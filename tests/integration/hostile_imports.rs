@@ -301,8 +301,8 @@ impl StallingServer {
                         }
                         held.push(stream);
                     }
-                    // Polling for the stop flag: this is the server's accept loop, not a
-                    // test waiting on a condition.
+                    // Not synchronisation: the server's accept loop polls its stop flag;
+                    // no test waits on this.
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }

@@ -86,3 +86,6 @@ mod diff_safety;
 mod view_documents;
 /// Container records on disk with a corrupt ID: reported, not listed, never followed. Needs root.
 mod corrupt_records;
+
+/// The suite's own rules, checked on its source: gated skips, short tests, explained sleeps.
+mod suite_hygiene;
