@@ -18,6 +18,7 @@ pub mod process;
 pub mod runtime;
 pub mod storage;
 pub mod system;
+pub mod time;
 pub mod tree;
 pub mod volume;
 
@@ -34,7 +35,7 @@ pub struct Engine {
     root: PathBuf,
     runroot: PathBuf,
     registries_conf: PathBuf,
-    images: Arc<image::Images>,
+    images: Arc<image::service::Images>,
     containers: container::Containers,
 }
 
@@ -53,7 +54,7 @@ impl Engine {
         for dir in [&root, &runroot] {
             storage::dirs::create_dir_with_mode(dir, storage::dirs::TRAVERSABLE_DIR_MODE)?;
         }
-        let images = Arc::new(image::Images::open(&root, imports)?);
+        let images = Arc::new(image::service::Images::open(&root, imports)?);
         let store = container::ContainerStore::open(&root, &runroot)?;
         let runtime = runtime::select(runtime_choice.as_deref())?;
         match &runtime {
@@ -108,7 +109,7 @@ impl Engine {
     }
 
     /// The images.
-    pub fn images(&self) -> &image::Images {
+    pub fn images(&self) -> &image::service::Images {
         &self.images
     }
 
@@ -123,7 +124,8 @@ impl Engine {
     }
 }
 
-/// The image methods of the engine, named after the io.podman methods they serve.
+/// The image methods that count or remove containers, named after the io.podman methods
+/// they serve; the others are `Images`' own (`engine.images().tag_image(..)`).
 impl Engine {
     /// Containers using image `id`.
     fn image_users(&self, id: &str) -> Vec<String> {
@@ -131,28 +133,13 @@ impl Engine {
     }
 
     /// Every image, newest first.
-    pub fn list_images(&self) -> Vec<image::ImageSummary> {
+    pub fn list_images(&self) -> Vec<image::inspect::ImageSummary> {
         self.images().list(&|id| self.image_users(id).len())
     }
 
     /// One image.
-    pub fn get_image(&self, name: &str) -> Result<image::ImageSummary> {
+    pub fn get_image(&self, name: &str) -> Result<image::inspect::ImageSummary> {
         self.images().get(name, &|id| self.image_users(id).len())
-    }
-
-    /// `podman inspect` data of an image.
-    pub fn inspect_image(&self, name: &str) -> Result<serde_json::Value> {
-        self.images().inspect(name)
-    }
-
-    /// The history of an image, newest first.
-    pub fn history_image(&self, name: &str) -> Result<Vec<image::HistoryEntry>> {
-        self.images().history(name)
-    }
-
-    /// Adds a name to an image; returns its ID.
-    pub fn tag_image(&self, name: &str, tagged: &str) -> Result<String> {
-        self.images().tag(name, tagged)
     }
 
     /// Removes an image (or one of its names); returns its ID. With `force`, the containers
@@ -169,11 +156,6 @@ impl Engine {
             .remove(name, force, &|id| self.image_users(id))
     }
 
-    /// Whether an image exists.
-    pub fn image_exists(&self, name: &str) -> bool {
-        self.images().exists(name)
-    }
-
     /// Removes every image no container uses; returns their IDs.
     pub fn delete_unused_images(&self) -> Result<Vec<String>> {
         self.images().prune(false, &|id| self.image_users(id))
@@ -182,15 +164,5 @@ impl Engine {
     /// Removes dangling images (with `all`, every unused image); returns their IDs.
     pub fn images_prune(&self, all: bool) -> Result<Vec<String>> {
         self.images().prune(!all, &|id| self.image_users(id))
-    }
-
-    /// Imports an image; returns its ID.
-    pub fn import_image(&self, options: image::ImportOptions) -> Result<String> {
-        self.images().import(options)
-    }
-
-    /// Exports an image; returns its ID.
-    pub fn export_image(&self, name: &str, options: image::ExportOptions) -> Result<String> {
-        self.images().export(name, options)
     }
 }

@@ -89,3 +89,5 @@ mod corrupt_records;
 
 /// The suite's own rules, checked on its source: gated skips, short tests, explained sleeps.
 mod suite_hygiene;
+/// Digests in image archives (issue 9): malformed or mismatched digests in every format are refused. Needs root.
+mod archive_digests;

@@ -23,10 +23,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::image_view::{ImageEntry, ImageView};
-use super::ops::Changes;
 use crate::engine::error::{Error, Result};
 use crate::engine::runtime::spec::input::IdMap;
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::engine::storage::overlay::Changes;
 use crate::engine::tree::{self, Next};
 
 /// overlayfs marks a copy-up of metadata only with this extended attribute.

@@ -239,7 +239,7 @@ impl Containers {
                 record.state.status = Some(ContainerStatus::Created);
                 if restore.is_some() {
                     record.state.status = Some(ContainerStatus::Running);
-                    record.state.started_at = crate::engine::image::now_rfc3339();
+                    record.state.started_at = crate::engine::time::now_rfc3339();
                     record.state.finished_at = String::new();
                     record.state.start_count += 1;
                     record.state.checkpointed = false;
@@ -283,7 +283,7 @@ impl Containers {
             self.init_locked(record)?;
         }
         // Recorded before `start`: a container can exit before `start` returns.
-        record.state.started_at = crate::engine::image::now_rfc3339();
+        record.state.started_at = crate::engine::time::now_rfc3339();
         record.state.finished_at = String::new();
         let init_exe = exe_of(record.state.pid);
         match runtime.run(&self.runtime_root(), &RuntimeCommand::Start(&record.id)) {

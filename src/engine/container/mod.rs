@@ -195,7 +195,7 @@ impl ContainerState {
             }
             None => {
                 self.exit_code = -1;
-                self.finished_at = super::image::now_rfc3339();
+                self.finished_at = crate::engine::time::now_rfc3339();
             }
         }
     }
@@ -575,7 +575,7 @@ pub fn new_record(id: String, name: String) -> ContainerRecord {
         name,
         image_id: String::new(),
         image_name: String::new(),
-        created: super::image::now_rfc3339(),
+        created: crate::engine::time::now_rfc3339(),
         layers: Vec::new(),
         config: config::ContainerConfig::default(),
         state: ContainerState::default(),

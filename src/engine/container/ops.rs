@@ -27,32 +27,8 @@ const RUNTIME_MOUNT_POINTS: [&str; 7] = [
 /// The marker of a freeze the service made, in a container's run directory.
 const FROZEN_MARKER: &str = "frozen-by-podlink";
 
-/// Files added, changed and deleted in a container relative to its image.
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Paths that exist in the image and were modified.
-    pub changed: Vec<String>,
-    /// Paths that do not exist in the image.
-    pub added: Vec<String>,
-    /// Paths of the image that were removed.
-    pub deleted: Vec<String>,
-}
-
-/// `Commit`'s arguments.
-#[derive(Debug, Clone, Default)]
-pub struct CommitOptions {
-    /// Name of the new image (optional).
-    pub image_name: String,
-    /// Dockerfile instructions applied to the config.
-    pub changes: Vec<String>,
-    /// Author recorded in the config.
-    pub author: String,
-    /// History comment.
-    pub message: String,
-    /// Freeze the container while its changes are read.
-    pub pause: bool,
-}
+pub use crate::engine::image::commit::CommitOptions;
+pub use crate::engine::storage::overlay::Changes;
 
 impl Containers {
     /// io.podman.PauseContainer

@@ -15,21 +15,28 @@
 
 use serde_json::{Map, Value, json};
 
+/// A change that cannot be applied; the message names the change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChangeError(String);
+
+type Result<T> = std::result::Result<T, ChangeError>;
+
 /// Applies each change to the `config` object of an image config.
-pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), String> {
+pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
     for change in changes {
         apply_one(config, change.trim())?;
     }
     Ok(())
 }
 
-fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String> {
+fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<()> {
     if change.is_empty() {
         return Ok(());
     }
     let split = change
         .find(|c: char| c.is_whitespace() || c == '=')
-        .ok_or_else(|| format!("change {change:?}: missing a value"))?;
+        .ok_or_else(|| ChangeError(format!("change {change:?}: missing a value")))?;
     let instruction = change[..split].to_ascii_uppercase();
     let value = change[split + 1..].trim();
     let form = if change[split..].starts_with('=') {
@@ -80,7 +87,7 @@ fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String
                 };
                 let number = port.split('/').next().unwrap_or_default();
                 if number.parse::<u16>().is_err() && !number.contains('-') {
-                    return Err(format!("EXPOSE {port}: not a port"));
+                    return Err(ChangeError(format!("EXPOSE {port}: not a port")));
                 }
                 ports.insert(port, json!({}));
             }
@@ -107,14 +114,16 @@ fn apply_one(config: &mut Map<String, Value>, change: &str) -> Result<(), String
         }
         "WORKDIR" => {
             if !value.starts_with('/') {
-                return Err(format!("WORKDIR {value}: must be an absolute path"));
+                return Err(ChangeError(format!(
+                    "WORKDIR {value}: must be an absolute path"
+                )));
             }
             config.insert("WorkingDir".into(), json!(value));
         }
         other => {
-            return Err(format!(
+            return Err(ChangeError(format!(
                 "change {change:?}: {other} is not a supported instruction"
-            ));
+            )));
         }
     }
     Ok(())
@@ -131,7 +140,7 @@ enum Form {
 
 /// The JSON (exec) form `["a", "b"]`; otherwise, as a Dockerfile line, the shell form wrapped
 /// in `/bin/sh -c`, and in Podman's form the value as the one element.
-fn command(value: &str, form: Form) -> Result<Vec<String>, String> {
+fn command(value: &str, form: Form) -> Result<Vec<String>> {
     if value.starts_with('[') {
         json_array(value)
     } else if form == Form::Podman {
@@ -143,20 +152,21 @@ fn command(value: &str, form: Form) -> Result<Vec<String>, String> {
 
 /// `KEY=VALUE` taken whole (the value may hold spaces and `=`). With `allow_bare`, a lone
 /// `KEY` has an empty value.
-fn whole_key_value(value: &str, allow_bare: bool) -> Result<(String, String), String> {
+fn whole_key_value(value: &str, allow_bare: bool) -> Result<(String, String)> {
     match value.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         None if allow_bare && !value.is_empty() => Ok((value.to_string(), String::new())),
-        _ => Err(format!("{value}: expected KEY=VALUE")),
+        _ => Err(ChangeError(format!("{value}: expected KEY=VALUE"))),
     }
 }
 
-fn json_array(value: &str) -> Result<Vec<String>, String> {
-    serde_json::from_str(value).map_err(|e| format!("{value}: not a JSON array of strings: {e}"))
+fn json_array(value: &str) -> Result<Vec<String>> {
+    serde_json::from_str(value)
+        .map_err(|e| ChangeError(format!("{value}: not a JSON array of strings: {e}")))
 }
 
 /// Words separated by spaces, honouring double quotes.
-fn words(value: &str) -> Result<Vec<String>, String> {
+fn words(value: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut quoted = false;
@@ -174,7 +184,7 @@ fn words(value: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err(format!("{value}: unterminated quote"));
+        return Err(ChangeError(format!("{value}: unterminated quote")));
     }
     if !word.is_empty() {
         out.push(word);
@@ -183,7 +193,7 @@ fn words(value: &str) -> Result<Vec<String>, String> {
 }
 
 /// `k=v k2="v 2"`, or (when `allow_space_form`) the old `KEY value with spaces` form.
-fn key_values(value: &str, allow_space_form: bool) -> Result<Vec<(String, String)>, String> {
+fn key_values(value: &str, allow_space_form: bool) -> Result<Vec<(String, String)>> {
     let first = value.split_whitespace().next().unwrap_or_default();
     if allow_space_form && !first.contains('=') {
         let rest = value[first.len()..].trim();
@@ -193,7 +203,7 @@ fn key_values(value: &str, allow_space_form: bool) -> Result<Vec<(String, String
         .into_iter()
         .map(|w| match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(format!("{w}: expected KEY=VALUE")),
+            _ => Err(ChangeError(format!("{w}: expected KEY=VALUE"))),
         })
         .collect()
 }

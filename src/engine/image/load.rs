@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-use super::{Image, Images, ImportSettings, Index};
+use super::index::{Image, Index};
+use super::service::Images;
+use super::settings::ImportSettings;
 use crate::engine::error::Result;
 use crate::engine::storage::images::ImageStore;
 use crate::engine::storage::layers::LayerStore;
@@ -73,7 +75,7 @@ impl Images {
             layers,
             store,
             index: RwLock::new(index),
-            tmp: root.join(crate::engine::storage::TMP_DIR),
+            tmp: root.join(crate::engine::storage::layout::TMP_DIR),
             trash,
             settings,
         })

@@ -12,6 +12,11 @@ pub const DEFAULT_TAG: &str = "latest";
 pub const LOCAL_DOMAIN: &str = "localhost";
 const DOCKER_DOMAIN: &str = "docker.io";
 
+/// A name that cannot be an image name; the message quotes it and says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReferenceError(String);
+
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
@@ -27,8 +32,8 @@ pub struct Reference {
 
 impl Reference {
     /// Parses `name`, refusing what cannot be an image name.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        let invalid = |why: &str| format!("invalid image name {name:?}: {why}");
+    pub fn parse(name: &str) -> Result<Self, ReferenceError> {
+        let invalid = |why: &str| ReferenceError(format!("invalid image name {name:?}: {why}"));
         if name.is_empty() {
             return Err(invalid("empty"));
         }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Result, StorageError};
+use super::error::{Result, StorageError};
 
 /// Mode of private directories: image content, each container's own directories.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
 use super::dirs::{create_private_dir, make_private};
-use super::{IMAGES_DIR, Result, StorageError, atomic_write, read_json, remove_tree, write_json};
+use super::error::{Result, StorageError};
+use super::fs::{atomic_write, read_json, remove_tree, write_json};
+use super::layout::IMAGES_DIR;
 
 /// The record that makes an image exist.
 pub const IMAGE_RECORD: &str = "image.json";

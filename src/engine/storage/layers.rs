@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::archive::{self, SplitReader};
+use super::archive::extract::extract_layer;
+use super::archive::split::SplitReader;
 use super::digest::Digest;
 use super::dirs::{create_private_dir, make_private};
-use super::{LAYERS_DIR, Result, StorageError, TMP_DIR, read_json, remove_tree, write_json};
+use super::error::{Result, StorageError};
+use super::fs::{read_json, remove_tree, unique_name, write_json};
+use super::layout::{LAYERS_DIR, TMP_DIR};
 
 /// The record file of a layer.
 pub const LAYER_RECORD: &str = "layer.json";
@@ -111,7 +114,7 @@ impl LayerStore {
 
     /// Extracts a (possibly compressed) layer tarball into staging, within `budget`.
     pub fn stage(&self, input: impl Read, budget: &super::budget::Budget) -> Result<StagedLayer> {
-        let dir = self.tmp.join(super::unique_name("layer"));
+        let dir = self.tmp.join(unique_name("layer"));
         let diff = dir.join(DIFF_DIR);
         // The staging directory becomes the layer's directory: private from the start.
         create_private_dir(&dir)?;
@@ -124,7 +127,7 @@ impl LayerStore {
             },
         };
         std::fs::create_dir(&diff).map_err(|e| StorageError::io("create", &diff, e))?;
-        let extracted = archive::extract_layer(input, &diff, &dir.join(SPLIT_FILE), budget)?;
+        let extracted = extract_layer(input, &diff, &dir.join(SPLIT_FILE), budget)?;
         staged.record.diff_id = extracted.diff_id;
         staged.record.size = extracted.size;
         write_json(&dir.join(LAYER_RECORD), &staged.record)?;

@@ -26,6 +26,23 @@
 //! trash by the next start, and removed after it answers ([`trash`]). Layer file contents are not fsynced: a SIGKILL cannot lose page-cache data, and
 //! syncing every file of every layer would double the cost of an import; only the records,
 //! which decide what exists, are made durable.
+//!
+//! This room owns the bytes on disk under the storage root; it knows nothing of image
+//! names, containers or the wire, and never imports the image or container rooms.
+//!
+//! - `layout.rs`: the directory names under the root
+//! - `fs.rs`: atomic records, JSON records, temporary files, tree removal
+//! - `error.rs`: `StorageError`
+//! - `digest.rs`: validated content digests, the only thing a store path is built from
+//! - `layers.rs`: the layer store (staging, adopting, removing, the original tarball)
+//! - `images.rs`: the image records
+//! - `archive/`: layer tarballs: safe extraction and the tar split
+//! - `compression.rs`: detecting and undoing gzip, bzip2, xz, zstd
+//! - `budget.rs`: what one import may write
+//! - `dirchain.rs`: descriptors of the directories along a path
+//! - `dirs.rs`: private directories and their modes
+//! - `overlay.rs`: overlay mounts and the `Changes` of an upper directory
+//! - `trash.rs`: crash leftovers, removed once the service answers
 #![warn(missing_docs)]
 
 pub mod archive;
@@ -34,183 +51,16 @@ pub mod compression;
 pub mod digest;
 pub mod dirchain;
 pub mod dirs;
+pub mod error;
+pub mod fs;
 pub mod images;
 pub mod layers;
+pub mod layout;
 pub mod overlay;
-pub mod split;
 pub mod trash;
 
-use std::fs::File;
-use std::io::Write;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Directory names under the storage root.
-pub const LAYERS_DIR: &str = "layers";
-/// Image records.
-pub const IMAGES_DIR: &str = "images";
-/// Staging area.
-pub const TMP_DIR: &str = "tmp";
-
-/// A storage operation that failed, with the path it concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// A filesystem call failed.
-    #[error("{what} {path}: {source}")]
-    Io {
-        /// The operation.
-        what: &'static str,
-        /// The path.
-        path: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A record does not parse.
-    #[error("corrupt record {path}: {source}")]
-    Corrupt {
-        /// The record's path.
-        path: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A tarball could not be read or extracted.
-    #[error(transparent)]
-    Archive(#[from] archive::ArchiveError),
-    /// A digest or ID (from a record or an archive) is malformed.
-    #[error(transparent)]
-    Digest(#[from] digest::DigestError),
-}
-
-impl StorageError {
-    /// An I/O error on `path`.
-    pub fn io(what: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        StorageError::Io {
-            what,
-            path: path.as_ref().display().to_string(),
-            source,
-        }
-    }
-}
-
-/// The result of a storage operation.
-pub type Result<T> = std::result::Result<T, StorageError>;
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
-/// rename over `path`, fsync of the directory. Readers see the old or the new content, never
-/// a mix, and a crash leaves at most a stray temporary file (named `.tmp-*`).
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_replacing(path, bytes, true)
-}
-
-/// [`atomic_write`] without the fsyncs: readers and a killed process still see the old or
-/// the new content (the rename is atomic, and the page cache outlives the process); only a
-/// power loss may lose the change. For state that does not outlive the machine anyway (a
-/// container's run state, its monitor's files, the runtime spec rewritten at every start).
-pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_replacing(path, bytes, false)
-}
-
-fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let temp = dir.join(format!(
-        ".tmp-{}-{}-{name}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        if durable {
-            file.sync_all()?;
-        }
-        std::fs::rename(&temp, path)?;
-        if durable {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        StorageError::io("write", path, e)
-    })
-}
-
-/// A new file in `dir`, opened for reading and writing and unlinked at once: the open
-/// descriptor keeps it while it is used, and nothing is left behind however the process
-/// ends.
-pub fn unlinked_temp_file(dir: &Path, prefix: &str) -> Result<File> {
-    let path = dir.join(unique_name(prefix));
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| StorageError::io("create", &path, e))?;
-    let _ = std::fs::remove_file(&path);
-    Ok(file)
-}
-
-/// Serializes `value` as JSON and writes it atomically.
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| StorageError::Corrupt {
-        path: path.display().to_string(),
-        source: e,
-    })?;
-    atomic_write(path, &bytes)
-}
-
-/// Reads a JSON record.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| StorageError::io("read", path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
-        path: path.display().to_string(),
-        source: e,
-    })
-}
-
-/// Removes a directory tree, tolerating its absence. Not `std::fs::remove_dir_all`: it
-/// recurses once per level (a container's deep tree overflowed a connection thread's stack);
-/// `tree::remove_all` does not.
-pub fn remove_tree(path: &Path) -> Result<()> {
-    crate::engine::tree::remove_all(path).map_err(|e| StorageError::io("remove", path, e))
-}
-
-/// A unique name for a staging directory.
-pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rec.json");
-        atomic_write(&path, b"one").unwrap();
-        atomic_write(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["rec.json"]);
-    }
-}
+pub use error::{Result, StorageError};
+pub use fs::{
+    atomic_write, read_json, remove_tree, replace_file, unique_name, unlinked_temp_file, write_json,
+};
+pub use layout::{IMAGES_DIR, LAYERS_DIR, TMP_DIR};

@@ -5,7 +5,19 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 
-use super::{Result, StorageError};
+use super::error::{Result, StorageError};
+
+/// Files added, changed and deleted in an overlay's upper directory relative to its lower
+/// layers (a container's changes to its image).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Paths that exist in the image and were modified.
+    pub changed: Vec<String>,
+    /// Paths that do not exist in the image.
+    pub added: Vec<String>,
+    /// Paths of the image that were removed.
+    pub deleted: Vec<String>,
+}
 
 /// The directories of one container's overlay.
 #[derive(Debug, Clone, PartialEq, Eq)]

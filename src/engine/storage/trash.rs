@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use super::dirs::{create_private_dir, make_private};
-use super::{Result, StorageError, remove_tree, unique_name};
+use super::error::{Result, StorageError};
+use super::fs::{remove_tree, unique_name};
 
 /// The trash directory under the storage root.
 pub const TRASH_DIR: &str = "trash";

@@ -1,7 +1,8 @@
 //! The local image methods. Pull, push, search and build come with registries.
 
 use crate::engine::Engine;
-use crate::engine::image::{ExportOptions, ImportOptions};
+use crate::engine::image::export::ExportOptions;
+use crate::engine::image::import::ImportOptions;
 use crate::varlink::convert::images as convert;
 use crate::varlink::error;
 use crate::varlink::generated::*;
@@ -35,7 +36,7 @@ pub fn inspect_image(
     call: &mut dyn Call_InspectImage,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.inspect_image(&name) {
+    match engine.images().inspect_image(&name) {
         Ok(data) => call.reply(data.to_string()),
         Err(e) => error::reply(call, "InspectImage", e),
     }
@@ -47,7 +48,7 @@ pub fn history_image(
     call: &mut dyn Call_HistoryImage,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.history_image(&name) {
+    match engine.images().history_image(&name) {
         Ok(history) => call.reply(history.into_iter().map(convert::history).collect()),
         Err(e) => error::reply(call, "HistoryImage", e),
     }
@@ -60,7 +61,7 @@ pub fn tag_image(
     name: String,
     tagged: String,
 ) -> varlink::Result<()> {
-    match engine.tag_image(&name, &tagged) {
+    match engine.images().tag_image(&name, &tagged) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "TagImage", e),
     }
@@ -86,7 +87,11 @@ pub fn image_exists(
     call: &mut dyn Call_ImageExists,
     name: String,
 ) -> varlink::Result<()> {
-    call.reply(if engine.image_exists(&name) { 0 } else { 1 })
+    call.reply(if engine.images().image_exists(&name) {
+        0
+    } else {
+        1
+    })
 }
 
 /// io.podman.DeleteUnusedImages
@@ -127,7 +132,7 @@ pub fn import_image(
         message,
         changes,
     };
-    match engine.import_image(options) {
+    match engine.images().import_image(options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ImportImage", e),
     }
@@ -147,7 +152,7 @@ pub fn export_image(
         compress,
         tags,
     };
-    match engine.export_image(&name, options) {
+    match engine.images().export_image(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ExportImage", e),
     }

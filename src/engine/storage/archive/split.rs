@@ -7,7 +7,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::archive::clean_path;
+use super::path::clean_path;
 
 /// Split format: a magic line, then records. `R` u64 length, bytes: raw tarball bytes. `F` u64
 /// size, u32 path length, path: `size` bytes of the layer file at `path`.

@@ -1,4 +1,4 @@
-//! Exports: `docker-archive:`, `oci-archive:` and `oci:` destinations. Layers go out as the
+//! io.podman.ExportImage: `docker-archive:`, `oci-archive:` and `oci:` destinations. Layers go out as the
 //! exact tarballs they came in as (see `storage::split`), so an exported image keeps its
 //! DiffIDs and its config byte for byte, hence its image ID.
 
@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::super::reference::Reference;
-use super::super::{Image, Images, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, hex_digest};
-use super::blob_path;
+use super::blobs::blob_path;
+use super::document::{OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST};
+use super::index::Image;
+use super::reference::Reference;
+use super::service::Images;
 use crate::engine::error::{Error, Result};
-use crate::engine::storage::{self, digest::Digest};
+use crate::engine::storage::digest::Digest;
+use crate::engine::storage::fs::unlinked_temp_file;
 
 /// `ExportImage`'s arguments.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +57,7 @@ impl Destination {
             split_ref(rest)
         };
         if path.as_os_str().is_empty() {
-            return Err(Error::InvalidArgument("no export destination given".into()));
+            return Err(Error::invalid("destination", "no export destination given"));
         }
         Ok(match kind {
             "oci-archive" => Destination::OciArchive(path, r),
@@ -65,8 +68,8 @@ impl Destination {
 }
 
 impl Images {
-    /// Exports image `name`; returns its ID.
-    pub fn export(&self, name: &str, options: ExportOptions) -> Result<String> {
+    /// io.podman.ExportImage: exports image `name`; returns its ID.
+    pub fn export_image(&self, name: &str, options: ExportOptions) -> Result<String> {
         let image = self.resolve(name)?;
         let destination = Destination::parse(&options.destination)?;
         // Names asked for (the destination's own reference, then `tags`) come first, then the
@@ -78,7 +81,7 @@ impl Images {
         for tag in extra.iter().chain(options.tags.iter()) {
             names.push(
                 Reference::parse(tag)
-                    .map_err(Error::InvalidArgument)?
+                    .map_err(|e| Error::invalid("tags", e.to_string()))?
                     .normalized(),
             );
         }
@@ -117,13 +120,13 @@ impl Images {
 
     /// A layer's tarball as it will be written: the original bytes, or gzipped into a
     /// temporary file. Returns (reader, size, digest of what is written).
-    fn layer_blob(&self, diff_id: &Digest, compress: bool) -> Result<(Box<dyn Read>, u64, String)> {
+    fn layer_blob(&self, diff_id: &Digest, compress: bool) -> Result<(Box<dyn Read>, u64, Digest)> {
         let record = self.layers.record(diff_id)?;
         let tarball = self.layers.tarball(diff_id)?;
         if !compress {
-            return Ok((Box::new(tarball), record.size, diff_id.to_string()));
+            return Ok((Box::new(tarball), record.size, diff_id.clone()));
         }
-        let file = storage::unlinked_temp_file(&self.tmp, "export")?;
+        let file = unlinked_temp_file(&self.tmp, "export")?;
         let mut hashing = HashingWriter::new(file);
         {
             let mut gz = flate2::write::GzEncoder::new(&mut hashing, flate2::Compression::fast());
@@ -132,7 +135,7 @@ impl Images {
             gz.finish()
                 .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
         }
-        let (mut file, size, digest) = hashing.finish();
+        let (mut file, size, digest) = hashing.finish()?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("rewind", &self.tmp, e))?;
         Ok((Box::new(file), size, digest))
@@ -182,16 +185,16 @@ impl Images {
     ) -> Result<()> {
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
         sink.add("oci-layout", layout.len() as u64, Box::new(&layout[..]))?;
-        let config_digest = format!("sha256:{}", image.record.id);
+        let config_digest = Digest::from_hex(&image.record.id)?;
         sink.add(
-            &blob_path(&config_digest)?,
+            &blob_path(&config_digest),
             config.len() as u64,
             Box::new(io::Cursor::new(config.to_vec())),
         )?;
         let mut layers = Vec::new();
         for diff_id in &image.record.layers {
             let (reader, size, digest) = self.layer_blob(diff_id, compress)?;
-            sink.add(&blob_path(&digest)?, size, reader)?;
+            sink.add(&blob_path(&digest), size, reader)?;
             let media_type = if compress { OCI_LAYER_GZIP } else { OCI_LAYER };
             layers.push(json!({ "mediaType": media_type, "digest": digest, "size": size }));
         }
@@ -199,16 +202,16 @@ impl Images {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {
-                "mediaType": super::super::OCI_CONFIG,
+                "mediaType": OCI_CONFIG,
                 "digest": config_digest,
                 "size": config.len(),
             },
             "layers": layers,
         });
         let manifest = serde_json::to_vec(&manifest).expect("a JSON value serializes");
-        let manifest_digest = format!("sha256:{}", hex_digest(&manifest));
+        let manifest_digest = Digest::of(&manifest);
         sink.add(
-            &blob_path(&manifest_digest)?,
+            &blob_path(&manifest_digest),
             manifest.len() as u64,
             Box::new(io::Cursor::new(manifest.clone())),
         )?;
@@ -323,10 +326,10 @@ fn write_atomically(path: &Path, write: impl FnOnce(File) -> Result<()>) -> Resu
     let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
     match write(file) {
         Ok(()) => std::fs::rename(&temp, path).map_err(|e| Error::io("write", path, e)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
+        Err(e) => match std::fs::remove_file(&temp) {
+            Ok(()) => Err(e),
+            Err(cleanup) => Err(e.with_cleanup("remove partial export", cleanup)),
+        },
     }
 }
 
@@ -346,12 +349,9 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    fn finish(self) -> (W, u64, String) {
-        (
-            self.inner,
-            self.size,
-            format!("sha256:{:x}", self.hasher.finalize()),
-        )
+    fn finish(self) -> Result<(W, u64, Digest)> {
+        let digest = Digest::from_hex(&format!("{:x}", self.hasher.finalize()))?;
+        Ok((self.inner, self.size, digest))
     }
 }
 

@@ -1,23 +1,5 @@
-//! Layer tarballs: safe extraction into a layer directory, and the exact original tarball back.
-//!
-//! Extraction never writes outside the layer directory. Every path is walked from a
-//! descriptor of the layer root one component at a time with `O_NOFOLLOW`, and every entry is
-//! created with an `*at` call relative to its parent's descriptor, so `..` components, absolute
-//! paths, symlinked parent directories (a symlink entry followed by a write through it) and
-//! hard links to outside cannot reach anything but the layer. A path with `..` is refused, as
-//! is a write through a symlink; an absolute path is taken relative to the layer root.
-//!
-//! Ownership, permission bits (setuid included), times, `SCHILY.xattr.*` extended attributes,
-//! device nodes and fifos are kept, except `trusted.overlay.*` attributes: those are
-//! overlayfs's own metadata (opaque directories, redirects, metacopy), never image data, and
-//! one planted in a layer would change what a container's overlay shows. OCI whiteouts become overlay whiteouts: `.wh.NAME` a 0/0
-//! character device `NAME`, `.wh..wh..opq` the `trusted.overlay.opaque=y` attribute on its
-//! directory.
-//!
-//! The original tarball (its digest is the layer's DiffID, which image IDs are built from) is
-//! kept as a "split": its bytes minus the contents of regular files, which are read back from
-//! the layer directory. Replaying the split reproduces the tarball byte for byte, so an
-//! exported image has the same DiffIDs and the same ID, without storing every layer twice.
+//! Extraction of a layer tarball into a layer directory (see the folder's doc for the
+//! rules), computing its DiffID and writing its split on the way.
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
@@ -25,78 +7,25 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{Mode, SFlag, UtimensatFlags, fchmod, futimens, makedev, mknodat, utimensat};
+use nix::sys::stat::{Mode, SFlag, futimens, makedev, mknodat};
 use nix::sys::time::TimeSpec;
-use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
+use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
 use sha2::{Digest as _, Sha256};
 
-use super::budget::Budget;
-pub use super::compression::{Compression, decompress};
-use super::digest::Digest;
-use super::dirchain::{ChainError, DirChain};
-pub use super::split::SplitReader;
+use super::error::{ArchiveError, Result};
+use super::metadata::{Metadata, xattr_on_fd};
+use super::path::clean_path;
 use super::split::SplitWriter;
-
-/// The prefix of an OCI whiteout file name.
-pub const WHITEOUT_PREFIX: &str = ".wh.";
-/// The OCI opaque-directory marker.
-pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
-/// The overlayfs attribute that marks a directory opaque.
-pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-/// The namespace of overlayfs's own attributes, dropped from image content.
-pub const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
-
-/// What went wrong with an archive.
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    /// The tarball tried to leave the layer.
-    #[error("unsafe entry {path:?}: {why}")]
-    Unsafe {
-        /// The entry's path as written in the tarball.
-        path: String,
-        /// How it tried to escape.
-        why: &'static str,
-    },
-    /// The tarball uses something podlink does not extract.
-    #[error("unsupported entry {path:?}: {why}")]
-    Unsupported {
-        /// The entry's path.
-        path: String,
-        /// What is unsupported.
-        why: String,
-    },
-    /// Reading the tarball or writing the layer failed.
-    #[error("{what} {path:?}: {source}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The entry or file concerned.
-        path: String,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
-    /// The import passed one of its limits (see `storage::budget`).
-    #[error("{0}")]
-    Limit(String),
-}
-
-impl ArchiveError {
-    fn io(what: &'static str, path: impl AsRef<Path>, source: impl Into<io::Error>) -> Self {
-        ArchiveError::Io {
-            what,
-            path: path.as_ref().display().to_string(),
-            source: source.into(),
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, ArchiveError>;
+use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::engine::storage::budget::{Budget, Charged};
+use crate::engine::storage::compression::decompress;
+use crate::engine::storage::digest::Digest;
+use crate::engine::storage::dirchain::{ChainError, DirChain};
 
 /// A layer just extracted: the digest and size of its uncompressed tarball.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +63,7 @@ fn extract_within(
     budget: &Budget,
 ) -> Result<Extracted> {
     let stream = decompress(input).map_err(|e| ArchiveError::io("read", "layer", e))?;
-    let stream = super::budget::Charged {
+    let stream = Charged {
         inner: stream,
         budget,
     };
@@ -462,154 +391,9 @@ fn remove_existing(parent: &impl AsFd, name: &OsStr, entry: &str) -> Result<()> 
     }
 }
 
-/// `/proc/self/fd/N/NAME`: a path for calls that only take paths (lsetxattr), resolved
-/// through the parent's descriptor so no symlink above it is followed.
-fn fd_path(parent: &impl AsFd, name: &OsStr) -> PathBuf {
-    use std::os::fd::AsRawFd;
-    let mut path = PathBuf::from(format!("/proc/self/fd/{}", parent.as_fd().as_raw_fd()));
-    path.push(name);
-    path
-}
-
-/// A tarball path made relative to the layer root; `..` anywhere is refused.
-pub fn clean_path(raw: &str) -> Result<PathBuf> {
-    let mut clean = PathBuf::new();
-    for component in Path::new(raw).components() {
-        match component {
-            Component::Normal(part) => clean.push(part),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => {
-                return Err(ArchiveError::Unsafe {
-                    path: raw.to_string(),
-                    why: "a \"..\" component",
-                });
-            }
-        }
-    }
-    Ok(clean)
-}
-
-/// Ownership, mode, times and extended attributes of an entry.
-struct Metadata {
-    uid: u32,
-    gid: u32,
-    mode: Mode,
-    mtime: TimeSpec,
-    xattrs: Vec<(String, Vec<u8>)>,
-}
-
-impl Metadata {
-    fn of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Self> {
-        let header = entry.header();
-        // Blank numeric fields (some writers leave them empty) read as GNU tar and libarchive
-        // take them: 0 for ids and times, the usual defaults for modes.
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
-        let default_mode = if header.entry_type().is_dir() {
-            0o755
-        } else {
-            0o644
-        };
-        let mode = Mode::from_bits_truncate(header.mode().unwrap_or(default_mode) & 0o7777);
-        let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
-        let mut xattrs = Vec::new();
-        if let Ok(Some(extensions)) = entry.pax_extensions() {
-            for ext in extensions.flatten() {
-                if let (Ok(key), value) = (ext.key(), ext.value_bytes())
-                    && let Some(name) = key.strip_prefix("SCHILY.xattr.")
-                    && !name.starts_with(OVERLAY_XATTR_PREFIX)
-                {
-                    xattrs.push((name.to_string(), value.to_vec()));
-                }
-            }
-        }
-        Ok(Metadata {
-            uid,
-            gid,
-            mode,
-            mtime,
-            xattrs,
-        })
-    }
-
-    /// Applies to an open file or directory: owner first (it clears setuid bits), then mode,
-    /// attributes, times.
-    fn apply_fd(&self, fd: impl AsFd, path: &str) -> Result<()> {
-        let fd = fd.as_fd();
-        fchown(
-            fd,
-            Some(Uid::from_raw(self.uid)),
-            Some(Gid::from_raw(self.gid)),
-        )
-        .map_err(|e| ArchiveError::io("chown", path, e))?;
-        fchmod(fd, self.mode).map_err(|e| ArchiveError::io("chmod", path, e))?;
-        for (name, value) in &self.xattrs {
-            xattr_on_fd(fd, name, value)
-                .map_err(|e| ArchiveError::io("set attribute on", path, e))?;
-        }
-        futimens(fd, &self.mtime, &self.mtime)
-            .map_err(|e| ArchiveError::io("set times of", path, e))
-    }
-
-    /// Applies to a symlink or device node by name, never following it.
-    fn apply_nofollow(&self, parent: &impl AsFd, name: &OsStr, path: &str) -> Result<()> {
-        fchownat(
-            parent,
-            name,
-            Some(Uid::from_raw(self.uid)),
-            Some(Gid::from_raw(self.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| ArchiveError::io("chown", path, e))?;
-        let is_link = nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK)
-            .unwrap_or(false);
-        if !is_link {
-            nix::sys::stat::fchmodat(
-                parent,
-                name,
-                self.mode,
-                nix::sys::stat::FchmodatFlags::FollowSymlink,
-            )
-            .map_err(|e| ArchiveError::io("chmod", path, e))?;
-        }
-        for (xname, value) in &self.xattrs {
-            xattr::set(fd_path(parent, name), xname, value)
-                .map_err(|e| ArchiveError::io("set attribute on", path, e))?;
-        }
-        utimensat(
-            parent,
-            name,
-            &self.mtime,
-            &self.mtime,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(|e| ArchiveError::io("set times of", path, e))
-    }
-}
-
-/// fsetxattr on a file or directory descriptor.
-fn xattr_on_fd(fd: std::os::fd::BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
-    use xattr::FileExt;
-    let file = File::from(fd.try_clone_to_owned()?);
-    file.set_xattr(name, value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clean_paths() {
-        assert_eq!(
-            clean_path("./etc/passwd").unwrap(),
-            PathBuf::from("etc/passwd")
-        );
-        assert_eq!(clean_path("/abs/path").unwrap(), PathBuf::from("abs/path"));
-        assert_eq!(clean_path("./").unwrap(), PathBuf::new());
-        assert!(clean_path("../x").is_err());
-        assert!(clean_path("a/../../x").is_err());
-    }
 
     /// A tarball repeating one long directory path stops at the bound on what an extraction
     /// keeps of directory paths, and says so.
