@@ -173,7 +173,7 @@ impl Containers {
             .names
             .first()
             .cloned()
-            .unwrap_or_else(|| image.record.id.clone());
+            .unwrap_or_else(|| image.record.id.to_string());
         let name = if options.name.is_empty() {
             base_name(&image_name)
         } else {

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::changes;
-use super::document::{OCI_MANIFEST, config_diff_ids, hex_digest, oci_manifest};
+use super::document::{OCI_MANIFEST, config_diff_ids, oci_manifest};
 use super::index::Image;
 use super::reference::Reference;
 use super::service::Images;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::ImageId;
 use crate::engine::storage::digest::Digest;
 use crate::engine::storage::images::new_record;
 use crate::engine::storage::layers::{LayerStore, StagedLayer};
@@ -71,7 +72,7 @@ impl Images {
     /// Stores a new image whose layers are staged: moves the layers into place and writes
     /// the record. An image with the same ID already stored gains the names instead.
     pub(super) fn store_image(&self, new: NewImage) -> Result<String> {
-        let id = hex_digest(&new.config);
+        let id = ImageId::of_config(&new.config);
         let config: Value = serde_json::from_slice(&new.config)
             .map_err(|e| Error::invalid("source", format!("image config is not JSON: {e}")))?;
         let diff_ids = config_diff_ids(&config)?;
@@ -85,9 +86,9 @@ impl Images {
             ));
         }
         let mut index = self.write();
-        if index.by_id.contains_key(&id) {
+        if index.by_id.contains_key(id.as_str()) {
             self.move_names(&mut index, &id, &new.names)?;
-            return Ok(id);
+            return Ok(id.to_string());
         }
         let mut size = 0;
         for layer in new.layers {
@@ -100,7 +101,7 @@ impl Images {
         let record = new_record(
             id.clone(),
             Vec::new(),
-            format!("sha256:{}", hex_digest(&new.manifest)),
+            Digest::of(&new.manifest),
             new.manifest_type,
             staged_ids,
             size,
@@ -108,9 +109,9 @@ impl Images {
         self.store.create(&record, &new.config, &new.manifest)?;
         index
             .by_id
-            .insert(id.clone(), Arc::new(Image { record, config }));
+            .insert(id.to_string(), Arc::new(Image { record, config }));
         self.move_names(&mut index, &id, &new.names)?;
-        Ok(id)
+        Ok(id.to_string())
     }
 
     /// A new image: `base` plus one layer read from `tarball` (a container's changes), with

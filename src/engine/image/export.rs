@@ -115,7 +115,7 @@ impl Images {
                 self.write_oci(&mut sink, &image, &config, &names, options.compress)?;
             }
         }
-        Ok(image.record.id.clone())
+        Ok(image.record.id.to_string())
     }
 
     /// A layer's tarball as it will be written: the original bytes, or gzipped into a
@@ -185,7 +185,7 @@ impl Images {
     ) -> Result<()> {
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
         sink.add("oci-layout", layout.len() as u64, Box::new(&layout[..]))?;
-        let config_digest = Digest::from_hex(&image.record.id)?;
+        let config_digest = image.record.id.digest();
         sink.add(
             &blob_path(&config_digest),
             config.len() as u64,

@@ -188,14 +188,16 @@ pub(super) fn resolve_in(index: &Index, name: &str) -> Found {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::id::ImageId;
+    use crate::engine::storage::digest::Digest;
     use crate::engine::storage::images::new_record;
 
     fn image(id: &str, names: &[&str]) -> Arc<Image> {
         Arc::new(Image {
             record: new_record(
-                id.to_string(),
+                ImageId::parse(id).unwrap(),
                 names.iter().map(|s| s.to_string()).collect(),
-                String::new(),
+                Digest::of(b""),
                 String::new(),
                 Vec::new(),
                 0,
@@ -208,7 +210,7 @@ mod tests {
         Index {
             by_id: images
                 .iter()
-                .map(|i| (i.record.id.clone(), i.clone()))
+                .map(|i| (i.record.id.to_string(), i.clone()))
                 .collect(),
             stamp: 0,
         }
@@ -216,7 +218,7 @@ mod tests {
 
     fn found(index: &Index, name: &str) -> std::result::Result<String, String> {
         match resolve_in(index, name) {
-            Found::Image(i, _) => Ok(i.record.id.clone()),
+            Found::Image(i, _) => Ok(i.record.id.to_string()),
             Found::Missing(reason) => Err(reason),
         }
     }

@@ -108,7 +108,7 @@ impl Images {
         }
         entries.reverse();
         if let Some(top) = entries.first_mut() {
-            top.id = image.record.id.clone();
+            top.id = image.record.id.to_string();
             top.tags = image.record.names.clone();
         }
         Ok(entries)
@@ -117,7 +117,7 @@ impl Images {
 
 fn summary(image: &Image, containers: usize) -> ImageSummary {
     ImageSummary {
-        id: image.record.id.clone(),
+        id: image.record.id.to_string(),
         repo_tags: image.record.names.clone(),
         repo_digests: image.repo_digests(),
         created: image.created(),
@@ -175,7 +175,7 @@ fn inspect(image: &Image, layers: &LayerStore) -> Value {
         .unwrap_or_default();
     let inspect = ImageInspect {
         id: &image.record.id,
-        digest: &image.record.digest,
+        digest: image.record.digest.as_str(),
         repo_tags: &image.record.names,
         repo_digests: image.repo_digests(),
         parent: "",

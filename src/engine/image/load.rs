@@ -34,12 +34,12 @@ impl Images {
                 match owners.get(name) {
                     Some((s, _)) if *s >= stamp => {}
                     _ => {
-                        owners.insert(name.clone(), (stamp, stored.record.id.clone()));
+                        owners.insert(name.clone(), (stamp, stored.record.id.to_string()));
                     }
                 }
             }
             index.by_id.insert(
-                stored.record.id.clone(),
+                stored.record.id.to_string(),
                 Arc::new(Image {
                     record: stored.record,
                     config,

@@ -88,7 +88,7 @@ impl Images {
             Found::Image(image, _) => image,
             Found::Missing(reason) => return Err(not_found(name, reason)),
         };
-        let id = image.record.id.clone();
+        let id = image.record.id.to_string();
         self.move_names(&mut index, &id, &[new_name])?;
         Ok(id)
     }
@@ -96,7 +96,11 @@ impl Images {
     /// Gives `names` to image `id`, removing them from every other image first.
     pub(super) fn move_names(&self, index: &mut Index, id: &str, names: &[String]) -> Result<()> {
         for name in names {
-            if let Some(holder) = index.holder_of(name).filter(|h| h.record.id != id).cloned() {
+            if let Some(holder) = index
+                .holder_of(name)
+                .filter(|h| h.record.id.as_str() != id)
+                .cloned()
+            {
                 let mut record = holder.record.clone();
                 record.names.retain(|n| n != name);
                 self.replace_record(index, &holder, record)?;
@@ -124,7 +128,7 @@ impl Images {
         index.stamp += 1;
         record.names_stamp = index.stamp;
         self.store.update(&record)?;
-        let id = record.id.clone();
+        let id = record.id.to_string();
         let config = image.config.clone();
         index.by_id.insert(id, Arc::new(Image { record, config }));
         Ok(())
@@ -144,7 +148,7 @@ impl Images {
             Found::Image(image, by_id) => (image, by_id),
             Found::Missing(reason) => return Err(not_found(name, reason)),
         };
-        let id = image.record.id.clone();
+        let id = image.record.id.to_string();
         if !by_id && image.record.names.len() > 1 {
             let full = Reference::parse(name)
                 .map(|r| r.normalized())
@@ -180,7 +184,7 @@ impl Images {
         let Some(image) = index.by_id.remove(id) else {
             return Ok(());
         };
-        self.store.remove(&Digest::from_hex(id)?)?;
+        self.store.remove(&image.record.id)?;
         let still_used: HashSet<&Digest> =
             index.all().flat_map(|i| i.record.layers.iter()).collect();
         for layer in &image.record.layers {
@@ -202,7 +206,7 @@ impl Images {
         let victims: Vec<String> = index
             .all()
             .filter(|i| !dangling_only || i.record.names.is_empty())
-            .map(|i| i.record.id.clone())
+            .map(|i| i.record.id.to_string())
             .filter(|id| in_use(id).is_empty())
             .collect();
         for id in &victims {
@@ -213,7 +217,7 @@ impl Images {
 
     /// The stored config bytes of an image.
     pub(super) fn config_bytes(&self, image: &Image) -> Result<Vec<u8>> {
-        let path = self.store.config_path(&Digest::from_hex(&image.record.id)?);
+        let path = self.store.config_path(&image.record.id);
         std::fs::read(&path).map_err(|e| Error::io("read", path, e))
     }
 }

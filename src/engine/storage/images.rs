@@ -10,6 +10,7 @@ use super::dirs::{create_private_dir, make_private};
 use super::error::{Result, StorageError};
 use super::fs::{atomic_write, read_json, remove_tree, write_json};
 use super::layout::IMAGES_DIR;
+use crate::engine::id::ImageId;
 
 /// The record that makes an image exist.
 pub const IMAGE_RECORD: &str = "image.json";
@@ -24,12 +25,13 @@ const RECORD_VERSION: u32 = 1;
 pub struct ImageRecord {
     /// Record format version.
     pub version: u32,
-    /// The image ID: hex digest of the config, without `sha256:`.
-    pub id: String,
+    /// The image ID: hex digest of the config, without `sha256:` (validated when the record
+    /// is read).
+    pub id: ImageId,
     /// Fully qualified names (`registry/repo:tag`).
     pub names: Vec<String>,
-    /// `sha256:<hex>` of the manifest.
-    pub digest: String,
+    /// `sha256:<hex>` of the manifest (validated when the record is read).
+    pub digest: Digest,
     /// Media type of the manifest.
     pub manifest_type: String,
     /// DiffIDs of the layers, bottom first (validated when the record is read).
@@ -78,18 +80,13 @@ impl ImageStore {
     }
 
     /// The directory of image `id` (an image ID is the digest of its config).
-    fn dir(&self, id: &Digest) -> PathBuf {
-        self.images.join(id.hex())
-    }
-
-    /// The directory of the image a record describes; a record with a malformed ID names none.
-    fn record_dir(&self, record: &ImageRecord) -> Result<PathBuf> {
-        Ok(self.dir(&Digest::from_hex(&record.id)?))
+    fn dir(&self, id: &ImageId) -> PathBuf {
+        self.images.join(id.as_str())
     }
 
     /// Writes a new image: config and manifest first, the record last.
     pub fn create(&self, record: &ImageRecord, config: &[u8], manifest: &[u8]) -> Result<()> {
-        let dir = self.record_dir(record)?;
+        let dir = self.dir(&record.id);
         create_private_dir(&dir)?;
         atomic_write(&dir.join(CONFIG_FILE), config)?;
         atomic_write(&dir.join(MANIFEST_FILE), manifest)?;
@@ -98,12 +95,12 @@ impl ImageStore {
 
     /// Rewrites the record of an existing image (names changed).
     pub fn update(&self, record: &ImageRecord) -> Result<()> {
-        write_json(&self.record_dir(record)?.join(IMAGE_RECORD), record)
+        write_json(&self.dir(&record.id).join(IMAGE_RECORD), record)
     }
 
     /// Removes an image: the record first, so a crash mid-removal leaves a directory the
     /// next start removes.
-    pub fn remove(&self, id: &Digest) -> Result<()> {
+    pub fn remove(&self, id: &ImageId) -> Result<()> {
         let dir = self.dir(id);
         match std::fs::remove_file(dir.join(IMAGE_RECORD)) {
             Ok(()) => {}
@@ -114,7 +111,7 @@ impl ImageStore {
     }
 
     /// The config file of an image.
-    pub fn config_path(&self, id: &Digest) -> PathBuf {
+    pub fn config_path(&self, id: &ImageId) -> PathBuf {
         self.dir(id).join(CONFIG_FILE)
     }
 
@@ -135,7 +132,7 @@ impl ImageStore {
             }
             let name = entry.file_name().to_string_lossy().into_owned();
             match load_one(&dir) {
-                Ok(image) if image.record.id == name => images.push(image),
+                Ok(image) if image.record.id.as_str() == name => images.push(image),
                 Ok(image) => log::error!(
                     "image {} is not loaded: its record is of image {:?}",
                     dir.display(),
@@ -149,8 +146,8 @@ impl ImageStore {
 }
 
 fn load_one(dir: &Path) -> Result<StoredImage> {
+    // The ID, the manifest digest and every layer's DiffID are parsed as the record is read.
     let record: ImageRecord = read_json(&dir.join(IMAGE_RECORD))?;
-    Digest::from_hex(&record.id)?;
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))
@@ -164,9 +161,9 @@ fn load_one(dir: &Path) -> Result<StoredImage> {
 
 /// A fresh record for an image about to be created.
 pub fn new_record(
-    id: String,
+    id: ImageId,
     names: Vec<String>,
-    digest: String,
+    digest: Digest,
     manifest_type: String,
     layers: Vec<Digest>,
     size: u64,

@@ -54,8 +54,12 @@ pub struct StagedLayer {
 
 impl Drop for StagedLayer {
     fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            let _ = remove_tree(&dir);
+        // Dropped after another failure, or after the staging was abandoned: a leftover is
+        // moved to the trash by the next start, so a failure here is only logged.
+        if let Some(dir) = self.dir.take()
+            && let Err(e) = remove_tree(&dir)
+        {
+            log::warn!("cannot remove staged layer {}: {e}", dir.display());
         }
     }
 }
@@ -216,7 +220,9 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn sync_dir(dir: &Path) {
-    if let Ok(f) = std::fs::File::open(dir) {
-        let _ = f.sync_all();
+    // The rename it makes durable has happened; a failed sync only weakens crash safety,
+    // which the next start's garbage collection covers.
+    if let Err(e) = std::fs::File::open(dir).and_then(|f| f.sync_all()) {
+        log::warn!("cannot sync {}: {e}", dir.display());
     }
 }

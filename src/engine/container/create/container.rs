@@ -60,7 +60,7 @@ impl Containers {
             config.labels.extend(image_labels(image_config));
         }
         let mut record = new_record(id.clone(), name);
-        record.image_id = image.record.id.clone();
+        record.image_id = image.record.id.to_string();
         record.image_name = image_name;
         record.layers = image.record.layers.clone();
         record.config = config;
