@@ -2,12 +2,16 @@
 //! imported and committed images, the config of an imported root filesystem, and the layer
 //! list (`rootfs.diff_ids`) read from any config.
 //!
-//! The documents podlink writes are `json!` values serialised in a fixed key order: their
-//! bytes are digested (the manifest's digest is the image's Digest, the config's its ID), so
-//! the same image must always produce the same bytes.
+//! Manifests and indexes are `oci-spec`'s image types. What podlink writes goes through
+//! [`to_json`], which sorts the keys: those bytes are digested (the manifest's digest is the
+//! image's Digest), so the same image must always produce the same bytes, and they are the
+//! bytes podlink has always written. Configs stay `serde_json::Value`: they are kept byte
+//! for byte, containers read them as JSON, and `ImageConfiguration` would refuse configs
+//! podlink and Podman accept (no `architecture`, no `os`).
 
+use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::engine::error::{Error, Result};
 use crate::engine::storage::digest::{Digest, DigestError};
@@ -36,11 +40,6 @@ impl From<DigestError> for Error {
     }
 }
 
-/// Hex SHA-256 of `bytes`.
-pub fn hex_digest(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
 /// The DiffIDs an image config lists (`rootfs.diff_ids`), each validated.
 pub(super) fn config_diff_ids(config: &Value) -> Result<Vec<Digest>> {
     let diff_ids = &config["rootfs"]["diff_ids"];
@@ -63,6 +62,35 @@ pub(super) fn config_diff_ids(config: &Value) -> Result<Vec<Digest>> {
         .collect()
 }
 
+/// `value` as JSON with its keys sorted (see the module doc).
+pub(super) fn to_json(value: &impl Serialize) -> Vec<u8> {
+    let value = serde_json::to_value(value).expect("an image document serializes");
+    serde_json::to_vec(&value).expect("a JSON value serializes")
+}
+
+/// `digest` as `oci-spec` spells it.
+pub(super) fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
+    digest
+        .as_str()
+        .parse()
+        .expect("a validated sha256 digest is an OCI digest")
+}
+
+/// A descriptor of `size` bytes of `media_type` content with `digest`.
+pub(super) fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
+    Descriptor::new(MediaType::from(media_type), size, oci_digest(digest))
+}
+
+/// Every descriptor digest in `list` (a JSON array of descriptors, as read), validated
+/// before the document is parsed into `oci-spec`'s types: a malformed digest is refused
+/// with an error naming it.
+pub(super) fn check_descriptor_digests(list: &Value) -> Result<()> {
+    for d in list.as_array().into_iter().flatten() {
+        Digest::parse(d["digest"].as_str().unwrap_or_default())?;
+    }
+    Ok(())
+}
+
 /// A manifest of `manifest_type` (`media_type`s for config and layers) for `config` and
 /// uncompressed `layers` (diff ID, size).
 fn manifest(
@@ -72,21 +100,23 @@ fn manifest(
     config: &[u8],
     layers: &[(Digest, u64)],
 ) -> Vec<u8> {
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": manifest_type,
-        "config": {
-            "mediaType": config_type,
-            "digest": format!("sha256:{}", hex_digest(config)),
-            "size": config.len(),
-        },
-        "layers": layers.iter().map(|(digest, size)| json!({
-            "mediaType": layer_type,
-            "digest": digest,
-            "size": size,
-        })).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec(&manifest).expect("a JSON value serializes")
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::from(manifest_type))
+        .config(descriptor(
+            config_type,
+            &Digest::of(config),
+            config.len() as u64,
+        ))
+        .layers(
+            layers
+                .iter()
+                .map(|(digest, size)| descriptor(layer_type, digest, *size))
+                .collect::<Vec<_>>(),
+        )
+        .build()
+        .expect("a manifest with every field set");
+    to_json(&manifest)
 }
 
 /// An OCI manifest for `config` and uncompressed `layers` (diff ID, size).

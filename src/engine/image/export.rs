@@ -2,15 +2,17 @@
 //! exact tarballs they came in as (see `storage::split`), so an exported image keeps its
 //! DiffIDs and its config byte for byte, hence its image ID.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use oci_spec::image::{ImageIndex, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::blobs::blob_path;
-use super::document::{OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST};
+use super::document::{OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, descriptor, to_json};
 use super::index::Image;
 use super::reference::Reference;
 use super::service::Images;
@@ -196,41 +198,34 @@ impl Images {
             let (reader, size, digest) = self.layer_blob(diff_id, compress)?;
             sink.add(&blob_path(&digest), size, reader)?;
             let media_type = if compress { OCI_LAYER_GZIP } else { OCI_LAYER };
-            layers.push(json!({ "mediaType": media_type, "digest": digest, "size": size }));
+            layers.push(descriptor(media_type, &digest, size));
         }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": OCI_CONFIG,
-                "digest": config_digest,
-                "size": config.len(),
-            },
-            "layers": layers,
-        });
-        let manifest = serde_json::to_vec(&manifest).expect("a JSON value serializes");
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .media_type(MediaType::from(OCI_MANIFEST))
+            .config(descriptor(OCI_CONFIG, &config_digest, config.len() as u64))
+            .layers(layers)
+            .build()
+            .map_err(|e| Error::internal("OCI manifest", e))?;
+        let manifest = to_json(&manifest);
         let manifest_digest = Digest::of(&manifest);
         sink.add(
             &blob_path(&manifest_digest),
             manifest.len() as u64,
             Box::new(io::Cursor::new(manifest.clone())),
         )?;
-        let descriptor = |name: Option<&String>| {
-            let mut d = json!({
-                "mediaType": OCI_MANIFEST,
-                "digest": manifest_digest,
-                "size": manifest.len(),
-            });
-            if let Some(name) = name {
-                d["annotations"] = json!({ "org.opencontainers.image.ref.name": name });
-            }
-            d
-        };
         // One descriptor, under one name: an index that lists a manifest several times is
         // valid OCI, but Podman and skopeo then refuse to load it without being told which.
-        let manifests = vec![descriptor(names.first())];
-        let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": manifests }))
-            .expect("a JSON value serializes");
+        let mut entry = descriptor(OCI_MANIFEST, &manifest_digest, manifest.len() as u64);
+        if let Some(name) = names.first() {
+            entry.set_annotations(Some(HashMap::from([(
+                "org.opencontainers.image.ref.name".to_string(),
+                name.clone(),
+            )])));
+        }
+        let mut index = ImageIndex::default();
+        index.set_manifests(vec![entry]);
+        let index = to_json(&index);
         sink.add(
             "index.json",
             index.len() as u64,

@@ -10,14 +10,16 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::blobs::{BlobReader, Blobs};
 use super::changes;
 use super::commit::{NewImage, NewLayer, layer_sizes};
 use super::document::{
-    OCI_MANIFEST, config_diff_ids, docker_manifest, oci_manifest, rootfs_config,
+    OCI_MANIFEST, check_descriptor_digests, config_diff_ids, docker_manifest, oci_manifest,
+    rootfs_config,
 };
 use super::reference::Reference;
 use super::service::Images;
@@ -72,11 +74,8 @@ impl Source {
     }
 }
 
-/// A digest an archive gives, as a validated [`Digest`]; a missing one is the empty string,
-/// which is refused like any malformed digest.
-fn archive_digest(value: &Value) -> Result<Digest> {
-    Ok(Digest::parse(value.as_str().unwrap_or_default())?)
-}
+/// The annotation naming an image in an OCI index.
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 impl Images {
     /// io.podman.ImportImage: imports an image; returns its ID (the first one, for an
@@ -231,13 +230,17 @@ impl Images {
     ) -> Result<String> {
         let index: Value = serde_json::from_slice(&blobs.read("index.json")?)
             .map_err(|e| Error::invalid("source", format!("OCI index.json: {e}")))?;
-        let descriptors = index["manifests"].as_array().cloned().unwrap_or_default();
-        let ref_name = |d: &Value| {
-            d["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .map(str::to_string)
+        check_descriptor_digests(&index["manifests"])?;
+        let index: ImageIndex = serde_json::from_value(index)
+            .map_err(|e| Error::invalid("source", format!("OCI index.json: {e}")))?;
+        let ref_name = |d: &Descriptor| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .cloned()
         };
-        let chosen: Vec<&Value> = descriptors
+        let descriptors = index.manifests();
+        let chosen: Vec<&Descriptor> = descriptors
             .iter()
             .filter(|d| wanted.is_none() || ref_name(d).as_deref() == wanted)
             .collect();
@@ -250,7 +253,7 @@ impl Images {
                 },
             ));
         };
-        let digest = archive_digest(&descriptor["digest"])?;
+        let digest = Digest::parse(descriptor.digest().as_ref())?;
         let manifest = blobs.read_blob(&digest)?;
         let parsed: Value = serde_json::from_slice(&manifest)
             .map_err(|e| Error::invalid("source", format!("OCI manifest {digest}: {e}")))?;
@@ -260,17 +263,16 @@ impl Images {
                 "OCI layouts whose index points at another index are not supported",
             ));
         }
-        let config = blobs.read_blob(&archive_digest(&parsed["config"]["digest"])?)?;
-        let layer_digests: Vec<Digest> = parsed["layers"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|l| l["digest"].is_string())
-                    .map(|l| archive_digest(&l["digest"]))
-                    .collect::<Result<_>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+        check_descriptor_digests(&json!([parsed["config"]]))?;
+        check_descriptor_digests(&parsed["layers"])?;
+        let parsed: ImageManifest = serde_json::from_value(parsed)
+            .map_err(|e| Error::invalid("source", format!("OCI manifest {digest}: {e}")))?;
+        let config = blobs.read_blob(&Digest::parse(parsed.config().digest().as_ref())?)?;
+        let layer_digests: Vec<Digest> = parsed
+            .layers()
+            .iter()
+            .map(|l| Digest::parse(l.digest().as_ref()))
+            .collect::<std::result::Result<_, _>>()?;
         let layers = self.layers_for(&config, budget, |i| {
             let digest = layer_digests.get(i).ok_or_else(|| {
                 Error::invalid("source", "OCI manifest lists fewer layers than its config")
@@ -283,7 +285,7 @@ impl Images {
         if names.is_empty() {
             for d in descriptors
                 .iter()
-                .filter(|d| d["digest"] == descriptor["digest"])
+                .filter(|d| d.digest() == descriptor.digest())
             {
                 if let Some(r) = ref_name(d).filter(|r| r.contains('/') || r.contains(':'))
                     && let Ok(reference) = Reference::parse(&r)
@@ -292,10 +294,10 @@ impl Images {
                 }
             }
         }
-        let manifest_type = parsed["mediaType"]
-            .as_str()
-            .or(descriptor["mediaType"].as_str())
-            .unwrap_or(OCI_MANIFEST)
+        let manifest_type = parsed
+            .media_type()
+            .clone()
+            .unwrap_or_else(|| descriptor.media_type().clone())
             .to_string();
         self.store_image(NewImage {
             layers,
@@ -337,14 +339,17 @@ mod tests {
     }
 
     #[test]
-    fn archive_digests_are_validated() {
-        assert!(archive_digest(&Value::from("sha256:../../etc/passwd")).is_err());
-        assert!(archive_digest(&Value::from("md5:abc")).is_err());
-        assert!(archive_digest(&Value::Null).is_err());
-        let ok = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(
-            archive_digest(&Value::from(ok.as_str())).unwrap().as_str(),
-            ok
-        );
+    fn descriptor_digests_are_validated() {
+        for bad in [
+            json!("sha256:../../etc/passwd"),
+            json!("md5:abc"),
+            json!(null),
+            json!(format!("sha256:{}", "A".repeat(64))),
+        ] {
+            let list = json!([{ "digest": bad.clone() }]);
+            assert!(check_descriptor_digests(&list).is_err(), "{bad}");
+        }
+        let ok = json!([{ "digest": format!("sha256:{}", "a".repeat(64)) }]);
+        assert!(check_descriptor_digests(&ok).is_ok());
     }
 }

@@ -17,7 +17,32 @@ use sha2::{Digest as _, Sha256};
 
 const PREFIX: &str = "sha256:";
 
-/// `sha256:` + 64 lowercase hex digits, checked on construction.
+/// The hash functions a [`Digest`] may use. Only SHA-256 (see the module doc); a new one
+/// gets a variant here with its hex length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// SHA-256: 64 hex digits.
+    Sha256,
+}
+
+impl Algorithm {
+    /// Its name in a digest (`sha256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+        }
+    }
+
+    /// How many hex digits its digests have.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+        }
+    }
+}
+
+/// An algorithm and the lowercase hex of the right length for it, checked on construction;
+/// kept as its text `algorithm:hex`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
@@ -50,7 +75,13 @@ impl Digest {
         Digest(format!("{PREFIX}{:x}", Sha256::digest(bytes)))
     }
 
-    /// The 64 hex digits: safe as one path component.
+    /// Its algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        // The only one `parse` accepts.
+        Algorithm::Sha256
+    }
+
+    /// The hex digits: safe as one path component.
     pub fn hex(&self) -> &str {
         &self.0[PREFIX.len()..]
     }
@@ -125,6 +156,8 @@ mod tests {
             assert!(Digest::parse(&bad).is_err(), "{bad} accepted");
         }
         assert!(Digest::from_hex("../x").is_err());
+        assert_eq!(Digest::parse(&good).unwrap().algorithm().name(), "sha256");
+        assert_eq!(Algorithm::Sha256.hex_len(), hex.len());
         assert!(Digest::from_hex(&good).is_err());
     }
 
