@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::engine::error::{Error, Result};
-use crate::engine::storage::archive::clean_path;
+use crate::engine::storage::archive::path::clean_path;
 use crate::engine::storage::budget::{Budget, Charged};
 use crate::engine::storage::compression::{Compression, decompress};
 use crate::engine::storage::digest::Digest;

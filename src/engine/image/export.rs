@@ -1,5 +1,5 @@
 //! io.podman.ExportImage: `docker-archive:`, `oci-archive:` and `oci:` destinations. Layers go out as the
-//! exact tarballs they came in as (see `storage::split`), so an exported image keeps its
+//! exact tarballs they came in as (see `storage::archive::split`), so an exported image keeps its
 //! DiffIDs and its config byte for byte, hence its image ID.
 
 use std::collections::HashMap;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::reference::{Reference, is_hex, is_hex64, split_name};
+use super::reference::{Reference, is_hex, split_name};
 use crate::engine::error::Error;
+use crate::engine::id::ImageId;
 use crate::engine::storage::images::ImageRecord;
 
 /// One stored image, as kept in memory.
@@ -116,8 +117,8 @@ pub(super) fn resolve_in(index: &Index, name: &str) -> Found {
         return Found::Missing("no image name given".into());
     }
     let bare = name.strip_prefix("sha256:").unwrap_or(name);
-    if is_hex64(bare)
-        && let Some(image) = index.by_id.get(bare)
+    if let Ok(id) = ImageId::parse(bare)
+        && let Some(image) = index.by_id.get(id.as_str())
     {
         return Found::Image(image.clone(), true);
     }
@@ -188,7 +189,6 @@ pub(super) fn resolve_in(index: &Index, name: &str) -> Found {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::id::ImageId;
     use crate::engine::storage::digest::Digest;
     use crate::engine::storage::images::new_record;
 
@@ -216,10 +216,10 @@ mod tests {
         }
     }
 
-    fn found(index: &Index, name: &str) -> std::result::Result<String, String> {
+    fn found(index: &Index, name: &str) -> crate::engine::error::Result<String> {
         match resolve_in(index, name) {
             Found::Image(i, _) => Ok(i.record.id.to_string()),
-            Found::Missing(reason) => Err(reason),
+            Found::Missing(reason) => Err(not_found(name, reason)),
         }
     }
 
@@ -247,12 +247,12 @@ mod tests {
         assert_eq!(found(&idx, "docker.io/alpine").unwrap(), b);
         assert_eq!(found(&idx, "alpine:3").unwrap(), b);
         assert_eq!(found(&idx, "f00").unwrap(), c);
-        let reason = found(&idx, "alpine").unwrap_err();
+        let reason = found(&idx, "alpine").unwrap_err().to_string();
         assert!(
             reason.contains("ambiguous") && reason.contains("quay.io/x/alpine:latest"),
             "{reason}"
         );
-        let reason = found(&idx, "ab").unwrap_err();
+        let reason = found(&idx, "ab").unwrap_err().to_string();
         assert!(
             reason.contains("ambiguous") && reason.contains(&a) && reason.contains(&b),
             "{reason}"
@@ -260,6 +260,7 @@ mod tests {
         assert!(
             found(&idx, "nothere")
                 .unwrap_err()
+                .to_string()
                 .contains("no such image")
         );
         assert!(found(&idx, "").is_err());
