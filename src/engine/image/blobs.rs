@@ -15,7 +15,7 @@ use crate::engine::storage::archive::path::clean_path;
 use crate::engine::storage::budget::{Budget, Charged};
 use crate::engine::storage::compression::{Compression, decompress};
 use crate::engine::storage::digest::Digest;
-use crate::engine::storage::fs::unique_name;
+use crate::engine::storage::fs::unlinked_temp_file;
 
 /// JSON members larger than this are refused rather than read into memory.
 const MAX_JSON: u64 = 64 * 1024 * 1024;
@@ -60,16 +60,7 @@ impl Blobs {
             .map_err(|e| Error::invalid("source", format!("{}: {e}", path.display())))?;
         if compression != Compression::None {
             // Members must be found by offset: decompress once into an unlinked temporary file.
-            let temp = tmp.join(unique_name("archive"));
-            let mut plain = File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-                .map_err(|e| Error::io("create", &temp, e))?;
-            if let Err(e) = std::fs::remove_file(&temp) {
-                log::warn!("cannot unlink {}: {e}", temp.display());
-            }
+            let mut plain = unlinked_temp_file(tmp, "archive")?;
             let input = decompress(file).map_err(|e| Error::io("decompress", path, e))?;
             let mut input = Charged {
                 inner: input,
@@ -81,7 +72,7 @@ impl Blobs {
             })?;
             plain
                 .seek(SeekFrom::Start(0))
-                .map_err(|e| Error::io("rewind", &temp, e))?;
+                .map_err(|e| Error::io("rewind", tmp, e))?;
             file = plain;
         }
         let mut members = HashMap::new();

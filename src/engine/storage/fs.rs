@@ -73,7 +73,11 @@ pub fn unlinked_temp_file(dir: &Path, prefix: &str) -> Result<File> {
         .create_new(true)
         .open(&path)
         .map_err(|e| StorageError::io("create", &path, e))?;
-    std::fs::remove_file(&path).map_err(|e| StorageError::io("unlink", &path, e))?;
+    // The descriptor is what is used; a name left behind is only staging clutter, which
+    // the next start clears.
+    if let Err(e) = std::fs::remove_file(&path) {
+        log::warn!("cannot unlink {}: {e}", path.display());
+    }
     Ok(file)
 }
 
