@@ -2,8 +2,9 @@
 //! every format podlink reads (docker-archive and oci-archive, plain and gzip-compressed, and
 //! `oci:` directory layouts) refuses a malformed digest in a config's `diff_ids` or a blob
 //! reference, and a blob whose content does not match its digest, with `ErrorOccurred`
-//! naming the digest; nothing is written outside the store and the store's staging area is
-//! left empty. `hostile_images` covers plain archives with malformed digests; this module
+//! naming the digest (docker-archives name blobs by digest since Docker 25: those are
+//! checked too); nothing is written outside the store and the store's staging area is left
+//! empty. `hostile_images` covers plain archives with malformed digests; this module
 //! covers the compressed archives, directory layouts and mismatched content. Needs root.
 
 use std::collections::BTreeSet;
@@ -173,6 +174,21 @@ impl Image {
         ]
     }
 
+    /// A docker-archive as Docker 25 and later write it: members named by their digest.
+    fn docker_blob_files(&self) -> Vec<(String, Vec<u8>)> {
+        let manifest = serde_json::to_vec(&json!([{
+            "Config": format!("blobs/sha256/{}", sha(&self.config)),
+            "RepoTags": ["localhost/crafted:latest"],
+            "Layers": [format!("blobs/sha256/{}", sha(&self.layer))],
+        }]))
+        .unwrap();
+        let mut files = vec![("manifest.json".to_string(), manifest)];
+        for blob in [&self.layer, &self.config] {
+            files.push((format!("blobs/sha256/{}", sha(blob)), blob.clone()));
+        }
+        files
+    }
+
     /// Writes the image in `format` under `dir` (named `name`); the import source.
     fn write(&self, format: Format, dir: &Path, name: &str) -> String {
         match format {
@@ -338,18 +354,33 @@ fn blobs_whose_content_does_not_match_their_digest_are_refused() {
         ("manifest", good.manifest.clone()),
     ];
     for (what, blob) in &blobs {
-        for format in [Format::OciArchiveGzip, Format::OciDir] {
+        for format in [
+            Format::DockerArchiveGzip,
+            Format::OciArchiveGzip,
+            Format::OciDir,
+        ] {
+            if matches!(format, Format::DockerArchiveGzip) && *what == "manifest" {
+                continue; // a docker-archive's manifest.json is not a blob
+            }
             let case = format!("{format:?} {what}");
             let mut tampered = blob.clone();
             // Trailing white space: the JSON documents stay valid JSON, the layer a valid tar.
             tampered.extend_from_slice(b"\n");
-            let mut files = good.oci_files();
+            let mut files = match format {
+                Format::DockerArchiveGzip => good.docker_blob_files(),
+                _ => good.oci_files(),
+            };
             for (name, data) in files.iter_mut() {
                 if *name == format!("blobs/sha256/{}", sha(blob)) {
                     *data = tampered.clone();
                 }
             }
             let source = match format {
+                Format::DockerArchiveGzip => {
+                    let path = work.path().join(format!("{what}-docker.tar.gz"));
+                    std::fs::write(&path, gzip(&tar_of(&files))).unwrap();
+                    format!("docker-archive:{}", path.display())
+                }
                 Format::OciArchiveGzip => {
                     let path = work.path().join(format!("{what}.tar.gz"));
                     std::fs::write(&path, gzip(&tar_of(&files))).unwrap();

@@ -37,6 +37,16 @@ pub(super) fn blob_path(digest: &Digest) -> String {
     format!("blobs/sha256/{}", digest.hex())
 }
 
+/// The digest a `blobs/sha256/<hex>` path names (validated), or `None` for another path.
+fn blob_digest(path: &str) -> Result<Option<Digest>> {
+    let clean = clean_path(path).map_err(|e| Error::invalid("source", e.to_string()))?;
+    let clean = clean.to_string_lossy();
+    match clean.strip_prefix("blobs/sha256/") {
+        Some(hex) => Ok(Some(Digest::parse(&format!("sha256:{hex}"))?)),
+        None => Ok(None),
+    }
+}
+
 /// A blob's content does not have the digest it is stored under.
 fn mismatch(digest: &Digest, actual: impl std::fmt::LowerHex) -> Error {
     Error::invalid(
@@ -165,13 +175,26 @@ impl Blobs {
         })
     }
 
-    /// The member `name` as a stream, with no digest to check (a docker-archive's layer,
-    /// checked by its DiffID instead).
-    pub(super) fn open_unverified(&self, name: &str) -> Result<BlobReader<'_>> {
-        Ok(BlobReader {
-            inner: self.open(name)?,
-            expected: None,
-        })
+    /// The member at `path` as a stream. A path naming a blob by digest
+    /// (`blobs/sha256/<hex>`, as docker-archives written by Docker 25 and later do) is checked
+    /// like one; other paths (`<hex>.tar`, `<id>/layer.tar`) have no digest to check, and
+    /// their layer is checked by its DiffID instead.
+    pub(super) fn open_path(&self, path: &str) -> Result<BlobReader<'_>> {
+        match blob_digest(path)? {
+            Some(digest) => self.open_blob(&digest),
+            None => Ok(BlobReader {
+                inner: self.open(path)?,
+                expected: None,
+            }),
+        }
+    }
+
+    /// The member at `path`, read whole; checked as [`Blobs::open_path`] says.
+    pub(super) fn read_path(&self, path: &str) -> Result<Vec<u8>> {
+        match blob_digest(path)? {
+            Some(digest) => self.read_blob(&digest),
+            None => self.read(path),
+        }
     }
 }
 
@@ -205,5 +228,32 @@ impl Read for BlobReader<'_> {
             hasher.update(&buf[..n]);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_paths_name_validated_digests() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            blob_digest(&format!("blobs/sha256/{hex}")).unwrap(),
+            Some(Digest::from_hex(&hex).unwrap())
+        );
+        assert_eq!(blob_digest(&format!("{hex}.tar")).unwrap(), None);
+        assert_eq!(blob_digest(&format!("{hex}/layer.tar")).unwrap(), None);
+        for bad in [
+            "blobs/sha256/../../x".to_string(),
+            format!("blobs/sha256/{}", hex.to_uppercase()),
+            format!("blobs/sha256/{}", &hex[1..]),
+        ] {
+            assert!(blob_digest(&bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            blob_path(&Digest::from_hex(&hex).unwrap()),
+            format!("blobs/sha256/{hex}")
+        );
     }
 }

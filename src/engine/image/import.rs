@@ -186,7 +186,7 @@ impl Images {
             .map_err(|e| Error::invalid("source", format!("docker-archive manifest.json: {e}")))?;
         let mut first = None;
         for (n, entry) in manifest.iter().enumerate() {
-            let config = blobs.read(&entry.config)?;
+            let config = blobs.read_path(&entry.config)?;
             let layers = self.layers_for(&config, budget, |i| {
                 let path = entry.layers.get(i).ok_or_else(|| {
                     Error::invalid(
@@ -194,7 +194,7 @@ impl Images {
                         "docker-archive lists fewer layers than its config",
                     )
                 })?;
-                blobs.open_unverified(path)
+                blobs.open_path(path)
             })?;
             let mut names = Vec::new();
             for tag in entry.repo_tags.iter().flatten() {
