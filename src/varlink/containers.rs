@@ -369,7 +369,7 @@ pub fn commit(
     message: String,
     pause: bool,
 ) -> varlink::Result<()> {
-    let options = crate::engine::container::ops::CommitOptions {
+    let options = crate::engine::container::commit::CommitOptions {
         image_name,
         changes,
         author,

@@ -11,8 +11,11 @@
 use super::service::Containers;
 use std::path::PathBuf;
 
-use super::lifecycle::{BUNDLE_DIR, KILL_WAIT, Restore};
-use super::{ContainerRecord, ContainerStatus};
+use super::lifecycle::BUNDLE_DIR;
+use super::record::ContainerRecord;
+use super::start::Restore;
+use super::status::ContainerStatus;
+use super::stop::KILL_WAIT;
 use crate::engine::error::{Error, Result};
 use crate::engine::monitor;
 use crate::engine::runtime::{RuntimeCommand, criu};

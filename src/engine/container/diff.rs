@@ -22,9 +22,9 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use super::commit::Changes;
 use super::config::IdMap;
 use super::image_view::{ImageEntry, ImageView};
-use super::ops::Changes;
 use crate::engine::error::{Error, Result};
 use crate::engine::storage::archive::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::engine::tree::{self, Next};

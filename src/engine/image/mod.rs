@@ -451,7 +451,7 @@ impl Images {
         &self,
         base: &Image,
         tarball: impl std::io::Read,
-        options: &crate::engine::container::ops::CommitOptions,
+        options: &crate::engine::container::commit::CommitOptions,
     ) -> Result<String> {
         let mut settings = base.config["config"]
             .as_object()
