@@ -63,6 +63,11 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
             "io.podman.RuntimeError",
             Some(json!({ "reason": chain(e) })),
         ),
+        // A container's monitor fails where the runtime would: clients read it as one.
+        e @ Error::Monitor { .. } => (
+            "io.podman.RuntimeError",
+            Some(json!({ "reason": chain(e) })),
+        ),
         other => (
             "io.podman.ErrorOccurred",
             Some(json!({ "reason": chain(other) })),

@@ -99,7 +99,7 @@ impl Containers {
             }
             Err(e) => {
                 self.release(record);
-                Err(Error::Runtime(e))
+                Err(e)
             }
         }
     }
