@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use super::lifecycle::BUNDLE_DIR;
 use super::record::ContainerRecord;
 use super::start::Restore;
-use super::status::ContainerStatus;
 use super::stop::KILL_WAIT;
 use crate::engine::error::{Error, Result};
 use crate::engine::monitor;
@@ -54,7 +53,7 @@ impl Containers {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         self.refresh(&mut record);
-        if record.status() != ContainerStatus::Running {
+        if !record.status().can_checkpoint() {
             return Err(record.refuse("checkpoint"));
         }
         if let Some(why) = criu::unusable() {
@@ -117,10 +116,7 @@ impl Containers {
                 record.id
             )));
         }
-        if !matches!(
-            record.status(),
-            ContainerStatus::Exited | ContainerStatus::Configured
-        ) {
+        if !record.status().can_restore() {
             return Err(record.refuse("restore"));
         }
         if let Some(why) = criu::unusable() {

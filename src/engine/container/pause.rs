@@ -26,12 +26,12 @@ impl Containers {
     fn freeze(&self, name: &str, pause: bool) -> Result<String> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
-        let (wanted, op) = if pause {
-            (ContainerStatus::Running, "pause")
+        let (allowed, op) = if pause {
+            (record.status().can_pause(), "pause")
         } else {
-            (ContainerStatus::Paused, "unpause")
+            (record.status().can_unpause(), "unpause")
         };
-        if record.status() != wanted {
+        if !allowed {
             return Err(record.refuse(op));
         }
         let runtime = self.runtime_or_err()?;
@@ -63,7 +63,7 @@ impl Containers {
         record: &ContainerRecord,
         walk: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let freeze = record.status() == ContainerStatus::Running;
+        let freeze = record.status().can_pause();
         let marker = self.frozen_marker(&record.id);
         if freeze {
             std::fs::write(&marker, b"").map_err(|e| Error::io("write", &marker, e))?;

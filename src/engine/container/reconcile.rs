@@ -155,7 +155,7 @@ impl Containers {
         if !marker.exists() {
             return;
         }
-        if record.status() == ContainerStatus::Running
+        if record.status().can_pause()
             && self.runtime_status(&record.id).map(|(s, _)| s).as_deref() == Some("paused")
         {
             log::warn!(

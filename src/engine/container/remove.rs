@@ -14,7 +14,7 @@ impl Containers {
     pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
-        if record.status().is_running() && !force {
+        if !force && !record.status().can_remove() {
             return Err(record.refuse("remove (without force)"));
         }
         let dependents = self.dependents(&record.id);
@@ -25,7 +25,7 @@ impl Containers {
                 dependents.join(", ")
             )));
         }
-        if record.status().is_active() {
+        if record.status().can_stop() {
             self.stop_locked(&mut record, 0)?;
         }
         self.remove_locked(&handle, &record)?;
@@ -78,10 +78,10 @@ impl Containers {
                 continue;
             }
             self.refresh(&mut record);
-            if record.status().is_running() || !self.dependents(&record.id).is_empty() {
+            if !record.status().can_remove() || !self.dependents(&record.id).is_empty() {
                 continue;
             }
-            if record.status().is_active() {
+            if record.status().can_stop() {
                 self.stop_locked(&mut record, 0)?;
             }
             // One that cannot go does not keep the others, nor hide what went.

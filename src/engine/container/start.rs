@@ -141,7 +141,7 @@ impl Containers {
             return Err(record.refuse("start"));
         }
         let runtime = self.runtime_or_err()?.clone();
-        if record.status() != ContainerStatus::Created {
+        if record.status().can_init() {
             self.init_locked(record)?;
         }
         // Recorded before `start`: a container can exit before `start` returns.
@@ -172,10 +172,7 @@ impl Containers {
     pub fn get_attach_sockets(&self, name: &str) -> Result<(String, PathBuf, PathBuf)> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
-        if matches!(
-            record.status(),
-            ContainerStatus::Configured | ContainerStatus::Exited
-        ) {
+        if record.status().can_init() {
             self.init_locked(&mut record)?;
         }
         let dir = self.store().run_dir(&record.id);

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::record::ContainerRecord;
 use super::service::Containers;
-use super::status::ContainerStatus;
 use crate::engine::caller::Caller;
 use crate::engine::error::{Error, Result};
 use crate::engine::monitor;
@@ -34,7 +33,7 @@ impl Containers {
     pub fn kill_container(&self, name: &str, signal: i32) -> Result<String> {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
-        if !record.status().is_running() {
+        if !record.status().can_kill() {
             return Err(record.refuse("kill"));
         }
         let signal = if signal == 0 { 9 } else { signal };
@@ -43,7 +42,7 @@ impl Containers {
                 "signal {signal} is not a signal"
             )));
         }
-        if record.status() == ContainerStatus::Paused && signal == 9 {
+        if record.status().is_frozen() && signal == 9 {
             // SIGKILL reaches frozen processes once they thaw; thaw them so it acts now.
             let runtime = self.runtime_or_err()?;
             let _ = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
@@ -57,7 +56,7 @@ impl Containers {
     pub fn stop_container(&self, name: &str, timeout: i64) -> Result<String> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
-        if !record.status().is_active() {
+        if !record.status().can_stop() {
             return Err(record.refuse("stop"));
         }
         let timeout = record.stop_timeout(timeout);
@@ -68,14 +67,14 @@ impl Containers {
 
     pub(super) fn stop_locked(&self, record: &mut ContainerRecord, timeout: u64) -> Result<()> {
         let runtime = self.runtime_or_err()?;
-        if record.status() == ContainerStatus::Paused {
+        if record.status().is_frozen() {
             // A frozen process cannot act on a signal: thaw it first.
             let _ = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
         }
         let monitor_pid = record.state.monitor_pid;
         // A created container's process waits in the runtime, not in its command: the stop
         // signal means nothing to it yet.
-        let graceful = record.status() != ContainerStatus::Created && timeout > 0;
+        let graceful = record.status().can_stop_gracefully() && timeout > 0;
         if graceful
             && self
                 .signal(record, record.config.stop_signal, false)
@@ -133,7 +132,7 @@ impl Containers {
     pub fn restart_container(&self, name: &str, timeout: i64) -> Result<String> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
-        if record.status().is_active() {
+        if record.status().can_stop() {
             let timeout = record.stop_timeout(timeout);
             self.stop_locked(&mut record, timeout)?;
         }
