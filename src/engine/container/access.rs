@@ -49,8 +49,13 @@ impl Containers {
         }
         record.state.exited(exit);
         record.state.oom_killed = self.oom_killed(record);
-        self.release(record);
-        let _ = self.store().save(record);
+        if let Err(e) = self.release(record) {
+            log::warn!("container {}: {e}", record.id);
+        }
+        // Unsaved, the exit is found again in the exit file at the next refresh.
+        if let Err(e) = self.store().save(record) {
+            log::warn!("container {}: {e}", record.id);
+        }
         true
     }
 
@@ -61,8 +66,14 @@ impl Containers {
     }
 
     /// Releases what a run of the container held: its runtime state (and cgroups), its
-    /// root filesystem and /dev/shm mounts.
-    pub(crate) fn release(&self, record: &ContainerRecord) {
+    /// root filesystem and /dev/shm mounts. Every step is tried; the first failure is
+    /// returned and any later one logged.
+    pub(crate) fn release(&self, record: &ContainerRecord) -> Result<()> {
+        let mut first: Option<Error> = None;
+        let mut failed = |e: Error| match &first {
+            None => first = Some(e),
+            Some(_) => log::warn!("container {}: {e}", record.id),
+        };
         // Only if the runtime still has it: a `delete` costs as much as a `create`.
         if let Ok(runtime) = self.runtime_or_err()
             && self.runtime_root().join(&record.id).exists()
@@ -71,16 +82,32 @@ impl Containers {
                 id: &record.id,
                 force: true,
             };
-            let _ = runtime.run(&self.runtime_root(), &delete);
+            if let Err(e) = runtime.run(&self.runtime_root(), &delete) {
+                failed(e.into());
+            }
         }
         let left = cgroups::remove(&Self::cgroup_path(record));
         if !left.is_empty() {
             log::warn!("container {}: cgroups left: {left:?}", record.id);
         }
-        let _ = overlay::unmount(&self.store().run_dir(&record.id).join(SHM_DIR));
+        if let Err(e) = overlay::unmount(&self.store().run_dir(&record.id).join(SHM_DIR)) {
+            failed(e.into());
+        }
         // A root filesystem the client mounted (MountContainer) stays until it unmounts it.
-        if !record.state.mounted {
-            let _ = self.overlay_of(record).unmount();
+        if !record.state.mounted
+            && let Err(e) = self.overlay_of(record).unmount()
+        {
+            failed(e.into());
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// `err`, after releasing what the container's run held (see [`Containers::release`]);
+    /// a failure of that is logged with `err`.
+    pub(crate) fn release_after(&self, record: &ContainerRecord, err: Error) -> Error {
+        match self.release(record) {
+            Ok(()) => err,
+            Err(e) => err.with_cleanup(&format!("releasing container {}", record.id), e),
         }
     }
 

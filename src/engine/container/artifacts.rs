@@ -49,10 +49,13 @@ impl Containers {
                 .join("config.json"),
             "hosts" | "hostname" | "resolv.conf" => self.store().run_dir(id).join(artifact),
             other => {
-                return Err(Error::InvalidArgument(format!(
-                    "no artifact {other:?}: create-config, config.json, hosts, hostname and \
-                     resolv.conf exist"
-                )));
+                return Err(Error::invalid(
+                    "artifact",
+                    format!(
+                        "no artifact {other:?}: create-config, config.json, hosts, hostname \
+                         and resolv.conf exist"
+                    ),
+                ));
             }
         };
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;

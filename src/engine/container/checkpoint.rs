@@ -78,15 +78,20 @@ impl Containers {
             },
         );
         if let Err(e) = dumped {
-            let _ = remove_tree(&images);
-            return Err(Error::InvalidArgument(format!(
+            let err = Error::InvalidArgument(format!(
                 "checkpoint of container {}: CRIU failed ({}): {e}",
                 record.id,
                 criu::log_errors(&work.join("dump.log"))
-            )));
+            ));
+            return Err(match remove_tree(&images) {
+                Ok(()) => err,
+                Err(cleanup) => err.with_cleanup("removing the partial checkpoint", cleanup),
+            });
         }
-        if !options.keep {
-            let _ = std::fs::remove_file(work.join("dump.log"));
+        if !options.keep
+            && let Err(e) = std::fs::remove_file(work.join("dump.log"))
+        {
+            log::warn!("container {}: dump.log: {e}", record.id);
         }
         if !options.leave_running {
             // CRIU ended the processes once dumped: the monitor records the exit.
@@ -138,8 +143,12 @@ impl Containers {
             )));
         }
         if !keep {
-            let _ = std::fs::remove_file(work.join("restore.log"));
-            let _ = remove_tree(&images);
+            if let Err(e) = std::fs::remove_file(work.join("restore.log")) {
+                log::warn!("container {}: restore.log: {e}", record.id);
+            }
+            if let Err(e) = remove_tree(&images) {
+                log::warn!("container {}: {e}", record.id);
+            }
         }
         Ok(record.id.clone())
     }

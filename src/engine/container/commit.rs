@@ -62,8 +62,14 @@ impl Containers {
         }
         ensure_upper(&overlay)?;
         let layer = self.read_layer(&record, &overlay, options.pause);
-        if mounted && !record.status().is_active() {
-            let _ = overlay.unmount();
+        if mounted
+            && !record.status().is_active()
+            && let Err(e) = overlay.unmount()
+        {
+            match &layer {
+                Ok(_) => log::warn!("container {}: {e}", record.id),
+                Err(first) => log::warn!("unmounting after an earlier error ({first}): {e}"),
+            }
         }
         let base = self.images().resolve(&record.image_id)?;
         self.images().commit_layer(&base, layer?, &options)

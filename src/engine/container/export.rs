@@ -53,8 +53,14 @@ impl Containers {
                 .sync_all()
                 .map_err(|e| Error::io("write", path, e))
         });
-        if !was_mounted && !record.status().is_active() {
-            let _ = overlay.unmount();
+        if !was_mounted
+            && !record.status().is_active()
+            && let Err(e) = overlay.unmount()
+        {
+            match &result {
+                Ok(()) => log::warn!("container {}: {e}", record.id),
+                Err(first) => log::warn!("unmounting after an earlier error ({first}): {e}"),
+            }
         }
         result.map(|()| path.display().to_string())
     }

@@ -70,8 +70,11 @@ impl Containers {
             if let Err(e) = self.runtime_or_err().and_then(|rt| {
                 Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Pause(&record.id))?)
             }) {
-                let _ = std::fs::remove_file(&marker);
-                return Err(e);
+                return Err(match std::fs::remove_file(&marker) {
+                    Ok(()) => e,
+                    // Left, the marker only makes the next start look at the container.
+                    Err(cleanup) => e.with_cleanup("removing the freeze marker", cleanup),
+                });
             }
         }
         let result = walk();
@@ -80,7 +83,9 @@ impl Containers {
                 Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))?)
             }) {
                 Ok(_) => {
-                    let _ = std::fs::remove_file(&marker);
+                    if let Err(e) = std::fs::remove_file(&marker) {
+                        log::warn!("{}: {e}", marker.display());
+                    }
                 }
                 // The marker stays: the next start of the service tries again.
                 Err(e) => log::error!("container {} stays frozen: {e}", record.id),

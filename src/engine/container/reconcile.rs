@@ -118,7 +118,9 @@ impl Containers {
             let _ = std::fs::remove_file(self.frozen_marker(&record.id));
             if self.holds_anything(&record, mounted) {
                 // Nothing watches it: whatever the runtime still has of it goes.
-                self.release(&record);
+                if let Err(e) = self.release(&record) {
+                    log::warn!("container {}: {e}", record.id);
+                }
             }
         }
         self.reap_locked(handle, &mut record);

@@ -19,11 +19,14 @@ impl Containers {
         }
         let dependents = self.dependents(&record.id);
         if !dependents.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "container {} shares namespaces with container(s) {}: remove them first",
-                record.id,
-                dependents.join(", ")
-            )));
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "container {} shares namespaces with container(s) {}: remove them first",
+                    record.id,
+                    dependents.join(", ")
+                ),
+            ));
         }
         if record.status().can_stop() {
             self.stop_locked(&mut record, 0)?;
@@ -55,12 +58,18 @@ impl Containers {
     pub(crate) fn remove_locked(&self, handle: &Handle, record: &ContainerRecord) -> Result<()> {
         let id = &record.id;
         handle.mark_removed();
-        self.release(record);
+        // What stays mounted makes the removal below fail, and says so.
+        if let Err(e) = self.release(record) {
+            log::warn!("container {id}: {e}");
+        }
         let dir = self.store().dir(id);
         overlay::unmount(&dir.join("merged"))?;
         self.store().forget(id);
         // The record goes first: a crash mid-removal leaves a directory the next start removes.
-        let _ = std::fs::remove_file(dir.join(RECORD_FILE));
+        let record_file = dir.join(RECORD_FILE);
+        if let Err(e) = std::fs::remove_file(&record_file) {
+            log::warn!("{}: {e}", record_file.display());
+        }
         remove_tree(&dir)?;
         remove_tree(&self.store().run_dir(id))?;
         Ok(())

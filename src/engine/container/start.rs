@@ -37,25 +37,21 @@ impl Containers {
         let prepared = self.prepare(record, &overlay, &run_dir);
         let spec = match prepared {
             Ok(spec) => spec,
-            Err(e) => {
-                self.release(record);
-                return Err(e);
-            }
+            Err(e) => return Err(self.release_after(record, e)),
         };
         let bundle = self.store().dir(&record.id).join(BUNDLE_DIR);
         let written = std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::io("create directory", &bundle, e))
             .and_then(|()| {
                 let json = serde_json::to_vec_pretty(&spec)
-                    .map_err(|e| Error::InvalidArgument(format!("runtime spec: {e}")))?;
+                    .map_err(|e| Error::internal("runtime spec", e))?;
                 Ok(crate::engine::storage::replace_file(
                     &bundle.join("config.json"),
                     &json,
                 )?)
             });
         if let Err(e) = written {
-            self.release(record);
-            return Err(e);
+            return Err(self.release_after(record, e));
         }
         let c = &record.config;
         let options = MonitorOptions {
@@ -89,27 +85,28 @@ impl Containers {
                 record.state.oom_killed = false;
                 if let Err(e) = self.store().save(record) {
                     // Unrecorded, the container would be lost to the service: end it.
-                    let _ = self.signal(record, 9, true);
+                    let e = match self.signal(record, 9, true) {
+                        Ok(()) => e,
+                        Err(kill) => e.with_cleanup("killing the unrecorded container", kill),
+                    };
                     monitor::wait_monitor(monitor_pid, &record.id, Some(KILL_WAIT));
                     record.state = before;
-                    self.release(record);
-                    return Err(e);
+                    return Err(self.release_after(record, e));
                 }
                 Ok(())
             }
-            Err(e) => {
-                self.release(record);
-                Err(e)
-            }
+            Err(e) => Err(self.release_after(record, e)),
         }
     }
 
     /// The pid of container `id`, which must run, for joining its `kind` namespace.
     pub(super) fn running_pid(&self, id: &str, kind: &str) -> Result<i32> {
+        let field = namespace_field(kind);
         let handle = self.store().resolve(id).map_err(|_| {
-            Error::InvalidArgument(format!(
-                "the container whose {kind} namespace this one joins ({id}) is gone"
-            ))
+            Error::invalid(
+                field,
+                format!("the container whose {kind} namespace this one joins ({id}) is gone"),
+            )
         })?;
         // Its snapshot, not its lock: this runs with our own container locked, and waiting
         // here for an operation on the other one (a stop's timeout) would hold ours too.
@@ -119,10 +116,13 @@ impl Containers {
             && monitor::read_exit(&self.store().run_dir(id)).is_none()
             && monitor::is_monitor(target.state.monitor_pid, id);
         if !alive {
-            return Err(Error::InvalidArgument(format!(
-                "the {kind} namespace belongs to container {id}, which is {}: start it first",
-                target.status().as_str()
-            )));
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "the {kind} namespace belongs to container {id}, which is {}: start it first",
+                    target.status().as_str()
+                ),
+            ));
         }
         Ok(target.state.pid)
     }
@@ -159,10 +159,13 @@ impl Containers {
             Err(e) => {
                 // The process was created but would not start: end it, and let the monitor
                 // record the exit.
-                let _ = self.signal(record, 9, true);
+                let mut err = Error::Runtime(e);
+                if let Err(kill) = self.signal(record, 9, true) {
+                    err = err.with_cleanup("killing the container that did not start", kill);
+                }
                 monitor::wait_monitor(record.state.monitor_pid, &record.id, Some(KILL_WAIT));
                 self.refresh(record);
-                Err(Error::Runtime(e))
+                Err(err)
             }
         }
     }
@@ -191,6 +194,18 @@ pub(super) struct Restore<'a> {
     pub checkpoint: &'a Path,
     /// Restore established TCP connections.
     pub tcp_established: bool,
+}
+
+/// The Create field that chose to join another container's `kind` namespace.
+fn namespace_field(kind: &str) -> &'static str {
+    match kind {
+        "ipc" => "create.ipc_mode",
+        "pid" => "create.pid_mode",
+        "uts" => "create.uts_mode",
+        "net" => "create.net_mode",
+        "user" => "create.userns_mode",
+        _ => "create",
+    }
 }
 
 /// The executable (device, inode) a process runs, if it still runs.

@@ -38,14 +38,17 @@ impl Containers {
         }
         let signal = if signal == 0 { 9 } else { signal };
         if !(1..=64).contains(&signal) {
-            return Err(Error::InvalidArgument(format!(
-                "signal {signal} is not a signal"
-            )));
+            return Err(Error::invalid(
+                "signal",
+                format!("signal {signal} is not a signal"),
+            ));
         }
         if record.status().is_frozen() && signal == 9 {
             // SIGKILL reaches frozen processes once they thaw; thaw them so it acts now.
             let runtime = self.runtime_or_err()?;
-            let _ = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
+            if let Err(e) = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id)) {
+                log::warn!("container {}: thawing it for SIGKILL: {e}", record.id);
+            }
         }
         self.signal(&record, signal, false)?;
         Ok(record.id.clone())
@@ -69,7 +72,9 @@ impl Containers {
         let runtime = self.runtime_or_err()?;
         if record.status().is_frozen() {
             // A frozen process cannot act on a signal: thaw it first.
-            let _ = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id));
+            if let Err(e) = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id)) {
+                log::warn!("container {}: thawing it to stop it: {e}", record.id);
+            }
         }
         let monitor_pid = record.state.monitor_pid;
         // A created container's process waits in the runtime, not in its command: the stop
@@ -84,13 +89,16 @@ impl Containers {
             self.refresh(record);
             return Ok(());
         }
-        let _ = self.signal(record, 9, true);
+        let killed = self.signal(record, 9, true);
         if !monitor::wait_monitor(monitor_pid, &record.id, Some(KILL_WAIT)) {
-            return Err(Error::InvalidArgument(format!(
-                "container {} did not exit {}s after SIGKILL",
-                record.id,
-                KILL_WAIT.as_secs()
-            )));
+            let err = Error::Timeout {
+                what: format!("container {} to exit after SIGKILL", record.id),
+                after: KILL_WAIT,
+            };
+            return Err(match killed {
+                Err(e) => err.with_cleanup("SIGKILL", e),
+                Ok(()) => err,
+            });
         }
         self.refresh(record);
         Ok(())

@@ -233,7 +233,7 @@ impl ContainerStore {
     /// the fsyncs keeps a container's start and stop close to the runtime's own cost.
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&record.state)
-            .map_err(|e| Error::InvalidArgument(format!("container state: {e}")))?;
+            .map_err(|e| Error::internal("container state", e))?;
         crate::engine::storage::replace_file(&self.dir(&record.id).join(STATE_FILE), &bytes)?;
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         if let Some(handle) = map.get(&record.id) {
@@ -299,10 +299,10 @@ impl ContainerStore {
         if record.name.is_empty() {
             record.name = generate_name(&record.id, taken);
         } else if taken(&record.name) {
-            return Err(Error::InvalidArgument(format!(
-                "the container name {:?} is already in use",
-                record.name
-            )));
+            return Err(Error::invalid(
+                "create.name",
+                format!("the container name {:?} is already in use", record.name),
+            ));
         }
         dirs::create_private_dir(&self.dir(&record.id))?;
         write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
