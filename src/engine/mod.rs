@@ -11,6 +11,7 @@
 pub mod caller;
 pub mod container;
 pub mod error;
+pub mod id;
 pub mod image;
 pub mod monitor;
 pub mod process;

@@ -100,7 +100,7 @@ impl Containers {
         }
         record.state.checkpointed = true;
         self.store().save(&record)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     /// io.podman.ContainerRestore: brings a checkpointed container back to running from
@@ -150,6 +150,6 @@ impl Containers {
                 log::warn!("container {}: {e}", record.id);
             }
         }
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 }

@@ -388,7 +388,7 @@ impl Containers {
                 reason: "the image was removed while the container was created".into(),
             });
         }
-        Ok(id)
+        Ok(id.to_string())
     }
 
     /// Resolves every option into the container's configuration.
@@ -599,7 +599,7 @@ impl Containers {
                             .store()
                             .resolve(target)
                             .map_err(|e| invalid(field, e))?;
-                        Ok(NamespaceMode::Container(handle.snapshot().id.clone()))
+                        Ok(NamespaceMode::Container(handle.snapshot().id.to_string()))
                     } else {
                         Err(invalid(
                             field,

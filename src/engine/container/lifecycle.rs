@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::config::{MountSource, NamespaceMode};
 use super::record::ContainerRecord;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::ContainerId;
 use crate::engine::runtime::spec::{Device, SpecInput};
 use crate::engine::storage::dirs;
 use crate::engine::storage::overlay::{self, Overlay};
@@ -169,7 +170,9 @@ impl Containers {
         match &c.namespaces.ipc {
             NamespaceMode::Host => return Ok(PathBuf::from("/dev/shm")),
             NamespaceMode::Container(id) => {
-                return Ok(self.store().run_dir(id).join(SHM_DIR));
+                let id = ContainerId::parse(id)
+                    .map_err(|e| Error::invalid("create.ipc_mode", e.to_string()))?;
+                return Ok(self.store().run_dir(&id).join(SHM_DIR));
             }
             _ => {}
         }

@@ -56,7 +56,7 @@ impl Containers {
                 let merged = self.store().dir(&record.id).join("merged");
                 mounted
                     .contains(&merged)
-                    .then(|| (record.id.clone(), merged.display().to_string()))
+                    .then(|| (record.id.to_string(), merged.display().to_string()))
             })
             .collect()
     }

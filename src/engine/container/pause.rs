@@ -7,6 +7,7 @@ use super::record::ContainerRecord;
 use super::service::Containers;
 use super::status::ContainerStatus;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::ContainerId;
 use crate::engine::runtime::RuntimeCommand;
 
 /// The marker of a freeze the service made, in a container's run directory.
@@ -47,7 +48,7 @@ impl Containers {
             ContainerStatus::Running
         });
         self.store().save(&record)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     /// Runs `walk` over a locked container's files with its processes frozen if they run:
@@ -95,7 +96,7 @@ impl Containers {
     }
 
     /// Where a freeze made by the service (not by PauseContainer) is recorded.
-    pub(crate) fn frozen_marker(&self, id: &str) -> PathBuf {
+    pub(crate) fn frozen_marker(&self, id: &ContainerId) -> PathBuf {
         self.store().run_dir(id).join(FROZEN_MARKER)
     }
 }

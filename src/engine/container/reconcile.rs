@@ -77,7 +77,7 @@ impl Containers {
         mounted: &HashSet<PathBuf>,
     ) {
         let mut record = handle.lock_unsettled();
-        if let Some(&pid) = monitors.get(&record.id)
+        if let Some(&pid) = monitors.get(record.id.as_str())
             && !record.status().is_active()
             && monitor::read_exit(&self.store().run_dir(&record.id)).is_none()
         {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::config;
 use super::status::ContainerStatus;
 use crate::engine::error::Error;
+use crate::engine::id::ContainerId;
 
 /// The record file of a container.
 pub const RECORD_FILE: &str = "container.json";
@@ -18,8 +19,8 @@ const RECORD_VERSION: u32 = 1;
 pub struct ContainerRecord {
     /// Record format version.
     pub version: u32,
-    /// 64 hex digits.
-    pub id: String,
+    /// 64 hex digits; a record whose ID does not parse is not loaded.
+    pub id: ContainerId,
     /// Unique name.
     pub name: String,
     /// The image's ID.
@@ -113,7 +114,7 @@ impl ContainerRecord {
     /// The error refusing `op` in its present status.
     pub fn refuse(&self, op: &'static str) -> Error {
         Error::InvalidState {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             status: self.status().as_str().into(),
             op,
         }
@@ -126,7 +127,7 @@ impl ContainerRecord {
 }
 
 /// A fresh record.
-pub fn new_record(id: String, name: String) -> ContainerRecord {
+pub fn new_record(id: ContainerId, name: String) -> ContainerRecord {
     ContainerRecord {
         version: RECORD_VERSION,
         id,

@@ -32,7 +32,7 @@ impl Containers {
             self.stop_locked(&mut record, 0)?;
         }
         self.remove_locked(&handle, &record)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     /// Containers that join a namespace of container `id`.
@@ -48,7 +48,7 @@ impl Containers {
                     .iter()
                     .any(|(_, mode)| **mode == NamespaceMode::Container(id.to_string()))
             })
-            .map(|c| c.id.clone())
+            .map(|c| c.id.to_string())
             .collect()
     }
 
@@ -95,7 +95,7 @@ impl Containers {
             }
             // One that cannot go does not keep the others, nor hide what went.
             match self.remove_locked(&handle, &record) {
-                Ok(()) => removed.push(record.id.clone()),
+                Ok(()) => removed.push(record.id.to_string()),
                 Err(e) => log::warn!("DeleteStoppedContainers: {}: {e}", record.id),
             }
         }

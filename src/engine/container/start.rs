@@ -55,7 +55,7 @@ impl Containers {
         }
         let c = &record.config;
         let options = MonitorOptions {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             bundle,
             runtime: runtime.path.clone(),
             runtime_root: self.runtime_root(),
@@ -113,7 +113,7 @@ impl Containers {
         let target = handle.snapshot();
         let alive = target.status().is_active()
             && target.state.pid > 0
-            && monitor::read_exit(&self.store().run_dir(id)).is_none()
+            && monitor::read_exit(&self.store().run_dir(&target.id)).is_none()
             && monitor::is_monitor(target.state.monitor_pid, id);
         if !alive {
             return Err(Error::invalid(
@@ -132,7 +132,7 @@ impl Containers {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         self.start_locked(&mut record)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     pub(super) fn start_locked(&self, record: &mut ContainerRecord) -> Result<()> {
@@ -180,7 +180,7 @@ impl Containers {
         }
         let dir = self.store().run_dir(&record.id);
         Ok((
-            record.id.clone(),
+            record.id.to_string(),
             dir.join(monitor::ATTACH_SOCKET),
             dir.join(monitor::CTL_FIFO),
         ))

@@ -51,7 +51,7 @@ impl Containers {
             }
         }
         self.signal(&record, signal, false)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     /// io.podman.StopContainer: the stop signal, then SIGKILL after `timeout` seconds
@@ -65,7 +65,7 @@ impl Containers {
         let timeout = record.stop_timeout(timeout);
         self.stop_locked(&mut record, timeout)?;
         self.reap_locked(&handle, &mut record);
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     pub(super) fn stop_locked(&self, record: &mut ContainerRecord, timeout: u64) -> Result<()> {
@@ -145,6 +145,6 @@ impl Containers {
             self.stop_locked(&mut record, timeout)?;
         }
         self.start_locked(&mut record)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use super::names::generate_name;
 use super::record::{ContainerRecord, ContainerState, RECORD_FILE, STATE_FILE};
 use crate::engine::error::{Error, Result};
-use crate::engine::storage::digest::is_hex64;
+use crate::engine::id::ContainerId;
 use crate::engine::storage::dirs;
 use crate::engine::storage::overlay::Overlay;
 use crate::engine::storage::{read_json, write_json};
@@ -126,7 +126,7 @@ impl Container {
 pub struct ContainerStore {
     dir: PathBuf,
     run_dir: PathBuf,
-    map: RwLock<HashMap<String, Handle>>,
+    map: RwLock<HashMap<ContainerId, Handle>>,
     /// Directories of containers without a record (a crash cut a create or a removal short),
     /// found at start-up and removed in the background.
     leftovers: Mutex<Vec<PathBuf>>,
@@ -156,11 +156,12 @@ impl ContainerStore {
             match read_json::<ContainerRecord>(&path) {
                 // Paths are built from a record's ID: one that is not the 64 hex digits of
                 // the directory it was read from is corrupt (or crafted), never followed.
-                Ok(record) if !is_hex64(&record.id) || entry.file_name() != *record.id => {
+                // (One that is not 64 hex digits at all does not parse: see `Err` below.)
+                Ok(record) if entry.file_name() != record.id.as_str() => {
                     log::error!(
                         "container {} is not loaded: its record names the ID {:?}",
                         entry.path().display(),
-                        record.id
+                        record.id.as_str()
                     );
                 }
                 Ok(mut record) => {
@@ -210,17 +211,17 @@ impl ContainerStore {
     }
 
     /// The storage directory of a container.
-    pub fn dir(&self, id: &str) -> PathBuf {
+    pub fn dir(&self, id: &ContainerId) -> PathBuf {
         self.dir.join(id)
     }
 
     /// The directory of a container's image volume, the `index`th of its mounts.
-    pub fn image_volume(&self, id: &str, index: usize) -> PathBuf {
+    pub fn image_volume(&self, id: &ContainerId, index: usize) -> PathBuf {
         self.dir(id).join(IMAGE_VOLUMES_DIR).join(index.to_string())
     }
 
     /// The run directory of a container (monitor files, log).
-    pub fn run_dir(&self, id: &str) -> PathBuf {
+    pub fn run_dir(&self, id: &ContainerId) -> PathBuf {
         self.run_dir.join(id)
     }
 
@@ -282,7 +283,10 @@ impl ContainerStore {
             1 => Ok(by_prefix.remove(0).1),
             0 => Err(not_found("no such container")),
             _ => {
-                let mut ids: Vec<String> = by_prefix.into_iter().map(|(id, _)| id).collect();
+                let mut ids: Vec<String> = by_prefix
+                    .into_iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect();
                 ids.sort();
                 Err(not_found(&format!(
                     "ID prefix {name:?} is ambiguous: it matches {}",
@@ -312,7 +316,7 @@ impl ContainerStore {
     }
 
     /// Forgets a container (its files are removed by the caller).
-    pub fn forget(&self, id: &str) {
+    pub fn forget(&self, id: &ContainerId) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         map.remove(id);
     }
@@ -329,12 +333,12 @@ impl ContainerStore {
             .iter()
             .map(|c| c.snapshot())
             .filter(|c| c.image_id == image_id)
-            .map(|c| c.id.clone())
+            .map(|c| c.id.to_string())
             .collect()
     }
 
     /// The overlay of a container over `lower` (topmost first).
-    pub fn overlay(&self, id: &str, lower: Vec<PathBuf>) -> Overlay {
+    pub fn overlay(&self, id: &ContainerId, lower: Vec<PathBuf>) -> Overlay {
         let dir = self.dir(id);
         Overlay {
             lower,
@@ -349,5 +353,5 @@ impl ContainerStore {
 /// Whether a directory name is a container ID (64 lowercase hex digits): only those are
 /// ever removed as leftovers.
 fn is_container_id(name: &std::ffi::OsStr) -> bool {
-    name.to_str().is_some_and(is_hex64)
+    name.to_str().is_some_and(|n| ContainerId::parse(n).is_ok())
 }
