@@ -116,10 +116,14 @@ impl Containers {
         self.refresh(&mut record);
         let images = self.checkpoint_dir(&record);
         if !record.state.checkpointed || !images.join(INVENTORY).exists() {
-            return Err(Error::InvalidArgument(format!(
-                "restore of container {}: it has no checkpoint (ContainerCheckpoint makes one)",
-                record.id
-            )));
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "restore of container {}: it has no checkpoint (ContainerCheckpoint makes \
+                     one)",
+                    record.id
+                ),
+            ));
         }
         if !record.status().can_restore() {
             return Err(record.refuse("restore"));

@@ -355,3 +355,37 @@ impl ContainerStore {
 fn is_container_id(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| ContainerId::parse(n).is_ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::container::record::new_record;
+
+    /// Records are parsed with their ID: one that is not 64 lowercase hex digits, or not
+    /// the name of the directory it was read from, is not loaded (and its files stay).
+    #[test]
+    fn records_with_a_corrupt_id_are_not_loaded() {
+        let root = tempfile::tempdir().unwrap();
+        let runroot = tempfile::tempdir().unwrap();
+        let dir = root.path().join(CONTAINERS_DIR);
+        let good = ContainerId::parse(&"a1".repeat(32)).unwrap();
+        let other = ContainerId::parse(&"b2".repeat(32)).unwrap();
+        let write = |in_dir: &str, id: &str| {
+            let mut record = serde_json::to_value(new_record(good.clone(), "c".into())).unwrap();
+            record["id"] = id.into();
+            std::fs::create_dir_all(dir.join(in_dir)).unwrap();
+            let bytes = serde_json::to_vec(&record).unwrap();
+            std::fs::write(dir.join(in_dir).join(RECORD_FILE), bytes).unwrap();
+        };
+        write(good.as_str(), good.as_str());
+        write(other.as_str(), good.as_str());
+        let upper = "C3".repeat(32);
+        write(&upper, &upper);
+        write(&"d4".repeat(32), "../../escape");
+        let store = ContainerStore::open(root.path(), runroot.path()).unwrap();
+        assert_eq!(store.count(), 1);
+        assert_eq!(store.resolve(good.as_str()).unwrap().snapshot().id, good);
+        assert!(store.take_leftovers().is_empty());
+        assert!(dir.join(other.as_str()).join(RECORD_FILE).exists());
+    }
+}
