@@ -1,5 +1,5 @@
 //! The monitor process (`podlink monitor`): one per container, single-threaded, outliving the
-//! daemon. See the module above for its part in the lifecycle.
+//! daemon. See the module doc (`monitor/mod.rs`) for its part in the lifecycle.
 //!
 //! After the runtime's `create` it runs one poll loop over: a signalfd for SIGCHLD (the
 //! container and any orphan it leaves behind are reaped here, as a child subreaper must), the
