@@ -55,7 +55,7 @@ impl Containers {
         }
         let c = &record.config;
         let options = MonitorOptions {
-            id: record.id.to_string(),
+            id: record.id.clone(),
             bundle,
             runtime: runtime.path.clone(),
             runtime_root: self.runtime_root(),

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::id::ContainerId;
+
 /// The container's pid, written by the runtime.
 pub const PID_FILE: &str = "pid";
 /// The exit file, written by the monitor when the container exits.
@@ -51,7 +53,7 @@ pub struct ExitInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorOptions {
     /// The container.
-    pub id: String,
+    pub id: ContainerId,
     /// Its bundle.
     pub bundle: PathBuf,
     /// The runtime binary.
@@ -83,7 +85,7 @@ impl MonitorOptions {
         let mut args: Vec<std::ffi::OsString> = vec![
             "monitor".into(),
             "--id".into(),
-            self.id.clone().into(),
+            self.id.to_string().into(),
             "--bundle".into(),
             self.bundle.clone().into(),
             "--oci-runtime".into(),

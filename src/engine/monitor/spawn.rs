@@ -15,7 +15,7 @@ use crate::engine::runtime::{OciRuntime, RuntimeError};
 /// on by the monitor) is `Error::Runtime`; the monitor's failure is `Error::Monitor`.
 pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32)> {
     let failed = |reason: String| Error::Monitor {
-        id: options.id.clone(),
+        id: options.id.to_string(),
         reason,
     };
     // This very binary, even after a package upgrade replaced (and so unlinked) the file:
@@ -39,7 +39,7 @@ pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32
     // its own timeouts bound; this one only guards against a monitor that hangs.
     if !crate::engine::process::readable_within(&stdout, SPAWN_TIMEOUT) {
         let err = failed(format!("no answer in {}s", SPAWN_TIMEOUT.as_secs()));
-        if let Some(&pid) = all_monitors().get(&options.id)
+        if let Some(&pid) = all_monitors().get(options.id.as_str())
             && let Err(e) = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
