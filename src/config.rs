@@ -95,7 +95,7 @@ pub enum Command {
 pub struct MonitorArgs {
     /// The container.
     #[arg(long)]
-    pub id: String,
+    pub id: crate::engine::id::container::ContainerId,
     /// Its bundle.
     #[arg(long)]
     pub bundle: PathBuf,
@@ -472,7 +472,7 @@ mod tests {
     #[test]
     fn monitor_options_survive_the_command_line() {
         let options = crate::engine::monitor::MonitorOptions {
-            id: "abc".into(),
+            id: "ab".repeat(32).parse().unwrap(),
             bundle: "/b".into(),
             runtime: "/usr/bin/runc".into(),
             runtime_root: "/r".into(),

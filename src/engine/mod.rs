@@ -96,7 +96,7 @@ impl Engine {
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("leftovers".into())
-            .spawn(move || engine.containers().store().remove_leftovers())?;
+            .spawn(move || engine.containers().remove_leftovers())?;
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("trash".into())

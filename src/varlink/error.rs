@@ -63,13 +63,17 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
             "io.podman.RuntimeError",
             Some(json!({ "reason": chain(e) })),
         ),
+        // A container's monitor fails where the runtime would: clients read it as one.
+        e @ Error::Monitor { .. } => (
+            "io.podman.RuntimeError",
+            Some(json!({ "reason": chain(e) })),
+        ),
         // Listed rather than caught by `_`, so a new variant is a decision made here and not
         // an ErrorOccurred by accident.
         Error::InvalidState { .. }
         | Error::InvalidArgument(_)
         | Error::Invalid { .. }
         | Error::NoRuntime
-        | Error::Monitor { .. }
         | Error::Internal { .. }
         | Error::Timeout { .. }
         | Error::Network { .. }
@@ -163,13 +167,6 @@ mod tests {
                 "no working OCI runtime (runc or crun) on this host",
             ),
             (
-                Error::Monitor {
-                    id: "abc".into(),
-                    reason: "exited before reporting".into(),
-                },
-                "monitor of container abc: exited before reporting",
-            ),
-            (
                 Error::internal("write OCI spec", "out of memory"),
                 "write OCI spec: out of memory",
             ),
@@ -193,6 +190,22 @@ mod tests {
             assert_eq!(name, "io.podman.ErrorOccurred", "{err:?}");
             assert_eq!(params.unwrap(), json!({ "reason": reason }), "{err:?}");
         }
+    }
+
+    /// A monitor fails where the runtime it watches would have, and clients read it as such.
+    #[test]
+    fn a_monitor_failure_is_a_runtime_error() {
+        let err = Error::Monitor {
+            id: "abc".into(),
+            reason: "exited before reporting".into(),
+        };
+        assert_eq!(
+            to_wire(&err),
+            (
+                "io.podman.RuntimeError",
+                Some(json!({ "reason": "monitor of container abc: exited before reporting" }))
+            )
+        );
     }
 
     #[test]

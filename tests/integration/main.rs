@@ -82,12 +82,12 @@ mod hostile_containers;
 /// ListContainerChanges and Commit: image symlinks never followed, deep trees bounded. Needs root.
 mod diff_safety;
 
-/// Inspect documents (issue 9): the container document keeps every key and value it had. Needs root.
-mod view_documents;
 /// Container records on disk with a corrupt ID: reported, not listed, never followed. Needs root.
 mod corrupt_records;
+/// Inspect documents (issue 9): the container document keeps every key and value it had. Needs root.
+mod view_documents;
 
-/// The suite's own rules, checked on its source: gated skips, short tests, explained sleeps.
-mod suite_hygiene;
 /// Digests in image archives (issue 9): malformed or mismatched digests in every format are refused. Needs root.
 mod archive_digests;
+/// The suite's own rules, checked on its source: gated skips, short tests, explained sleeps.
+mod suite_hygiene;

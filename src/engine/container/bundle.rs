@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::container::ContainerRecord;
-use crate::engine::container::service::Containers;
+use super::record::ContainerRecord;
+use super::service::Containers;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::container::ContainerId;
 use crate::engine::monitor;
 use crate::engine::runtime::seccomp::Seccomp;
 use crate::engine::runtime::spec::build::build;
@@ -165,7 +166,7 @@ impl Containers {
         let target = handle.snapshot();
         let alive = target.status().is_active()
             && target.state.pid > 0
-            && monitor::read_exit(&self.store().run_dir(id)).is_none()
+            && monitor::read_exit(&self.store().run_dir(&target.id)).is_none()
             && monitor::is_monitor(target.state.monitor_pid, id);
         if !alive {
             return Err(Error::invalid(
@@ -189,7 +190,9 @@ impl Containers {
         match &c.namespaces.ipc {
             NamespaceMode::Host => return Ok(PathBuf::from("/dev/shm")),
             NamespaceMode::Container(id) => {
-                return Ok(self.store().run_dir(id).join(SHM_DIR));
+                let id = ContainerId::parse(id)
+                    .map_err(|e| Error::invalid("create.ipc_mode", e.to_string()))?;
+                return Ok(self.store().run_dir(&id).join(SHM_DIR));
             }
             _ => {}
         }

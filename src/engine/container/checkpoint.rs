@@ -12,8 +12,9 @@ use super::service::Containers;
 use std::path::PathBuf;
 
 use super::bundle::BUNDLE_DIR;
-use super::lifecycle::{KILL_WAIT, Restore};
-use super::{ContainerRecord, ContainerStatus};
+use super::record::ContainerRecord;
+use super::start::Restore;
+use super::stop::KILL_WAIT;
 use crate::engine::error::{Error, Result};
 use crate::engine::monitor;
 use crate::engine::runtime::{RuntimeCommand, criu};
@@ -52,7 +53,7 @@ impl Containers {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         self.refresh(&mut record);
-        if record.status() != ContainerStatus::Running {
+        if !record.status().can_checkpoint() {
             return Err(record.refuse("checkpoint"));
         }
         if let Some(why) = criu::unusable() {
@@ -77,15 +78,20 @@ impl Containers {
             },
         );
         if let Err(e) = dumped {
-            let _ = remove_tree(&images);
-            return Err(Error::InvalidArgument(format!(
+            let err = Error::InvalidArgument(format!(
                 "checkpoint of container {}: CRIU failed ({}): {e}",
                 record.id,
                 criu::log_errors(&work.join("dump.log"))
-            )));
+            ));
+            return Err(match remove_tree(&images) {
+                Ok(()) => err,
+                Err(cleanup) => err.with_cleanup("removing the partial checkpoint", cleanup),
+            });
         }
-        if !options.keep {
-            let _ = std::fs::remove_file(work.join("dump.log"));
+        if !options.keep
+            && let Err(e) = std::fs::remove_file(work.join("dump.log"))
+        {
+            log::warn!("container {}: dump.log: {e}", record.id);
         }
         if !options.leave_running {
             // CRIU ended the processes once dumped: the monitor records the exit.
@@ -94,7 +100,7 @@ impl Containers {
         }
         record.state.checkpointed = true;
         self.store().save(&record)?;
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 
     /// io.podman.ContainerRestore: brings a checkpointed container back to running from
@@ -110,15 +116,16 @@ impl Containers {
         self.refresh(&mut record);
         let images = self.checkpoint_dir(&record);
         if !record.state.checkpointed || !images.join(INVENTORY).exists() {
-            return Err(Error::InvalidArgument(format!(
-                "restore of container {}: it has no checkpoint (ContainerCheckpoint makes one)",
-                record.id
-            )));
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "restore of container {}: it has no checkpoint (ContainerCheckpoint makes \
+                     one)",
+                    record.id
+                ),
+            ));
         }
-        if !matches!(
-            record.status(),
-            ContainerStatus::Exited | ContainerStatus::Configured
-        ) {
+        if !record.status().can_restore() {
             return Err(record.refuse("restore"));
         }
         if let Some(why) = criu::unusable() {
@@ -140,9 +147,13 @@ impl Containers {
             )));
         }
         if !keep {
-            let _ = std::fs::remove_file(work.join("restore.log"));
-            let _ = remove_tree(&images);
+            if let Err(e) = std::fs::remove_file(work.join("restore.log")) {
+                log::warn!("container {}: restore.log: {e}", record.id);
+            }
+            if let Err(e) = remove_tree(&images) {
+                log::warn!("container {}: {e}", record.id);
+            }
         }
-        Ok(record.id.clone())
+        Ok(record.id.to_string())
     }
 }

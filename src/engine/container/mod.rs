@@ -1,597 +1,87 @@
-//! Containers: records, status, the store, and name resolution.
+//! Containers: their records, their life (create, start, stop, remove, ...) and what can be
+//! read of them.
 //!
 //! A container's record (`ROOT/containers/<id>/container.json`, written once, durably, at
 //! create) and its run state (`state.json` beside it, replaced atomically on every change)
 //! are the source of truth, kept in memory for reads. Each container has its own mutex, so
 //! calls on one container are serialized while calls on different containers run in
-//! parallel; readers that must not wait use a snapshot of the record instead.
+//! parallel; readers that must not wait use a snapshot of the record instead. Every
+//! operation is a method of the [`Containers`] service, in the file named for it.
 //!
 //! Lock order: one container, then the container map (held only for a moment, to look up,
 //! insert, forget or publish a snapshot, and never while waiting for a container), then
 //! images. No lock is held while the runtime runs, except a container's own (which only
 //! serializes calls on that container).
+//!
+//! This room uses image, runtime, monitor, volume and storage; it never reaches up to the
+//! engine facade (`engine/mod.rs`) nor knows about the wire.
+//!
+//! - `service.rs`: the [`Containers`] service (store, images, runtime, settings).
+//! - `record.rs`: a container's record and run state, and a fresh record.
+//! - `status.rs`: where a container is in its life, and which operations that allows.
+//! - `store.rs`: the records in memory (one lock each), loaded at start-up; directory paths.
+//! - `names.rs`: new IDs and generated names.
+//! - `access.rs`: finding, locking and refreshing a container from its monitor's exit file.
+//! - `config.rs`: everything decided at create, kept in the record.
+//! - `create/`: CreateContainer (options, their checks, and the config they make).
+//! - `bundle.rs`: the runtime spec and the files it refers to (`/etc/hosts`, resolv.conf, shm).
+//! - `start.rs`: init (through a monitor), start, attach sockets.
+//! - `stop.rs`: kill, stop, restart, wait.
+//! - `remove.rs`: removal of one container or every stopped one.
+//! - `pause.rs`: pause, unpause, and the service's own freezes.
+//! - `mount.rs`: mounting a root filesystem for a client.
+//! - `changes.rs`: ListContainerChanges.
+//! - `commit.rs`: Commit (a container's changes as a layer).
+//! - `diff.rs`: reading an overlay's upper directory as changes or a layer.
+//! - `shift.rs`: shifting a root filesystem's ownership into a user namespace.
+//! - `export.rs`: ExportContainer.
+//! - `checkpoint.rs`: checkpoint and restore.
+//! - `artifacts.rs`: the JSON dumps of the record, its state and its bundle's files.
+//! - `reconcile.rs`: start-up reconciliation and removal of leftovers.
+//! - `logs.rs`: GetContainerLogs.
+//! - `view.rs`: the list documents (ListContainers, GetContainer); `image_view.rs`: a
+//!   container's image layers as one tree, for diffs.
+//! - `inspect.rs`, `inspect_build.rs`: the inspect document's types, and filling them.
+//! - `state_data.rs`: ContainerStateData's document.
+//! - `cpu_samples.rs`: the previous CPU sample of each container, for GetContainerStats.
+//! - `stats.rs`, `top.rs`: resource use and processes.
+//! - `runlabel.rs`: ContainerRunlabel.
 
+mod access;
+mod artifacts;
 pub mod bundle;
+mod changes;
 pub mod checkpoint;
+pub mod commit;
 pub mod config;
 mod cpu_samples;
 pub mod create;
 pub mod diff;
+mod export;
 mod image_view;
 pub mod inspect;
 mod inspect_build;
-pub mod lifecycle;
 pub mod logs;
+mod mount;
 mod names;
-pub mod ops;
+mod pause;
 pub mod reconcile;
+pub mod record;
+mod remove;
 pub mod runlabel;
 mod service;
 mod shift;
+mod start;
 pub mod state_data;
 pub mod stats;
+pub mod status;
+mod stop;
+pub mod store;
 pub mod top;
 pub mod view;
 
-pub use service::{ContainerSettings, Containers};
-
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-
-use serde::{Deserialize, Serialize};
-
 pub use names::{generate_name, new_id};
-
-use super::storage::digest::is_hex64;
-use super::storage::overlay::Overlay;
-use super::storage::{read_json, remove_tree, write_json};
-use crate::engine::error::{Error, Result};
-use crate::engine::storage::dirs;
-
-/// The record file of a container.
-pub const RECORD_FILE: &str = "container.json";
-/// The run state of a container, beside its record (see [`Containers::save`]).
-pub const STATE_FILE: &str = "state.json";
-/// A container's image volumes, in its storage directory.
-const IMAGE_VOLUMES_DIR: &str = "volumes";
-/// Directory of container records under the storage root.
-pub const CONTAINERS_DIR: &str = "containers";
-const RECORD_VERSION: u32 = 1;
-
-/// Where a container is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContainerStatus {
-    /// Recorded, never initialized (no monitor, no runtime state).
-    Configured,
-    /// Initialized: its monitor runs and the runtime created it, but its command has not
-    /// started (GetAttachSockets does this, so a client can attach before the start).
-    Created,
-    /// Its process runs.
-    Running,
-    /// Its processes are frozen.
-    Paused,
-    /// It ran (or was initialized) and exited.
-    Exited,
-}
-
-impl ContainerStatus {
-    /// Whether StartContainer may start it.
-    pub fn can_start(self) -> bool {
-        matches!(
-            self,
-            ContainerStatus::Configured | ContainerStatus::Created | ContainerStatus::Exited
-        )
-    }
-
-    /// Whether it has a monitor (and a process, started or not).
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused
-        )
-    }
-
-    /// Whether its command runs (frozen or not): removal then needs force.
-    pub fn is_running(self) -> bool {
-        matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
-    }
-
-    /// The word clients see.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContainerStatus::Configured => "configured",
-            ContainerStatus::Created => "created",
-            ContainerStatus::Running => "running",
-            ContainerStatus::Paused => "paused",
-            ContainerStatus::Exited => "exited",
-        }
-    }
-}
-
-/// What is recorded about a container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ContainerRecord {
-    /// Record format version.
-    pub version: u32,
-    /// 64 hex digits.
-    pub id: String,
-    /// Unique name.
-    pub name: String,
-    /// The image's ID.
-    pub image_id: String,
-    /// The image as the client named it.
-    pub image_name: String,
-    /// When it was created (RFC 3339).
-    pub created: String,
-    /// The image's layers, bottom first (the overlay's lower directories); validated when
-    /// the record is read, as they become paths.
-    pub layers: Vec<crate::engine::storage::digest::Digest>,
-    /// Everything decided at creation; never changes afterwards.
-    pub config: config::ContainerConfig,
-    /// Runtime state.
-    pub state: ContainerState,
-}
-
-/// The changing part of a record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerState {
-    /// Status.
-    pub status: Option<ContainerStatus>,
-    /// The container's init pid while it runs.
-    pub pid: i32,
-    /// The monitor's pid while it runs.
-    pub monitor_pid: i32,
-    /// When it last started (RFC 3339), "" if never.
-    pub started_at: String,
-    /// When it last exited (RFC 3339), "" if never.
-    pub finished_at: String,
-    /// Its last exit code.
-    pub exit_code: i32,
-    /// Whether the client mounted its root filesystem (MountContainer): it then stays mounted
-    /// when the container exits, until UnmountContainer.
-    #[serde(default)]
-    pub mounted: bool,
-    /// How many MountContainer calls UnmountContainer has not released yet (Podman counted
-    /// mounts the same way); a record from before the count with `mounted` holds one.
-    #[serde(default)]
-    pub client_mounts: u32,
-    /// A checkpoint of its processes waits in its directory (ContainerCheckpoint), for
-    /// ContainerRestore.
-    #[serde(default)]
-    pub checkpointed: bool,
-    /// Whether the kernel's OOM killer ended it last time.
-    #[serde(default)]
-    pub oom_killed: bool,
-    /// How many times it was started.
-    #[serde(default)]
-    pub start_count: u32,
-    /// The ownership of its root filesystem was shifted into its user namespace.
-    #[serde(default)]
-    pub rootfs_shifted: bool,
-}
-
-impl ContainerState {
-    /// The client's mounts still held (MountContainer calls not yet released).
-    pub fn client_mounts(&self) -> u32 {
-        if self.mounted {
-            self.client_mounts.max(1)
-        } else {
-            0
-        }
-    }
-
-    /// Records an exit: the one the monitor wrote, or, without one (the monitor was killed,
-    /// or the host rebooted), -1 now.
-    pub fn exited(&mut self, exit: Option<crate::engine::monitor::ExitInfo>) {
-        self.status = Some(ContainerStatus::Exited);
-        self.pid = 0;
-        self.monitor_pid = 0;
-        match exit {
-            Some(exit) => {
-                self.exit_code = exit.exit_code;
-                self.finished_at = exit.finished_at;
-            }
-            None => {
-                self.exit_code = -1;
-                self.finished_at = crate::engine::time::now_rfc3339();
-            }
-        }
-    }
-}
-
-impl ContainerRecord {
-    /// Its status.
-    pub fn status(&self) -> ContainerStatus {
-        self.state.status.unwrap_or(ContainerStatus::Configured)
-    }
-
-    /// The error refusing `op` in its present status.
-    pub fn refuse(&self, op: &'static str) -> Error {
-        Error::InvalidState {
-            id: self.id.clone(),
-            status: self.status().as_str().into(),
-            op,
-        }
-    }
-
-    /// StopContainer's timeout: the one given, or (when negative) the container's own.
-    pub fn stop_timeout(&self, given: i64) -> u64 {
-        u64::try_from(given).unwrap_or(self.config.stop_timeout)
-    }
-}
-
-/// One container: its record, and a copy of it for readers.
-///
-/// The record's mutex is held for the whole of an operation on the container (including
-/// runtime calls and stop timeouts), which is what serializes calls on one container. Readers
-/// that must not wait for an operation (ListContainers, name resolution, inspect while a stop
-/// runs) read the snapshot instead: the record as last saved, replaced on every save.
-#[derive(Debug)]
-pub struct Container {
-    record: Mutex<ContainerRecord>,
-    snapshot: RwLock<Arc<ContainerRecord>>,
-    /// Set, with the record locked, when the container is removed: a call that found the
-    /// handle before then and waited for the lock must not act on it.
-    removed: std::sync::atomic::AtomicBool,
-    /// Whether start-up reconciliation has yet to look at this container. The service
-    /// answers before it reconciles (reconciling runs the runtime for every container, and
-    /// must not keep clients waiting), so an operation on a container waits here until its
-    /// record has been brought up to date; readers see the snapshot meanwhile.
-    unsettled: Mutex<bool>,
-    settled: std::sync::Condvar,
-}
-
-/// A shared handle on one container.
-pub type Handle = Arc<Container>;
-
-impl Container {
-    /// A container; `unsettled` when start-up reconciliation must look at it first.
-    fn new(record: ContainerRecord, unsettled: bool) -> Handle {
-        Arc::new(Container {
-            snapshot: RwLock::new(Arc::new(record.clone())),
-            record: Mutex::new(record),
-            removed: Default::default(),
-            unsettled: Mutex::new(unsettled),
-            settled: Default::default(),
-        })
-    }
-
-    /// Waits until start-up reconciliation is done with the container: until then its record
-    /// may say what is no longer true (a container that exited, or that a killed commit left
-    /// frozen), for operations and readers alike. Reconciling one container is quick (a
-    /// runtime `state`); it is all of them together that the service does not wait for.
-    fn wait_settled(&self) {
-        let mut unsettled = self.unsettled.lock().unwrap_or_else(|p| p.into_inner());
-        while *unsettled {
-            unsettled = self
-                .settled
-                .wait(unsettled)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// Lets operations on the container go on: reconciliation is done with it.
-    pub(crate) fn settle(&self) {
-        *self.unsettled.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        self.settled.notify_all();
-    }
-
-    /// Locks the record for start-up reconciliation, which must not wait for itself.
-    pub(crate) fn lock_unsettled(&self) -> MutexGuard<'_, ContainerRecord> {
-        self.record.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether the container was removed.
-    pub fn is_removed(&self) -> bool {
-        self.removed.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Marks the container removed (with its record locked).
-    pub fn mark_removed(&self) {
-        self.removed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Locks the record for an operation, once start-up reconciliation is done with it. A
-    /// panic while holding it leaves the record as the last save wrote it, so the lock is
-    /// taken back rather than poisoning the container.
-    pub fn lock(&self) -> MutexGuard<'_, ContainerRecord> {
-        self.wait_settled();
-        self.record.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The record, if no operation holds it (once reconciliation is done with it).
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, ContainerRecord>> {
-        self.wait_settled();
-        match self.record.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
-    }
-
-    /// The record as last saved, without waiting for an operation.
-    pub fn snapshot(&self) -> Arc<ContainerRecord> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_snapshot(&self, record: &ContainerRecord) {
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(record.clone());
-    }
-}
-
-/// The containers of the engine.
-#[derive(Debug)]
-pub struct ContainerStore {
-    dir: PathBuf,
-    run_dir: PathBuf,
-    map: RwLock<HashMap<String, Handle>>,
-    /// Directories of containers without a record (a crash cut a create or a removal short),
-    /// found at start-up and removed in the background.
-    leftovers: Mutex<Vec<PathBuf>>,
-}
-
-impl ContainerStore {
-    /// Loads every container record under `root`; run directories live under `runroot`.
-    pub fn open(root: &Path, runroot: &Path) -> Result<Self> {
-        let dir = root.join(CONTAINERS_DIR);
-        let run_dir = runroot.join(CONTAINERS_DIR);
-        for d in [&dir, &run_dir] {
-            dirs::create_dir_with_mode(d, dirs::TRAVERSABLE_DIR_MODE)?;
-        }
-        let mut map = HashMap::new();
-        let mut leftovers = Vec::new();
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
-        for entry in entries.flatten() {
-            let path = entry.path().join(RECORD_FILE);
-            if !path.exists() {
-                // A container whose record never got written (a crash during create), or
-                // whose removal was cut short after its record went: nothing to keep.
-                if is_container_id(&entry.file_name()) {
-                    leftovers.push(entry.path());
-                }
-                continue;
-            }
-            match read_json::<ContainerRecord>(&path) {
-                // Paths are built from a record's ID: one that is not the 64 hex digits of
-                // the directory it was read from is corrupt (or crafted), never followed.
-                Ok(record) if !is_hex64(&record.id) || entry.file_name() != *record.id => {
-                    log::error!(
-                        "container {} is not loaded: its record names the ID {:?}",
-                        entry.path().display(),
-                        record.id
-                    );
-                }
-                Ok(mut record) => {
-                    // The state as last saved; unreadable (a power loss cut its write
-                    // short), the container is as created and its monitor, if any, is found
-                    // again when the service reconciles its containers with the runtime.
-                    match read_json::<ContainerState>(&entry.path().join(STATE_FILE)) {
-                        Ok(state) => record.state = state,
-                        Err(e) if entry.path().join(STATE_FILE).exists() => {
-                            log::warn!("container {}: state not read: {e}", record.id)
-                        }
-                        Err(_) => {}
-                    }
-                    map.insert(record.id.clone(), Container::new(record, true));
-                }
-                // Its files may be a client's data: left for an administrator, not deleted.
-                Err(e) => log::error!("container {} is not loaded: {e}", entry.path().display()),
-            }
-        }
-        // Run directories of containers without a record: a removal cut short after the
-        // record went, or never recorded at all. Listed now, before any container can be
-        // created, so a new container's directory is never taken for one.
-        let entries = std::fs::read_dir(&run_dir).map_err(|e| Error::io("list", &run_dir, e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            // A record that exists but did not load keeps its run directory too (it is left
-            // for an administrator, see above).
-            if is_container_id(&name)
-                && !map.contains_key(name.to_str().unwrap_or_default())
-                && !dir.join(&name).join(RECORD_FILE).exists()
-            {
-                leftovers.push(entry.path());
-            }
-        }
-        Ok(ContainerStore {
-            dir,
-            run_dir,
-            map: RwLock::new(map),
-            leftovers: Mutex::new(leftovers),
-        })
-    }
-
-    /// Removes what [`Containers::open`] found of containers without a record: mounts first
-    /// (the root filesystem of a storage directory, /dev/shm of a run directory), then the
-    /// directories. Slow with many files, so it runs after the service answers.
-    pub(crate) fn remove_leftovers(&self) {
-        let leftovers =
-            std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|p| p.into_inner()));
-        for dir in leftovers {
-            log::warn!("removing what is left of a container: {}", dir.display());
-            for mount in ["merged", bundle::SHM_DIR] {
-                let _ = super::storage::overlay::unmount(&dir.join(mount));
-            }
-            if let Err(e) = remove_tree(&dir) {
-                log::error!("{e}");
-            }
-        }
-    }
-
-    /// The storage directory of a container.
-    pub fn dir(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
-    }
-
-    /// The directory of a container's image volume, the `index`th of its mounts.
-    pub fn image_volume(&self, id: &str, index: usize) -> PathBuf {
-        self.dir(id).join(IMAGE_VOLUMES_DIR).join(index.to_string())
-    }
-
-    /// The run directory of a container (monitor files, log).
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.run_dir.join(id)
-    }
-
-    /// Saves a record's run state, and shows the record to readers.
-    ///
-    /// The record itself is written once, durably, by [`Containers::insert`]: nothing in it
-    /// but the state changes afterwards. The state goes to its own file, replaced atomically
-    /// but not synced: a killed service cannot lose it (the page cache outlives the
-    /// process), and a power loss, which might, ends the container's run anyway. Skipping
-    /// the fsyncs keeps a container's start and stop close to the runtime's own cost.
-    pub fn save(&self, record: &ContainerRecord) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(&record.state)
-            .map_err(|e| Error::InvalidArgument(format!("container state: {e}")))?;
-        super::storage::replace_file(&self.dir(&record.id).join(STATE_FILE), &bytes)?;
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(handle) = map.get(&record.id) {
-            handle.set_snapshot(record);
-        }
-        Ok(())
-    }
-
-    /// Every container handle.
-    pub fn all(&self) -> Vec<Handle> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.values().cloned().collect()
-    }
-
-    /// How many containers there are.
-    pub fn count(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Finds a container by full ID, exact name, or unique ID prefix.
-    pub fn resolve(&self, name: &str) -> Result<Handle> {
-        let not_found = |reason: &str| Error::ContainerNotFound {
-            name: name.to_string(),
-            reason: reason.to_string(),
-        };
-        if name.is_empty() {
-            return Err(not_found("no container name given"));
-        }
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = map.get(name) {
-            return Ok(c.clone());
-        }
-        let mut by_name = None;
-        let mut by_prefix = Vec::new();
-        for (id, c) in map.iter() {
-            if c.snapshot().name == name {
-                by_name = Some(c.clone());
-            } else if id.starts_with(name) {
-                by_prefix.push((id.clone(), c.clone()));
-            }
-        }
-        if let Some(c) = by_name {
-            return Ok(c);
-        }
-        match by_prefix.len() {
-            1 => Ok(by_prefix.remove(0).1),
-            0 => Err(not_found("no such container")),
-            _ => {
-                let mut ids: Vec<String> = by_prefix.into_iter().map(|(id, _)| id).collect();
-                ids.sort();
-                Err(not_found(&format!(
-                    "ID prefix {name:?} is ambiguous: it matches {}",
-                    ids.join(", ")
-                )))
-            }
-        }
-    }
-
-    /// Adds a new container, refusing a name in use; an empty name is generated.
-    pub fn insert(&self, mut record: ContainerRecord) -> Result<Handle> {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let taken = |name: &str| map.values().any(|c| c.snapshot().name == name);
-        if record.name.is_empty() {
-            record.name = generate_name(&record.id, taken);
-        } else if taken(&record.name) {
-            return Err(Error::InvalidArgument(format!(
-                "the container name {:?} is already in use",
-                record.name
-            )));
-        }
-        dirs::create_private_dir(&self.dir(&record.id))?;
-        write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
-        let handle = Container::new(record.clone(), false);
-        map.insert(record.id, handle.clone());
-        Ok(handle)
-    }
-
-    /// Forgets a container (its files are removed by the caller).
-    pub fn forget(&self, id: &str) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.remove(id);
-    }
-
-    /// Whether a name is taken.
-    pub fn name_taken(&self, name: &str) -> bool {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.values().any(|c| c.snapshot().name == name)
-    }
-
-    /// IDs of the containers using image `image_id`.
-    pub fn users_of(&self, image_id: &str) -> Vec<String> {
-        self.all()
-            .iter()
-            .map(|c| c.snapshot())
-            .filter(|c| c.image_id == image_id)
-            .map(|c| c.id.clone())
-            .collect()
-    }
-
-    /// The overlay of a container over `lower` (topmost first).
-    pub fn overlay(&self, id: &str, lower: Vec<PathBuf>) -> Overlay {
-        let dir = self.dir(id);
-        Overlay {
-            lower,
-            upper: dir.join("diff"),
-            work: dir.join("work"),
-            merged: dir.join("merged"),
-            metacopy: false,
-        }
-    }
-}
-
-/// Whether a directory name is a container ID (64 lowercase hex digits): only those are
-/// ever removed as leftovers.
-fn is_container_id(name: &std::ffi::OsStr) -> bool {
-    name.to_str().is_some_and(is_hex64)
-}
-
-/// A fresh record.
-pub fn new_record(id: String, name: String) -> ContainerRecord {
-    ContainerRecord {
-        version: RECORD_VERSION,
-        id,
-        name,
-        image_id: String::new(),
-        image_name: String::new(),
-        created: crate::engine::time::now_rfc3339(),
-        layers: Vec::new(),
-        config: config::ContainerConfig::default(),
-        state: ContainerState::default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses() {
-        assert!(ContainerStatus::Configured.can_start());
-        assert!(ContainerStatus::Exited.can_start());
-        assert!(!ContainerStatus::Running.can_start());
-        assert!(ContainerStatus::Paused.is_active());
-        assert_eq!(ContainerStatus::Exited.as_str(), "exited");
-    }
-}
+pub use record::{ContainerRecord, ContainerState, new_record};
+pub use service::{ContainerSettings, Containers};
+pub use status::ContainerStatus;
+pub use store::{Container, ContainerStore, Handle};

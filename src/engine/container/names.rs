@@ -1,13 +1,10 @@
 //! Container IDs and generated names.
 
+use crate::engine::id::container::ContainerId;
+
 /// A new random container ID.
-pub fn new_id() -> String {
-    let mut bytes = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+pub fn new_id() -> ContainerId {
+    ContainerId::random()
 }
 
 const ADJECTIVES: &[&str] = &[

@@ -10,13 +10,34 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::bundle::SHM_DIR;
-use super::{ContainerRecord, ContainerStatus, Handle};
+use super::record::ContainerRecord;
+use super::status::ContainerStatus;
+use super::store::Handle;
 
 use crate::engine::monitor;
 use crate::engine::runtime::{RuntimeCommand, cgroups};
 use crate::engine::storage::overlay;
 
 impl Containers {
+    /// Removes what [`super::store::ContainerStore::open`] found of containers without a
+    /// record: mounts first (the root filesystem of a storage directory, /dev/shm of a run
+    /// directory), then the directories. Slow with many files, so it runs after the service
+    /// answers.
+    pub(crate) fn remove_leftovers(&self) {
+        for dir in self.store().take_leftovers() {
+            log::warn!("removing what is left of a container: {}", dir.display());
+            for mount in ["merged", SHM_DIR] {
+                // A mount that stays makes the removal below fail too; both are logged.
+                if let Err(e) = overlay::unmount(&dir.join(mount)) {
+                    log::warn!("{e}");
+                }
+            }
+            if let Err(e) = crate::engine::storage::remove_tree(&dir) {
+                log::error!("{e}");
+            }
+        }
+    }
+
     /// At start-up, on a thread of its own while the service already answers: every record
     /// brought up to date with its monitor and the runtime, since the service may have been
     /// killed in the middle of anything. Containers that exited meanwhile get their exit
@@ -56,7 +77,7 @@ impl Containers {
         mounted: &HashSet<PathBuf>,
     ) {
         let mut record = handle.lock_unsettled();
-        if let Some(&pid) = monitors.get(&record.id)
+        if let Some(&pid) = monitors.get(record.id.as_str())
             && !record.status().is_active()
             && monitor::read_exit(&self.store().run_dir(&record.id)).is_none()
         {
@@ -97,7 +118,9 @@ impl Containers {
             let _ = std::fs::remove_file(self.frozen_marker(&record.id));
             if self.holds_anything(&record, mounted) {
                 // Nothing watches it: whatever the runtime still has of it goes.
-                self.release(&record);
+                if let Err(e) = self.release(&record) {
+                    log::warn!("container {}: {e}", record.id);
+                }
             }
         }
         self.reap_locked(handle, &mut record);
@@ -134,7 +157,7 @@ impl Containers {
         if !marker.exists() {
             return;
         }
-        if record.status() == ContainerStatus::Running
+        if record.status().can_pause()
             && self.runtime_status(&record.id).map(|(s, _)| s).as_deref() == Some("paused")
         {
             log::warn!(

@@ -1,9 +1,10 @@
 //! The container service: what every container operation needs, in one place.
 //!
-//! Each operation file (`create`, `lifecycle`, `ops`, ...) adds its methods to [`Containers`]
-//! with an `impl` block of its own, named after the io.podman method it serves. The service
-//! holds the record store, the image store it reads (shared with the engine), the OCI runtime
-//! and the daemon's settings for containers; it never reaches up to the engine facade.
+//! Each operation file (`create`, `start`, `stop`, `commit`, ...) adds its methods to
+//! [`Containers`] with an `impl` block of its own, named after the io.podman method it
+//! serves. The service holds the record store, the image store it reads (shared with the
+//! engine), the OCI runtime and the daemon's settings for containers; it never reaches up to
+//! the engine facade.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -77,7 +77,7 @@ impl Containers {
             ContainerStatus::Running | ContainerStatus::Paused
         ) {
             return Err(Error::NoContainerRunning {
-                id: record.id.clone(),
+                id: record.id.to_string(),
             });
         }
         let counters = cgroups::stats(&Self::cgroup_path(&record));
@@ -88,8 +88,10 @@ impl Containers {
                 .0
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            samples.retain(|id, (_, at)| id == &record.id || at.elapsed().as_secs() < 600);
-            samples.insert(record.id.clone(), (counters.cpu_nanos, now))
+            samples.retain(|id, (_, at)| {
+                id.as_str() == record.id.as_str() || at.elapsed().as_secs() < 600
+            });
+            samples.insert(record.id.to_string(), (counters.cpu_nanos, now))
         };
         let (base_cpu, since) = match previous {
             Some((cpu, at)) if cpu <= counters.cpu_nanos => (cpu, now.duration_since(at)),
@@ -109,7 +111,7 @@ impl Containers {
         let mem_limit = counters.memory_limit.min(host_memory());
         let (net_input, net_output) = network(record.state.pid);
         Ok(ContainerStats {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             name: record.name.clone(),
             cpu_percent,
             cpu_nanos: counters.cpu_nanos,

@@ -99,7 +99,7 @@ impl Containers {
             namespaces.insert("pid".into(), record.state.pid.to_string());
         }
         ContainerSummary {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             image: record.image_name.clone(),
             image_id: record.image_id.clone(),
             command: record.config.command.clone(),

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::engine::error::{Error, Result};
+use crate::engine::id::digest::Digest;
 use crate::engine::storage::archive::path::clean_path;
 use crate::engine::storage::budget::{Budget, Charged};
 use crate::engine::storage::compression::{Compression, decompress};
-use crate::engine::storage::digest::Digest;
 use crate::engine::storage::fs::unlinked_temp_file;
 
 /// JSON members larger than this are refused rather than read into memory.

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::engine::error::{Error, Result};
-use crate::engine::storage::digest::{Digest, DigestError};
+use crate::engine::id::digest::{Digest, DigestError};
 use crate::engine::time::now_rfc3339;
 
 /// Media types podlink writes.

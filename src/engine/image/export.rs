@@ -17,7 +17,7 @@ use super::index::Image;
 use super::reference::Reference;
 use super::service::Images;
 use crate::engine::error::{Error, Result};
-use crate::engine::storage::digest::Digest;
+use crate::engine::id::digest::Digest;
 use crate::engine::storage::fs::unlinked_temp_file;
 
 /// `ExportImage`'s arguments.

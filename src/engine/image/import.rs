@@ -24,8 +24,8 @@ use super::document::{
 use super::reference::Reference;
 use super::service::Images;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::digest::Digest;
 use crate::engine::storage::budget::Budget;
-use crate::engine::storage::digest::Digest;
 
 /// `ImportImage`'s arguments.
 #[derive(Debug, Clone, Default)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::reference::{Reference, is_hex, split_name};
 use crate::engine::error::Error;
-use crate::engine::id::ImageId;
+use crate::engine::id::image::ImageId;
 use crate::engine::storage::images::ImageRecord;
 
 /// One stored image, as kept in memory.
@@ -189,7 +189,7 @@ pub(super) fn resolve_in(index: &Index, name: &str) -> Found {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::storage::digest::Digest;
+    use crate::engine::id::digest::Digest;
     use crate::engine::storage::images::new_record;
 
     fn image(id: &str, names: &[&str]) -> Arc<Image> {

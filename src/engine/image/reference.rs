@@ -138,7 +138,7 @@ pub fn split_name(name: &str) -> (&str, &str) {
 }
 
 /// Whether `s` is 64 lowercase hex digits (a full ID): the storage's own check of digests.
-pub use crate::engine::storage::digest::is_hex64;
+pub use crate::engine::id::digest::is_hex64;
 
 /// Whether `s` is non-empty lowercase hex.
 pub fn is_hex(s: &str) -> bool {

@@ -15,8 +15,8 @@ use super::index::{Found, Image, Index, name_matches_short, not_found, resolve_i
 use super::reference::Reference;
 use super::settings::ImportSettings;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::digest::Digest;
 use crate::engine::storage::budget::Budget;
-use crate::engine::storage::digest::Digest;
 use crate::engine::storage::images::{ImageRecord, ImageStore};
 use crate::engine::storage::layers::LayerStore;
 use crate::engine::storage::trash::Trash;

@@ -1,5 +1,5 @@
 //! The monitor process (`podlink monitor`): one per container, single-threaded, outliving the
-//! daemon. See the module above for its part in the lifecycle.
+//! daemon. See the module doc (`monitor/mod.rs`) for its part in the lifecycle.
 //!
 //! After the runtime's `create` it runs one poll loop over: a signalfd for SIGCHLD (the
 //! container and any orphan it leaves behind are reaped here, as a child subreaper must), the
@@ -7,35 +7,27 @@
 //! and its clients, the control fifo, and the container's stdin while input is waiting.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
-use nix::sys::socket::SockType;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::attach::{self, AttachServer, Control};
+use super::create::create;
 use super::logs::{LogFile, LogWriter, Stream};
-use super::{
-    ATTACH_SOCKET, CONSOLE_SOCKET, CTL_FIFO, EXIT_FILE, ExitInfo, MONITOR_LOG, Message,
-    MonitorOptions, PID_FILE,
+use super::protocol::{
+    ATTACH_SOCKET, CTL_FIFO, EXIT_FILE, ExitInfo, MONITOR_LOG, Message, MonitorOptions, PID_FILE,
 };
 use crate::engine::runtime::{OciRuntime, RuntimeCommand};
 
 /// How long output is still read after the container's init exits (its other processes die
 /// with it, closing the pipes; a daemonized grandchild holding them must not keep us).
 const DRAIN: Duration = Duration::from_secs(2);
-/// How long the runtime may take to send a tty container's terminal.
-const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the runtime's `create` may take.
-const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Input from attach clients held for a container that does not read its stdin; beyond
 /// this, clients are not read until it drains.
@@ -70,8 +62,8 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
     let created = create(&runtime, &options, &pid_file);
     let (pid, io) = match created {
         Ok(created) => created,
-        Err(message) => {
-            give_up(&runtime, &options, message);
+        Err(e) => {
+            give_up(&runtime, &options, e.to_string());
             return Ok(());
         }
     };
@@ -119,7 +111,9 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
         log: LogWriter::new(log),
     };
     let exit_code = watch.run(&signals);
-    let _ = watch.log.finish();
+    if let Err(e) = watch.log.finish() {
+        log::warn!("finishing the log: {e}");
+    }
     drop(watch);
     // The runtime's state is deleted by the service when it learns of the exit, not here: a
     // container that exits at once would race the service's own `start`, still running.
@@ -138,188 +132,14 @@ pub fn run(options: MonitorOptions) -> std::io::Result<()> {
 /// the container again or remove it at once, and the runtime's state must be gone by then; it
 /// also waits for this process to exit, which follows the report.
 fn give_up(runtime: &OciRuntime, options: &MonitorOptions, message: String) {
-    let _ = runtime.run(
-        &options.runtime_root,
-        &RuntimeCommand::Delete {
-            id: &options.id,
-            force: true,
-        },
-    );
+    let delete = RuntimeCommand::Delete {
+        id: &options.id,
+        force: true,
+    };
+    if let Err(e) = runtime.run(&options.runtime_root, &delete) {
+        log::warn!("deleting the container failed after an earlier error ({message}): {e}");
+    }
     report(&Message::Failed { message });
-}
-
-/// The container's side of its stdio, as the monitor holds it after `create`.
-struct ContainerIo {
-    /// Output to read: stdout and stderr pipes, or the terminal's master (as stdout).
-    outputs: Vec<(Stream, OwnedFd)>,
-    /// The terminal's master, for resizing.
-    terminal: Option<OwnedFd>,
-    /// Where attach input goes: the stdin pipe or the terminal; `None` without `stdin`.
-    stdin: Option<OwnedFd>,
-}
-
-/// Runs the runtime's `create` (or `restore`) with the container's stdio; the container's
-/// pid and stdio, or the runtime's error.
-fn create(
-    runtime: &OciRuntime,
-    options: &MonitorOptions,
-    pid_file: &Path,
-) -> Result<(i32, ContainerIo), String> {
-    let io_err = |what: &str, e: std::io::Error| format!("monitor: {what}: {e}");
-    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let (err_read, err_write) =
-        nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
-    // The runtime connects to the console socket by path, which must fit in `sun_path`: a
-    // directory of the monitor's own under the temporary directory keeps it short whatever
-    // the run root is.
-    let console_dir = std::env::temp_dir().join(format!("podlink-console-{}", std::process::id()));
-    let console_path = console_dir.join(CONSOLE_SOCKET);
-    let console = if options.tty {
-        let _ = std::fs::remove_dir_all(&console_dir);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&console_dir)
-            .map_err(|e| io_err("console directory", e))?;
-        Some(
-            attach::listen_at(&console_path, SockType::Stream)
-                .map_err(|e| io_err("console socket", e))?,
-        )
-    } else {
-        None
-    };
-    let mut outputs = Vec::new();
-    let mut stdin_target = None;
-    let console_socket = console.as_ref().map(|_| console_path.as_path());
-    let what = match &options.restore_from {
-        // The checkpoint's processes come back with the stdio given here, as a created
-        // container's: the runtime maps the checkpointed stdio onto its own.
-        Some(checkpoint) => RuntimeCommand::Restore {
-            bundle: &options.bundle,
-            image_path: checkpoint,
-            work_path: &options.bundle,
-            pid_file,
-            console_socket,
-            tcp_established: options.tcp_established,
-            id: &options.id,
-        },
-        None => RuntimeCommand::Create {
-            bundle: &options.bundle,
-            pid_file,
-            console_socket,
-            id: &options.id,
-        },
-    };
-    let mut command = runtime.command(&options.runtime_root, &what);
-    command
-        .env_remove("LISTEN_PID")
-        .stderr(Stdio::from(err_write));
-    if options.tty {
-        command.stdin(Stdio::null()).stdout(Stdio::null());
-    } else {
-        // The runtime's stdio becomes the container's: output into our pipes.
-        let (out_read, out_write) =
-            nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
-        command.stdout(Stdio::from(out_write));
-        outputs.push((Stream::Stdout, out_read));
-        if options.stdin {
-            let (in_read, in_write) =
-                nix::unistd::pipe2(cloexec).map_err(|e| io_err("pipe", e.into()))?;
-            set_nonblocking(&in_write);
-            command.stdin(Stdio::from(in_read));
-            stdin_target = Some(in_write);
-        } else {
-            command.stdin(Stdio::null());
-        }
-    }
-    let child = command.spawn();
-    // The write ends now belong to the runtime (and the container): ours must close, or the
-    // pipes never report end of file.
-    drop(command);
-    let mut child = child.map_err(|e| format!("cannot run {}: {e}", runtime.path.display()))?;
-    let mut terminal = None;
-    if let Some(console) = &console {
-        match receive_terminal(console, &mut child) {
-            Ok(master) => terminal = Some(master),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = std::fs::remove_dir_all(&console_dir);
-
-                let stderr = read_available(&err_read);
-                return Err(format!("{} (terminal: {e})", stderr.trim()));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&console_dir);
-    }
-    // A runtime stuck (on a hook, on a dead network mount) must not hold the service's
-    // start call for good.
-    let status = crate::engine::process::wait_timeout(&mut child, CREATE_TIMEOUT).map(|(s, _)| s);
-
-    let created = matches!(&status, Ok(s) if s.success());
-    let pid = std::fs::read_to_string(pid_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-        .filter(|pid| *pid > 1);
-    let Some(pid) = pid.filter(|_| created) else {
-        // Before the container exists, whatever is on its stderr is the runtime's.
-        let message = read_available(&err_read);
-        return Err(if message.trim().is_empty() {
-            format!("runtime create failed: {status:?}")
-        } else {
-            message.trim().to_string()
-        });
-    };
-    if let Some(master) = &terminal {
-        set_nonblocking(master);
-        outputs.push((
-            Stream::Stdout,
-            master.try_clone().map_err(|e| io_err("dup", e))?,
-        ));
-        if options.stdin {
-            stdin_target = Some(master.try_clone().map_err(|e| io_err("dup", e))?);
-        }
-    } else {
-        // Without a terminal the container's stderr is the pipe the runtime wrote to.
-        outputs.push((Stream::Stderr, err_read));
-    }
-    Ok((
-        pid,
-        ContainerIo {
-            outputs,
-            terminal,
-            stdin: stdin_target,
-        },
-    ))
-}
-
-/// Accepts the runtime's connection on the console socket and receives the terminal's master,
-/// unless the runtime exits first.
-fn receive_terminal(console: &OwnedFd, child: &mut Child) -> std::io::Result<OwnedFd> {
-    let deadline = Instant::now() + CONSOLE_TIMEOUT;
-    loop {
-        let mut fds = [PollFd::new(console.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(100u16)) {
-            Ok(n) if n > 0 => break,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        if let Some(status) = child.try_wait()? {
-            return Err(std::io::Error::other(format!(
-                "the runtime exited ({status}) without sending one"
-            )));
-        }
-        if Instant::now() >= deadline {
-            return Err(std::io::Error::other("the runtime sent none in time"));
-        }
-    }
-    let connection = crate::sys::accept(console)?;
-    let timeout = nix::sys::time::TimeVal::new(CONSOLE_TIMEOUT.as_secs() as i64, 0);
-    nix::sys::socket::setsockopt(
-        &connection,
-        nix::sys::socket::sockopt::ReceiveTimeout,
-        &timeout,
-    )?;
-    crate::sys::recv_fd(&connection)
 }
 
 /// The container's output, input and the clients around them, until it exits.
@@ -540,7 +360,9 @@ impl Watch {
                     }
                 }
                 Control::ReopenLog => {
-                    let _ = self.log.finish();
+                    if let Err(e) = self.log.finish() {
+                        log::warn!("finishing the log before reopening it: {e}");
+                    }
                     if let Err(e) = self.log.sink().reopen() {
                         log::warn!("reopen log: {e}");
                     }
@@ -548,24 +370,6 @@ impl Watch {
             }
         }
     }
-}
-
-fn set_nonblocking(fd: &OwnedFd) {
-    if let Ok(flags) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL) {
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
-    }
-}
-
-/// Whatever can be read from `fd` without blocking.
-fn read_available(fd: &OwnedFd) -> String {
-    set_nonblocking(fd);
-    let Ok(dup) = fd.try_clone() else {
-        return String::new();
-    };
-    let mut text = Vec::new();
-    let _ = File::from(dup).read_to_end(&mut text);
-    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Writes the one message to the daemon on stdout.

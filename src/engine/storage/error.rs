@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::archive::error::ArchiveError;
-use super::digest::DigestError;
+use crate::engine::id::digest::DigestError;
 
 /// A storage operation that failed, with the path it concerned.
 #[derive(Debug, thiserror::Error)]

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::digest::Digest;
 use super::dirs::{create_private_dir, make_private};
 use super::error::{Result, StorageError};
 use super::fs::{atomic_write, read_json, remove_tree, write_json};
 use super::layout::IMAGES_DIR;
-use crate::engine::id::ImageId;
+use crate::engine::id::digest::Digest;
+use crate::engine::id::image::ImageId;
 
 /// The record that makes an image exist.
 pub const IMAGE_RECORD: &str = "image.json";

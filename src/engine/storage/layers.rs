@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::extract::extract_layer;
 use super::archive::split::SplitReader;
-use super::digest::Digest;
 use super::dirs::{create_private_dir, make_private};
 use super::error::{Result, StorageError};
 use super::fs::{read_json, remove_tree, unique_name, write_json};
 use super::layout::{LAYERS_DIR, TMP_DIR};
+use crate::engine::id::digest::Digest;
 
 /// The record file of a layer.
 pub const LAYER_RECORD: &str = "layer.json";

@@ -23,17 +23,18 @@
 //! is complete before it is renamed out of `tmp/`, and an image is listed only once its record
 //! exists, which is written after its layers and config. What a crash leaves behind (a staging
 //! directory, an image directory without a record, a layer no image uses) is moved to the
-//! trash by the next start, and removed after it answers ([`trash`]). Layer file contents are not fsynced: a SIGKILL cannot lose page-cache data, and
-//! syncing every file of every layer would double the cost of an import; only the records,
-//! which decide what exists, are made durable.
+//! trash by the next start, and removed after it answers ([`trash`]). Layer file contents are
+//! not fsynced: a SIGKILL cannot lose page-cache data, and syncing every file of every layer
+//! would double the cost of an import; only the records, which decide what exists, are made
+//! durable.
 //!
 //! This room owns the bytes on disk under the storage root; it knows nothing of image
-//! names, containers or the wire, and never imports the image or container rooms.
+//! names, containers or the wire, and never imports the image or container rooms. Store paths
+//! are built only from the typed identities of `crate::engine::id` (digests, image IDs).
 //!
 //! - `layout.rs`: the directory names under the root
 //! - `fs.rs`: atomic records, JSON records, temporary files, tree removal
 //! - `error.rs`: `StorageError`
-//! - `digest.rs`: validated content digests, the only thing a store path is built from
 //! - `layers.rs`: the layer store (staging, adopting, removing, the original tarball)
 //! - `images.rs`: the image records
 //! - `archive/`: layer tarballs: safe extraction and the tar split
@@ -48,7 +49,6 @@
 pub mod archive;
 pub mod budget;
 pub mod compression;
-pub mod digest;
 pub mod dirchain;
 pub mod dirs;
 pub mod error;

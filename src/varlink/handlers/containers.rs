@@ -377,7 +377,7 @@ pub fn commit(
     pause: bool,
     _manifest_type: String,
 ) -> varlink::Result<()> {
-    let options = crate::engine::container::ops::CommitOptions {
+    let options = crate::engine::image::commit::CommitOptions {
         image_name,
         changes,
         author,

@@ -86,7 +86,7 @@ impl Containers {
                 reason: "the image was removed while the container was created".into(),
             });
         }
-        Ok(id)
+        Ok(id.to_string())
     }
 
     /// Resolves every option into the container's configuration, one concern at a time;

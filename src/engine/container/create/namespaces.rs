@@ -26,7 +26,7 @@ impl Containers {
                             .store()
                             .resolve(target)
                             .map_err(|e| invalid(field, e))?;
-                        Ok(NamespaceMode::Container(handle.snapshot().id.clone()))
+                        Ok(NamespaceMode::Container(handle.snapshot().id.to_string()))
                     } else {
                         Err(invalid(
                             field,

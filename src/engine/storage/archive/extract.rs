@@ -22,9 +22,9 @@ use super::metadata::{Metadata, xattr_on_fd};
 use super::path::clean_path;
 use super::split::SplitWriter;
 use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::engine::id::digest::Digest;
 use crate::engine::storage::budget::{Budget, Charged};
 use crate::engine::storage::compression::decompress;
-use crate::engine::storage::digest::Digest;
 use crate::engine::storage::dirchain::{ChainError, DirChain};
 
 /// A layer just extracted: the digest and size of its uncompressed tarball.

@@ -1,7 +1,4 @@
-//! Typed identities, parsed where they come in (the wire, archives, records on disk): a
-//! filesystem path is only ever built from one of these, never from a plain string.
-
-// ---- Images ----------------------------------------------------------------------------
+//! Image IDs.
 
 use std::fmt;
 use std::ops::Deref;
@@ -9,7 +6,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::engine::storage::digest::{Digest, is_hex64};
+use super::digest::{Digest, is_hex64};
 
 /// An image ID: the 64 lowercase hex digits of the SHA-256 digest of the image's config.
 /// Safe as one path component.
@@ -78,7 +75,7 @@ impl From<ImageId> for String {
 }
 
 #[cfg(test)]
-mod image_id_tests {
+mod tests {
     use super::*;
 
     #[test]

@@ -1,0 +1,391 @@
+//! The containers of the engine: their records in memory, each behind its own lock, loaded
+//! from disk at start-up; and the paths of a container's directories.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use super::names::generate_name;
+use super::record::{ContainerRecord, ContainerState, RECORD_FILE, STATE_FILE};
+use crate::engine::error::{Error, Result};
+use crate::engine::id::container::ContainerId;
+use crate::engine::storage::dirs;
+use crate::engine::storage::overlay::Overlay;
+use crate::engine::storage::{read_json, write_json};
+
+/// A container's image volumes, in its storage directory.
+const IMAGE_VOLUMES_DIR: &str = "volumes";
+/// Directory of container records under the storage root.
+pub const CONTAINERS_DIR: &str = "containers";
+
+/// One container: its record, and a copy of it for readers.
+///
+/// The record's mutex is held for the whole of an operation on the container (including
+/// runtime calls and stop timeouts), which is what serializes calls on one container. Readers
+/// that must not wait for an operation (ListContainers, name resolution, inspect while a stop
+/// runs) read the snapshot instead: the record as last saved, replaced on every save.
+#[derive(Debug)]
+pub struct Container {
+    record: Mutex<ContainerRecord>,
+    snapshot: RwLock<Arc<ContainerRecord>>,
+    /// Set, with the record locked, when the container is removed: a call that found the
+    /// handle before then and waited for the lock must not act on it.
+    removed: std::sync::atomic::AtomicBool,
+    /// Whether start-up reconciliation has yet to look at this container. The service
+    /// answers before it reconciles (reconciling runs the runtime for every container, and
+    /// must not keep clients waiting), so an operation on a container waits here until its
+    /// record has been brought up to date; readers see the snapshot meanwhile.
+    unsettled: Mutex<bool>,
+    settled: std::sync::Condvar,
+}
+
+/// A shared handle on one container.
+pub type Handle = Arc<Container>;
+
+impl Container {
+    /// A container; `unsettled` when start-up reconciliation must look at it first.
+    fn new(record: ContainerRecord, unsettled: bool) -> Handle {
+        Arc::new(Container {
+            snapshot: RwLock::new(Arc::new(record.clone())),
+            record: Mutex::new(record),
+            removed: Default::default(),
+            unsettled: Mutex::new(unsettled),
+            settled: Default::default(),
+        })
+    }
+
+    /// Waits until start-up reconciliation is done with the container: until then its record
+    /// may say what is no longer true (a container that exited, or that a killed commit left
+    /// frozen), for operations and readers alike. Reconciling one container is quick (a
+    /// runtime `state`); it is all of them together that the service does not wait for.
+    fn wait_settled(&self) {
+        let mut unsettled = self.unsettled.lock().unwrap_or_else(|p| p.into_inner());
+        while *unsettled {
+            unsettled = self
+                .settled
+                .wait(unsettled)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Lets operations on the container go on: reconciliation is done with it.
+    pub(crate) fn settle(&self) {
+        *self.unsettled.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.settled.notify_all();
+    }
+
+    /// Locks the record for start-up reconciliation, which must not wait for itself.
+    pub(crate) fn lock_unsettled(&self) -> MutexGuard<'_, ContainerRecord> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the container was removed.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks the container removed (with its record locked).
+    pub fn mark_removed(&self) {
+        self.removed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Locks the record for an operation, once start-up reconciliation is done with it. A
+    /// panic while holding it leaves the record as the last save wrote it, so the lock is
+    /// taken back rather than poisoning the container.
+    pub fn lock(&self) -> MutexGuard<'_, ContainerRecord> {
+        self.wait_settled();
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The record, if no operation holds it (once reconciliation is done with it).
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, ContainerRecord>> {
+        self.wait_settled();
+        match self.record.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The record as last saved, without waiting for an operation.
+    pub fn snapshot(&self) -> Arc<ContainerRecord> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, record: &ContainerRecord) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(record.clone());
+    }
+}
+
+/// The containers of the engine.
+#[derive(Debug)]
+pub struct ContainerStore {
+    dir: PathBuf,
+    run_dir: PathBuf,
+    map: RwLock<HashMap<ContainerId, Handle>>,
+    /// Directories of containers without a record (a crash cut a create or a removal short),
+    /// found at start-up and removed in the background.
+    leftovers: Mutex<Vec<PathBuf>>,
+}
+
+impl ContainerStore {
+    /// Loads every container record under `root`; run directories live under `runroot`.
+    pub fn open(root: &Path, runroot: &Path) -> Result<Self> {
+        let dir = root.join(CONTAINERS_DIR);
+        let run_dir = runroot.join(CONTAINERS_DIR);
+        for d in [&dir, &run_dir] {
+            dirs::create_dir_with_mode(d, dirs::TRAVERSABLE_DIR_MODE)?;
+        }
+        let mut map = HashMap::new();
+        let mut leftovers = Vec::new();
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path().join(RECORD_FILE);
+            if !path.exists() {
+                // A container whose record never got written (a crash during create), or
+                // whose removal was cut short after its record went: nothing to keep.
+                if is_container_id(&entry.file_name()) {
+                    leftovers.push(entry.path());
+                }
+                continue;
+            }
+            match read_json::<ContainerRecord>(&path) {
+                // Paths are built from a record's ID: one that is not the 64 hex digits of
+                // the directory it was read from is corrupt (or crafted), never followed.
+                // (One that is not 64 hex digits at all does not parse: see `Err` below.)
+                Ok(record) if entry.file_name() != record.id.as_str() => {
+                    log::error!(
+                        "container {} is not loaded: its record names the ID {:?}",
+                        entry.path().display(),
+                        record.id.as_str()
+                    );
+                }
+                Ok(mut record) => {
+                    // The state as last saved; unreadable (a power loss cut its write
+                    // short), the container is as created and its monitor, if any, is found
+                    // again when the service reconciles its containers with the runtime.
+                    match read_json::<ContainerState>(&entry.path().join(STATE_FILE)) {
+                        Ok(state) => record.state = state,
+                        Err(e) if entry.path().join(STATE_FILE).exists() => {
+                            log::warn!("container {}: state not read: {e}", record.id)
+                        }
+                        Err(_) => {}
+                    }
+                    map.insert(record.id.clone(), Container::new(record, true));
+                }
+                // Its files may be a client's data: left for an administrator, not deleted.
+                Err(e) => log::error!("container {} is not loaded: {e}", entry.path().display()),
+            }
+        }
+        // Run directories of containers without a record: a removal cut short after the
+        // record went, or never recorded at all. Listed now, before any container can be
+        // created, so a new container's directory is never taken for one.
+        let entries = std::fs::read_dir(&run_dir).map_err(|e| Error::io("list", &run_dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            // A record that exists but did not load keeps its run directory too (it is left
+            // for an administrator, see above).
+            if is_container_id(&name)
+                && !map.contains_key(name.to_str().unwrap_or_default())
+                && !dir.join(&name).join(RECORD_FILE).exists()
+            {
+                leftovers.push(entry.path());
+            }
+        }
+        Ok(ContainerStore {
+            dir,
+            run_dir,
+            map: RwLock::new(map),
+            leftovers: Mutex::new(leftovers),
+        })
+    }
+
+    /// Takes the list of what [`ContainerStore::open`] found of containers without a
+    /// record, for `Containers::remove_leftovers`.
+    pub(crate) fn take_leftovers(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The storage directory of a container.
+    pub fn dir(&self, id: &ContainerId) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// The directory of a container's image volume, the `index`th of its mounts.
+    pub fn image_volume(&self, id: &ContainerId, index: usize) -> PathBuf {
+        self.dir(id).join(IMAGE_VOLUMES_DIR).join(index.to_string())
+    }
+
+    /// The run directory of a container (monitor files, log).
+    pub fn run_dir(&self, id: &ContainerId) -> PathBuf {
+        self.run_dir.join(id)
+    }
+
+    /// Saves a record's run state, and shows the record to readers.
+    ///
+    /// The record itself is written once, durably, by [`ContainerStore::insert`]: nothing in it
+    /// but the state changes afterwards. The state goes to its own file, replaced atomically
+    /// but not synced: a killed service cannot lose it (the page cache outlives the
+    /// process), and a power loss, which might, ends the container's run anyway. Skipping
+    /// the fsyncs keeps a container's start and stop close to the runtime's own cost.
+    pub fn save(&self, record: &ContainerRecord) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&record.state)
+            .map_err(|e| Error::internal("container state", e))?;
+        crate::engine::storage::replace_file(&self.dir(&record.id).join(STATE_FILE), &bytes)?;
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = map.get(&record.id) {
+            handle.set_snapshot(record);
+        }
+        Ok(())
+    }
+
+    /// Every container handle.
+    pub fn all(&self) -> Vec<Handle> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
+    /// How many containers there are.
+    pub fn count(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Finds a container by full ID, exact name, or unique ID prefix.
+    pub fn resolve(&self, name: &str) -> Result<Handle> {
+        let not_found = |reason: &str| Error::ContainerNotFound {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        };
+        if name.is_empty() {
+            return Err(not_found("no container name given"));
+        }
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(name) {
+            return Ok(c.clone());
+        }
+        let mut by_name = None;
+        let mut by_prefix = Vec::new();
+        for (id, c) in map.iter() {
+            if c.snapshot().name == name {
+                by_name = Some(c.clone());
+            } else if id.starts_with(name) {
+                by_prefix.push((id.clone(), c.clone()));
+            }
+        }
+        if let Some(c) = by_name {
+            return Ok(c);
+        }
+        match by_prefix.len() {
+            1 => Ok(by_prefix.remove(0).1),
+            0 => Err(not_found("no such container")),
+            _ => {
+                let mut ids: Vec<String> = by_prefix
+                    .into_iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect();
+                ids.sort();
+                Err(not_found(&format!(
+                    "ID prefix {name:?} is ambiguous: it matches {}",
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Adds a new container, refusing a name in use; an empty name is generated.
+    pub fn insert(&self, mut record: ContainerRecord) -> Result<Handle> {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let taken = |name: &str| map.values().any(|c| c.snapshot().name == name);
+        if record.name.is_empty() {
+            record.name = generate_name(&record.id, taken);
+        } else if taken(&record.name) {
+            return Err(Error::invalid(
+                "create.name",
+                format!("the container name {:?} is already in use", record.name),
+            ));
+        }
+        dirs::create_private_dir(&self.dir(&record.id))?;
+        write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
+        let handle = Container::new(record.clone(), false);
+        map.insert(record.id, handle.clone());
+        Ok(handle)
+    }
+
+    /// Forgets a container (its files are removed by the caller).
+    pub fn forget(&self, id: &ContainerId) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(id);
+    }
+
+    /// Whether a name is taken.
+    pub fn name_taken(&self, name: &str) -> bool {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.values().any(|c| c.snapshot().name == name)
+    }
+
+    /// IDs of the containers using image `image_id`.
+    pub fn users_of(&self, image_id: &str) -> Vec<String> {
+        self.all()
+            .iter()
+            .map(|c| c.snapshot())
+            .filter(|c| c.image_id == image_id)
+            .map(|c| c.id.to_string())
+            .collect()
+    }
+
+    /// The overlay of a container over `lower` (topmost first).
+    pub fn overlay(&self, id: &ContainerId, lower: Vec<PathBuf>) -> Overlay {
+        let dir = self.dir(id);
+        Overlay {
+            lower,
+            upper: dir.join("diff"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+            metacopy: false,
+        }
+    }
+}
+
+/// Whether a directory name is a container ID (64 lowercase hex digits): only those are
+/// ever removed as leftovers.
+fn is_container_id(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| ContainerId::parse(n).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::container::record::new_record;
+
+    /// Records are parsed with their ID: one that is not 64 lowercase hex digits, or not
+    /// the name of the directory it was read from, is not loaded (and its files stay).
+    #[test]
+    fn records_with_a_corrupt_id_are_not_loaded() {
+        let root = tempfile::tempdir().unwrap();
+        let runroot = tempfile::tempdir().unwrap();
+        let dir = root.path().join(CONTAINERS_DIR);
+        let good = ContainerId::parse(&"a1".repeat(32)).unwrap();
+        let other = ContainerId::parse(&"b2".repeat(32)).unwrap();
+        let write = |in_dir: &str, id: &str| {
+            let mut record = serde_json::to_value(new_record(good.clone(), "c".into())).unwrap();
+            record["id"] = id.into();
+            std::fs::create_dir_all(dir.join(in_dir)).unwrap();
+            let bytes = serde_json::to_vec(&record).unwrap();
+            std::fs::write(dir.join(in_dir).join(RECORD_FILE), bytes).unwrap();
+        };
+        write(good.as_str(), good.as_str());
+        write(other.as_str(), good.as_str());
+        let upper = "C3".repeat(32);
+        write(&upper, &upper);
+        write(&"d4".repeat(32), "../../escape");
+        let store = ContainerStore::open(root.path(), runroot.path()).unwrap();
+        assert_eq!(store.count(), 1);
+        assert_eq!(store.resolve(good.as_str()).unwrap().snapshot().id, good);
+        assert!(store.take_leftovers().is_empty());
+        assert!(dir.join(other.as_str()).join(RECORD_FILE).exists());
+    }
+}
