@@ -65,10 +65,6 @@ pub enum Error {
         /// The operation refused.
         op: &'static str,
     },
-    /// A client-supplied value cannot be honoured. Being replaced by `Invalid`, which names
-    /// the field; do not add new uses.
-    #[error("{0}")]
-    InvalidArgument(String),
     /// A client-supplied value cannot be honoured: `field` is the wire field or argument it
     /// came in (`"create.memory"`, `"name"`, `"changes"`), `reason` says why, and is the whole
     /// message a client reads (it names the field itself where a reader needs it).
@@ -107,6 +103,10 @@ pub enum Error {
         /// How long the wait lasted.
         after: std::time::Duration,
     },
+    /// CRIU cannot checkpoint or restore here, or it failed; the message says which and
+    /// whether the container still runs.
+    #[error("{0}")]
+    Criu(String),
     /// A network transfer failed (fetching a URL; registries later).
     #[error("{url}: {reason}")]
     Network {

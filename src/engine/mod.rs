@@ -1,11 +1,27 @@
-//! All behaviour of podlink: host facts now; images, containers and pods as they land.
+//! All behaviour of podlink: images, containers, the OCI runtime, and the host facts
+//! `GetInfo` reports. Nothing here mentions varlink or the command line: the engine is opened
+//! with its own [`options::EngineOptions`], its inputs are `*Options` structs and its outputs
+//! typed views and documents.
 //!
 //! The engine is synchronous. The varlink server runs a thread per connection, so engine
 //! methods are called concurrently and protect their state with `std::sync` locks; no lock is
 //! held while an external process runs. Lock order, when more than one is needed:
 //! containers → images → layers.
 //!
-//! Nothing here mentions varlink: inputs are `*Options` structs, outputs are `*Info` views.
+//! Rooms, each a folder or file whose module doc says what it owns; imports run only
+//! downwards (`cargo test --test layout` checks this, and that no files import each other in
+//! a circle):
+//!
+//! - this file: the [`Engine`] facade (the container and image services, and the entry points
+//!   that span both: listing, removing and pruning images count or remove containers);
+//!   `options`: what it is opened with; `system`: GetVersion and GetInfo;
+//! - `container/`: the container service, one file per operation, named after its method;
+//! - `image/`: the image index, import, export, commit, inspect; `runtime/`: runc or crun,
+//!   the OCI spec, seccomp, cgroups, CRIU; `monitor/`: the per-container monitor process;
+//!   `volume`: named volumes; `error`: the engine's error, which wraps the rooms' own;
+//! - `storage/`: layers and image records on disk, archives, overlay mounts;
+//! - the leaves: `id/` (digests, image and container IDs: the only things paths are built
+//!   from), `tree` (descriptor-based tree walks), `process`, `caller`, `time`.
 #![warn(missing_docs)]
 
 pub mod caller;

@@ -71,7 +71,7 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
         // Listed rather than caught by `_`, so a new variant is a decision made here and not
         // an ErrorOccurred by accident.
         Error::InvalidState { .. }
-        | Error::InvalidArgument(_)
+        | Error::Criu(_)
         | Error::Invalid { .. }
         | Error::NoRuntime
         | Error::Internal { .. }
@@ -154,7 +154,8 @@ mod tests {
     }
 
     /// The variants of the layout step's error vocabulary answer `ErrorOccurred`, with their
-    /// message as the reason, exactly as the `InvalidArgument` they replace did.
+    /// message as the reason, exactly as the catch-all `InvalidArgument(String)` they replaced
+    /// did.
     #[test]
     fn new_variants_are_error_occurred_with_their_message() {
         let cases = [

@@ -57,7 +57,7 @@ impl Containers {
             return Err(record.refuse("checkpoint"));
         }
         if let Some(why) = criu::unusable() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::Criu(format!(
                 "checkpoint of container {}: {why}; the container runs on untouched",
                 record.id
             )));
@@ -78,7 +78,7 @@ impl Containers {
             },
         );
         if let Err(e) = dumped {
-            let err = Error::InvalidArgument(format!(
+            let err = Error::Criu(format!(
                 "checkpoint of container {}: CRIU failed ({}): {e}",
                 record.id,
                 criu::log_errors(&work.join("dump.log"))
@@ -129,7 +129,7 @@ impl Containers {
             return Err(record.refuse("restore"));
         }
         if let Some(why) = criu::unusable() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::Criu(format!(
                 "restore of container {}: {why}",
                 record.id
             )));
@@ -140,7 +140,7 @@ impl Containers {
             tcp_established,
         };
         if let Err(e) = self.init_or_restore(&mut record, Some(restore)) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::Criu(format!(
                 "restore of container {}: CRIU failed ({}): {e}",
                 record.id,
                 criu::log_errors(&work.join("restore.log"))

@@ -3,6 +3,14 @@
 //! Every invocation is built from a typed [`RuntimeCommand`] and runs with `--root` set to
 //! podlink's own runtime state directory, so podlink's containers never mix with anyone
 //! else's. A failure carries the argv, the exit status and the runtime's stderr.
+//!
+//! This room knows the OCI runtime spec and the runtime's command line; it never imports the
+//! container room (what a container needs arrives as a `spec::input::SpecInput`).
+//!
+//! - this file: finding a working runtime, and running its commands;
+//! - `error.rs`: `RuntimeError`; `spec/`: building `config.json`; `seccomp.rs`: choosing and
+//!   converting seccomp profiles; `cgroups.rs`: cgroup paths and figures; `criu.rs`: whether
+//!   CRIU can work here, and its logs.
 
 pub mod cgroups;
 pub mod criu;
@@ -295,7 +303,10 @@ impl OciRuntime {
 pub fn select(requested: Option<&Path>) -> Result<Option<OciRuntime>> {
     if let Some(requested) = requested {
         let path = resolve(requested).ok_or_else(|| {
-            Error::InvalidArgument(format!("OCI runtime {} not found", requested.display()))
+            Error::invalid(
+                "runtime",
+                format!("OCI runtime {} not found", requested.display()),
+            )
         })?;
         return probe(&path).map(Some);
     }
@@ -323,12 +334,15 @@ fn probe(path: &Path) -> Result<OciRuntime> {
         .output()
         .map_err(|e| Error::io("run", path, e))?;
     if !output.status.success() {
-        return Err(Error::InvalidArgument(format!(
-            "OCI runtime {} --version failed with {}: {}",
-            path.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        return Err(Error::invalid(
+            "runtime",
+            format!(
+                "OCI runtime {} --version failed with {}: {}",
+                path.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ));
     }
     let version = String::from_utf8_lossy(&output.stdout)
         .lines()
