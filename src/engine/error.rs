@@ -96,9 +96,9 @@ pub enum Error {
         reason: String,
     },
     /// A wait had a deadline and it passed.
-    #[error("{what}: no result after {after:?}")]
+    #[error("{what}")]
     Timeout {
-        /// What was being waited for.
+        /// What did not happen in time, as a sentence that says how long was waited.
         what: String,
         /// How long the wait lasted.
         after: std::time::Duration,
@@ -108,8 +108,10 @@ pub enum Error {
     #[error("{0}")]
     Criu(String),
     /// A network transfer failed (fetching a URL; registries later).
-    #[error("{url}: {reason}")]
+    #[error("{what} {url}: {reason}")]
     Network {
+        /// What was being done (`fetch`, later `pull`, `push`).
+        what: &'static str,
         /// The URL.
         url: String,
         /// Why it failed.

@@ -173,17 +173,18 @@ mod tests {
             ),
             (
                 Error::Timeout {
-                    what: "stop abc".into(),
-                    after: std::time::Duration::from_secs(10),
+                    what: "container abc did not exit 30s after SIGKILL".into(),
+                    after: std::time::Duration::from_secs(30),
                 },
-                "stop abc: no result after 10s",
+                "container abc did not exit 30s after SIGKILL",
             ),
             (
                 Error::Network {
+                    what: "fetch",
                     url: "http://x/y.tar".into(),
                     reason: "connection refused".into(),
                 },
-                "http://x/y.tar: connection refused",
+                "fetch http://x/y.tar: connection refused",
             ),
         ];
         for (err, reason) in cases {

@@ -138,7 +138,7 @@ impl Containers {
         // since create is an error now, not a silent start without a filter.
         let seccomp = Seccomp::choose(&c.seccomp)
             .filter(&c.capabilities)
-            .map_err(|e| Error::internal("seccomp profile", e))?;
+            .map_err(|e| Error::invalid("create.security_opt", e.to_string()))?;
         let input = SpecInput {
             config: c.spec_config(),
             rootfs: &overlay.merged,

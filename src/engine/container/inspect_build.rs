@@ -7,9 +7,10 @@ use super::inspect::{
     InspectDevice, InspectMount, InspectState, InspectUlimit, LogConfig, ThrottleDevice,
     WeightDevice,
 };
+use super::record::ContainerRecord;
 use super::service::Containers;
+use super::status::ContainerStatus;
 use super::view::MountSummary;
-use super::{ContainerRecord, ContainerStatus};
 use crate::engine::error::Result;
 use crate::engine::runtime::spec::input::{BlockDeviceLimit, MountSource, NamespaceMode};
 

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::ContainerStore;
 use super::cpu_samples::CpuSamples;
+use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
 use crate::engine::runtime::OciRuntime;

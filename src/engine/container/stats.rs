@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use procfs::Current;
 
-use super::ContainerStatus;
 use super::service::Containers;
 use crate::engine::error::{Error, Result};
 use crate::engine::runtime::cgroups;
@@ -72,10 +71,7 @@ impl Containers {
     /// io.podman.GetContainerStats: `NoContainerRunning` unless it runs (or is paused).
     pub fn get_container_stats(&self, name: &str) -> Result<ContainerStats> {
         let (_, record) = self.view_container(name)?;
-        if !matches!(
-            record.status(),
-            ContainerStatus::Running | ContainerStatus::Paused
-        ) {
+        if !record.status().can_read_processes() {
             return Err(Error::NoContainerRunning {
                 id: record.id.to_string(),
             });

@@ -50,6 +50,12 @@ impl ContainerStatus {
         matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
     }
 
+    /// Whether ListContainerProcesses and GetContainerStats have processes to read: its
+    /// command runs (frozen or not).
+    pub fn can_read_processes(self) -> bool {
+        matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
+    }
+
     /// Whether its processes are frozen, so a signal acts only once they are thawed.
     pub fn is_frozen(self) -> bool {
         self == ContainerStatus::Paused
@@ -112,12 +118,13 @@ mod tests {
     #[test]
     fn what_each_status_allows() {
         type Question = fn(ContainerStatus) -> bool;
-        let questions: [(&str, Question); 12] = [
+        let questions: [(&str, Question); 13] = [
             ("start", ContainerStatus::can_start),
             ("init", ContainerStatus::can_init),
             ("stop", ContainerStatus::can_stop),
             ("stop gracefully", ContainerStatus::can_stop_gracefully),
             ("kill", ContainerStatus::can_kill),
+            ("processes", ContainerStatus::can_read_processes),
             ("frozen", ContainerStatus::is_frozen),
             ("pause", ContainerStatus::can_pause),
             ("unpause", ContainerStatus::can_unpause),
@@ -127,13 +134,13 @@ mod tests {
             ("active", ContainerStatus::is_active),
         ];
         #[rustfmt::skip]
-        let table: [(ContainerStatus, [bool; 12]); 5] = [
-            //          start  init   stop   grace  kill   frozen pause  unpau  remove chkpt  restor active
-            (Configured, [true, true, false, false, false, false, false, false, true, false, true, false]),
-            (Created, [true, false, true, false, false, false, false, false, true, false, false, true]),
-            (Running, [false, false, true, true, true, false, true, false, false, true, false, true]),
-            (Paused, [false, false, true, true, true, true, false, true, false, false, false, true]),
-            (Exited, [true, true, false, false, false, false, false, false, true, false, true, false]),
+        let table: [(ContainerStatus, [bool; 13]); 5] = [
+            //          start  init   stop   grace  kill   procs  frozen pause  unpau  remove chkpt  restor active
+            (Configured, [true, true, false, false, false, false, false, false, false, true, false, true, false]),
+            (Created, [true, false, true, false, false, false, false, false, false, true, false, false, true]),
+            (Running, [false, false, true, true, true, true, false, true, false, false, true, false, true]),
+            (Paused, [false, false, true, true, true, true, true, false, true, false, false, false, true]),
+            (Exited, [true, true, false, false, false, false, false, false, false, true, false, true, false]),
         ];
         for (status, row) in table {
             for ((question, ask), expected) in questions.iter().zip(row) {

@@ -92,7 +92,11 @@ impl Containers {
         let killed = self.signal(record, 9, true);
         if !monitor::wait_monitor(monitor_pid, &record.id, Some(KILL_WAIT)) {
             let err = Error::Timeout {
-                what: format!("container {} to exit after SIGKILL", record.id),
+                what: format!(
+                    "container {} did not exit {}s after SIGKILL",
+                    record.id,
+                    KILL_WAIT.as_secs()
+                ),
                 after: KILL_WAIT,
             };
             return Err(match killed {

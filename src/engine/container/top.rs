@@ -14,7 +14,6 @@ use std::path::Path;
 
 use procfs::Current;
 
-use super::ContainerStatus;
 use super::service::Containers;
 use crate::engine::error::{Error, Result};
 
@@ -251,10 +250,7 @@ impl Containers {
     /// io.podman.ListContainerProcesses: the header then a row per process, tab-separated.
     pub fn list_container_processes(&self, name: &str, opts: &[String]) -> Result<Vec<String>> {
         let (_, record) = self.view_container(name)?;
-        if !matches!(
-            record.status(),
-            ContainerStatus::Running | ContainerStatus::Paused
-        ) {
+        if !record.status().can_read_processes() {
             return Err(record.refuse("list the processes of"));
         }
         let wanted = descriptors(opts)?;

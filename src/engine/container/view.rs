@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
+use super::record::ContainerRecord;
 use super::service::Containers;
-use super::{ContainerRecord, ContainerStatus};
+use super::status::ContainerStatus;
 use crate::engine::error::Result;
 use crate::engine::runtime::spec::input::MountSource;
 

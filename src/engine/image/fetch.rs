@@ -18,9 +18,9 @@ impl Images {
             .timeout_per_read(Some(read))
             .build()
             .into();
-        // The message keeps its "fetch URL: ..." text, which clients and tests read.
         let response = agent.get(url).call().map_err(|e| Error::Network {
-            url: format!("fetch {url}"),
+            what: "fetch",
+            url: url.to_string(),
             reason: match &e {
                 ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => format!(
                     "no connection within {} (--http-connect-timeout)",

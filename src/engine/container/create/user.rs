@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::options::invalid;
 use crate::engine::error::Result;
 
+/// Resolves uid[:gid] or user and group names against the image's /etc/passwd and
 /// /etc/group (found in its layers, topmost first). Returns uid, gid and the user's
 /// supplementary groups.
 pub fn resolve_user(user: &str, layers_top_first: &[PathBuf]) -> Result<(u32, u32, Vec<u32>)> {
