@@ -9,6 +9,8 @@
 //! for byte, containers read them as JSON, and `ImageConfiguration` would refuse configs
 //! podlink and Podman accept (no `architecture`, no `os`).
 
+use std::collections::HashMap;
+
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -31,6 +33,19 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Docker uncompressed layer.
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// A JSON object of strings as a map (`Labels` in an image config); other values give none,
+/// and a value that is not a string reads as empty.
+pub fn string_map(value: &Value) -> HashMap<String, String> {
+    value
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// A malformed digest in an archive or a record: the import's error (ErrorOccurred),
 /// naming the digest. The archive is the `source` argument's content.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::document::string_map;
 use super::reference::{Reference, is_hex, split_name};
 use crate::engine::error::Error;
 use crate::engine::id::image::ImageId;
@@ -50,17 +51,6 @@ impl Image {
         }
         seen
     }
-}
-
-fn string_map(value: &Value) -> HashMap<String, String> {
-    value
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Every image by ID.

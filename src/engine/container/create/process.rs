@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::options::{CreateOptions, invalid, invalid_as};
 use crate::engine::error::Result;
+use crate::engine::image::document::string_map;
 use crate::engine::runtime::seccomp::json_strings;
 
 /// PATH when neither the image nor the client sets one.
@@ -13,15 +14,9 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// StopContainer's timeout when none is set.
 pub(super) const DEFAULT_STOP_TIMEOUT: u64 = 10;
 
+/// The labels of an image config's `config` section.
 pub(super) fn image_labels(image: &Value) -> HashMap<String, String> {
-    image["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+    string_map(&image["Labels"])
 }
 
 /// The entrypoint (the image's, or the given one; `[""]` clears it) and the command (the
