@@ -3,7 +3,7 @@
 //! list (`rootfs.diff_ids`) read from any config.
 //!
 //! Manifests and indexes are `oci-spec`'s image types. What podlink writes goes through
-//! [`to_json`], which sorts the keys: those bytes are digested (the manifest's digest is the
+//! `to_json`, which sorts the keys: those bytes are digested (the manifest's digest is the
 //! image's Digest), so the same image must always produce the same bytes, and they are the
 //! bytes podlink has always written. Configs stay `serde_json::Value`: they are kept byte
 //! for byte, containers read them as JSON, and `ImageConfiguration` would refuse configs
