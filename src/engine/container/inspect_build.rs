@@ -29,7 +29,7 @@ impl Containers {
             path: c.command.first().cloned(),
             args: c.command.iter().skip(1).cloned().collect(),
             state: state(&record),
-            image: record.image_id.clone(),
+            image: record.image_id.to_string(),
             image_name: record.image_name.clone(),
             rootfs: String::new(),
             resolv_conf_path: path(run_dir.join("resolv.conf")),

@@ -7,6 +7,7 @@ use super::config;
 use super::status::ContainerStatus;
 use crate::engine::error::Error;
 use crate::engine::id::container::ContainerId;
+use crate::engine::id::image::ImageId;
 
 /// The record file of a container.
 pub const RECORD_FILE: &str = "container.json";
@@ -23,8 +24,8 @@ pub struct ContainerRecord {
     pub id: ContainerId,
     /// Unique name.
     pub name: String,
-    /// The image's ID.
-    pub image_id: String,
+    /// The image's ID; a record whose image ID does not parse is not loaded.
+    pub image_id: ImageId,
     /// The image as the client named it.
     pub image_name: String,
     /// When it was created (RFC 3339).
@@ -127,12 +128,12 @@ impl ContainerRecord {
 }
 
 /// A fresh record.
-pub fn new_record(id: ContainerId, name: String) -> ContainerRecord {
+pub fn new_record(id: ContainerId, name: String, image_id: ImageId) -> ContainerRecord {
     ContainerRecord {
         version: RECORD_VERSION,
         id,
         name,
-        image_id: String::new(),
+        image_id,
         image_name: String::new(),
         created: crate::engine::time::now_rfc3339(),
         layers: Vec::new(),

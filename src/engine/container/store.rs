@@ -332,7 +332,7 @@ impl ContainerStore {
         self.all()
             .iter()
             .map(|c| c.snapshot())
-            .filter(|c| c.image_id == image_id)
+            .filter(|c| c.image_id.as_str() == image_id)
             .map(|c| c.id.to_string())
             .collect()
     }
@@ -360,6 +360,7 @@ fn is_container_id(name: &std::ffi::OsStr) -> bool {
 mod tests {
     use super::*;
     use crate::engine::container::record::new_record;
+    use crate::engine::id::image::ImageId;
 
     /// Records are parsed with their ID: one that is not 64 lowercase hex digits, or not
     /// the name of the directory it was read from, is not loaded (and its files stay).
@@ -371,7 +372,9 @@ mod tests {
         let good = ContainerId::parse(&"a1".repeat(32)).unwrap();
         let other = ContainerId::parse(&"b2".repeat(32)).unwrap();
         let write = |in_dir: &str, id: &str| {
-            let mut record = serde_json::to_value(new_record(good.clone(), "c".into())).unwrap();
+            let image = ImageId::parse(&"c3".repeat(32)).unwrap();
+            let record = new_record(good.clone(), "c".into(), image);
+            let mut record = serde_json::to_value(record).unwrap();
             record["id"] = id.into();
             std::fs::create_dir_all(dir.join(in_dir)).unwrap();
             let bytes = serde_json::to_vec(&record).unwrap();

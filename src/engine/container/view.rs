@@ -102,7 +102,7 @@ impl Containers {
         ContainerSummary {
             id: record.id.to_string(),
             image: record.image_name.clone(),
-            image_id: record.image_id.clone(),
+            image_id: record.image_id.to_string(),
             command: record.config.command.clone(),
             created: record.created.clone(),
             running_for: running_for(&record.created),

@@ -59,8 +59,7 @@ impl Containers {
         if options.image.is_empty() {
             config.labels.extend(image_labels(image_config));
         }
-        let mut record = new_record(id.clone(), name);
-        record.image_id = image.record.id.to_string();
+        let mut record = new_record(id.clone(), name, image.record.id.clone());
         record.image_name = image_name;
         record.layers = image.record.layers.clone();
         record.config = config;
