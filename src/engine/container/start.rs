@@ -182,13 +182,21 @@ const EXEC_WAIT: Duration = Duration::from_secs(1);
 /// as it was before `start`): the runtime's `start` returns once it let that process go, a
 /// moment before it executes the container's command, and a client that lists the
 /// container's processes or counts them right after StartContainer must see the command.
+/// The kernel installs the new executable before it copies the arguments, so for a moment
+/// the process runs the command with an empty `cmdline` (ps shows `[sleep]`, not `sleep 100`):
+/// the wait lasts until the arguments are there too.
 /// Bounded: a process that exits or fails to execute ends the wait, and so does the limit.
 fn wait_for_exec(pid: i32, init_exe: Option<(u64, u64)>) {
     let Some(init_exe) = init_exe else {
         return;
     };
     let deadline = std::time::Instant::now() + EXEC_WAIT;
-    while exe_of(pid) == Some(init_exe) && std::time::Instant::now() < deadline {
+    let cmdline = format!("/proc/{pid}/cmdline");
+    // A process that is gone has no arguments to wait for.
+    let no_arguments_yet = || std::fs::read(&cmdline).is_ok_and(|args| args.is_empty());
+    while (exe_of(pid) == Some(init_exe) || no_arguments_yet())
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
