@@ -78,44 +78,21 @@ pub(super) fn id_maps(o: &CreateOptions) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
     if m.gid_map.size != 0 {
         gids.push(m.gid_map);
     }
-    match (o.subuidname.is_empty(), o.subgidname.is_empty()) {
-        (false, false) => {
-            uids.extend(subordinate_ids(
-                "create.subuidname",
-                "/etc/subuid",
-                &o.subuidname,
-            )?);
-            gids.extend(subordinate_ids(
-                "create.subgidname",
-                "/etc/subgid",
-                &o.subgidname,
-            )?);
-        }
-        (false, true) => {
-            uids.extend(subordinate_ids(
-                "create.subuidname",
-                "/etc/subuid",
-                &o.subuidname,
-            )?);
-            gids.extend(subordinate_ids(
-                "create.subuidname",
-                "/etc/subgid",
-                &o.subuidname,
-            )?);
-        }
-        (true, false) => {
-            uids.extend(subordinate_ids(
-                "create.subgidname",
-                "/etc/subuid",
-                &o.subgidname,
-            )?);
-            gids.extend(subordinate_ids(
-                "create.subgidname",
-                "/etc/subgid",
-                &o.subgidname,
-            )?);
-        }
-        (true, true) => {}
+    // Either name alone serves for both maps, as in Podman; each is reported under the field
+    // it came in.
+    let (uid_field, uid_name) = if o.subuidname.is_empty() {
+        ("create.subgidname", &o.subgidname)
+    } else {
+        ("create.subuidname", &o.subuidname)
+    };
+    let (gid_field, gid_name) = if o.subgidname.is_empty() {
+        ("create.subuidname", &o.subuidname)
+    } else {
+        ("create.subgidname", &o.subgidname)
+    };
+    if !uid_name.is_empty() {
+        uids.extend(subordinate_ids(uid_field, "/etc/subuid", uid_name)?);
+        gids.extend(subordinate_ids(gid_field, "/etc/subgid", gid_name)?);
     }
     if m.host_uid_mapping {
         uids.clear();
