@@ -159,22 +159,14 @@ impl Images {
             layer_paths.push(path);
         }
         let config_path = format!("{}.json", image.record.id);
-        sink.add(
-            &config_path,
-            config.len() as u64,
-            Box::new(io::Cursor::new(config.to_vec())),
-        )?;
+        sink.add_bytes(&config_path, config)?;
         let manifest = json!([{
             "Config": config_path,
             "RepoTags": names,
             "Layers": layer_paths,
         }]);
         let bytes = serde_json::to_vec(&manifest).expect("a JSON value serializes");
-        sink.add(
-            "manifest.json",
-            bytes.len() as u64,
-            Box::new(io::Cursor::new(bytes)),
-        )
+        sink.add_bytes("manifest.json", &bytes)
     }
 
     fn write_oci(
@@ -186,13 +178,9 @@ impl Images {
         compress: bool,
     ) -> Result<()> {
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-        sink.add("oci-layout", layout.len() as u64, Box::new(&layout[..]))?;
+        sink.add_bytes("oci-layout", layout)?;
         let config_digest = image.record.id.digest();
-        sink.add(
-            &blob_path(&config_digest),
-            config.len() as u64,
-            Box::new(io::Cursor::new(config.to_vec())),
-        )?;
+        sink.add_bytes(&blob_path(&config_digest), config)?;
         let mut layers = Vec::new();
         for diff_id in &image.record.layers {
             let (reader, size, digest) = self.layer_blob(diff_id, compress)?;
@@ -209,11 +197,7 @@ impl Images {
             .map_err(|e| Error::internal("OCI manifest", e))?;
         let manifest = to_json(&manifest);
         let manifest_digest = Digest::of(&manifest);
-        sink.add(
-            &blob_path(&manifest_digest),
-            manifest.len() as u64,
-            Box::new(io::Cursor::new(manifest.clone())),
-        )?;
+        sink.add_bytes(&blob_path(&manifest_digest), &manifest)?;
         // One descriptor, under one name: an index that lists a manifest several times is
         // valid OCI, but Podman and skopeo then refuse to load it without being told which.
         let mut entry = descriptor(OCI_MANIFEST, &manifest_digest, manifest.len() as u64);
@@ -226,17 +210,18 @@ impl Images {
         let mut index = ImageIndex::default();
         index.set_manifests(vec![entry]);
         let index = to_json(&index);
-        sink.add(
-            "index.json",
-            index.len() as u64,
-            Box::new(io::Cursor::new(index)),
-        )
+        sink.add_bytes("index.json", &index)
     }
 }
 
 /// Where export writes files.
 trait Sink {
     fn add(&mut self, path: &str, size: u64, data: Box<dyn Read + '_>) -> Result<()>;
+
+    /// Adds a file whose whole content is in memory.
+    fn add_bytes(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.add(path, bytes.len() as u64, Box::new(bytes))
+    }
 }
 
 struct TarSink<W: Write>(tar::Builder<W>);
