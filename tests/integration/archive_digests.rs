@@ -12,14 +12,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::fixtures::add_file;
+use crate::hostile_images::sha;
 use crate::util::{RawConnection, TestDaemon, fails, ok, privileged, sorted_names};
-
-fn sha(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
 
 fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());

@@ -213,6 +213,14 @@ fn crun_runs_containers_too() {
     assert_nothing_left(&daemon);
 }
 
+/// The name a generated client's `ContainerNotFound` error carries; any other error fails.
+fn not_found(e: podlink::varlink::client::Error) -> String {
+    match e.kind() {
+        podlink::varlink::client::ErrorKind::ContainerNotFound(Some(args)) => args.name.clone(),
+        other => panic!("expected ContainerNotFound, got {other}"),
+    }
+}
+
 /// Every container method through the client generated from the interface, as a Rust
 /// program would use it, error cases included.
 #[test]
@@ -223,10 +231,6 @@ fn every_container_method_through_the_rust_client() {
     }
     let daemon = daemon_with_busybox(DaemonOptions::default());
     let mut c = daemon.client();
-    let not_found = |e: podlink::varlink::client::Error| match e.kind() {
-        ErrorKind::ContainerNotFound(Some(args)) => args.name.clone(),
-        other => panic!("expected ContainerNotFound, got {other}"),
-    };
     assert_eq!(
         not_found(c.get_container("nobody".into()).call().unwrap_err()),
         "nobody"
@@ -347,10 +351,6 @@ fn container_files_and_records_through_the_rust_client() {
     }
     let daemon = daemon_with_busybox(DaemonOptions::default());
     let mut c = daemon.client();
-    let not_found = |e: podlink::varlink::client::Error| match e.kind() {
-        podlink::varlink::client::ErrorKind::ContainerNotFound(Some(args)) => args.name.clone(),
-        other => panic!("expected ContainerNotFound, got {other}"),
-    };
     let create = |name: &str, command: &[&str]| Create {
         image: "busybox".into(),
         name: name.into(),
