@@ -420,7 +420,9 @@ fn rank(module: &[String]) -> u32 {
         // The engine's error wraps the rooms' own error types (runtime's, storage's), so it
         // sits above storage, which keeps an error type of its own and never names it.
         ["engine", "error"] => 2,
-        ["engine", "storage", ..] => 1,
+        // The registry client speaks the distribution protocol and keeps an error type of its
+        // own, like storage: the image room drives it.
+        ["engine", "storage" | "registry", ..] => 1,
         // The facade: the Engine, what it is opened with, the host facts it reports.
         ["engine", "system" | "options"] | ["engine"] => 4,
         // The leaves (IDs, tree walks, processes, `sys`) and the crate root's constants.

@@ -10,7 +10,7 @@ role=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
 service_packages=(ca-certificates curl gcc libc6-dev git runc crun catatonit golang-github-containers-common criu)
-test_packages=(busybox-static skopeo podman systemd python3 python3-pip python3-venv tar gzip xz-utils zstd)
+test_packages=(busybox-static skopeo podman systemd python3 python3-pip python3-venv tar gzip xz-utils zstd docker-registry apache2-utils openssl)
 
 packages=("${service_packages[@]}")
 [[ $role == test ]] && packages+=("${test_packages[@]}")

@@ -117,6 +117,10 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// A registry operation failed (pull, push, search); the message names the registry, the
+    /// step and what happened.
+    #[error(transparent)]
+    Registry(#[from] super::registry::RegistryError),
     /// The method exists in the interface but podlink does not implement it yet.
     #[error("{0} is not implemented by podlink yet")]
     NotImplemented(&'static str),

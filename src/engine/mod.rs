@@ -32,6 +32,7 @@ pub mod image;
 pub mod monitor;
 pub mod options;
 pub mod process;
+pub mod registry;
 pub mod runtime;
 pub mod storage;
 pub mod system;
@@ -62,7 +63,7 @@ impl Engine {
         let EngineOptions {
             root,
             runroot,
-            registries_conf,
+            registry,
             cgroup_parent,
             log_size_max,
             imports,
@@ -71,7 +72,8 @@ impl Engine {
         for dir in [&root, &runroot] {
             storage::dirs::create_dir_with_mode(dir, storage::dirs::TRAVERSABLE_DIR_MODE)?;
         }
-        let images = Arc::new(image::service::Images::open(&root, imports)?);
+        let registries_conf = registry.registries_conf.clone();
+        let images = Arc::new(image::service::Images::open(&root, imports, registry)?);
         let store = container::ContainerStore::open(&root, &runroot)?;
         let runtime = runtime::select(runtime_choice.as_deref())?;
         match &runtime {

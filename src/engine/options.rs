@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::engine::image::ImportSettings;
+use crate::engine::registry::RegistrySettings;
 
 /// The settings `Engine::new` opens the engine with.
 #[derive(Debug, Clone)]
@@ -13,8 +14,8 @@ pub struct EngineOptions {
     pub root: PathBuf,
     /// Run root: per-container runtime state, sockets and logs (created when missing).
     pub runroot: PathBuf,
-    /// Registries configuration file, read for GetInfo (may be absent).
-    pub registries_conf: PathBuf,
+    /// How registries are reached (registries.conf, certificates, auth files, policy).
+    pub registry: RegistrySettings,
     /// Cgroup under which every container's cgroup is made (an absolute cgroupfs path).
     pub cgroup_parent: String,
     /// The most a container's log holds on disk (with its rotated file); `None`: no limit.

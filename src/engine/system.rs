@@ -10,10 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use procfs::Current;
-use serde::Deserialize;
 
 use super::Engine;
 use crate::engine::error::{Error, Result};
+use crate::engine::registry::conf::RegistriesConf;
 
 /// The service binary: what `GetVersion` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,70 +237,17 @@ fn supports_d_type(dir: &Path) -> bool {
         .any(|e| e.file_type().is_some())
 }
 
-/// registries.conf in either of its formats: v1 (`[registries.search] registries = [...]`,
-/// `[registries.insecure]`) or v2 (`unqualified-search-registries`, `[[registry]]` tables).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RegistriesConf {
-    registries: RegistriesV1,
-    #[serde(rename = "unqualified-search-registries")]
-    unqualified_search_registries: Vec<String>,
-    registry: Vec<RegistryV2>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RegistriesV1 {
-    search: RegistryList,
-    insecure: RegistryList,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RegistryList {
-    registries: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RegistryV2 {
-    location: String,
-    prefix: String,
-    insecure: bool,
-}
-
 /// Search and insecure registries from `path`; both empty when the file does not exist.
 fn read_registries(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(Error::io("read", path, e)),
-    };
-    parse_registries(&text).map_err(|e| {
-        // Reported as an I/O error of the file, as before: the text is the parser's.
-        Error::io(
-            "parse",
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        )
-    })
-}
-
-fn parse_registries(
-    text: &str,
-) -> std::result::Result<(Vec<String>, Vec<String>), toml::de::Error> {
-    let conf: RegistriesConf = toml::from_str(text)?;
-    let mut search = conf.registries.search.registries;
-    search.extend(conf.unqualified_search_registries);
-    let mut insecure = conf.registries.insecure.registries;
-    insecure.extend(conf.registry.into_iter().filter(|r| r.insecure).map(|r| {
-        if r.location.is_empty() {
-            r.prefix
+    let conf = RegistriesConf::read(path).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::InvalidData {
+            "parse"
         } else {
-            r.location
-        }
-    }));
-    Ok((search, insecure))
+            "read"
+        };
+        Error::io(what, path, e)
+    })?;
+    Ok((conf.search, conf.insecure))
 }
 
 #[cfg(test)]
@@ -321,27 +268,6 @@ mod tests {
             parse_os_release("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12\"\n");
         assert_eq!(r["ID"], "debian");
         assert_eq!(r["VERSION_ID"], "12");
-    }
-
-    #[test]
-    fn registries_v1_and_v2() {
-        let v1 = "[registries.search]\nregistries = ['docker.io', 'quay.io']\n\
-                  [registries.insecure]\nregistries = ['localhost:5000']\n";
-        assert_eq!(
-            parse_registries(v1).unwrap(),
-            (
-                vec!["docker.io".into(), "quay.io".into()],
-                vec!["localhost:5000".into()]
-            )
-        );
-        let v2 = "unqualified-search-registries = [\"docker.io\"]\n\
-                  [[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = true\n\
-                  [[registry]]\nlocation = \"quay.io\"\n";
-        assert_eq!(
-            parse_registries(v2).unwrap(),
-            (vec!["docker.io".into()], vec!["127.0.0.1:5000".into()])
-        );
-        assert!(parse_registries("registries = 5").is_err());
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
         | Error::Internal { .. }
         | Error::Timeout { .. }
         | Error::Network { .. }
+        | Error::Registry(_)
         | Error::NotImplemented(_)
         | Error::Storage(_)
         | Error::Io { .. } => (

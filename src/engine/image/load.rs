@@ -11,14 +11,17 @@ use super::index::{Image, Index};
 use super::service::Images;
 use super::settings::ImportSettings;
 use crate::engine::error::Result;
+use crate::engine::registry::RegistrySettings;
 use crate::engine::storage::images::ImageStore;
 use crate::engine::storage::layers::LayerStore;
+use crate::engine::storage::origins::OriginStore;
 use crate::engine::storage::trash::Trash;
 
 impl Images {
     /// Opens the stores under `root`, loads every image and moves what a crash left to the
-    /// trash (removed later, by `Images::empty_trash`); imports follow `settings`.
-    pub fn open(root: &Path, settings: ImportSettings) -> Result<Self> {
+    /// trash (removed later, by `Images::empty_trash`); imports follow `settings`, pulls and
+    /// pushes `registry`.
+    pub fn open(root: &Path, settings: ImportSettings, registry: RegistrySettings) -> Result<Self> {
         let layers = LayerStore::open(root)?;
         let store = ImageStore::open(root)?;
         let trash = Trash::open(root)?;
@@ -78,6 +81,8 @@ impl Images {
             tmp: root.join(crate::engine::storage::layout::TMP_DIR),
             trash,
             settings,
+            registry,
+            origins: std::sync::Mutex::new(OriginStore::open(root)),
         })
     }
 

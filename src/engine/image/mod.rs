@@ -11,6 +11,7 @@
 //! - `commit.rs`: storing a new image, and `commit_layer` for io.podman.Commit
 //! - `import.rs`: io.podman.ImportImage from tarballs, URLs and archives
 //! - `fetch.rs`: http(s) sources with timeouts
+//! - `pull.rs`: io.podman.PullImage through the registry client
 //! - `settings.rs`: the bounds on imports (daemon flags)
 //! - `blobs.rs`: reading an archive's or layout's files, blobs checked against their digest
 //! - `export.rs`: io.podman.ExportImage to archives and layouts
@@ -28,6 +29,7 @@ pub mod import;
 pub mod index;
 pub mod inspect;
 mod load;
+pub mod pull;
 pub mod reference;
 pub mod service;
 pub mod settings;
@@ -37,5 +39,6 @@ pub use export::ExportOptions;
 pub use import::ImportOptions;
 pub use index::Image;
 pub use inspect::{HistoryEntry, ImageSummary};
+pub use pull::{PullEvent, PullOptions};
 pub use service::Images;
 pub use settings::ImportSettings;

@@ -16,9 +16,11 @@ use super::reference::Reference;
 use super::settings::ImportSettings;
 use crate::engine::error::{Error, Result};
 use crate::engine::id::digest::Digest;
+use crate::engine::registry::RegistrySettings;
 use crate::engine::storage::budget::Budget;
 use crate::engine::storage::images::{ImageRecord, ImageStore};
 use crate::engine::storage::layers::LayerStore;
+use crate::engine::storage::origins::OriginStore;
 use crate::engine::storage::trash::Trash;
 
 /// The images of the engine.
@@ -31,6 +33,10 @@ pub struct Images {
     /// What the last crash left, moved aside by [`Images::open`]; see [`Images::empty_trash`].
     pub(super) trash: Trash,
     pub(super) settings: ImportSettings,
+    /// How registries are reached.
+    pub(super) registry: RegistrySettings,
+    /// Which registry blobs hold each layer; the mutex serializes its writes.
+    pub(super) origins: std::sync::Mutex<OriginStore>,
 }
 
 impl Images {

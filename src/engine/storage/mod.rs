@@ -44,6 +44,7 @@
 //! - `dirs.rs`: private directories and their modes
 //! - `overlay.rs`: overlay mounts and the `Changes` of an upper directory
 //! - `trash.rs`: crash leftovers, removed once the service answers
+//! - `origins.rs`: which registry blobs hold each layer (for pushes)
 #![warn(missing_docs)]
 
 pub mod archive;
@@ -56,6 +57,7 @@ pub mod fs;
 pub mod images;
 pub mod layers;
 pub mod layout;
+pub mod origins;
 pub mod overlay;
 pub mod trash;
 

@@ -3,8 +3,10 @@
 //!
 //! - `system`: `GetVersion` and `GetInfo` replies;
 //! - `images`: image list and history entries;
-//! - `containers`: container list entries and stats; `Create` and `Runlabel` → engine options.
+//! - `containers`: container list entries and stats; `Create` and `Runlabel` → engine options;
+//! - `registries`: TLS, certificate and credential arguments → the registry client's options.
 
 pub(super) mod containers;
 pub(super) mod images;
+pub(super) mod registries;
 pub(super) mod system;

@@ -8,7 +8,7 @@
 //!   TopPod, UpdateContainer, WaitPod.
 //! - Not implemented by podlink yet (pods, registries, builds: their issues have not landed):
 //!   `ErrorOccurred` naming the method: BuildImage, CreatePod, GetPod, GetPodStats, InspectPod,
-//!   KillPod, ListPods, PausePod, PullImage, PushImage, RemovePod, RestartPod, SearchImage,
+//!   KillPod, ListPods, PausePod, PushImage, RemovePod, RestartPod, SearchImage,
 //!   StartPod, StopPod, UnpausePod.
 //!
 //! Arguments keep their IDL names, `_`-prefixed: nothing reads them.
@@ -158,19 +158,6 @@ pub fn pause_pod(
     _name: String,
 ) -> varlink::Result<()> {
     error::pending(call, "PausePod")
-}
-
-/// io.podman.PullImage: not implemented yet; answers ErrorOccurred naming the method.
-pub fn pull_image(
-    _engine: &Engine,
-    call: &mut dyn Call_PullImage,
-    _name: String,
-    _cert_dir: String,
-    _creds: String,
-    _signature_policy: String,
-    _tls_verify: bool,
-) -> varlink::Result<()> {
-    error::pending(call, "PullImage")
 }
 
 /// io.podman.PushImage: not implemented yet; answers ErrorOccurred naming the method.

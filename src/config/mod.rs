@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::image::ImportSettings;
 use crate::engine::monitor::logs::MIN_LOG_SIZE_MAX;
 use crate::engine::options::EngineOptions;
+use crate::engine::registry::RegistrySettings;
 use crate::engine::storage::budget::Limits;
 
 /// Default address of the service, as Podman's own `podman varlink` used.
@@ -62,7 +63,8 @@ pub struct GlobalArgs {
     /// Log level: error, warn, info, debug or trace (env_logger filter syntax also works).
     #[arg(long, global = true, env = "PODLINK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// Registries configuration read for GetInfo and, later, for pulls and searches.
+    /// Registries configuration: search, insecure and blocked registries (GetInfo, pulls,
+    /// pushes, searches).
     #[arg(
         long,
         global = true,
@@ -200,9 +202,32 @@ pub struct ServeArgs {
     /// Seconds an image import from an http(s) URL may take to connect.
     #[arg(long, env = "PODLINK_HTTP_CONNECT_TIMEOUT", default_value_t = 30)]
     pub http_connect_timeout: u64,
-    /// Seconds an http(s) source may send nothing before the import fails.
+    /// Seconds an http(s) source or a registry may send nothing before the transfer fails
+    /// (a registry's is retried, see --registry-attempts).
     #[arg(long, env = "PODLINK_HTTP_READ_TIMEOUT", default_value_t = 60)]
     pub http_read_timeout: u64,
+    /// Per-registry certificate directories (`HOST:PORT/` with `*.crt` CAs and
+    /// `*.cert`/`*.key` client pairs), used when a call names no certDir.
+    #[arg(
+        long,
+        env = "PODLINK_CERTS_DIR",
+        default_value = "/etc/containers/certs.d"
+    )]
+    pub certs_dir: PathBuf,
+    /// The signature policy of pulls whose call names none.
+    #[arg(
+        long,
+        env = "PODLINK_SIGNATURE_POLICY",
+        default_value = "/etc/containers/policy.json"
+    )]
+    pub signature_policy: PathBuf,
+    /// How many times a registry request is tried when the connection fails, the registry
+    /// answers 429 or 5xx, or a blob breaks off (with backoff from 200 ms, doubling).
+    #[arg(long, env = "PODLINK_REGISTRY_ATTEMPTS", default_value_t = 4)]
+    pub registry_attempts: u32,
+    /// How many layers a pull fetches at once.
+    #[arg(long, env = "PODLINK_PULL_PARALLEL", default_value_t = 3)]
+    pub pull_parallel: usize,
 }
 
 /// Where the service listens.
@@ -268,8 +293,8 @@ pub struct Config {
     pub runroot: PathBuf,
     /// The OCI runtime asked for, if any; the engine picks one otherwise.
     pub runtime: Option<PathBuf>,
-    /// Registries configuration file (may be absent).
-    pub registries_conf: PathBuf,
+    /// How registries are reached: registries.conf, certificates, auth files, policy.
+    pub registry: RegistrySettings,
     /// Cgroup parent of containers.
     pub cgroup_parent: String,
     /// Where to listen when not socket-activated.
@@ -303,7 +328,16 @@ impl Config {
             root: global.root,
             runroot: global.runroot,
             runtime: global.runtime,
-            registries_conf: global.registries_conf,
+            registry: RegistrySettings {
+                registries_conf: global.registries_conf,
+                certs_d: serve.certs_dir,
+                policy: serve.signature_policy,
+                connect_timeout: std::time::Duration::from_secs(serve.http_connect_timeout),
+                read_timeout: std::time::Duration::from_secs(serve.http_read_timeout),
+                attempts: serve.registry_attempts.max(1),
+                parallel_layers: serve.pull_parallel.max(1),
+                ..RegistrySettings::default()
+            },
             cgroup_parent: global.cgroup_parent,
             address: ListenAddress::parse(&serve.address)?,
             idle_timeout: (serve.timeout > 0)
@@ -336,7 +370,7 @@ impl Config {
         EngineOptions {
             root: self.root.clone(),
             runroot: self.runroot.clone(),
-            registries_conf: self.registries_conf.clone(),
+            registry: self.registry.clone(),
             cgroup_parent: self.cgroup_parent.clone(),
             log_size_max: self.log_size_max,
             imports: self.imports.clone(),
@@ -428,149 +462,4 @@ pub fn init_logging(level: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_unix_addresses() {
-        assert_eq!(
-            ListenAddress::parse("unix:/run/podman/io.podman").unwrap(),
-            ListenAddress::Path {
-                path: "/run/podman/io.podman".into(),
-                mode: 0o600
-            }
-        );
-        assert_eq!(
-            ListenAddress::parse("unix:/tmp/x;mode=0660").unwrap(),
-            ListenAddress::Path {
-                path: "/tmp/x".into(),
-                mode: 0o660
-            }
-        );
-        assert_eq!(
-            ListenAddress::parse("unix:@podlink").unwrap(),
-            ListenAddress::Abstract("podlink".into())
-        );
-    }
-
-    #[test]
-    fn refuses_bad_addresses() {
-        for bad in [
-            "tcp:127.0.0.1:1234",
-            "unix:relative",
-            "unix:/x;mode=999",
-            "unix:/x;owner=1",
-            "unix:@",
-        ] {
-            assert!(
-                ListenAddress::parse(bad).is_err(),
-                "{bad} should be refused"
-            );
-        }
-    }
-
-    #[test]
-    fn monitor_options_survive_the_command_line() {
-        let options = crate::engine::monitor::MonitorOptions {
-            id: "ab".repeat(32).parse().unwrap(),
-            bundle: "/b".into(),
-            runtime: "/usr/bin/runc".into(),
-            runtime_root: "/r".into(),
-            dir: "/d".into(),
-            log_path: "/d/ctr.log".into(),
-            log_size_max: Some(1 << 20),
-            tty: true,
-            stdin: false,
-            pid_file: Some("/p".into()),
-            restore_from: Some("/c".into()),
-            tcp_established: true,
-        };
-        let argv = std::iter::once("podlink".into()).chain(options.to_args());
-        let Some(Command::Monitor(args)) = Cli::parse_from(argv).command else {
-            panic!("monitor role expected")
-        };
-        assert_eq!(crate::engine::monitor::MonitorOptions::from(args), options);
-    }
-
-    #[test]
-    fn serve_is_the_default_role() {
-        let cli = Cli::parse_from(["podlink"]);
-        let Command::Serve(args) = cli.command.unwrap_or_default() else {
-            panic!("serve is the default")
-        };
-        assert_eq!(args.address, DEFAULT_ADDRESS);
-        assert_eq!(args.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
-        assert_eq!(args.max_buffered, DEFAULT_MAX_BUFFERED);
-        assert_eq!(args.message_timeout, DEFAULT_MESSAGE_TIMEOUT_MS);
-        assert_eq!(args.log_size_max, DEFAULT_LOG_SIZE_MAX as i64);
-    }
-
-    #[test]
-    fn log_size_max_takes_no_limit_and_refuses_tiny_ones() {
-        let config = |value: &str| {
-            let cli = Cli::parse_from(["podlink", "serve", "--log-size-max", value]);
-            let Some(Command::Serve(serve)) = cli.command else {
-                panic!("serve expected")
-            };
-            Config::new(cli.global, serve).map(|c| c.log_size_max)
-        };
-        assert_eq!(config("-1").unwrap(), None);
-        assert_eq!(config("0").unwrap(), None);
-        assert_eq!(config("1048576").unwrap(), Some(1 << 20));
-        assert!(config("1000").is_err());
-    }
-
-    #[test]
-    fn log_size_max_refuses_negative_values_but_minus_one() {
-        let config = |value: &str| {
-            let cli = Cli::parse_from(["podlink", "serve", "--log-size-max", value]);
-            let Some(Command::Serve(serve)) = cli.command else {
-                panic!("serve expected")
-            };
-            Config::new(cli.global, serve).map(|c| c.log_size_max)
-        };
-        for bad in ["-2", "-1048576", &i64::MIN.to_string()] {
-            let error = config(bad).expect_err(bad).to_string();
-            assert!(error.contains("0 or -1") && error.contains(bad), "{error}");
-        }
-        assert_eq!(config("-1").unwrap(), None);
-    }
-
-    #[test]
-    fn engine_options_carry_what_the_engine_is_opened_with() {
-        let cli = Cli::parse_from([
-            "podlink",
-            "--root=/r",
-            "--runroot=/rr",
-            "--runtime=crun",
-            "--registries-conf=/etc/reg.conf",
-            "--cgroup-parent=/cg/",
-            "serve",
-            "--log-size-max=1048576",
-            "--import-max-entries=7",
-            "--http-read-timeout=9",
-        ]);
-        let Some(Command::Serve(serve)) = cli.command else {
-            panic!("serve expected")
-        };
-        let options = Config::new(cli.global, serve).unwrap().engine_options();
-        assert_eq!(options.root, Path::new("/r"));
-        assert_eq!(options.runroot, Path::new("/rr"));
-        assert_eq!(options.runtime.as_deref(), Some(Path::new("crun")));
-        assert_eq!(options.registries_conf, Path::new("/etc/reg.conf"));
-        assert_eq!(options.cgroup_parent, "/cg/");
-        assert_eq!(options.log_size_max, Some(1 << 20));
-        assert_eq!(options.imports.limits.max_entries, 7);
-        assert_eq!(
-            options.imports.read_timeout,
-            std::time::Duration::from_secs(9)
-        );
-    }
-
-    /// The panic hook's flag exists in debug builds (the tests use it) and nowhere else.
-    #[test]
-    fn the_test_panic_flag_exists_only_in_debug_builds() {
-        let parsed = Cli::try_parse_from(["podlink", "serve", "--test-panic-method", "Ping"]);
-        assert_eq!(parsed.is_ok(), cfg!(debug_assertions));
-    }
-}
+mod tests;

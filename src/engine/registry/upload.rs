@@ -1,0 +1,1 @@
+//! Pushing: blob existence checks, cross-repository mounts, blob and manifest uploads.
