@@ -13,9 +13,12 @@
 //! own storage, not podlink's. Pulling a missing image waits for registry support.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use super::service::Containers;
 use crate::engine::error::{Error, Result};
+use crate::engine::image::PullOptions;
+use crate::engine::registry::CallOptions;
 
 /// How long a label's command may run.
 const RUNLABEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -31,6 +34,10 @@ pub struct RunlabelOptions {
     pub name: String,
     /// Pull the image if it is missing.
     pub pull: bool,
+    /// How to reach the registry when pulling: TLS, certificates, credentials, auth file.
+    pub registry: CallOptions,
+    /// The signature policy of the pull; `None`: the daemon's.
+    pub signature_policy: Option<PathBuf>,
     /// Only work out the command; do not run it.
     pub display: bool,
     /// Arguments appended to the label's command.
@@ -148,11 +155,14 @@ impl Containers {
     pub fn container_runlabel(&self, options: &RunlabelOptions) -> Result<RunlabelOutcome> {
         let image = match self.images().resolve(&options.image) {
             Ok(image) => image,
-            Err(Error::ImageNotFound { name, reason }) if options.pull => {
-                return Err(Error::ImageNotFound {
-                    name,
-                    reason: format!("{reason} (pulling images is not supported by podlink yet)"),
-                });
+            Err(Error::ImageNotFound { .. }) if options.pull => {
+                let pull = PullOptions {
+                    name: options.image.clone(),
+                    call: options.registry.clone(),
+                    signature_policy: options.signature_policy.clone(),
+                };
+                let id = self.images().pull(&pull, &mut |_| {})?;
+                self.images().resolve(&id)?
             }
             Err(e) => return Err(e),
         };

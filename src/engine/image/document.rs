@@ -134,6 +134,33 @@ fn manifest(
     to_json(&manifest)
 }
 
+/// A manifest of `manifest_type` whose config has `config_type`, for layers given as
+/// (media type, blob digest, size): what a push uploads.
+pub(super) fn pushed_manifest(
+    manifest_type: &str,
+    config_type: &str,
+    config: &[u8],
+    layers: &[(String, Digest, u64)],
+) -> Vec<u8> {
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::from(manifest_type))
+        .config(descriptor(
+            config_type,
+            &Digest::of(config),
+            config.len() as u64,
+        ))
+        .layers(
+            layers
+                .iter()
+                .map(|(media_type, digest, size)| descriptor(media_type, digest, *size))
+                .collect::<Vec<_>>(),
+        )
+        .build()
+        .expect("a manifest with every field set");
+    to_json(&manifest)
+}
+
 /// An OCI manifest for `config` and uncompressed `layers` (diff ID, size).
 pub fn oci_manifest(config: &[u8], layers: &[(Digest, u64)]) -> Vec<u8> {
     manifest(OCI_MANIFEST, OCI_CONFIG, OCI_LAYER, config, layers)

@@ -123,12 +123,20 @@ impl Images {
     /// A layer's tarball as it will be written: the original bytes, or gzipped into a
     /// temporary file. Returns (reader, size, digest of what is written).
     fn layer_blob(&self, diff_id: &Digest, compress: bool) -> Result<(Box<dyn Read>, u64, Digest)> {
-        let record = self.layers.record(diff_id)?;
-        let tarball = self.layers.tarball(diff_id)?;
         if !compress {
+            let record = self.layers.record(diff_id)?;
+            let tarball = self.layers.tarball(diff_id)?;
             return Ok((Box::new(tarball), record.size, diff_id.clone()));
         }
-        let file = unlinked_temp_file(&self.tmp, "export")?;
+        let (file, size, digest) = self.gzip_layer(diff_id)?;
+        Ok((Box::new(file), size, digest))
+    }
+
+    /// A layer's tarball gzipped (fast level, so the same layer always gives the same blob)
+    /// into an unlinked temporary file, rewound: (file, size, digest of the gzip blob).
+    pub(super) fn gzip_layer(&self, diff_id: &Digest) -> Result<(std::fs::File, u64, Digest)> {
+        let tarball = self.layers.tarball(diff_id)?;
+        let file = unlinked_temp_file(&self.tmp, "gzip")?;
         let mut hashing = HashingWriter::new(file);
         {
             let mut gz = flate2::write::GzEncoder::new(&mut hashing, flate2::Compression::fast());
@@ -140,7 +148,7 @@ impl Images {
         let (mut file, size, digest) = hashing.finish()?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("rewind", &self.tmp, e))?;
-        Ok((Box::new(file), size, digest))
+        Ok((file, size, digest))
     }
 
     fn write_docker_archive(

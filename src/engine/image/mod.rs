@@ -12,6 +12,7 @@
 //! - `import.rs`: io.podman.ImportImage from tarballs, URLs and archives
 //! - `fetch.rs`: http(s) sources with timeouts
 //! - `pull.rs`: io.podman.PullImage through the registry client
+//! - `push.rs`: io.podman.PushImage
 //! - `settings.rs`: the bounds on imports (daemon flags)
 //! - `blobs.rs`: reading an archive's or layout's files, blobs checked against their digest
 //! - `export.rs`: io.podman.ExportImage to archives and layouts
@@ -30,6 +31,7 @@ pub mod index;
 pub mod inspect;
 mod load;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod service;
 pub mod settings;
@@ -40,5 +42,6 @@ pub use import::ImportOptions;
 pub use index::Image;
 pub use inspect::{HistoryEntry, ImageSummary};
 pub use pull::{PullEvent, PullOptions};
+pub use push::PushOptions;
 pub use service::Images;
 pub use settings::ImportSettings;

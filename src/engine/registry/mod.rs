@@ -103,7 +103,7 @@ pub fn default_auth_files() -> Vec<PathBuf> {
 }
 
 /// What one call asks of the registry client.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallOptions {
     /// `Some(false)`: plain HTTP and unverified TLS allowed; `Some(true)`: verified TLS even
     /// for a registry registries.conf calls insecure; `None` (the call did not say): as

@@ -27,6 +27,17 @@ struct Requirement {
     kind: String,
 }
 
+/// Whether `policy` is a policy file podlink can read.
+pub fn validate(policy: &Path) -> Result<(), String> {
+    read(policy).map(drop)
+}
+
+fn read(policy: &Path) -> Result<Policy, String> {
+    let text =
+        std::fs::read(policy).map_err(|e| format!("signature policy {}: {e}", policy.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("signature policy {}: {e}", policy.display()))
+}
+
 /// Whether `policy` lets `reference` (`host/repo:tag` or `host/repo@digest`, in repository
 /// `host/repo`) in; the error says why not, naming the file.
 pub fn check(policy: &Path, reference: &str, repository: &str) -> Result<(), String> {

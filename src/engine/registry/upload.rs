@@ -1,1 +1,220 @@
-//! Pushing: blob existence checks, cross-repository mounts, blob and manifest uploads.
+//! Pushing: blob existence checks (`HEAD`), cross-repository mounts, blob uploads and
+//! manifest uploads.
+//!
+//! A blob is uploaded in one of two ways: a small one (a config) monolithically, its bytes in
+//! the `PUT` that ends the upload session; a layer as a chunked upload, its bytes streamed in
+//! a `PATCH` and the session closed by an empty `PUT` naming the digest. A failure part way
+//! starts a new session, a bounded number of times.
+
+use std::io::Read;
+
+use ureq::SendBody;
+
+use super::client::{Client, Scope, header};
+use super::error::Result;
+use crate::engine::id::digest::Digest;
+
+/// Blobs up to this size go up in one request.
+const MONOLITHIC_MAX: u64 = 8 * 1024 * 1024;
+
+impl Client {
+    /// Whether `repo` has blob `digest` (`HEAD`).
+    pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let step = format!("check blob {digest} in {repo}");
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let response = self.send(&step, &Scope::push(repo, None), |auth| {
+            let mut request = self.agent().head(&url);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        })?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.status_error(&step, response)),
+        }
+    }
+
+    /// Asks the registry to mount blob `digest` of repository `from` into `repo`; `false`
+    /// when it would not (it then opened an upload session, which is cancelled).
+    pub fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
+        let step = format!("mount blob {digest} from {from} into {repo}");
+        let url = self.url(&format!("/v2/{repo}/blobs/uploads/"));
+        let response = self.send(&step, &Scope::push(repo, Some(from)), |auth| {
+            let mut request = self
+                .agent()
+                .post(&url)
+                .query("mount", digest.as_str())
+                .query("from", from);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.send_empty()
+        })?;
+        match response.status().as_u16() {
+            201 => Ok(true),
+            202 => {
+                let location = header(&response, "location");
+                self.cancel_upload(repo, &location);
+                Ok(false)
+            }
+            _ => Err(self.status_error(&step, response)),
+        }
+    }
+
+    /// Uploads blob `digest` of `size` bytes to `repo`; `open` gives its bytes from the start
+    /// (again for each attempt).
+    pub fn upload_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        open: &dyn Fn() -> std::io::Result<Box<dyn Read + Send>>,
+    ) -> Result<()> {
+        let step = format!("upload blob {digest} to {repo}");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.upload_once(repo, digest, size, open, &step) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < self.attempts() && e.kind == super::Kind::Other => {
+                    log::info!(
+                        "{e}; starting the upload again ({attempt}/{})",
+                        self.attempts()
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn upload_once(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        open: &dyn Fn() -> std::io::Result<Box<dyn Read + Send>>,
+        step: &str,
+    ) -> Result<()> {
+        let scope = Scope::push(repo, None);
+        let start = self.url(&format!("/v2/{repo}/blobs/uploads/"));
+        let response = self.send(step, &scope, |auth| {
+            let mut request = self.agent().post(&start);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.send_empty()
+        })?;
+        if response.status() != 202 {
+            return Err(self.status_error(step, response));
+        }
+        let mut location = self.absolute(&header(&response, "location"));
+        let body = |e: std::io::Error| self.error(step, format!("reading the blob: {e}"));
+        if size > MONOLITHIC_MAX {
+            let response = self.send(step, &scope, |auth| {
+                let mut reader = open().map_err(ureq::Error::Io)?;
+                let mut request = self
+                    .agent()
+                    .patch(&location)
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", size.to_string());
+                if let Some(auth) = auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(SendBody::from_reader(&mut reader))
+            })?;
+            if response.status() != 202 {
+                return Err(self.status_error(step, response));
+            }
+            location = self.absolute(&header(&response, "location"));
+            let response = self.send(step, &scope, |auth| {
+                let mut request = self.agent().put(&location).query("digest", digest.as_str());
+                if let Some(auth) = auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send_empty()
+            })?;
+            if response.status() != 201 {
+                return Err(self.status_error(step, response));
+            }
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        open()
+            .and_then(|mut r| r.read_to_end(&mut bytes))
+            .map_err(body)?;
+        let response = self.send(step, &scope, |auth| {
+            let mut request = self
+                .agent()
+                .put(&location)
+                .query("digest", digest.as_str())
+                .header("Content-Type", "application/octet-stream");
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.send(&bytes[..])
+        })?;
+        if response.status() != 201 {
+            return Err(self.status_error(step, response));
+        }
+        Ok(())
+    }
+
+    /// Uploads a manifest as `repo:reference`; returns its digest as the registry computed it.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String> {
+        let step = format!("upload manifest {repo}:{reference}");
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let response = self.send(&step, &Scope::push(repo, None), |auth| {
+            let mut request = self.agent().put(&url).header("Content-Type", media_type);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.send(bytes)
+        })?;
+        if response.status() != 201 {
+            return Err(self.status_error(&step, response));
+        }
+        let digest = header(&response, "docker-content-digest");
+        Ok(if digest.is_empty() {
+            Digest::of(bytes).to_string()
+        } else {
+            digest
+        })
+    }
+
+    /// Ends an upload session nobody will finish (best effort: the registry expires it
+    /// anyway).
+    fn cancel_upload(&self, repo: &str, location: &str) {
+        if location.is_empty() {
+            return;
+        }
+        let url = self.absolute(location);
+        let result = self.send("cancel upload", &Scope::push(repo, None), |auth| {
+            let mut request = self.agent().delete(&url);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        });
+        if let Err(e) = result {
+            log::debug!("{e}");
+        }
+    }
+
+    /// An upload `Location` as an absolute URL (registries may send a path).
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            self.url(location)
+        }
+    }
+}

@@ -63,18 +63,26 @@ pub fn container_stats(s: crate::engine::container::stats::ContainerStats) -> wi
     }
 }
 
-/// `ContainerRunlabel`'s input. The pull options (`authfile`, `certDir`, `creds`,
-/// `signaturePolicyPath`, `tlsVerify`) wait for registry support.
-pub fn runlabel_options(r: wire::Runlabel) -> crate::engine::container::runlabel::RunlabelOptions {
-    crate::engine::container::runlabel::RunlabelOptions {
+/// `ContainerRunlabel`'s input, with its pull options (`authfile`, `certDir`, `creds`,
+/// `signaturePolicyPath`, and `tlsVerify` when the client sent it); malformed `creds` are an
+/// error.
+pub fn runlabel_options(
+    r: wire::Runlabel,
+    tls_verify: Option<bool>,
+) -> Result<crate::engine::container::runlabel::RunlabelOptions, crate::engine::Error> {
+    let registry = super::registries::call_options(tls_verify, &r.certDir, &r.creds, &r.authfile)?;
+    Ok(crate::engine::container::runlabel::RunlabelOptions {
         image: r.image,
         label: r.label,
         name: r.name,
         pull: r.pull,
+        registry,
+        signature_policy: (!r.signaturePolicyPath.is_empty())
+            .then(|| std::path::PathBuf::from(r.signaturePolicyPath)),
         display: r.display,
         extra_args: r.extraArgs,
         opts: r.opts,
-    }
+    })
 }
 
 /// `CreateContainer`'s input as engine options: every field, as the client sent it. The

@@ -5,13 +5,16 @@ use std::path::PathBuf;
 use crate::engine::Error;
 use crate::engine::registry::{CallOptions, Credentials};
 
-/// A boolean argument the client actually sent: `None` when it left it out (or sent null),
+/// A boolean argument the client actually sent (at `path` in the parameters): `None` when it left it out (or sent null),
 /// which the generated code cannot tell from `false`. PullImage's `tlsVerify: false` turns
 /// verification off, so a client that says nothing (python-podman's `images.pull(name)`)
 /// must not get that by default.
-pub fn sent_bool(call: &dyn varlink::CallTrait, field: &str) -> Option<bool> {
-    let parameters = call.get_request()?.parameters.as_ref()?;
-    match parameters.get(field)? {
+pub fn sent_bool(call: &dyn varlink::CallTrait, path: &[&str]) -> Option<bool> {
+    let mut value = call.get_request()?.parameters.as_ref()?;
+    for field in path {
+        value = value.get(field)?;
+    }
+    match value {
         serde_json::Value::Bool(b) => Some(*b),
         serde_json::Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
         _ => None,

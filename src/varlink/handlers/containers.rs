@@ -492,10 +492,13 @@ pub fn container_runlabel(
     call: &mut dyn Call_ContainerRunlabel,
     runlabel: Runlabel,
 ) -> varlink::Result<()> {
-    match engine
-        .containers()
-        .container_runlabel(&convert::runlabel_options(runlabel))
-    {
+    let tls_verify =
+        crate::varlink::convert::registries::sent_bool(call, &["runlabel", "tlsVerify"]);
+    let options = match convert::runlabel_options(runlabel, tls_verify) {
+        Ok(options) => options,
+        Err(e) => return error::reply(call, "ContainerRunlabel", e),
+    };
+    match engine.containers().container_runlabel(&options) {
         Ok(_) => call.reply(),
         Err(e) => error::reply(call, "ContainerRunlabel", e),
     }

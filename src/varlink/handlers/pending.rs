@@ -8,7 +8,7 @@
 //!   TopPod, UpdateContainer, WaitPod.
 //! - Not implemented by podlink yet (pods, registries, builds: their issues have not landed):
 //!   `ErrorOccurred` naming the method: BuildImage, CreatePod, GetPod, GetPodStats, InspectPod,
-//!   KillPod, ListPods, PausePod, PushImage, RemovePod, RestartPod, SearchImage,
+//!   KillPod, ListPods, PausePod, RemovePod, RestartPod, SearchImage,
 //!   StartPod, StopPod, UnpausePod.
 //!
 //! Arguments keep their IDL names, `_`-prefixed: nothing reads them.
@@ -158,25 +158,6 @@ pub fn pause_pod(
     _name: String,
 ) -> varlink::Result<()> {
     error::pending(call, "PausePod")
-}
-
-/// io.podman.PushImage: not implemented yet; answers ErrorOccurred naming the method.
-#[allow(clippy::too_many_arguments)] // the IDL's arguments
-pub fn push_image(
-    _engine: &Engine,
-    call: &mut dyn Call_PushImage,
-    _name: String,
-    _tag: String,
-    _tlsverify: bool,
-    _signature_policy: String,
-    _creds: String,
-    _cert_dir: String,
-    _compress: bool,
-    _format: String,
-    _remove_signatures: bool,
-    _sign_by: String,
-) -> varlink::Result<()> {
-    error::pending(call, "PushImage")
 }
 
 /// io.podman.RemovePod: not implemented yet; answers ErrorOccurred naming the method.

@@ -1,11 +1,11 @@
-//! The registry methods: PullImage (PushImage and SearchImage follow).
+//! The registry methods: PullImage and PushImage (SearchImage follows).
 
 use std::path::PathBuf;
 
 use serde_json::json;
 
 use crate::engine::Engine;
-use crate::engine::image::{PullEvent, PullOptions};
+use crate::engine::image::{PullEvent, PullOptions, PushOptions};
 use crate::varlink::convert::registries::{call_options, sent_bool};
 use crate::varlink::error;
 use crate::varlink::generated::*;
@@ -22,7 +22,7 @@ pub fn pull_image(
     signature_policy: String,
     _tls_verify: bool,
 ) -> varlink::Result<()> {
-    let tls_verify = sent_bool(call, "tlsVerify");
+    let tls_verify = sent_bool(call, &["tlsVerify"]);
     let options = match call_options(tls_verify, &cert_dir, &creds, "") {
         Ok(call) => PullOptions {
             name,
@@ -71,5 +71,42 @@ pub fn pull_image(
     match result {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "PullImage", e),
+    }
+}
+
+/// io.podman.PushImage: returns the image's ID, as the contract says (python-podman's
+/// `image.push` returns it as the ID).
+#[allow(clippy::too_many_arguments)] // the IDL's arguments
+pub fn push_image(
+    engine: &Engine,
+    call: &mut dyn Call_PushImage,
+    name: String,
+    tag: String,
+    _tlsverify: bool,
+    signature_policy: String,
+    creds: String,
+    cert_dir: String,
+    compress: bool,
+    format: String,
+    _remove_signatures: bool,
+    sign_by: String,
+) -> varlink::Result<()> {
+    let tls_verify = sent_bool(call, &["tlsverify"]);
+    let options = match call_options(tls_verify, &cert_dir, &creds, "") {
+        Ok(call) => PushOptions {
+            name,
+            destination: tag,
+            call,
+            signature_policy: (!signature_policy.is_empty())
+                .then(|| PathBuf::from(signature_policy)),
+            compress,
+            format,
+            sign_by,
+        },
+        Err(e) => return error::reply(call, "PushImage", e),
+    };
+    match engine.images().push(&options) {
+        Ok(id) => call.reply(id),
+        Err(e) => error::reply(call, "PushImage", e),
     }
 }
