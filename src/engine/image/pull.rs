@@ -182,6 +182,18 @@ impl Images {
                 .into());
         };
         let config_digest = descriptor_digest(&client, &step, image.config())?;
+        // The config's digest is the image's ID: an image the store has is only named.
+        if let Some(id) = self.name_if_stored(&config_digest, &reference.normalized())? {
+            for layer in image.layers() {
+                progress(PullEvent::Layer {
+                    digest: layer.digest().to_string(),
+                    done: layer.size(),
+                    total: layer.size(),
+                    present: true,
+                });
+            }
+            return Ok(id);
+        }
         let config = client.blob_bytes(&repo, &config_digest, CONFIG_LIMIT)?;
         let parsed: Value = serde_json::from_slice(&config).map_err(|e| {
             client.error(
@@ -243,6 +255,22 @@ impl Images {
             manifest_type: raw.media_type,
             names: vec![reference.normalized()],
         })
+    }
+
+    /// When the store has the image whose config digest is `config_digest`, gives it `name`
+    /// and returns its ID.
+    fn name_if_stored(&self, config_digest: &Digest, name: &str) -> Result<Option<String>> {
+        let id = config_digest.hex();
+        if !self.read().by_id.contains_key(id) {
+            return Ok(None);
+        }
+        let mut index = self.write();
+        if !index.by_id.contains_key(id) {
+            // Removed meanwhile: pull it after all.
+            return Ok(None);
+        }
+        self.move_names(&mut index, id, &[name.to_string()])?;
+        Ok(Some(id.to_string()))
     }
 
     /// Fetches and stages `todo`, a few layers at once (see the module doc). The first

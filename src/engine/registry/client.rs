@@ -73,6 +73,34 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Insecure registries found to speak plain HTTP: later calls start there rather than fail a
+/// TLS handshake first. Only consulted for a registry that is insecure for the call, so it
+/// never lowers the security of one that is not; a registry that stops answering plain HTTP
+/// is tried over HTTPS again.
+static PLAIN_HTTP: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn plain_http_known(registry: &str) -> bool {
+    PLAIN_HTTP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|r| r == registry)
+}
+
+fn remember_plain_http(registry: &str) {
+    let mut known = PLAIN_HTTP.lock().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|r| r == registry) {
+        known.push(registry.to_string());
+    }
+}
+
+fn forget_plain_http(registry: &str) {
+    PLAIN_HTTP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|r| r != registry);
+}
+
 /// The HTTP host requests for `registry` go to: Docker Hub's API is not at `docker.io`.
 fn api_host(registry: &str) -> &str {
     if registry == "docker.io" {
@@ -143,20 +171,37 @@ impl Client {
             backoff: settings.backoff,
             read_timeout: settings.read_timeout,
         };
+        let start_plain = insecure && plain_http_known(registry);
+        if start_plain {
+            client.base = format!("http://{host}");
+        }
         match client.ping() {
             Ok(()) => {}
-            Err(e) if insecure && e.kind == Kind::Other => {
-                // An insecure registry may speak plain HTTP only (Podman tried HTTPS first,
-                // then HTTP, the same way).
-                log::debug!("{e}; trying plain HTTP");
-                client.base = format!("http://{host}");
-                client.ping().map_err(|plain| {
+            // An insecure registry may speak plain HTTP only: Podman tried HTTPS first, then
+            // HTTP, and so does podlink (starting with HTTP where that worked before).
+            Err(first) if insecure && first.kind == Kind::Other => {
+                let (other, tried) = if start_plain {
+                    (format!("https://{host}"), ("HTTP", "HTTPS"))
+                } else {
+                    (format!("http://{host}"), ("HTTPS", "HTTP"))
+                };
+                log::debug!("{first}; trying {}", tried.1);
+                client.base = other;
+                client.ping().map_err(|second| {
                     RegistryError::new(
                         registry,
                         "connect",
-                        format!("over HTTPS: {}; over HTTP: {}", e.reason, plain.reason),
+                        format!(
+                            "over {}: {}; over {}: {}",
+                            tried.0, first.reason, tried.1, second.reason
+                        ),
                     )
                 })?;
+                if start_plain {
+                    forget_plain_http(registry);
+                } else {
+                    remember_plain_http(registry);
+                }
             }
             Err(e) => return Err(e),
         }

@@ -6,6 +6,7 @@
 //! `NAME.cert` with `NAME.key` a client certificate and its key.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
@@ -22,13 +23,10 @@ pub fn config(
         Some(dir) => Some(dir.to_path_buf()),
         None => Some(settings.certs_d.join(registry)).filter(|d| d.is_dir()),
     };
-    let mut roots = Vec::new();
-    if let Some(system) = &settings.system_roots {
-        match std::fs::read(system) {
-            Ok(pem) => roots.extend(certificates(&pem, system)?),
-            Err(e) => log::debug!("no system roots at {}: {e}", system.display()),
-        }
-    }
+    let mut roots = match &settings.system_roots {
+        Some(system) => system_roots(system),
+        None => Vec::new(),
+    };
     let mut client = None;
     if let Some(dir) = &dir {
         let entries = std::fs::read_dir(dir)
@@ -78,6 +76,28 @@ pub fn config(
         .client_cert(client)
         .disable_verification(insecure)
         .build())
+}
+
+/// The system's CA bundle, parsed once per bundle path: it holds some 140 certificates, and
+/// parsing them took milliseconds of every pull.
+fn system_roots(path: &Path) -> Vec<Certificate<'static>> {
+    static CACHE: Mutex<Vec<(PathBuf, Vec<Certificate<'static>>)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, certs)) = cache.iter().find(|(p, _)| p == path) {
+        return certs.clone();
+    }
+    let certs = match std::fs::read(path) {
+        Ok(pem) => certificates(&pem, path).unwrap_or_else(|e| {
+            log::warn!("ignoring the system CA bundle: {e}");
+            Vec::new()
+        }),
+        Err(e) => {
+            log::debug!("no system roots at {}: {e}", path.display());
+            Vec::new()
+        }
+    };
+    cache.push((path.to_path_buf(), certs.clone()));
+    certs
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
