@@ -194,7 +194,8 @@ impl Images {
             }
             return Ok(id);
         }
-        let config = client.blob_bytes(&repo, &config_digest, CONFIG_LIMIT)?;
+        let config_size = Some(image.config().size()).filter(|s| *s > 0);
+        let config = client.blob_bytes(&repo, &config_digest, config_size, CONFIG_LIMIT)?;
         let parsed: Value = serde_json::from_slice(&config).map_err(|e| {
             client.error(
                 format!("read config {config_digest}"),
@@ -219,7 +220,14 @@ impl Images {
         for (descriptor, diff_id) in image.layers().iter().zip(&diff_ids) {
             let digest = descriptor_digest(&client, &step, descriptor)?;
             let size = descriptor.size();
-            if self.layers.exists(diff_id) {
+            // A layer listed twice (empty layers often are) is fetched once: the first
+            // occurrence is adopted before the second is looked up.
+            let listed_before = todo
+                .iter()
+                .any(|(_, w): &(usize, Wanted)| w.diff_id == *diff_id);
+            if listed_before {
+                layers.push(Some(NewLayer::Existing(diff_id.clone())));
+            } else if self.layers.exists(diff_id) {
                 progress(PullEvent::Layer {
                     digest: digest.to_string(),
                     done: size,

@@ -22,9 +22,22 @@ use crate::engine::id::digest::Digest;
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 impl Client {
-    /// The whole of a small blob (a config), at most `limit` bytes, checked against its digest.
-    pub fn blob_bytes(&self, repo: &str, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
-        let mut stream = self.blob(repo, digest, None, None)?;
+    /// The whole of a small blob (a config) of `size` bytes if known, at most `limit` bytes,
+    /// checked against its digest.
+    pub fn blob_bytes(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        if let Some(size) = size.filter(|s| *s > limit) {
+            return Err(self.error(
+                format!("fetch blob {digest} of {repo}"),
+                format!("the manifest says it has {size} bytes, more than the limit of {limit}"),
+            ));
+        }
+        let mut stream = self.blob(repo, digest, size, None)?;
         stream.limit = Some(limit);
         let mut bytes = Vec::new();
         let read = stream.read_to_end(&mut bytes);
