@@ -12,6 +12,7 @@
 //! - `import.rs`: io.podman.ImportImage from tarballs, URLs and archives
 //! - `fetch.rs`: http(s) sources with timeouts
 //! - `pull.rs`: io.podman.PullImage through the registry client
+//! - `search.rs`: io.podman.SearchImage: which registries, and failures among them
 //! - `settings.rs`: the bounds on imports (daemon flags)
 //! - `blobs.rs`: reading an archive's or layout's files, blobs checked against their digest
 //! - `export.rs`: io.podman.ExportImage to archives and layouts
@@ -31,6 +32,7 @@ pub mod inspect;
 mod load;
 pub mod pull;
 pub mod reference;
+pub mod search;
 pub mod service;
 pub mod settings;
 
