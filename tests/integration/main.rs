@@ -91,3 +91,7 @@ mod view_documents;
 mod archive_digests;
 /// The suite's own rules, checked on its source: gated skips, short tests, explained sleeps.
 mod suite_hygiene;
+
+/// SearchImage against real `docker-registry`s filled by skopeo: catalog matching, paging,
+/// limits, registries down or blocked, python-podman.
+mod registry_search;

@@ -13,6 +13,7 @@
 //! - `fetch.rs`: http(s) sources with timeouts
 //! - `pull.rs`: io.podman.PullImage through the registry client
 //! - `push.rs`: io.podman.PushImage
+//! - `search.rs`: io.podman.SearchImage: which registries, and failures among them
 //! - `settings.rs`: the bounds on imports (daemon flags)
 //! - `blobs.rs`: reading an archive's or layout's files, blobs checked against their digest
 //! - `export.rs`: io.podman.ExportImage to archives and layouts
@@ -33,6 +34,7 @@ mod load;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod search;
 pub mod service;
 pub mod settings;
 

@@ -261,6 +261,16 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// The URL of a docker v1 `path` (`/v1/search`): Docker Hub answers its v1 API on its
+    /// index's host, not on the registry's.
+    pub fn v1_url(&self, path: &str) -> String {
+        if self.registry == "docker.io" {
+            format!("https://index.docker.io{path}")
+        } else {
+            self.url(path)
+        }
+    }
+
     /// The `Authorization` header for `scope`, fetching a token if the registry wants one.
     fn authorization(&self, scope: &Scope, step: &str) -> Result<Option<String>> {
         match &self.challenge {
@@ -345,6 +355,16 @@ impl Client {
             }
             return Ok(response);
         }
+    }
+
+    /// Sends a request without credentials, for an endpoint that needs none (docker's
+    /// `/v1/search`, which Podman asked anonymously too), retried as [`Client::send`] retries.
+    pub fn send_anonymous(
+        &self,
+        step: &str,
+        send: impl Fn() -> std::result::Result<Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Response<ureq::Body>> {
+        self.with_retries(step, send)
     }
 
     /// Runs `attempt` until it gets an answer that is not worth retrying, or the attempts

@@ -61,7 +61,8 @@ impl RegistryError {
         self.kind == Kind::NotFound
     }
 
-    /// Carried through `std::io::Read` (a blob stream): unwrapped again by [`from_io`].
+    /// Carried through `std::io::Read` (a blob stream): unwrapped again by
+    /// [`RegistryError::from_io`].
     pub fn into_io(self) -> std::io::Error {
         std::io::Error::other(self)
     }

@@ -4,7 +4,8 @@
 //! - `system`: `GetVersion` and `GetInfo` replies;
 //! - `images`: image list and history entries;
 //! - `containers`: container list entries and stats; `Create` and `Runlabel` → engine options;
-//! - `registries`: TLS, certificate and credential arguments → the registry client's options.
+//! - `registries`: TLS, certificate and credential arguments → the registry client's options;
+//!   search results → `ImageSearch`.
 
 pub(super) mod containers;
 pub(super) mod images;

@@ -1,9 +1,12 @@
-//! Registry call arguments: TLS, certificates and credentials as the engine takes them.
+//! Registry call arguments (TLS, certificates, credentials, search limits) as the engine
+//! takes them, and search results as the wire's `ImageSearch`.
 
 use std::path::PathBuf;
 
 use crate::engine::Error;
+use crate::engine::registry::search::SearchResult;
 use crate::engine::registry::{CallOptions, Credentials};
+use crate::varlink::generated as wire;
 
 /// A boolean argument the client actually sent (at `path` in the parameters): `None` when it left it out (or sent null),
 /// which the generated code cannot tell from `false`. PullImage's `tlsVerify: false` turns
@@ -35,4 +38,20 @@ pub fn call_options(
         credentials,
         auth_file: (!auth_file.is_empty()).then(|| PathBuf::from(auth_file)),
     })
+}
+
+/// SearchImage's `limit`: `None` (the engine's default) for 0 or less, as Podman read it.
+pub fn search_limit(limit: i64) -> Option<usize> {
+    usize::try_from(limit).ok().filter(|l| *l > 0)
+}
+
+/// A SearchImage result.
+pub fn image_search(found: SearchResult) -> wire::ImageSearch {
+    wire::ImageSearch {
+        description: found.description,
+        is_official: found.is_official,
+        is_automated: found.is_automated,
+        name: found.name,
+        star_count: found.star_count,
+    }
 }

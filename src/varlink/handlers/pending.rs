@@ -8,8 +8,7 @@
 //!   TopPod, UpdateContainer, WaitPod.
 //! - Not implemented by podlink yet (pods, registries, builds: their issues have not landed):
 //!   `ErrorOccurred` naming the method: BuildImage, CreatePod, GetPod, GetPodStats, InspectPod,
-//!   KillPod, ListPods, PausePod, RemovePod, RestartPod, SearchImage,
-//!   StartPod, StopPod, UnpausePod.
+//!   KillPod, ListPods, PausePod, RemovePod, RestartPod, StartPod, StopPod, UnpausePod.
 //!
 //! Arguments keep their IDL names, `_`-prefixed: nothing reads them.
 
@@ -177,16 +176,6 @@ pub fn restart_pod(
     _name: String,
 ) -> varlink::Result<()> {
     error::pending(call, "RestartPod")
-}
-
-/// io.podman.SearchImage: not implemented yet; answers ErrorOccurred naming the method.
-pub fn search_image(
-    _engine: &Engine,
-    call: &mut dyn Call_SearchImage,
-    _name: String,
-    _limit: i64,
-) -> varlink::Result<()> {
-    error::pending(call, "SearchImage")
 }
 
 /// io.podman.StartPod: not implemented yet; answers ErrorOccurred naming the method.

@@ -1,4 +1,4 @@
-//! The registry methods: PullImage and PushImage (SearchImage follows).
+//! The registry methods: PullImage, PushImage and SearchImage.
 
 use std::path::PathBuf;
 
@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::engine::Engine;
 use crate::engine::image::{PullEvent, PullOptions, PushOptions};
-use crate::varlink::convert::registries::{call_options, sent_bool};
+use crate::varlink::convert::registries::{call_options, image_search, search_limit, sent_bool};
 use crate::varlink::error;
 use crate::varlink::generated::*;
 
@@ -108,5 +108,20 @@ pub fn push_image(
     match engine.images().push(&options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "PushImage", e),
+    }
+}
+
+/// io.podman.SearchImage: the repositories matching `name`, at most `limit` per registry (0
+/// or less: 25). The call has no TLS or credential arguments: registries are reached as
+/// registries.conf, certs.d and the auth files say, as Podman 1.x reached them.
+pub fn search_image(
+    engine: &Engine,
+    call: &mut dyn Call_SearchImage,
+    name: String,
+    limit: i64,
+) -> varlink::Result<()> {
+    match engine.images().search(&name, search_limit(limit)) {
+        Ok(found) => call.reply(found.into_iter().map(image_search).collect()),
+        Err(e) => error::reply(call, "SearchImage", e),
     }
 }
