@@ -91,3 +91,23 @@ mod view_documents;
 mod archive_digests;
 /// The suite's own rules, checked on its source: gated skips, short tests, explained sleeps.
 mod suite_hygiene;
+
+/// Registries for pull and push tests: a real `docker-registry` on 127.0.0.1, plain or TLS
+/// with basic auth and client certificates, and curl helpers for its API.
+mod registries;
+
+/// What the registry support shares: curl requests, auth.json, base64, digests, nonces.
+mod registry_http;
+
+/// Certificates for TLS test registries: a fresh CA, server and client pairs (openssl).
+mod registry_tls;
+
+/// Images pushed into test registries: busybox as OCI or Docker schema 2, three-platform
+/// lists and indexes, any OCI layout.
+mod registry_fixtures;
+
+/// Large one-layer OCI layouts (random or compressible), cached between runs.
+mod large_layouts;
+
+/// Smoke tests of the registries and their fixtures, through skopeo and curl only.
+mod registry_support;
