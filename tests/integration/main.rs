@@ -95,3 +95,23 @@ mod suite_hygiene;
 /// SearchImage against real `docker-registry`s filled by skopeo: catalog matching, paging,
 /// limits, registries down or blocked, python-podman.
 mod registry_search;
+
+/// Registries for pull and push tests: a real `docker-registry` on 127.0.0.1, plain or TLS
+/// with basic auth and client certificates, and curl helpers for its API.
+mod registries;
+
+/// What the registry support shares: curl requests, auth.json, base64, digests, nonces.
+mod registry_http;
+
+/// Certificates for TLS test registries: a fresh CA, server and client pairs (openssl).
+mod registry_tls;
+
+/// Images pushed into test registries: busybox as OCI or Docker schema 2, three-platform
+/// lists and indexes, any OCI layout.
+mod registry_fixtures;
+
+/// Large one-layer OCI layouts (random or compressible), cached between runs.
+mod large_layouts;
+
+/// Smoke tests of the registries and their fixtures, through skopeo and curl only.
+mod registry_support;
