@@ -96,6 +96,10 @@ mod suite_hygiene;
 /// limits, registries down or blocked, python-podman.
 mod registry_search;
 
+/// PullImage against real registries (issue 10): tags, digests, short names, lists, auth, TLS,
+/// policies, progress; and the daemon set-up the registry tests share. Needs root.
+mod registry_pull;
+
 /// Registries for pull and push tests: a real `docker-registry` on 127.0.0.1, plain or TLS
 /// with basic auth and client certificates, and curl helpers for its API.
 mod registries;
