@@ -100,6 +100,10 @@ mod registry_search;
 /// policies, progress; and the daemon set-up the registry tests share. Needs root.
 mod registry_pull;
 
+/// PushImage against real registries (issue 10): formats, compression, pull back, bad input;
+/// ContainerRunlabel's pull; python-podman's pull, push and search. Needs root.
+mod registry_push;
+
 /// Registries for pull and push tests: a real `docker-registry` on 127.0.0.1, plain or TLS
 /// with basic auth and client certificates, and curl helpers for its API.
 mod registries;

@@ -113,7 +113,8 @@ pub fn call_ok(raw: &mut RawConnection, method: &str, parameters: Value) -> Valu
     reply["parameters"].clone()
 }
 
-/// Calls `method`, expects the error `error` and returns its reason (or name).
+/// Calls `method`, expects the error `error` and returns its parameters as text (the reason,
+/// and for a not-found error the name, each as JSON strings).
 pub fn call_err(raw: &mut RawConnection, method: &str, parameters: Value, error: &str) -> String {
     let reply = raw.call(&format!("io.podman.{method}"), parameters.clone());
     assert_eq!(
@@ -121,12 +122,7 @@ pub fn call_err(raw: &mut RawConnection, method: &str, parameters: Value, error:
         format!("io.podman.{error}"),
         "{method} {parameters}: {reply}"
     );
-    let p = &reply["parameters"];
-    p["reason"]
-        .as_str()
-        .or_else(|| p["name"].as_str())
-        .unwrap_or_default()
-        .to_string()
+    reply["parameters"].to_string()
 }
 
 /// Pulls `name` with `extra` parameters; the image ID.
