@@ -151,12 +151,13 @@ impl Images {
         options: &PullOptions,
         progress: &mut dyn FnMut(PullEvent),
     ) -> Result<String> {
-        let registry = reference.domain.clone().unwrap_or_default();
         let full = reference.repository();
-        let repo = full
-            .strip_prefix(&format!("{registry}/"))
-            .unwrap_or(&full)
-            .to_string();
+        // registries.conf may send a name's pulls elsewhere (a mirror, a local copy).
+        let source = self.registry.conf()?.rewrite(&full);
+        let (registry, repo) = source
+            .split_once('/')
+            .map(|(r, p)| (r.to_string(), p.to_string()))
+            .unwrap_or_default();
         let policy = options
             .signature_policy
             .clone()

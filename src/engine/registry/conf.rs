@@ -16,6 +16,10 @@ pub struct RegistriesConf {
     pub insecure: Vec<String>,
     /// Registries never contacted.
     pub blocked: Vec<String>,
+    /// v2 `[[registry]]` tables whose `location` differs from their `prefix`: (prefix,
+    /// location). A pulled name under the prefix is fetched from the location instead (a
+    /// mirror or a local copy of a public registry).
+    pub rewrites: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,9 +73,13 @@ impl RegistriesConf {
             search: file.registries.search.registries,
             insecure: file.registries.insecure.registries,
             blocked: file.registries.block.registries,
+            rewrites: Vec::new(),
         };
         conf.search.extend(file.unqualified_search_registries);
         for r in file.registry {
+            if !r.prefix.is_empty() && !r.location.is_empty() && r.prefix != r.location {
+                conf.rewrites.push((r.prefix.clone(), r.location.clone()));
+            }
             let location = if r.location.is_empty() {
                 r.prefix
             } else {
@@ -85,6 +93,26 @@ impl RegistriesConf {
             }
         }
         Ok(conf)
+    }
+
+    /// Where `repository` (`host/path`) is fetched from: the location of the longest prefix
+    /// that covers it (on a path boundary), with the rest of the name kept; else itself.
+    pub fn rewrite(&self, repository: &str) -> String {
+        let covers = |prefix: &str| {
+            repository == prefix
+                || repository
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        match self
+            .rewrites
+            .iter()
+            .filter(|(prefix, _)| covers(prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+        {
+            Some((prefix, location)) => format!("{location}{}", &repository[prefix.len()..]),
+            None => repository.to_string(),
+        }
     }
 
     /// Whether `host` is listed as insecure.
@@ -133,6 +161,35 @@ mod tests {
         assert!(conf.is_blocked("evil.example"));
         assert!(conf.is_blocked("a.blocked.example"));
         assert!(!conf.is_blocked("blocked.example.org"));
+    }
+
+    #[test]
+    fn prefixes_rewrite_to_their_location() {
+        let conf = RegistriesConf::parse(
+            "[[registry]]
+prefix = 'registry.example.org'
+location = '127.0.0.1:5000'
+             [[registry]]
+prefix = 'registry.example.org/team'
+location = 'mirror:1/t'
+             [[registry]]
+location = 'same.example'
+",
+        )
+        .unwrap();
+        assert_eq!(
+            conf.rewrite("registry.example.org/fedora"),
+            "127.0.0.1:5000/fedora"
+        );
+        assert_eq!(
+            conf.rewrite("registry.example.org/team/app"),
+            "mirror:1/t/app"
+        );
+        assert_eq!(
+            conf.rewrite("registry.example.orgx/fedora"),
+            "registry.example.orgx/fedora"
+        );
+        assert_eq!(conf.rewrite("same.example/x"), "same.example/x");
     }
 
     #[test]
