@@ -121,5 +121,17 @@ mod registry_fixtures;
 /// Large one-layer OCI layouts (random or compressible), cached between runs.
 mod large_layouts;
 
+/// A fault-injecting HTTP/1.1 proxy in front of a test registry, with a bearer token service.
+mod fault_proxy;
+
+/// The fault proxy's HTTP/1.1 framing: requests, chunked bodies, forwarding, body faults.
+mod fault_proxy_http;
+
+/// The fault proxy's bearer token service: challenges, scopes, `GET /token`.
+mod fault_proxy_auth;
+
 /// Smoke tests of the registries and their fixtures, through skopeo and curl only.
 mod registry_support;
+
+/// Smoke tests of the fault proxy, through skopeo and curl only.
+mod proxy_support;
