@@ -104,6 +104,11 @@ mod registry_pull;
 /// ContainerRunlabel's pull; python-podman's pull, push and search. Needs root.
 mod registry_push;
 
+/// Registry faults (issue 10) through a fault-injecting proxy: retried and resumed, or failing
+/// with the registry, step and cause; SIGKILL mid-pull; cross-repository mounts; bearer
+/// tokens. Needs root.
+mod registry_faults;
+
 /// Registries for pull and push tests: a real `docker-registry` on 127.0.0.1, plain or TLS
 /// with basic auth and client certificates, and curl helpers for its API.
 mod registries;

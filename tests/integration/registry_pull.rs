@@ -22,8 +22,9 @@ pub const ACCEPT_ANYTHING: &str = r#"{"default":[{"type":"insecureAcceptAnything
 pub struct RegistryDaemon {
     /// The daemon.
     pub daemon: TestDaemon,
-    /// Its configuration files; `xdg/containers/auth.json` is its first auth file.
+    /// Its configuration files and roots; `xdg/containers/auth.json` is its first auth file.
     pub dir: TempDir,
+    options: DaemonOptions,
 }
 
 /// How a `RegistryDaemon` is set up.
@@ -39,6 +40,8 @@ pub struct Setup<'a> {
     pub args: &'a [&'a str],
     /// The policy file's text; `ACCEPT_ANYTHING` when `None`.
     pub policy: Option<&'a str>,
+    /// More registries.conf text (v2 `[[registry]]` tables), appended.
+    pub extra_conf: &'a str,
 }
 
 impl RegistryDaemon {
@@ -60,10 +63,11 @@ impl RegistryDaemon {
             &conf,
             format!(
                 "[registries.search]\nregistries = [{}]\n[registries.insecure]\nregistries = [{}]\n\
-                 [registries.block]\nregistries = [{}]\n",
+                 [registries.block]\nregistries = [{}]\n{}",
                 list(setup.search),
                 list(setup.insecure),
-                list(setup.blocked)
+                list(setup.blocked),
+                setup.extra_conf
             ),
         )
         .expect("write registries.conf");
@@ -73,7 +77,7 @@ impl RegistryDaemon {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
         let path = |p: &str| dir.path().join(p).display().to_string();
-        let daemon = TestDaemon::start_with(DaemonOptions {
+        let options = DaemonOptions {
             args: setup.args.iter().map(|a| a.to_string()).collect(),
             env: vec![
                 ("PODLINK_REGISTRIES_CONF".into(), conf.display().to_string()),
@@ -87,9 +91,23 @@ impl RegistryDaemon {
                 ("XDG_RUNTIME_DIR".into(), path("xdg")),
                 ("HOME".into(), path("home")),
             ],
+            // The roots live with the configuration, so a restart finds them.
+            root: Some(dir.path().join("root")),
+            runroot: Some(dir.path().join("run")),
             ..DaemonOptions::default()
-        });
-        RegistryDaemon { daemon, dir }
+        };
+        let daemon = TestDaemon::start_with(options.clone());
+        RegistryDaemon {
+            daemon,
+            dir,
+            options,
+        }
+    }
+
+    /// Starts a new daemon on the same roots and configuration (the old one is dropped).
+    pub fn restart(&mut self) {
+        let new = TestDaemon::start_with(self.options.clone());
+        drop(std::mem::replace(&mut self.daemon, new));
     }
 
     /// The daemon's first auth file (under `XDG_RUNTIME_DIR`).
@@ -505,4 +523,45 @@ fn progress_replies_with_more_then_the_id() {
         json!({"name": format!("{host}/prog/busybox:1")}),
     );
     assert_eq!(reply, json!({"parameters": {"id": fixtures().layered_id}}));
+}
+
+#[test]
+fn the_contract_pull_example_runs_verbatim() {
+    if !privileged("the_contract_pull_example_runs_verbatim") {
+        return;
+    }
+    // The example pulls registry.fedoraproject.org/fedora; registries.conf sends that name to
+    // a local registry (a v2 `[[registry]]` whose location differs from its prefix).
+    let registry = Registry::plain();
+    let host = registry.host();
+    registry.push_busybox("fedora:latest");
+    let conf = format!(
+        "[[registry]]\nprefix = 'registry.fedoraproject.org'\nlocation = '{host}'\ninsecure = true\n"
+    );
+    let setup = RegistryDaemon::start(Setup {
+        extra_conf: &conf,
+        ..Setup::default()
+    });
+    let example = r#"varlink call -m unix:/run/podman/io.podman/io.podman.PullImage '{"name": "registry.fedoraproject.org/fedora"}'"#;
+    let words = crate::util::shell_words(
+        &example.replace("unix:/run/podman/io.podman", &setup.daemon.address()),
+    );
+    let out = crate::util::run_ok(
+        std::process::Command::new(crate::util::require_tool("varlink")).args(&words[1..]),
+    );
+    let replies: Vec<Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    assert!(replies.len() > 1, "progress first: {out}");
+    assert_eq!(
+        replies.last().unwrap(),
+        &json!({"id": fixtures().layered_id}),
+        "{out}"
+    );
+    let mut raw = setup.raw();
+    assert_eq!(
+        listed(&mut raw)[0].1,
+        vec!["registry.fedoraproject.org/fedora:latest".to_string()]
+    );
 }

@@ -40,7 +40,7 @@ pub struct TestDaemon {
 static LIVE_ROOTS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
 /// How to start a daemon.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct DaemonOptions {
     /// Extra arguments after `serve ADDRESS`.
     pub args: Vec<String>,
