@@ -48,6 +48,9 @@ pub enum Fault {
     /// Forward this many body bytes, then hold the connection for the duration (cut short
     /// when the proxy is dropped), then send the rest.
     StallAfter(u64, Duration),
+    /// Answer `307 Temporary Redirect` to the same path on the registry itself (another host
+    /// and port), as registries hand out storage URLs for blobs.
+    RedirectUpstream,
     /// Forward without the client's `Range` and without `Accept-Ranges` in the response:
     /// always 200 with the full body. (By default `Range` passes through.)
     NoRange,
@@ -428,6 +431,13 @@ fn handle(
                 }
                 respond(out, request, *code, &headers, &error_body(request, *code))?;
                 return Ok(Outcome::Open(*code));
+            }
+            Fault::RedirectUpstream => {
+                drain_body(request, reader)?;
+                let location = format!("http://{}{}", shared.upstream, request.target);
+                let headers = [("Location", location.as_str())];
+                respond(out, request, 307, &headers, b"")?;
+                return Ok(Outcome::Open(307));
             }
             Fault::OversizeManifest | Fault::OversizeConfig => {
                 drain_body(request, reader)?;

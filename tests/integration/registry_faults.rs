@@ -402,3 +402,77 @@ fn bearer_tokens_from_creds_and_auth_files() {
     proxy.auth_json(&setup.dir.path().join("home/.docker/config.json"));
     assert_eq!(pull(&mut raw, &name, json!({})), fixtures().layered_id);
 }
+
+#[test]
+fn blobs_follow_redirects_to_storage_without_credentials() {
+    if !privileged("blobs_follow_redirects_to_storage_without_credentials") {
+        return;
+    }
+    let registry = Registry::plain();
+    registry.push_busybox("redir/busybox:1");
+    let proxy = FaultProxy::bearer(&registry, "carol", "pw");
+    let host = proxy.host().to_string();
+    let setup = RegistryDaemon::start(Setup {
+        insecure: &[&host],
+        ..Setup::default()
+    });
+    // Every blob is handed out at another address (the registry itself: "storage").
+    proxy.add(Rule::new("GET", "/blobs/", Fault::RedirectUpstream));
+    let mut raw = setup.raw();
+    let name = format!("{host}/redir/busybox:1");
+    assert_eq!(
+        pull(&mut raw, &name, json!({"creds": "carol:pw"})),
+        fixtures().layered_id
+    );
+    let redirected = proxy.requests_to("GET", "/blobs/");
+    assert_eq!(redirected.len(), 3, "{:?}", proxy.requests());
+    assert!(
+        redirected.iter().all(|r| r.status == Some(307)),
+        "{redirected:?}"
+    );
+}
+
+#[test]
+fn a_large_image_is_pushed_in_a_chunked_upload() {
+    if !privileged("a_large_image_is_pushed_in_a_chunked_upload") {
+        return;
+    }
+    let source = Registry::plain();
+    let layout = crate::large_layouts::cached_large_layout(24, false);
+    source.push_layout(
+        &layout,
+        crate::large_layouts::LARGE_REF,
+        "big/image:1",
+        false,
+    );
+    let target = Registry::plain();
+    let proxy = FaultProxy::new(&target);
+    let (from, to) = (source.host(), proxy.host().to_string());
+    let setup = RegistryDaemon::start(Setup {
+        insecure: &[&from, &to],
+        ..Setup::default()
+    });
+    let mut raw = setup.raw();
+    let id = pull(&mut raw, &format!("{from}/big/image:1"), json!({}));
+    for compress in [false, true] {
+        proxy.clear_requests();
+        let tag = format!("{to}/pushed/big-{compress}:1");
+        call_ok(
+            &mut raw,
+            "PushImage",
+            json!({"name": id, "tag": tag, "compress": compress}),
+        );
+        // The 24 MiB layer went up in a PATCH, the session closed by a PUT with its digest.
+        let patches = proxy.requests_to("PATCH", "/blobs/uploads/");
+        assert_eq!(patches.len(), 1, "{:?}", proxy.requests());
+        let puts = proxy.requests_to("PUT", "digest=");
+        assert_eq!(puts.len(), 2, "layer and config: {:?}", proxy.requests());
+        // Pulled back by a fresh daemon: the same image.
+        let other = RegistryDaemon::start(Setup {
+            insecure: &[&to],
+            ..Setup::default()
+        });
+        let mut raw2 = other.raw();
+        assert_eq!(pull(&mut raw2, &tag, json!({})), id);
+    }
+}
