@@ -155,6 +155,12 @@ fn lasting_faults_fail_naming_registry_step_and_cause() {
             "ErrorOccurred",
             vec!["schema 1".into()],
         ),
+        // A blob missing under a manifest that exists: the image is broken, not absent.
+        (
+            Rule::new("GET", &layer_path(), Fault::Status(404)),
+            "ErrorOccurred",
+            vec![layer.clone(), "404".into()],
+        ),
         (
             Rule::new("GET", &layer_path(), Fault::CorruptBody),
             "ErrorOccurred",
@@ -302,6 +308,24 @@ fn push_mounts_layers_across_repositories() {
     let (bytes, _) = registry.manifest("elsewhere/busybox", "2");
     let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(manifest["config"]["digest"], format!("sha256:{id}"));
+    // A registry that refuses to mount gets the layers uploaded instead.
+    proxy.add(Rule::new("POST", "mount=", Fault::Status(405)));
+    proxy.clear_requests();
+    call_ok(
+        &mut raw,
+        "PushImage",
+        json!({"name": id, "tag": format!("{host}/refused/busybox:1")}),
+    );
+    // Each layer is known in two repositories by now (pulled from one, pushed to the other):
+    // both are asked.
+    assert_eq!(proxy.requests_to("POST", "mount=").len(), 4);
+    assert_eq!(
+        proxy.requests_to("PUT", "digest=").len(),
+        3,
+        "{:?}",
+        proxy.requests()
+    );
+    proxy.clear_faults();
     // Pushing it again sends no blob at all: each is found with HEAD.
     proxy.clear_requests();
     call_ok(

@@ -251,13 +251,15 @@ fn short_names_try_each_search_registry_in_order() {
     if !privileged("short_names_try_each_search_registry_in_order") {
         return;
     }
+    let down = Registry::plain().host();
     let empty = Registry::plain();
     let full = Registry::plain();
     full.push_busybox("only/here:1");
     let (e, f) = (empty.host(), full.host());
+    // One that is down, one without the name, then one with it.
     let setup = RegistryDaemon::start(Setup {
-        search: &[&e, &f],
-        insecure: &[&e, &f],
+        search: &[&down, &e, &f],
+        insecure: &[&down, &e, &f],
         ..Setup::default()
     });
     let mut raw = setup.raw();
@@ -266,11 +268,23 @@ fn short_names_try_each_search_registry_in_order() {
         fixtures().layered_id
     );
     assert_eq!(listed(&mut raw)[0].1, vec![format!("{f}/only/here:1")]);
-    // Missing everywhere: ImageNotFound, naming both registries.
+    // Missing everywhere reachable: an error naming every registry and why.
+    let reply = raw.call("io.podman.PullImage", json!({"name": "not/anywhere"}));
+    assert_eq!(reply["error"], "io.podman.ErrorOccurred", "{reply}");
+    let why = reply["parameters"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains(&down) && why.contains(&e) && why.contains(&f),
+        "{reply}"
+    );
+    // Where every search registry answers that it has no such name: ImageNotFound.
+    let setup = RegistryDaemon::start(Setup {
+        search: &[&e, &f],
+        insecure: &[&e, &f],
+        ..Setup::default()
+    });
+    let mut raw = setup.raw();
     let reply = raw.call("io.podman.PullImage", json!({"name": "not/anywhere"}));
     assert_eq!(reply["error"], "io.podman.ImageNotFound", "{reply}");
-    let why = reply["parameters"]["reason"].as_str().unwrap_or_default();
-    assert!(why.contains(&e) && why.contains(&f), "{reply}");
 }
 
 #[test]

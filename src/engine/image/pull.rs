@@ -25,7 +25,7 @@ use super::reference::Reference;
 use super::service::Images;
 use crate::engine::error::{Error, Result};
 use crate::engine::id::digest::Digest;
-use crate::engine::registry::manifest::{self, Manifest};
+use crate::engine::registry::manifest::{self, Manifest, ManifestRef, RawManifest};
 use crate::engine::registry::{CallOptions, Client, Kind, RegistryError, policy};
 use crate::engine::storage::layers::StagedLayer;
 use crate::engine::storage::origins::LayerOrigin;
@@ -63,6 +63,13 @@ pub enum PullEvent {
     },
 }
 
+/// Why a reference was not pulled: before its manifest was found (a short name may try the
+/// next search registry), or after (the name exists there: that failure is the answer).
+enum Failure {
+    Before(Error),
+    After(Error),
+}
+
 /// One layer to fetch.
 struct Wanted {
     digest: Digest,
@@ -90,21 +97,22 @@ impl Images {
         let reference =
             Reference::parse(name).map_err(|e| Error::invalid("name", e.to_string()))?;
         let candidates = self.candidates(&reference)?;
+        let short = candidates.len() > 1;
         let mut failures: Vec<RegistryError> = Vec::new();
         for candidate in &candidates {
             progress(PullEvent::Trying(candidate.normalized()));
             match self.pull_one(candidate, options, progress) {
                 Ok(id) => return Ok(id),
-                // A short name goes on to the next registry when this one does not have it or
-                // will not give it.
-                Err(Error::Registry(e)) if e.kind != Kind::Other && candidates.len() > 1 => {
+                // A short name goes on to the next search registry while none has the name
+                // (or could be asked); once one has it, its failure is the answer.
+                Err(Failure::Before(Error::Registry(e))) if short => {
                     log::info!("{e}; trying the next search registry");
                     failures.push(e);
                 }
-                Err(Error::Registry(e)) if e.kind == Kind::NotFound => {
+                Err(Failure::Before(Error::Registry(e))) if e.is_not_found() => {
                     failures.push(e);
                 }
-                Err(e) => return Err(e),
+                Err(Failure::Before(e) | Failure::After(e)) => return Err(e),
             }
         }
         let reasons: Vec<String> = failures.iter().map(ToString::to_string).collect();
@@ -114,7 +122,14 @@ impl Images {
                 reason: reasons.join("; "),
             });
         }
-        Err(Error::invalid("name", reasons.join("; ")))
+        Err(Error::invalid(
+            "name",
+            format!(
+                "no search registry gave {:?}: {}",
+                options.name,
+                reasons.join("; ")
+            ),
+        ))
     }
 
     /// The references a name stands for: itself when it names a registry, else one per
@@ -150,7 +165,27 @@ impl Images {
         reference: &Reference,
         options: &PullOptions,
         progress: &mut dyn FnMut(PullEvent),
-    ) -> Result<String> {
+    ) -> std::result::Result<String, Failure> {
+        let (client, repo, raw) = self
+            .find_manifest(reference, options)
+            .map_err(Failure::Before)?;
+        // From here the name exists: whatever fails is not "no such image" (a blob missing
+        // or refused must not send a short name on to the next search registry).
+        self.pull_found(&client, &repo, reference, raw, progress)
+            .map_err(|e| match e {
+                Error::Registry(e) => Error::Registry(e.kind(Kind::Other)),
+                e => e,
+            })
+            .map_err(Failure::After)
+    }
+
+    /// Checks the policy, opens the registry and fetches the manifest `reference` names:
+    /// (the session, the repository in it, the manifest).
+    fn find_manifest(
+        &self,
+        reference: &Reference,
+        options: &PullOptions,
+    ) -> Result<(Client, String, RawManifest)> {
         let full = reference.repository();
         // registries.conf may send a name's pulls elsewhere (a mirror, a local copy).
         let source = self.registry.conf()?.rewrite(&full);
@@ -165,24 +200,42 @@ impl Images {
         policy::check(&policy, &reference.normalized(), &full)
             .map_err(|e| RegistryError::new(&registry, "check signature policy", e))?;
         let client = Client::open(&self.registry, &registry, &options.call)?;
-        let wanted = match (&reference.digest, reference.effective_tag()) {
-            (Some(digest), _) => digest.clone(),
-            (None, Some(tag)) => tag.to_string(),
-            (None, None) => super::reference::DEFAULT_TAG.to_string(),
+        let pinned = match &reference.digest {
+            Some(d) => Some(Digest::parse(d).map_err(|e| Error::invalid("name", e.to_string()))?),
+            None => None,
         };
-        let mut raw = client.manifest(&repo, &wanted)?;
+        let wanted = match (&pinned, reference.effective_tag()) {
+            (Some(digest), _) => ManifestRef::Digest(digest),
+            (None, tag) => ManifestRef::Tag(tag.unwrap_or(super::reference::DEFAULT_TAG)),
+        };
+        let raw = client.manifest(&repo, wanted)?;
+        Ok((client, repo, raw))
+    }
+
+    /// The rest of a pull once its manifest (`raw`) is in.
+    fn pull_found(
+        &self,
+        client: &Client,
+        repo: &str,
+        reference: &Reference,
+        mut raw: RawManifest,
+        progress: &mut dyn FnMut(PullEvent),
+    ) -> Result<String> {
+        let full = reference.repository();
         let step = format!("read manifest of {full}");
-        if let Manifest::Index(index) = raw.parse(&client, &step)? {
+        if let Manifest::Index(index) = raw.parse(client, &step)? {
             let chosen = manifest::choose(&index, manifest::host_platform())
                 .map_err(|e| client.error(&step, e))?;
-            raw = client.manifest(&repo, chosen.digest().as_ref())?;
+            // The entry's digest pins the platform manifest: only sha256 is accepted.
+            let digest = descriptor_digest(client, &step, chosen)?;
+            raw = client.manifest(repo, ManifestRef::Digest(&digest))?;
         }
-        let Manifest::Image(image) = raw.parse(&client, &step)? else {
+        let Manifest::Image(image) = raw.parse(client, &step)? else {
             return Err(client
                 .error(&step, "a manifest list points at another manifest list")
                 .into());
         };
-        let config_digest = descriptor_digest(&client, &step, image.config())?;
+        let config_digest = descriptor_digest(client, &step, image.config())?;
         // The config's digest is the image's ID: an image the store has is only named.
         if let Some(id) = self.name_if_stored(&config_digest, &reference.normalized())? {
             for layer in image.layers() {
@@ -196,7 +249,7 @@ impl Images {
             return Ok(id);
         }
         let config_size = Some(image.config().size()).filter(|s| *s > 0);
-        let config = client.blob_bytes(&repo, &config_digest, config_size, CONFIG_LIMIT)?;
+        let config = client.blob_bytes(repo, &config_digest, config_size, CONFIG_LIMIT)?;
         let parsed: Value = serde_json::from_slice(&config).map_err(|e| {
             client.error(
                 format!("read config {config_digest}"),
@@ -219,7 +272,7 @@ impl Images {
         let mut layers: Vec<Option<NewLayer>> = Vec::new();
         let mut todo = Vec::new();
         for (descriptor, diff_id) in image.layers().iter().zip(&diff_ids) {
-            let digest = descriptor_digest(&client, &step, descriptor)?;
+            let digest = descriptor_digest(client, &step, descriptor)?;
             let size = descriptor.size();
             // A layer listed twice (empty layers often are) is fetched once: the first
             // occurrence is adopted before the second is looked up.
@@ -249,10 +302,10 @@ impl Images {
                 layers.push(None);
             }
         }
-        let staged = self.fetch_layers(&client, &repo, &todo, progress)?;
+        let staged = self.fetch_layers(client, repo, &todo, progress)?;
         for ((slot, wanted), staged) in todo.iter().zip(staged) {
             layers[*slot] = Some(NewLayer::Staged(staged));
-            self.note_origin(&wanted.diff_id, &client, &repo, wanted);
+            self.note_origin(&wanted.diff_id, client, repo, wanted);
         }
         self.store_image(NewImage {
             layers: layers

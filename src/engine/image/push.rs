@@ -191,12 +191,19 @@ impl Images {
             })
             .collect();
         for (origin, media_type) in &known {
-            let found = if origin.repository == repo {
-                client.blob_exists(repo, &origin.digest)?
-            } else {
-                client.blob_exists(repo, &origin.digest)?
-                    || client.mount_blob(repo, &origin.digest, &origin.repository)?
-            };
+            // Only a shortcut: a registry that will not say, or will not mount (Harbor and
+            // ECR refuse some mounts), gets the layer uploaded instead.
+            let found = client
+                .blob_exists(repo, &origin.digest)
+                .and_then(|here| {
+                    Ok(here
+                        || (origin.repository != repo
+                            && client.mount_blob(repo, &origin.digest, &origin.repository)?))
+                })
+                .unwrap_or_else(|e| {
+                    log::info!("{e}; uploading layer {diff_id} instead");
+                    false
+                });
             if found {
                 log::debug!("layer {diff_id}: {} is in {repo} already", origin.digest);
                 self.note_pushed(

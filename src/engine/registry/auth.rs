@@ -79,11 +79,18 @@ pub fn lookup(files: &[PathBuf], host: &str) -> Result<Option<Credentials>, Stri
         };
         let parsed: AuthFile =
             serde_json::from_slice(&text).map_err(|e| format!("parse {}: {e}", file.display()))?;
-        for (key, entry) in &parsed.auths {
-            if key_host(key) != host || entry.auth.is_empty() {
-                continue;
-            }
-            return decode_entry(file, &entry.auth).map(Some);
+        // The key that is exactly the registry first, then the others that name it (a
+        // file written by both `podman login` and `docker login` may hold both) in a fixed
+        // order: never whichever the map yields first.
+        let mut keys: Vec<&String> = parsed
+            .auths
+            .iter()
+            .filter(|(key, entry)| key_host(key) == host && !entry.auth.is_empty())
+            .map(|(key, _)| key)
+            .collect();
+        keys.sort_by_key(|key| (key.as_str() != host, key.as_str()));
+        if let Some(key) = keys.first() {
+            return decode_entry(file, &parsed.auths[*key].auth).map(Some);
         }
     }
     Ok(None)
@@ -284,6 +291,14 @@ mod tests {
         );
         assert_eq!(lookup(&files, "other").unwrap().unwrap().user, "a");
         assert_eq!(lookup(&files, "nowhere").unwrap(), None);
+        // Both forms of one registry: the exact key wins.
+        let both = dir.path().join("both.json");
+        std::fs::write(
+            &both,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"YTpi"},"docker.io":{"auth":"dXNlcjpwYXNz"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(lookup(&[both], "docker.io").unwrap().unwrap().user, "user");
         std::fs::write(&first, "{").unwrap();
         assert!(lookup(&files, "x").unwrap_err().contains("first.json"));
     }

@@ -65,6 +65,10 @@ pub struct Client {
     attempts: u32,
     backoff: Duration,
     read_timeout: Duration,
+    /// The longest a small exchange (ping, token, manifest, HEAD, search page, error body)
+    /// may take in all: the per-read timeout alone lets a registry that trickles a byte at a
+    /// time hold a call for ever.
+    small_deadline: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -170,6 +174,7 @@ impl Client {
             attempts: settings.attempts.max(1),
             backoff: settings.backoff,
             read_timeout: settings.read_timeout,
+            small_deadline: settings.connect_timeout + settings.read_timeout * 2,
         };
         let start_plain = insecure && plain_http_known(registry);
         if start_plain {
@@ -213,6 +218,21 @@ impl Client {
         &self.agent
     }
 
+    /// `request` bounded in all (see `small_deadline`): for every exchange but blob bodies.
+    pub fn small<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        request
+            .config()
+            .timeout_global(Some(self.small_deadline))
+            .build()
+    }
+
+    /// Whether `url` is on the registry's own scheme, host and port: only there do its
+    /// credentials go (an upload `Location` may name any host).
+    pub fn same_origin(&self, url: &str) -> bool {
+        url.strip_prefix(&self.base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+    }
+
     /// How long a read may wait for data.
     pub fn read_timeout(&self) -> Duration {
         self.read_timeout
@@ -231,7 +251,7 @@ impl Client {
     /// `GET /v2/`: whether the registry answers, and how it wants to be authenticated.
     fn ping(&mut self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let response = self.with_retries("connect", || self.agent.get(&url).call())?;
+        let response = self.with_retries("connect", || self.small(self.agent.get(&url)).call())?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             401 => {
@@ -297,15 +317,23 @@ impl Client {
 
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &Scope) -> Result<String> {
         let step = "log in";
+        // Credentials never travel in the clear from a registry reached over TLS.
+        let send_credentials = !(realm.starts_with("http://") && self.base.starts_with("https://"));
+        if !send_credentials && self.credentials.is_some() {
+            log::warn!(
+                "registry {}: not sending credentials to the plain-HTTP token service {realm}",
+                self.registry
+            );
+        }
         let response = self.with_retries(step, || {
-            let mut request = self.agent.get(realm);
+            let mut request = self.small(self.agent.get(realm));
             if let Some(service) = service {
                 request = request.query("service", service);
             }
             for part in scope.0.split(' ') {
                 request = request.query("scope", part);
             }
-            if let Some(c) = &self.credentials {
+            if let Some(c) = self.credentials.as_ref().filter(|_| send_credentials) {
                 request = request.header("Authorization", c.basic_header());
             }
             request.call()

@@ -42,6 +42,15 @@ pub struct RawManifest {
     pub digest: Digest,
 }
 
+/// Which manifest to fetch.
+#[derive(Debug, Clone, Copy)]
+pub enum ManifestRef<'a> {
+    /// By tag: whatever the tag names now.
+    Tag(&'a str),
+    /// By digest: only bytes with this digest are accepted.
+    Digest(&'a Digest),
+}
+
 /// A parsed manifest.
 #[derive(Debug)]
 pub enum Manifest {
@@ -52,15 +61,20 @@ pub enum Manifest {
 }
 
 impl Client {
-    /// `GET /v2/REPO/manifests/REFERENCE` (a tag or a digest). A digest reference is checked
-    /// against the bytes received.
-    pub fn manifest(&self, repo: &str, reference: &str) -> Result<RawManifest> {
+    /// `GET /v2/REPO/manifests/REFERENCE`: by tag, or by `digest`, which the bytes received
+    /// must have.
+    pub fn manifest(&self, repo: &str, reference: ManifestRef<'_>) -> Result<RawManifest> {
+        let (reference, expected) = match reference {
+            ManifestRef::Tag(tag) => (tag.to_string(), None),
+            ManifestRef::Digest(digest) => (digest.to_string(), Some(digest)),
+        };
+        let reference = reference.as_str();
         let step = format!("fetch manifest {repo}:{reference}");
         let step = step.replace(":sha256:", "@sha256:");
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let accept = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX].join(", ");
         let response = self.send(&step, &Scope::pull(repo), |auth| {
-            let mut request = self.agent().get(&url).header("Accept", &accept);
+            let mut request = self.small(self.agent().get(&url)).header("Accept", &accept);
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
@@ -103,7 +117,7 @@ impl Client {
             ));
         }
         let digest = Digest::of(&bytes);
-        if reference.starts_with("sha256:") && digest.as_str() != reference {
+        if expected.is_some_and(|e| *e != digest) {
             return Err(self.error(
                 &step,
                 format!("the registry sent a manifest whose digest is {digest}"),

@@ -172,8 +172,7 @@ impl Client {
             None
         };
         let response = match self.send_anonymous(step, || {
-            self.agent()
-                .get(&url)
+            self.small(self.agent().get(&url))
                 .query("q", term)
                 .query("n", &n)
                 .header("Accept", "application/json")
@@ -225,7 +224,9 @@ impl Client {
             }
             pages += 1;
             let response = self.send(step, &Scope::catalog(), |auth| {
-                let mut request = self.agent().get(&url).header("Accept", "application/json");
+                let mut request = self
+                    .small(self.agent().get(&url))
+                    .header("Accept", "application/json");
                 if let Some(auth) = auth {
                     request = request.header("Authorization", auth);
                 }

@@ -4,7 +4,8 @@
 //! A blob is uploaded in one of two ways: a small one (a config) monolithically, its bytes in
 //! the `PUT` that ends the upload session; a layer as a chunked upload, its bytes streamed in
 //! a `PATCH` and the session closed by an empty `PUT` naming the digest. A failure part way
-//! starts a new session, a bounded number of times.
+//! starts a new session, a bounded number of times. The session's `Location` may name another
+//! host (storage behind the registry): credentials go only to the registry's own origin.
 
 use std::io::Read;
 
@@ -23,7 +24,7 @@ impl Client {
         let step = format!("check blob {digest} in {repo}");
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
         let response = self.send(&step, &Scope::push(repo, None), |auth| {
-            let mut request = self.agent().head(&url);
+            let mut request = self.small(self.agent().head(&url));
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
@@ -43,8 +44,7 @@ impl Client {
         let url = self.url(&format!("/v2/{repo}/blobs/uploads/"));
         let response = self.send(&step, &Scope::push(repo, Some(from)), |auth| {
             let mut request = self
-                .agent()
-                .post(&url)
+                .small(self.agent().post(&url))
                 .query("mount", digest.as_str())
                 .query("from", from);
             if let Some(auth) = auth {
@@ -101,7 +101,7 @@ impl Client {
         let scope = Scope::push(repo, None);
         let start = self.url(&format!("/v2/{repo}/blobs/uploads/"));
         let response = self.send(step, &scope, |auth| {
-            let mut request = self.agent().post(&start);
+            let mut request = self.small(self.agent().post(&start));
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
@@ -120,7 +120,7 @@ impl Client {
                     .patch(&location)
                     .header("Content-Type", "application/octet-stream")
                     .header("Content-Length", size.to_string());
-                if let Some(auth) = auth {
+                if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
                     request = request.header("Authorization", auth);
                 }
                 request.send(SendBody::from_reader(&mut reader))
@@ -130,8 +130,10 @@ impl Client {
             }
             location = self.absolute(&header(&response, "location"));
             let response = self.send(step, &scope, |auth| {
-                let mut request = self.agent().put(&location).query("digest", digest.as_str());
-                if let Some(auth) = auth {
+                let mut request = self
+                    .small(self.agent().put(&location))
+                    .query("digest", digest.as_str());
+                if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
                     request = request.header("Authorization", auth);
                 }
                 request.send_empty()
@@ -151,7 +153,7 @@ impl Client {
                 .put(&location)
                 .query("digest", digest.as_str())
                 .header("Content-Type", "application/octet-stream");
-            if let Some(auth) = auth {
+            if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
                 request = request.header("Authorization", auth);
             }
             request.send(&bytes[..])
@@ -173,7 +175,9 @@ impl Client {
         let step = format!("upload manifest {repo}:{reference}");
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let response = self.send(&step, &Scope::push(repo, None), |auth| {
-            let mut request = self.agent().put(&url).header("Content-Type", media_type);
+            let mut request = self
+                .small(self.agent().put(&url))
+                .header("Content-Type", media_type);
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
@@ -198,8 +202,8 @@ impl Client {
         }
         let url = self.absolute(location);
         let result = self.send("cancel upload", &Scope::push(repo, None), |auth| {
-            let mut request = self.agent().delete(&url);
-            if let Some(auth) = auth {
+            let mut request = self.small(self.agent().delete(&url));
+            if let Some(auth) = auth.filter(|_| self.same_origin(&url)) {
                 request = request.header("Authorization", auth);
             }
             request.call()
