@@ -115,23 +115,11 @@ fn manifest(
     config: &[u8],
     layers: &[(Digest, u64)],
 ) -> Vec<u8> {
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(SCHEMA_VERSION)
-        .media_type(MediaType::from(manifest_type))
-        .config(descriptor(
-            config_type,
-            &Digest::of(config),
-            config.len() as u64,
-        ))
-        .layers(
-            layers
-                .iter()
-                .map(|(digest, size)| descriptor(layer_type, digest, *size))
-                .collect::<Vec<_>>(),
-        )
-        .build()
-        .expect("a manifest with every field set");
-    to_json(&manifest)
+    let layers: Vec<(String, Digest, u64)> = layers
+        .iter()
+        .map(|(digest, size)| (layer_type.to_string(), digest.clone(), *size))
+        .collect();
+    pushed_manifest(manifest_type, config_type, config, &layers)
 }
 
 /// A manifest of `manifest_type` whose config has `config_type`, for layers given as
