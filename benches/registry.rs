@@ -14,6 +14,9 @@
 //! 3. `PushImage` of `gz` (pulled before) to an empty registry, as stored (uncompressed) and
 //!    gzipped, against `skopeo copy` of the same image from an OCI layout (its gzip blob as is)
 //!    to another empty registry.
+//!
+//! `REGISTRY_BENCH=push` runs only the pushes; `REGISTRY_BENCH_RUNS=N` makes N runs of each
+//! (3 by default).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,8 +28,6 @@ use sha2::{Digest, Sha256};
 
 #[path = "common/mod.rs"]
 mod common;
-
-const RUNS: usize = 3;
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
@@ -43,10 +44,21 @@ fn main() {
         .prefix("plr")
         .tempdir()
         .expect("temp dir");
+    let push_only = std::env::var("REGISTRY_BENCH").is_ok_and(|v| v == "push");
+    let runs: usize = std::env::var("REGISTRY_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let a = Registry::start(dir.path(), "a");
-    let big = layout(&dir.path().join("big"), 111 << 20, false);
     let gz = layout(&dir.path().join("gz"), 120 << 20, true);
-    for (layout, name) in [(&big, "bench/big:1"), (&gz, "bench/gz:1")] {
+    let mut images = vec![(gz.clone(), "bench/gz:1")];
+    if !push_only {
+        images.push((
+            layout(&dir.path().join("big"), 111 << 20, false),
+            "bench/big:1",
+        ));
+    }
+    for (layout, name) in &images {
         skopeo(&[
             "copy",
             &format!("oci:{}:latest", layout.display()),
@@ -76,13 +88,18 @@ fn main() {
     );
     let mut client = daemon.client();
 
-    for (name, gzip) in [("bench/big:1", false), ("bench/gz:1", true)] {
+    let pulled: &[(&str, bool)] = if push_only {
+        &[]
+    } else {
+        &[("bench/big:1", false), ("bench/gz:1", true)]
+    };
+    for &(name, gzip) in pulled {
         let reference = format!("{}/{name}", a.host);
         let (blobs, size) = blob_urls(&a, name);
         let mut floor = Vec::new();
         let mut skopeo_times = Vec::new();
         let mut ours = Vec::new();
-        for run in 0..RUNS {
+        for run in 0..runs {
             let target = dir.path().join(format!("floor{run}"));
             std::fs::create_dir(&target).expect("mkdir");
             let start = Instant::now();
@@ -145,7 +162,7 @@ fn main() {
         );
         println!(
             "cold pull {name} ({:.0} MB blob): podlink {:>7.1} ms   floor (curl + tar -x) {:>7.1} ms   \
-             skopeo copy {:>7.1} ms   podlink/floor {:.2}   podlink/skopeo {:.2}   (median of {RUNS})",
+             skopeo copy {:>7.1} ms   podlink/floor {:.2}   podlink/skopeo {:.2}   (median of {runs})",
             size as f64 / 1e6,
             common::ms(ours),
             common::ms(floor),
@@ -198,7 +215,7 @@ fn main() {
         .call()
         .expect("pull");
     let mut warm = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..if push_only { 0 } else { 20 } {
         let start = Instant::now();
         client
             .pull_image(
@@ -212,17 +229,19 @@ fn main() {
             .expect("warm pull");
         warm.push(start.elapsed());
     }
-    println!(
-        "warm pull (every layer stored): median {:.2} ms of 20",
-        common::ms(common::median(&mut warm))
-    );
+    if !warm.is_empty() {
+        println!(
+            "warm pull (every layer stored): median {:.2} ms of 20",
+            common::ms(common::median(&mut warm))
+        );
+    }
 
     // Pushes of the gzip image, each to a registry of its own (started empty), so nothing
     // can be skipped or mounted: every byte goes up.
     for (compress, label) in [(false, "as-stored"), (true, "gzipped")] {
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
-        for run in 0..RUNS {
+        for run in 0..runs {
             let fresh = Registry::start(dir.path(), &format!("{label}{run}"));
             let conf_text = format!(
                 "[registries.insecure]\nregistries = ['{}', '{}']\n",
@@ -258,7 +277,7 @@ fn main() {
         let (ours, theirs) = (common::median(&mut ours), common::median(&mut theirs));
         println!(
             "push gz ({label}) to an empty registry: podlink {:>7.1} ms   skopeo copy (the gzip \
-             blob as is) {:>7.1} ms   podlink/skopeo {:.2}   (median of {RUNS})",
+             blob as is) {:>7.1} ms   podlink/skopeo {:.2}   (median of {runs})",
             common::ms(ours),
             common::ms(theirs),
             ours.as_secs_f64() / theirs.as_secs_f64()

@@ -18,9 +18,14 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `podlink serve` with roots under `dir` and `args`, and waits until it answers.
+    /// `PODLINK_BIN` names another podlink binary to run instead of this build's (to compare
+    /// two builds with one benchmark binary, run after run).
     pub fn start(dir: &Path, args: &[&str]) -> Daemon {
         let socket = dir.join("sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_podlink"))
+        let binary = std::env::var_os("PODLINK_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_podlink")));
+        let child = Command::new(binary)
             .arg("serve")
             .arg(format!("unix:{}", socket.display()))
             .arg("--root")

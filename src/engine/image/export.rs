@@ -19,6 +19,7 @@ use super::service::Images;
 use crate::engine::error::{Error, Result};
 use crate::engine::id::digest::Digest;
 use crate::engine::storage::fs::unlinked_temp_file;
+use crate::engine::storage::pgzip::{self, GzipOptions};
 
 /// `ExportImage`'s arguments.
 #[derive(Debug, Clone, Default)]
@@ -132,19 +133,14 @@ impl Images {
         Ok((Box::new(file), size, digest))
     }
 
-    /// A layer's tarball gzipped (fast level, so the same layer always gives the same blob)
-    /// into an unlinked temporary file, rewound: (file, size, digest of the gzip blob).
+    /// A layer's tarball gzipped (see [`gzip_options`]) into an unlinked temporary file,
+    /// rewound: (file, size, digest of the gzip blob).
     pub(super) fn gzip_layer(&self, diff_id: &Digest) -> Result<(std::fs::File, u64, Digest)> {
-        let tarball = self.layers.tarball(diff_id)?;
+        let mut tarball = self.layers.tarball(diff_id)?;
         let file = unlinked_temp_file(&self.tmp, "gzip")?;
         let mut hashing = HashingWriter::new(file);
-        {
-            let mut gz = flate2::write::GzEncoder::new(&mut hashing, flate2::Compression::fast());
-            io::copy(&mut { tarball }, &mut gz)
-                .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
-            gz.finish()
-                .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
-        }
+        pgzip::gzip(&mut tarball, &mut hashing, gzip_options())
+            .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
         let (mut file, size, digest) = hashing.finish()?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("rewind", &self.tmp, e))?;
@@ -319,6 +315,17 @@ fn write_atomically(path: &Path, write: impl FnOnce(File) -> Result<()>) -> Resu
             Err(cleanup) => Err(e.with_cleanup("remove partial export", cleanup)),
         },
     }
+}
+
+/// How layers are gzipped for export and push: on every core, at level 1.
+///
+/// Level 1, because the time saved compressing outweighs the bytes saved sending but on slow
+/// links: on a 466 MiB tarball of /usr (2 threads, flate2's Rust backend) level 1 took 2.0 s
+/// for 234 MB and level 6 12 s for 201 MB, so level 6 pays only below ~3 MB/s; on the
+/// registry benchmark's layer it saves 1% for 4.5 times the time. The same level and chunk
+/// size always give the same blob for a layer, so a pushed layer keeps its digest.
+pub(super) fn gzip_options() -> GzipOptions {
+    GzipOptions::new(1)
 }
 
 /// Counts and hashes what passes through.

@@ -3,12 +3,17 @@
 //!
 //! A blob is uploaded in one of two ways: a small one (a config) monolithically, its bytes in
 //! the `PUT` that ends the upload session; a layer as a chunked upload, its bytes streamed in
-//! a `PATCH` and the session closed by an empty `PUT` naming the digest. A failure part way
-//! starts a new session, a bounded number of times. The session's `Location` may name another
-//! host (storage behind the registry): credentials go only to the registry's own origin.
+//! a `PATCH` and the session closed by an empty `PUT` naming the digest. A blob made while it
+//! is sent (a layer gzipped on the fly) goes the second way, its `PATCH` body chunked and
+//! hashed as it passes, so its digest and size are known in time for the `PUT`. A failure
+//! part way starts a new session, a bounded number of times. The session's `Location` may
+//! name another host (storage behind the registry): credentials go only to the registry's
+//! own origin.
 
-use std::io::Read;
+use std::cell::RefCell;
+use std::io::{self, Read};
 
+use sha2::{Digest as _, Sha256};
 use ureq::SendBody;
 
 use super::client::{Client, Scope, header};
@@ -70,7 +75,7 @@ impl Client {
         repo: &str,
         digest: &Digest,
         size: u64,
-        open: &dyn Fn() -> std::io::Result<Box<dyn Read + Send>>,
+        open: &dyn Fn() -> io::Result<Box<dyn Read + Send>>,
     ) -> Result<()> {
         let step = format!("upload blob {digest} to {repo}");
         let mut attempt = 0;
@@ -90,17 +95,73 @@ impl Client {
         }
     }
 
-    fn upload_once(
+    /// Uploads a blob whose digest and size are known only once its bytes are read (made
+    /// while they are sent); `open` gives its bytes from the start (again for each attempt).
+    /// Returns the digest and size the registry accepted.
+    pub fn upload_streamed(
         &self,
         repo: &str,
-        digest: &Digest,
-        size: u64,
-        open: &dyn Fn() -> std::io::Result<Box<dyn Read + Send>>,
+        open: &dyn Fn() -> io::Result<Box<dyn Read + Send>>,
+    ) -> Result<(Digest, u64)> {
+        let step = format!("upload a blob to {repo}");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.upload_streamed_once(repo, open, &step) {
+                Ok(done) => return Ok(done),
+                Err(e) if attempt < self.attempts() && e.kind == super::Kind::Other => {
+                    log::info!(
+                        "{e}; starting the upload again ({attempt}/{})",
+                        self.attempts()
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn upload_streamed_once(
+        &self,
+        repo: &str,
+        open: &dyn Fn() -> io::Result<Box<dyn Read + Send>>,
         step: &str,
-    ) -> Result<()> {
+    ) -> Result<(Digest, u64)> {
         let scope = Scope::push(repo, None);
-        let start = self.url(&format!("/v2/{repo}/blobs/uploads/"));
+        let location = self.start_upload(repo, &scope, step)?;
+        // What the last PATCH sent: (digest, size), once its body was read to the end. Each
+        // try of the request (a new token, a retry) opens the blob again.
+        let sent = RefCell::new(None);
         let response = self.send(step, &scope, |auth| {
+            let mut reader = HashingReader::new(open().map_err(ureq::Error::Io)?);
+            let mut request = self
+                .agent()
+                .patch(&location)
+                .header("Content-Type", "application/octet-stream");
+            if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
+                request = request.header("Authorization", auth);
+            }
+            // No length: the body goes with chunked transfer encoding.
+            let response = request.send(SendBody::from_reader(&mut reader));
+            *sent.borrow_mut() = reader.finish();
+            response
+        })?;
+        if response.status() != 202 {
+            return Err(self.status_error(step, response));
+        }
+        let Some((digest, size)) = sent.into_inner() else {
+            return Err(self.error(step, "the registry answered before the blob was sent"));
+        };
+        let location = self.absolute(&header(&response, "location"));
+        let step = format!("upload blob {digest} to {repo}");
+        self.close_upload(&location, &digest, &scope, &step)?;
+        Ok((digest, size))
+    }
+
+    /// Opens an upload session in `repo`; returns its location.
+    fn start_upload(&self, repo: &str, scope: &Scope, step: &str) -> Result<String> {
+        let start = self.url(&format!("/v2/{repo}/blobs/uploads/"));
+        let response = self.send(step, scope, |auth| {
             let mut request = self.small(self.agent().post(&start));
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
@@ -110,8 +171,43 @@ impl Client {
         if response.status() != 202 {
             return Err(self.status_error(step, response));
         }
-        let mut location = self.absolute(&header(&response, "location"));
-        let body = |e: std::io::Error| self.error(step, format!("reading the blob: {e}"));
+        Ok(self.absolute(&header(&response, "location")))
+    }
+
+    /// Ends the upload session at `location`, whose bytes are all sent, as blob `digest`.
+    fn close_upload(
+        &self,
+        location: &str,
+        digest: &Digest,
+        scope: &Scope,
+        step: &str,
+    ) -> Result<()> {
+        let response = self.send(step, scope, |auth| {
+            let mut request = self
+                .small(self.agent().put(location))
+                .query("digest", digest.as_str());
+            if let Some(auth) = auth.filter(|_| self.same_origin(location)) {
+                request = request.header("Authorization", auth);
+            }
+            request.send_empty()
+        })?;
+        if response.status() != 201 {
+            return Err(self.status_error(step, response));
+        }
+        Ok(())
+    }
+
+    fn upload_once(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        open: &dyn Fn() -> io::Result<Box<dyn Read + Send>>,
+        step: &str,
+    ) -> Result<()> {
+        let scope = Scope::push(repo, None);
+        let location = self.start_upload(repo, &scope, step)?;
+        let body = |e: io::Error| self.error(step, format!("reading the blob: {e}"));
         if size > MONOLITHIC_MAX {
             let response = self.send(step, &scope, |auth| {
                 let mut reader = open().map_err(ureq::Error::Io)?;
@@ -128,20 +224,8 @@ impl Client {
             if response.status() != 202 {
                 return Err(self.status_error(step, response));
             }
-            location = self.absolute(&header(&response, "location"));
-            let response = self.send(step, &scope, |auth| {
-                let mut request = self
-                    .small(self.agent().put(&location))
-                    .query("digest", digest.as_str());
-                if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
-                    request = request.header("Authorization", auth);
-                }
-                request.send_empty()
-            })?;
-            if response.status() != 201 {
-                return Err(self.status_error(step, response));
-            }
-            return Ok(());
+            let location = self.absolute(&header(&response, "location"));
+            return self.close_upload(&location, digest, &scope, step);
         }
         let mut bytes = Vec::new();
         open()
@@ -220,5 +304,61 @@ impl Client {
         } else {
             self.url(location)
         }
+    }
+}
+
+/// Hashes and counts what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+    ended: bool,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+            ended: false,
+        }
+    }
+
+    /// The digest and size of everything read, if it was read to the end.
+    fn finish(self) -> Option<(Digest, u64)> {
+        let hex = format!("{:x}", self.hasher.finalize());
+        let digest = Digest::from_hex(&hex).expect("sha256 gives 64 lowercase hex digits");
+        self.ended.then_some((digest, self.size))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        self.ended |= n == 0 && !buf.is_empty();
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_reader_gives_a_digest_only_at_the_end() {
+        let bytes = b"a layer, gzipped while it uploads".to_vec();
+        let mut reader = HashingReader::new(&bytes[..]);
+        let mut half = vec![0u8; 10];
+        reader.read_exact(&mut half).unwrap();
+        assert_eq!(reader.finish(), None, "read part way");
+        let mut reader = HashingReader::new(&bytes[..]);
+        io::copy(&mut reader, &mut io::sink()).unwrap();
+        assert_eq!(
+            reader.finish(),
+            Some((Digest::of(&bytes), bytes.len() as u64))
+        );
     }
 }

@@ -39,6 +39,7 @@
 //! - `images.rs`: the image records
 //! - `archive/`: layer tarballs: safe extraction and the tar split
 //! - `compression.rs`: detecting and undoing gzip, bzip2, xz, zstd
+//! - `pgzip.rs`: gzip on several threads, byte for byte the same on any number of them
 //! - `budget.rs`: what one import may write
 //! - `dirchain.rs`: descriptors of the directories along a path
 //! - `dirs.rs`: private directories and their modes
@@ -59,6 +60,7 @@ pub mod layers;
 pub mod layout;
 pub mod origins;
 pub mod overlay;
+pub mod pgzip;
 pub mod trash;
 
 pub use error::{Result, StorageError};
