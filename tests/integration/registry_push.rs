@@ -60,7 +60,16 @@ fn push_then_pull_back_in_each_format() {
             .map(|l| l["mediaType"].as_str().unwrap().to_string())
             .collect()
     };
-    // The image's own format (Docker, from a docker-archive), layers as stored.
+    let digests = |m: &Value| -> Vec<String> {
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The image's own format (Docker, from a docker-archive); layers gzipped, as Podman
+    // pushed them to registries whatever `compress` said.
     let pushed = call_ok(
         &mut raw,
         "PushImage",
@@ -75,51 +84,53 @@ fn push_then_pull_back_in_each_format() {
     assert_eq!(m["config"]["digest"], format!("sha256:{id}"));
     assert_eq!(
         layer_types(&m),
-        ["application/vnd.docker.image.rootfs.diff.tar"; 2]
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"; 2]
     );
-    // Layers uploaded as stored have their DiffIDs as digests.
-    let digests: Vec<&str> = m["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap())
-        .collect();
-    assert_eq!(digests, fixtures().layered_diff_ids);
+    let own = digests(&m);
+    assert_ne!(own, fixtures().layered_diff_ids);
 
-    // OCI, gzipped, under docker:// (as Podman accepted it).
+    // OCI, under docker:// (as Podman accepted it), to another registry: the same gzip blobs
+    // (a layer is always gzipped to the same bytes), in OCI media types.
+    let second = Registry::plain();
+    let host2 = second.host();
+    std::fs::write(
+        setup.dir.path().join("registries.conf"),
+        format!("[registries.insecure]\nregistries = ['{host}', '{host2}']\n"),
+    )
+    .unwrap();
     call_ok(
         &mut raw,
         "PushImage",
-        json!({"name": id, "tag": format!("docker://{host}/oci/busybox:gz"), "format": "oci",
+        json!({"name": id, "tag": format!("docker://{host2}/oci/busybox:gz"), "format": "oci",
                "compress": true, "tlsverify": false}),
     );
-    let m = skopeo_manifest(&registry, "oci/busybox:gz");
+    let m = skopeo_manifest(&second, "oci/busybox:gz");
     assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     assert_eq!(
         layer_types(&m),
         ["application/vnd.oci.image.layer.v1.tar+gzip"; 2]
     );
+    assert_eq!(digests(&m), own);
     // skopeo reads the whole image (config and every blob) back.
     let copy = tempfile::tempdir().unwrap();
     run_ok(
         Command::new(require_tool("skopeo"))
             .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
-            .arg(format!("docker://{host}/oci/busybox:gz"))
+            .arg(format!("docker://{host2}/oci/busybox:gz"))
             .arg(format!("oci:{}:x", copy.path().display())),
     );
 
     // A fresh daemon pulls each back as the same image.
     let other = RegistryDaemon::start(Setup {
-        insecure: &[&host],
+        insecure: &[&host, &host2],
         ..Setup::default()
     });
     let mut raw2 = other.raw();
-    for name in ["own/busybox:1", "oci/busybox:gz"] {
-        assert_eq!(
-            pull(&mut raw2, &format!("{host}/{name}"), json!({})),
-            id,
-            "{name}"
-        );
+    for name in [
+        format!("{host}/own/busybox:1"),
+        format!("{host2}/oci/busybox:gz"),
+    ] {
+        assert_eq!(pull(&mut raw2, &name, json!({})), id, "{name}");
         call_ok(&mut raw2, "RemoveImage", json!({"name": id, "force": true}));
     }
     // v2s2 asked for by name, from an image imported as OCI: Docker media types.

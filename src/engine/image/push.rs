@@ -3,8 +3,10 @@
 //! Each layer goes up the cheapest way that works: a blob the registry already has in the
 //! target repository (asked with `HEAD`) is not sent; one it has in another repository, as
 //! recorded when it was pulled or pushed there (`storage::origins`), is mounted across; only
-//! then is it uploaded: as the stored tarball, or gzipped when the call asks to `compress`
-//! (on every core, and for a layer over 8 MiB while it uploads: see `push_gzipped`).
+//! then is it uploaded, gzipped (on every core, and for a layer over 8 MiB while it uploads:
+//! see `push_gzipped`). Layers always go to a registry compressed, whatever `compress` says,
+//! as they did from Podman 1.x: its `compress` forced compression for `dir:` destinations
+//! only, and a registry given uncompressed layers stores three times the bytes.
 //! The config follows, and the manifest last, in the format asked for (`oci`, or `v2s2` /
 //! `docker` for Docker schema 2; by default the image's own).
 
@@ -45,7 +47,7 @@ pub struct PushOptions {
     pub call: CallOptions,
     /// A signature policy file to check is readable; `None`: none.
     pub signature_policy: Option<PathBuf>,
-    /// Gzip layers that are stored uncompressed (all of them, as podlink stores layers).
+    /// The call's `compress`: accepted, and changes nothing (see the module doc).
     pub compress: bool,
     /// `oci`, `v2s2` (or `docker`), or empty for the image's own format.
     pub format: String,
@@ -154,7 +156,7 @@ impl Images {
         let client = Client::open(&self.registry, &registry, &options.call)?;
         let mut layers = Vec::new();
         for diff_id in &image.record.layers {
-            layers.push(self.push_layer(&client, &repo, diff_id, format, options.compress)?);
+            layers.push(self.push_layer(&client, &repo, diff_id, format)?);
         }
         let config = self.config_bytes(&image)?;
         let config_digest = Digest::of(&config);
@@ -182,10 +184,9 @@ impl Images {
         repo: &str,
         diff_id: &Digest,
         format: &Format,
-        compress: bool,
     ) -> Result<(String, Digest, u64)> {
         let registry = client.registry();
-        // Blobs known to hold this layer, usable in this format (and compressed if asked).
+        // Compressed blobs known to hold this layer, usable in this format.
         let known: Vec<(LayerOrigin, &'static str)> = self
             .origins
             .lock()
@@ -195,7 +196,7 @@ impl Images {
             .filter(|o| o.registry == registry)
             .filter_map(|o| {
                 let compression = compression_of(&o.media_type);
-                let usable = !compress || compression != Compression::None;
+                let usable = compression != Compression::None;
                 let media_type = format.layer_type(compression).filter(|_| usable)?;
                 Some((o, media_type))
             })
@@ -227,21 +228,8 @@ impl Images {
                 return Ok((media_type.to_string(), origin.digest.clone(), origin.size));
             }
         }
-        let (media_type, digest, size) = if compress {
-            let (digest, size) = self.push_gzipped(client, repo, diff_id, &known)?;
-            (format.gzip, digest, size)
-        } else {
-            let size = self.layers.record(diff_id)?.size;
-            if !client.blob_exists(repo, diff_id)? {
-                client.upload_blob(repo, diff_id, size, &|| {
-                    self.layers
-                        .tarball(diff_id)
-                        .map(|t| Box::new(t) as Box<dyn Read + Send>)
-                        .map_err(std::io::Error::other)
-                })?;
-            }
-            (format.plain, diff_id.clone(), size)
-        };
+        let (digest, size) = self.push_gzipped(client, repo, diff_id, &known)?;
+        let media_type = format.gzip;
         self.note_pushed(diff_id, registry, repo, &digest, media_type, size);
         Ok((media_type.to_string(), digest, size))
     }
