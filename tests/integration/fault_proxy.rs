@@ -256,6 +256,21 @@ impl FaultProxy {
             .collect()
     }
 
+    /// Like `requests_to`, once each of them has its status recorded: the proxy records it
+    /// after the response is written, so a client can see a response before its record is
+    /// complete. Waits at most `DEADLINE` (a reset request never gets a status).
+    pub fn answered_to(&self, method: &str, path: &str) -> Vec<Seen> {
+        let start = std::time::Instant::now();
+        loop {
+            let seen = self.requests_to(method, path);
+            if seen.iter().all(|s| s.status.is_some()) || start.elapsed() > crate::util::DEADLINE {
+                return seen;
+            }
+            // Polls: the proxy's worker finishes the record right after its last write.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Forgets the requests recorded so far.
     pub fn clear_requests(&self) {
         lock(&self.shared.seen).clear();

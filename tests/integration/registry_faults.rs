@@ -451,7 +451,7 @@ fn blobs_follow_redirects_to_storage_without_credentials() {
         pull(&mut raw, &name, json!({"creds": "carol:pw"})),
         fixtures().layered_id
     );
-    let redirected = proxy.requests_to("GET", "/blobs/");
+    let redirected = proxy.answered_to("GET", "/blobs/");
     assert_eq!(redirected.len(), 3, "{:?}", proxy.requests());
     assert!(
         redirected.iter().all(|r| r.status == Some(307)),
