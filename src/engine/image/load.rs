@@ -74,6 +74,11 @@ impl Images {
         for moved in layers.collect_garbage(&keep, &trash)? {
             log::info!("moved leftover {moved} to the trash");
         }
+        let origins = OriginStore::open(root);
+        let stale = origins.retain(&keep);
+        if stale > 0 {
+            log::info!("removed the origin records of {stale} layer(s) no image uses");
+        }
         Ok(Images {
             layers,
             store,
@@ -82,7 +87,7 @@ impl Images {
             trash,
             settings,
             registry,
-            origins: std::sync::Mutex::new(OriginStore::open(root)),
+            origins: std::sync::Mutex::new(origins),
         })
     }
 

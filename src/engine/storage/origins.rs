@@ -4,7 +4,8 @@
 //! repository of the same registry instead of uploading it again.
 //!
 //! One small JSON file per layer under `origins/`; a lost or stale entry only costs an
-//! upload (the registry is asked before anything is skipped).
+//! upload (the registry is asked before anything is skipped). The records of layers that are
+//! gone are removed at start-up ([`OriginStore::retain`]).
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,29 @@ impl OriginStore {
     }
 }
 
+impl OriginStore {
+    /// Removes the records of layers not in `keep` (layers that are gone); returns how many.
+    /// Called at start-up, with the layers the images use.
+    pub fn retain(&self, keep: &std::collections::HashSet<Digest>) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let kept = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|hex| Digest::from_hex(hex).ok())
+                .is_some_and(|d| keep.contains(&d));
+            if !kept && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +124,12 @@ mod tests {
         store.add(&layer, origin("a")).unwrap();
         let list = store.list(&layer);
         assert_eq!(list, vec![origin("a"), origin("b")]);
+        // A layer that is gone loses its record at the next start; kept ones stay.
+        let other = Digest::of(b"other");
+        store.add(&other, origin("c")).unwrap();
+        let keep = std::collections::HashSet::from([layer.clone()]);
+        assert_eq!(store.retain(&keep), 1);
+        assert!(store.list(&other).is_empty());
+        assert_eq!(store.list(&layer).len(), 2);
     }
 }
