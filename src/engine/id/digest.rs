@@ -72,7 +72,13 @@ impl Digest {
 
     /// The SHA-256 digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Digest(format!("{PREFIX}{:x}", Sha256::digest(bytes)))
+        Self::of_hasher(Sha256::new_with_prefix(bytes))
+    }
+
+    /// The digest a SHA-256 hasher fed with some bytes has reached (for bytes hashed as
+    /// they stream).
+    pub fn of_hasher(hasher: Sha256) -> Self {
+        Digest(format!("{PREFIX}{:x}", hasher.finalize()))
     }
 
     /// Its algorithm.

@@ -141,7 +141,7 @@ impl Images {
         let mut hashing = HashingWriter::new(file);
         pgzip::gzip(&mut tarball, &mut hashing, gzip_options())
             .map_err(|e| Error::io("compress layer", &self.tmp, e))?;
-        let (mut file, size, digest) = hashing.finish()?;
+        let (mut file, size, digest) = hashing.finish();
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("rewind", &self.tmp, e))?;
         Ok((file, size, digest))
@@ -344,9 +344,8 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    fn finish(self) -> Result<(W, u64, Digest)> {
-        let digest = Digest::from_hex(&format!("{:x}", self.hasher.finalize()))?;
-        Ok((self.inner, self.size, digest))
+    fn finish(self) -> (W, u64, Digest) {
+        (self.inner, self.size, Digest::of_hasher(self.hasher))
     }
 }
 

@@ -234,8 +234,8 @@ impl<'a> BlobStream<'a> {
                 self.done
             )));
         }
-        let actual = format!("sha256:{:x}", self.hasher.clone().finalize());
-        if actual != self.digest.as_str() {
+        let actual = Digest::of_hasher(self.hasher.clone());
+        if actual != self.digest {
             return Err(self.fail(format!("the blob's content has digest {actual}")));
         }
         Ok(())

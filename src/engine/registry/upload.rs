@@ -327,8 +327,7 @@ impl<R: Read> HashingReader<R> {
 
     /// The digest and size of everything read, if it was read to the end.
     fn finish(self) -> Option<(Digest, u64)> {
-        let hex = format!("{:x}", self.hasher.finalize());
-        let digest = Digest::from_hex(&hex).expect("sha256 gives 64 lowercase hex digits");
+        let digest = Digest::of_hasher(self.hasher);
         self.ended.then_some((digest, self.size))
     }
 }

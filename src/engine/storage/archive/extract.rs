@@ -101,8 +101,7 @@ fn extract_within(
         .map_err(|_| ArchiveError::io("finish", "layer", io::Error::other("tee still shared")))?
         .into_inner();
     let size = tee.offset;
-    let diff_id = Digest::parse(&format!("sha256:{:x}", tee.hasher.finalize()))
-        .expect("a SHA-256 in hex is a digest");
+    let diff_id = Digest::of_hasher(tee.hasher);
     tee.split
         .finish()
         .map_err(|e| ArchiveError::io("write", split, e))?;
