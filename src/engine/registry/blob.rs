@@ -127,16 +127,18 @@ impl<'a> BlobStream<'a> {
             .client
             .url(&format!("/v2/{}/blobs/{}", self.repo, self.digest));
         let from = self.done;
-        let response = self.client.send(&step, &Scope::pull(&self.repo), |auth| {
-            let mut request = self.client.agent().get(&url);
-            if from > 0 {
-                request = request.header("Range", format!("bytes={from}-"));
-            }
-            if let Some(auth) = auth {
-                request = request.header("Authorization", auth);
-            }
-            request.call()
-        })?;
+        let response = self
+            .client
+            .send(&step, &Scope::pull(&self.repo), &url, |auth| {
+                let mut request = self.client.agent().get(&url);
+                if from > 0 {
+                    request = request.header("Range", format!("bytes={from}-"));
+                }
+                if let Some(auth) = auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            })?;
         let status = response.status().as_u16();
         let mut skip = 0;
         match status {

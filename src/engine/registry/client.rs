@@ -228,7 +228,7 @@ impl Client {
 
     /// Whether `url` is on the registry's own scheme, host and port: only there do its
     /// credentials go (an upload `Location` may name any host).
-    pub fn same_origin(&self, url: &str) -> bool {
+    fn same_origin(&self, url: &str) -> bool {
         url.strip_prefix(&self.base)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
     }
@@ -356,18 +356,24 @@ impl Client {
             .ok_or_else(|| self.error(step, format!("{realm} answered without a token")))
     }
 
-    /// Sends a request with authentication for `scope`: `send` builds and sends it with the
-    /// given `Authorization` value. Connection failures, 429 and 5xx answers are retried
-    /// with backoff; a 401 once more with a fresh token. Returns any other answer.
+    /// Sends a request to `url` with authentication for `scope`: `send` builds and sends it
+    /// with the given `Authorization` value, which is `None` unless `url` is on the
+    /// registry's own origin (an upload `Location` may name storage elsewhere: credentials
+    /// never go there). Connection failures, 429 and 5xx answers are retried with backoff; a
+    /// 401 once more with a fresh token. Returns any other answer.
     pub fn send(
         &self,
         step: &str,
         scope: &Scope,
+        url: &str,
         send: impl Fn(Option<&str>) -> std::result::Result<Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response<ureq::Body>> {
         let mut fresh_token = false;
         loop {
-            let authorization = self.authorization(scope, step)?;
+            let authorization = match self.same_origin(url) {
+                true => self.authorization(scope, step)?,
+                false => None,
+            };
             let response = self.with_retries(step, || send(authorization.as_deref()))?;
             if response.status() == 401 && !fresh_token {
                 if let Some(Challenge::Bearer { .. }) = &self.challenge {

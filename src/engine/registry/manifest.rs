@@ -73,7 +73,7 @@ impl Client {
         let step = step.replace(":sha256:", "@sha256:");
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let accept = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX].join(", ");
-        let response = self.send(&step, &Scope::pull(repo), |auth| {
+        let response = self.send(&step, &Scope::pull(repo), &url, |auth| {
             let mut request = self.small(self.agent().get(&url)).header("Accept", &accept);
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);

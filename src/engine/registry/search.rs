@@ -223,7 +223,7 @@ impl Client {
                 break;
             }
             pages += 1;
-            let response = self.send(step, &Scope::catalog(), |auth| {
+            let response = self.send(step, &Scope::catalog(), &url, |auth| {
                 let mut request = self
                     .small(self.agent().get(&url))
                     .header("Accept", "application/json");

@@ -28,7 +28,7 @@ impl Client {
     pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool> {
         let step = format!("check blob {digest} in {repo}");
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
-        let response = self.send(&step, &Scope::push(repo, None), |auth| {
+        let response = self.send(&step, &Scope::push(repo, None), &url, |auth| {
             let mut request = self.small(self.agent().head(&url));
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
@@ -47,7 +47,7 @@ impl Client {
     pub fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
         let step = format!("mount blob {digest} from {from} into {repo}");
         let url = self.url(&format!("/v2/{repo}/blobs/uploads/"));
-        let response = self.send(&step, &Scope::push(repo, Some(from)), |auth| {
+        let response = self.send(&step, &Scope::push(repo, Some(from)), &url, |auth| {
             let mut request = self
                 .small(self.agent().post(&url))
                 .query("mount", digest.as_str())
@@ -78,21 +78,7 @@ impl Client {
         open: &dyn Fn() -> io::Result<Box<dyn Read + Send>>,
     ) -> Result<()> {
         let step = format!("upload blob {digest} to {repo}");
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.upload_once(repo, digest, size, open, &step) {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < self.attempts() && e.kind == super::Kind::Other => {
-                    log::info!(
-                        "{e}; starting the upload again ({attempt}/{})",
-                        self.attempts()
-                    );
-                    std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.in_new_sessions(|| self.upload_once(repo, digest, size, open, &step))
     }
 
     /// Uploads a blob whose digest and size are known only once its bytes are read (made
@@ -104,11 +90,17 @@ impl Client {
         open: &dyn Fn() -> io::Result<Box<dyn Read + Send>>,
     ) -> Result<(Digest, u64)> {
         let step = format!("upload a blob to {repo}");
+        self.in_new_sessions(|| self.upload_streamed_once(repo, open, &step))
+    }
+
+    /// Runs `upload` (one whole upload session) until it succeeds, fails for a reason a new
+    /// session cannot mend (credentials, a missing repository), or the attempts run out;
+    /// waits 200 ms more before each new try.
+    fn in_new_sessions<T>(&self, upload: impl Fn() -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.upload_streamed_once(repo, open, &step) {
-                Ok(done) => return Ok(done),
+            match upload() {
                 Err(e) if attempt < self.attempts() && e.kind == super::Kind::Other => {
                     log::info!(
                         "{e}; starting the upload again ({attempt}/{})",
@@ -116,7 +108,7 @@ impl Client {
                     );
                     std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
                 }
-                Err(e) => return Err(e),
+                done => return done,
             }
         }
     }
@@ -132,13 +124,13 @@ impl Client {
         // What the last PATCH sent: (digest, size), once its body was read to the end. Each
         // try of the request (a new token, a retry) opens the blob again.
         let sent = RefCell::new(None);
-        let response = self.send(step, &scope, |auth| {
+        let response = self.send(step, &scope, &location, |auth| {
             let mut reader = HashingReader::new(open().map_err(ureq::Error::Io)?);
             let mut request = self
                 .agent()
                 .patch(&location)
                 .header("Content-Type", "application/octet-stream");
-            if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
+            if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
             // No length: the body goes with chunked transfer encoding.
@@ -161,7 +153,7 @@ impl Client {
     /// Opens an upload session in `repo`; returns its location.
     fn start_upload(&self, repo: &str, scope: &Scope, step: &str) -> Result<String> {
         let start = self.url(&format!("/v2/{repo}/blobs/uploads/"));
-        let response = self.send(step, scope, |auth| {
+        let response = self.send(step, scope, &start, |auth| {
             let mut request = self.small(self.agent().post(&start));
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
@@ -182,11 +174,11 @@ impl Client {
         scope: &Scope,
         step: &str,
     ) -> Result<()> {
-        let response = self.send(step, scope, |auth| {
+        let response = self.send(step, scope, location, |auth| {
             let mut request = self
                 .small(self.agent().put(location))
                 .query("digest", digest.as_str());
-            if let Some(auth) = auth.filter(|_| self.same_origin(location)) {
+            if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
             request.send_empty()
@@ -209,14 +201,14 @@ impl Client {
         let location = self.start_upload(repo, &scope, step)?;
         let body = |e: io::Error| self.error(step, format!("reading the blob: {e}"));
         if size > MONOLITHIC_MAX {
-            let response = self.send(step, &scope, |auth| {
+            let response = self.send(step, &scope, &location, |auth| {
                 let mut reader = open().map_err(ureq::Error::Io)?;
                 let mut request = self
                     .agent()
                     .patch(&location)
                     .header("Content-Type", "application/octet-stream")
                     .header("Content-Length", size.to_string());
-                if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
+                if let Some(auth) = auth {
                     request = request.header("Authorization", auth);
                 }
                 request.send(SendBody::from_reader(&mut reader))
@@ -231,13 +223,13 @@ impl Client {
         open()
             .and_then(|mut r| r.read_to_end(&mut bytes))
             .map_err(body)?;
-        let response = self.send(step, &scope, |auth| {
+        let response = self.send(step, &scope, &location, |auth| {
             let mut request = self
                 .agent()
                 .put(&location)
                 .query("digest", digest.as_str())
                 .header("Content-Type", "application/octet-stream");
-            if let Some(auth) = auth.filter(|_| self.same_origin(&location)) {
+            if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
             request.send(&bytes[..])
@@ -258,7 +250,7 @@ impl Client {
     ) -> Result<String> {
         let step = format!("upload manifest {repo}:{reference}");
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let response = self.send(&step, &Scope::push(repo, None), |auth| {
+        let response = self.send(&step, &Scope::push(repo, None), &url, |auth| {
             let mut request = self
                 .small(self.agent().put(&url))
                 .header("Content-Type", media_type);
@@ -285,9 +277,9 @@ impl Client {
             return;
         }
         let url = self.absolute(location);
-        let result = self.send("cancel upload", &Scope::push(repo, None), |auth| {
+        let result = self.send("cancel upload", &Scope::push(repo, None), &url, |auth| {
             let mut request = self.small(self.agent().delete(&url));
-            if let Some(auth) = auth.filter(|_| self.same_origin(&url)) {
+            if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
             request.call()
