@@ -305,7 +305,16 @@ impl Images {
         let staged = self.fetch_layers(client, repo, &todo, progress)?;
         for ((slot, wanted), staged) in todo.iter().zip(staged) {
             layers[*slot] = Some(NewLayer::Staged(staged));
-            self.note_origin(&wanted.diff_id, client, repo, wanted);
+            self.note_origin(
+                &wanted.diff_id,
+                LayerOrigin {
+                    registry: client.registry().to_string(),
+                    repository: repo.to_string(),
+                    digest: wanted.digest.clone(),
+                    media_type: wanted.media_type.clone(),
+                    size: wanted.size,
+                },
+            );
         }
         self.store_image(NewImage {
             layers: layers
@@ -437,20 +446,6 @@ impl Images {
                 .into());
         }
         Ok(staged)
-    }
-
-    /// Records that `wanted`'s blob in `repo` holds its layer (for later pushes).
-    fn note_origin(&self, diff_id: &Digest, client: &Client, repo: &str, wanted: &Wanted) {
-        let origin = LayerOrigin {
-            registry: client.registry().to_string(),
-            repository: repo.to_string(),
-            digest: wanted.digest.clone(),
-            media_type: wanted.media_type.clone(),
-            size: wanted.size,
-        };
-        if let Err(e) = self.origins.lock().unwrap().add(diff_id, origin) {
-            log::warn!("cannot record where layer {diff_id} came from: {e}");
-        }
     }
 }
 

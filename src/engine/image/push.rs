@@ -201,6 +201,7 @@ impl Images {
                 Some((o, media_type))
             })
             .collect();
+        let mut reused = None;
         for (origin, media_type) in &known {
             // Only a shortcut: a registry that will not say, or will not mount (Harbor and
             // ECR refuse some mounts), gets the layer uploaded instead.
@@ -217,20 +218,27 @@ impl Images {
                 });
             if found {
                 log::debug!("layer {diff_id}: {} is in {repo} already", origin.digest);
-                self.note_pushed(
-                    diff_id,
-                    registry,
-                    repo,
-                    &origin.digest,
-                    media_type,
-                    origin.size,
-                );
-                return Ok((media_type.to_string(), origin.digest.clone(), origin.size));
+                reused = Some((*media_type, origin.digest.clone(), origin.size));
+                break;
             }
         }
-        let (digest, size) = self.push_gzipped(client, repo, diff_id, &known)?;
-        let media_type = format.gzip;
-        self.note_pushed(diff_id, registry, repo, &digest, media_type, size);
+        let (media_type, digest, size) = match reused {
+            Some(reused) => reused,
+            None => {
+                let (digest, size) = self.push_gzipped(client, repo, diff_id, &known)?;
+                (format.gzip, digest, size)
+            }
+        };
+        self.note_origin(
+            diff_id,
+            LayerOrigin {
+                registry: registry.to_string(),
+                repository: repo.to_string(),
+                digest: digest.clone(),
+                media_type: media_type.to_string(),
+                size,
+            },
+        );
         Ok((media_type.to_string(), digest, size))
     }
 
@@ -294,26 +302,5 @@ impl Images {
             Ok(Box::new(gzip) as Box<dyn Read + Send>)
         })?;
         Ok((digest, size))
-    }
-
-    fn note_pushed(
-        &self,
-        diff_id: &Digest,
-        registry: &str,
-        repo: &str,
-        digest: &Digest,
-        media_type: &str,
-        size: u64,
-    ) {
-        let origin = LayerOrigin {
-            registry: registry.to_string(),
-            repository: repo.to_string(),
-            digest: digest.clone(),
-            media_type: media_type.to_string(),
-            size,
-        };
-        if let Err(e) = self.origins.lock().unwrap().add(diff_id, origin) {
-            log::warn!("cannot record where layer {diff_id} was pushed: {e}");
-        }
     }
 }

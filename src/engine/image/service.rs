@@ -20,7 +20,7 @@ use crate::engine::registry::RegistrySettings;
 use crate::engine::storage::budget::Budget;
 use crate::engine::storage::images::{ImageRecord, ImageStore};
 use crate::engine::storage::layers::LayerStore;
-use crate::engine::storage::origins::OriginStore;
+use crate::engine::storage::origins::{LayerOrigin, OriginStore};
 use crate::engine::storage::trash::Trash;
 
 /// The images of the engine.
@@ -219,6 +219,15 @@ impl Images {
             self.remove_locked(&mut index, id)?;
         }
         Ok(victims)
+    }
+
+    /// Records that `origin` (a registry blob) holds layer `diff_id`, for later pushes; a
+    /// record that cannot be written only costs an upload, so it is logged.
+    pub(super) fn note_origin(&self, diff_id: &Digest, origin: LayerOrigin) {
+        let add = self.origins.lock().unwrap().add(diff_id, origin);
+        if let Err(e) = add {
+            log::warn!("cannot record which registry blob holds layer {diff_id}: {e}");
+        }
     }
 
     /// The stored config bytes of an image.
