@@ -25,6 +25,7 @@ use super::reference::Reference;
 use super::service::Images;
 use crate::engine::error::{Error, Result};
 use crate::engine::id::digest::Digest;
+use crate::engine::registry::conf::RegistriesConf;
 use crate::engine::registry::manifest::{self, Manifest, ManifestRef, RawManifest};
 use crate::engine::registry::{CallOptions, Client, Kind, RegistryError, policy};
 use crate::engine::storage::layers::StagedLayer;
@@ -96,12 +97,13 @@ impl Images {
         }
         let reference =
             Reference::parse(name).map_err(|e| Error::invalid("name", e.to_string()))?;
-        let candidates = self.candidates(&reference)?;
+        let conf = self.registry.conf()?;
+        let candidates = self.candidates(&reference, &conf)?;
         let short = candidates.len() > 1;
         let mut failures: Vec<RegistryError> = Vec::new();
         for candidate in &candidates {
             progress(PullEvent::Trying(candidate.normalized()));
-            match self.pull_one(candidate, options, progress) {
+            match self.pull_one(candidate, &conf, options, progress) {
                 Ok(id) => return Ok(id),
                 // A short name goes on to the next search registry while none has the name
                 // (or could be asked); once one has it, its failure is the answer.
@@ -134,11 +136,10 @@ impl Images {
 
     /// The references a name stands for: itself when it names a registry, else one per
     /// search registry.
-    fn candidates(&self, reference: &Reference) -> Result<Vec<Reference>> {
+    fn candidates(&self, reference: &Reference, conf: &RegistriesConf) -> Result<Vec<Reference>> {
         if !reference.is_short() {
             return Ok(vec![reference.clone()]);
         }
-        let conf = self.registry.conf()?;
         if conf.search.is_empty() {
             return Err(Error::invalid(
                 "name",
@@ -163,11 +164,12 @@ impl Images {
     fn pull_one(
         &self,
         reference: &Reference,
+        conf: &RegistriesConf,
         options: &PullOptions,
         progress: &mut dyn FnMut(PullEvent),
     ) -> std::result::Result<String, Failure> {
         let (client, repo, raw) = self
-            .find_manifest(reference, options)
+            .find_manifest(reference, conf, options)
             .map_err(Failure::Before)?;
         // From here the name exists: whatever fails is not "no such image" (a blob missing
         // or refused must not send a short name on to the next search registry).
@@ -184,11 +186,12 @@ impl Images {
     fn find_manifest(
         &self,
         reference: &Reference,
+        conf: &RegistriesConf,
         options: &PullOptions,
     ) -> Result<(Client, String, RawManifest)> {
         let full = reference.repository();
         // registries.conf may send a name's pulls elsewhere (a mirror, a local copy).
-        let source = self.registry.conf()?.rewrite(&full);
+        let source = conf.rewrite(&full);
         let (registry, repo) = source
             .split_once('/')
             .map(|(r, p)| (r.to_string(), p.to_string()))
@@ -199,7 +202,7 @@ impl Images {
             .unwrap_or_else(|| self.registry.policy.clone());
         policy::check(&policy, &reference.normalized(), &full)
             .map_err(|e| RegistryError::new(&registry, "check signature policy", e))?;
-        let client = Client::open(&self.registry, &registry, &options.call)?;
+        let client = Client::open(&self.registry, conf, &registry, &options.call)?;
         let pinned = match &reference.digest {
             Some(d) => Some(Digest::parse(d).map_err(|e| Error::invalid("name", e.to_string()))?),
             None => None,

@@ -153,7 +153,8 @@ impl Images {
             .strip_prefix(&format!("{registry}/"))
             .unwrap_or(&full)
             .to_string();
-        let client = Client::open(&self.registry, &registry, &options.call)?;
+        let conf = self.registry.conf()?;
+        let client = Client::open(&self.registry, &conf, &registry, &options.call)?;
         let mut layers = Vec::new();
         for diff_id in &image.record.layers {
             layers.push(self.push_layer(&client, &repo, diff_id, format)?);

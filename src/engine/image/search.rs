@@ -11,6 +11,7 @@
 
 use super::service::Images;
 use crate::engine::error::{Error, Result};
+use crate::engine::registry::conf::RegistriesConf;
 use crate::engine::registry::search::{DEFAULT_LIMIT, SearchResult, split_term};
 use crate::engine::registry::{CallOptions, Client, RegistryError};
 
@@ -26,9 +27,10 @@ impl Images {
         if term.is_empty() {
             return Err(Error::invalid("name", "the search term is empty"));
         }
-        let (registries, wanted) = self.search_registries(term)?;
+        let conf = self.registry.conf()?;
+        let (registries, wanted) = self.search_registries(term, &conf)?;
         let search = |registry: &str| {
-            Client::open(&self.registry, registry, &CallOptions::default())
+            Client::open(&self.registry, &conf, registry, &CallOptions::default())
                 .and_then(|client| client.search(wanted, limit))
         };
         let outcomes: Outcomes = if let [only] = registries.as_slice() {
@@ -69,11 +71,14 @@ impl Images {
     }
 
     /// The registries `term` is searched in, and what is looked for in them.
-    fn search_registries<'t>(&self, term: &'t str) -> Result<(Vec<String>, &'t str)> {
+    fn search_registries<'t>(
+        &self,
+        term: &'t str,
+        conf: &RegistriesConf,
+    ) -> Result<(Vec<String>, &'t str)> {
         if let (Some(registry), wanted) = split_term(term) {
             return Ok((vec![registry.to_string()], wanted));
         }
-        let conf = self.registry.conf()?;
         let file = self.registry.registries_conf.display();
         if conf.search.is_empty() {
             return Err(Error::invalid(

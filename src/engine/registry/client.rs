@@ -16,6 +16,7 @@ use ureq::Agent;
 use ureq::http::Response;
 
 use super::auth::{self, Challenge, Credentials};
+use super::conf::RegistriesConf;
 use super::error::{Kind, RegistryError, Result};
 use super::tls;
 use super::{CallOptions, RegistrySettings};
@@ -116,13 +117,14 @@ fn api_host(registry: &str) -> &str {
 
 impl Client {
     /// Opens a session with `registry`: finds its scheme (HTTPS; plain HTTP too when the
-    /// registry is insecure for this call) and how it authenticates (`GET /v2/`).
+    /// registry is insecure for this call) and how it authenticates (`GET /v2/`). `conf` is
+    /// registries.conf as the calling operation read it (once for all its registries).
     pub fn open(
         settings: &RegistrySettings,
+        conf: &RegistriesConf,
         registry: &str,
         options: &CallOptions,
     ) -> Result<Client> {
-        let conf = settings.conf()?;
         if conf.is_blocked(registry) {
             return Err(RegistryError::new(
                 registry,
