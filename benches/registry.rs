@@ -175,31 +175,13 @@ fn main() {
         if which("podman").is_some() {
             let root = dir.path().join("podman");
             let start = Instant::now();
-            let status = Command::new("podman")
-                .arg("--root")
-                .arg(root.join("root"))
-                .arg("--runroot")
-                .arg(root.join("run"))
-                .args(["pull", "-q", "--tls-verify=false", &reference])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("podman");
-            if status.success() {
+            if podman(&root, &["pull", "-q", "--tls-verify=false", &reference]) {
                 println!(
                     "  podman 4.3 pull: {:.1} ms (once)",
                     common::ms(start.elapsed())
                 );
             }
-            let _ = Command::new("podman")
-                .arg("--root")
-                .arg(root.join("root"))
-                .arg("--runroot")
-                .arg(root.join("run"))
-                .args(["system", "reset", "-f"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            podman(&root, &["system", "reset", "-f"]);
             let _ = std::fs::remove_dir_all(&root);
         }
     }
@@ -298,17 +280,7 @@ fn push_from_containers_storage(dir: &Path, reference: &str, runs: usize) {
     }
     let store = dir.join("containers-storage");
     let (root, runroot) = (store.join("root"), store.join("run"));
-    let pulled = Command::new("podman")
-        .arg("--root")
-        .arg(&root)
-        .arg("--runroot")
-        .arg(&runroot)
-        .args(["pull", "-q", "--tls-verify=false", reference])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !pulled {
+    if !podman(&store, &["pull", "-q", "--tls-verify=false", reference]) {
         println!("  (podman could not pull {reference}: no containers-storage figure)");
         return;
     }
@@ -332,15 +304,21 @@ fn push_from_containers_storage(dir: &Path, reference: &str, runs: usize) {
         "  skopeo copy from containers-storage (podman push's path, gzipping): {:.1} ms (median of {runs})",
         common::ms(common::median(&mut times))
     );
-    let _ = Command::new("podman")
+    podman(&store, &["system", "reset", "-f"]);
+}
+
+/// Runs podman with its storage under `dir` (`root/`, `run/`), quietly; whether it succeeded.
+fn podman(dir: &Path, args: &[&str]) -> bool {
+    Command::new("podman")
         .arg("--root")
-        .arg(&root)
+        .arg(dir.join("root"))
         .arg("--runroot")
-        .arg(&runroot)
-        .args(["system", "reset", "-f"])
+        .arg(dir.join("run"))
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status();
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A `docker-registry` on 127.0.0.1, killed when dropped.
