@@ -5,8 +5,9 @@
 //! - no import cycle among the files of `src/`: a file imports another when it names an item
 //!   through it (`use crate::engine::error::Result`, `super::record::ContainerRecord`, a path
 //!   in an expression); `mod x;` declarations are not imports;
-//! - imports run one way between rooms: varlink and start-up → the engine facade → container
-//!   → image, runtime, monitor, volume (and the engine's error type) → storage → the leaves
+//! - imports run one way between rooms: varlink and start-up → the engine facade → pod →
+//!   container → image, runtime, monitor, volume (and the engine's error type) → storage,
+//!   registry, network → the leaves
 //!   (IDs, tree walks, processes, sys).
 //!
 //! The parser is deliberately small (comments and string literals removed, then `use` trees and
@@ -415,6 +416,8 @@ fn no_import_cycle_among_source_files() {
 fn rank(module: &[String]) -> u32 {
     let m: Vec<&str> = module.iter().map(String::as_str).collect();
     match m.as_slice() {
+        // Pods are made of containers: the pod room drives the container room.
+        ["engine", "pod", ..] => 4,
         ["engine", "container", ..] => 3,
         ["engine", "image" | "runtime" | "monitor" | "volume", ..] => 2,
         // The engine's error wraps the rooms' own error types (runtime's, storage's), so it
@@ -422,12 +425,13 @@ fn rank(module: &[String]) -> u32 {
         ["engine", "error"] => 2,
         // The registry client speaks the distribution protocol and keeps an error type of its
         // own, like storage: the image room drives it.
-        ["engine", "storage" | "registry", ..] => 1,
+        // The bridge network, likewise, with an error type of its own: containers drive it.
+        ["engine", "storage" | "registry" | "network", ..] => 1,
         // The facade: the Engine, what it is opened with, the host facts it reports.
-        ["engine", "system" | "options"] | ["engine"] => 4,
+        ["engine", "system" | "options"] | ["engine"] => 5,
         // The leaves (IDs, tree walks, processes, `sys`) and the crate root's constants.
         ["engine", ..] | ["sys", ..] | [] => 0,
-        _ => 5,
+        _ => 6,
     }
 }
 

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engine::image::ImportSettings;
 use crate::engine::monitor::logs::MIN_LOG_SIZE_MAX;
+use crate::engine::network::NetworkSettings;
 use crate::engine::options::EngineOptions;
 use crate::engine::registry::RegistrySettings;
 use crate::engine::storage::budget::Limits;
@@ -228,6 +229,16 @@ pub struct ServeArgs {
     /// How many layers a pull fetches at once.
     #[arg(long, env = "PODLINK_PULL_PARALLEL", default_value_t = 3)]
     pub pull_parallel: usize,
+    /// The default network's bridge (at most 15 bytes).
+    #[arg(long, env = "PODLINK_BRIDGE", default_value = "cni-podman0")]
+    pub bridge: String,
+    /// The default network's subnet (`ADDRESS/PREFIX`, IPv4, prefix 8 to 30); the bridge holds
+    /// its first host address.
+    #[arg(long, env = "PODLINK_SUBNET", default_value = "10.88.0.0/16")]
+    pub subnet: String,
+    /// podlink's nftables table (family `ip`): nothing else in it is anyone else's.
+    #[arg(long, env = "PODLINK_NFT_TABLE", default_value = "podlink")]
+    pub nft_table: String,
 }
 
 /// Where the service listens.
@@ -284,6 +295,58 @@ impl ListenAddress {
     }
 }
 
+/// The network settings of the flags: a bridge name the kernel takes, a subnet with room, a
+/// table name nft takes.
+fn network_settings(runroot: &Path, serve: &ServeArgs) -> Result<NetworkSettings, ConfigError> {
+    let bad = |flag: &'static str, value: &str, why: &str| ConfigError::Network {
+        flag,
+        value: value.to_string(),
+        why: why.to_string(),
+    };
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    };
+    if !name_ok(&serve.bridge) || serve.bridge.len() > 15 {
+        return Err(bad(
+            "--bridge",
+            &serve.bridge,
+            "use at most 15 of a-z, 0-9, - and _",
+        ));
+    }
+    if !name_ok(&serve.nft_table) {
+        return Err(bad(
+            "--nft-table",
+            &serve.nft_table,
+            "use a-z, 0-9, - and _",
+        ));
+    }
+    let (address, prefix) = serve
+        .subnet
+        .split_once('/')
+        .ok_or_else(|| bad("--subnet", &serve.subnet, "use ADDRESS/PREFIX"))?;
+    let address: std::net::Ipv4Addr = address
+        .parse()
+        .map_err(|_| bad("--subnet", &serve.subnet, "not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (8..=30).contains(p))
+        .ok_or_else(|| bad("--subnet", &serve.subnet, "the prefix must be 8 to 30"))?;
+    let mask = u32::MAX << (32 - prefix);
+    if u32::from(address) & !mask != 0 {
+        return Err(bad("--subnet", &serve.subnet, "host bits are set"));
+    }
+    Ok(NetworkSettings {
+        bridge: serve.bridge.clone(),
+        subnet: address,
+        prefix,
+        nft_table: serve.nft_table.clone(),
+        ..NetworkSettings::defaults(runroot)
+    })
+}
+
 /// Everything the daemon runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -314,6 +377,8 @@ pub struct Config {
     pub test_panic_method: Option<String>,
     /// Limits and timeouts of image imports.
     pub imports: ImportSettings,
+    /// The bridge network's bridge, subnet and nftables table.
+    pub network: NetworkSettings,
 }
 
 impl Config {
@@ -324,7 +389,9 @@ impl Config {
         if serve.log_size_max < -1 {
             return Err(ConfigError::LogSizeMax(serve.log_size_max));
         }
+        let network = network_settings(&global.runroot, &serve)?;
         let config = Config {
+            network,
             root: global.root,
             runroot: global.runroot,
             runtime: global.runtime,
@@ -375,6 +442,7 @@ impl Config {
             log_size_max: self.log_size_max,
             imports: self.imports.clone(),
             runtime: self.runtime.clone(),
+            network: self.network.clone(),
         }
     }
 
@@ -443,6 +511,16 @@ pub enum ConfigError {
     /// An http timeout of zero would wait forever.
     #[error("--http-connect-timeout and --http-read-timeout must be at least 1 second")]
     HttpTimeout,
+    /// A network flag's value cannot be used.
+    #[error("{flag} {value:?}: {why}")]
+    Network {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: String,
+        /// Why not.
+        why: String,
+    },
     /// The buffered-bytes bound is too small to be useful.
     #[error("--max-buffered must be at least 1 MiB (1048576 bytes), got {0}")]
     MaxBuffered(usize),

@@ -121,6 +121,9 @@ pub enum Error {
     /// step and what happened.
     #[error(transparent)]
     Registry(#[from] super::registry::RegistryError),
+    /// Bridge networking failed (or refused a client's input: the message names the field).
+    #[error(transparent)]
+    Bridge(#[from] super::network::NetworkError),
     /// The method exists in the interface but podlink does not implement it yet.
     #[error("{0} is not implemented by podlink yet")]
     NotImplemented(&'static str),

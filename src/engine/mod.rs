@@ -19,7 +19,8 @@
 //! - `image/`: the image index, import, export, commit, inspect; `runtime/`: runc or crun,
 //!   the OCI spec, seccomp, cgroups, CRIU; `monitor/`: the per-container monitor process;
 //!   `volume`: named volumes; `error`: the engine's error, which wraps the rooms' own;
-//! - `storage/`: layers and image records on disk, archives, overlay mounts;
+//! - `storage/`: layers and image records on disk, archives, overlay mounts; `registry/`: the
+//!   registry client; `network/`: the bridge, veths, namespaces files, nftables, addresses;
 //! - the leaves: `id/` (digests, image and container IDs: the only things paths are built
 //!   from), `tree` (descriptor-based tree walks), `process`, `caller`, `time`.
 #![warn(missing_docs)]
@@ -30,6 +31,7 @@ pub mod error;
 pub mod id;
 pub mod image;
 pub mod monitor;
+pub mod network;
 pub mod options;
 pub mod process;
 pub mod registry;
@@ -68,6 +70,7 @@ impl Engine {
             log_size_max,
             imports,
             runtime: runtime_choice,
+            network,
         } = options;
         for dir in [&root, &runroot] {
             storage::dirs::create_dir_with_mode(dir, storage::dirs::TRAVERSABLE_DIR_MODE)?;
@@ -82,6 +85,7 @@ impl Engine {
                 log::warn!("no working OCI runtime (runc or crun) found: containers cannot run")
             }
         }
+        let network = Arc::new(network::Network::open(network)?);
         let settings = container::ContainerSettings {
             root: root.clone(),
             runroot: runroot.clone(),
@@ -92,7 +96,13 @@ impl Engine {
             root,
             runroot,
             registries_conf,
-            containers: container::Containers::new(store, Arc::clone(&images), runtime, settings),
+            containers: container::Containers::new(
+                store,
+                Arc::clone(&images),
+                runtime,
+                network,
+                settings,
+            ),
             images,
         })
     }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::engine::image::ImportSettings;
+use crate::engine::network::NetworkSettings;
 use crate::engine::registry::RegistrySettings;
 
 /// The settings `Engine::new` opens the engine with.
@@ -22,6 +23,8 @@ pub struct EngineOptions {
     pub log_size_max: Option<u64>,
     /// Limits and timeouts of image imports.
     pub imports: ImportSettings,
+    /// The bridge network's bridge, subnet and nftables table.
+    pub network: NetworkSettings,
     /// The OCI runtime asked for (path or name of runc or crun); `None`: the first that works.
     pub runtime: Option<PathBuf>,
 }

@@ -78,6 +78,7 @@ fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
         | Error::Timeout { .. }
         | Error::Network { .. }
         | Error::Registry(_)
+        | Error::Bridge(_)
         | Error::NotImplemented(_)
         | Error::Storage(_)
         | Error::Io { .. } => (

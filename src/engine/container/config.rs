@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::network::BridgeAddress;
 use crate::engine::runtime::spec::input::{
     IdMap, MountSpec, Namespaces, Resources, SpecConfig, Ulimit,
 };
@@ -120,6 +121,16 @@ pub struct ContainerConfig {
     pub log_path: String,
     /// Ports the container exposes (recorded; published ports come with bridge networking).
     pub exposed_ports: Vec<String>,
+    /// Its place on the bridge network (address, published ports), from create to removal;
+    /// `None` without one (`net_mode` none, host, or a namespace joined).
+    #[serde(default)]
+    pub bridge: Option<BridgeAddress>,
+    /// The ID of the pod it belongs to; empty for none.
+    #[serde(default)]
+    pub pod: String,
+    /// It is its pod's infra container.
+    #[serde(default)]
+    pub infra: bool,
     /// The root filesystem's files were shifted into the user namespace (an overlay with
     /// metacopy, so only metadata was copied up).
     pub shifted_rootfs: bool,

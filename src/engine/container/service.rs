@@ -13,6 +13,7 @@ use super::cpu_samples::CpuSamples;
 use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
+use crate::engine::network::Network;
 use crate::engine::runtime::OciRuntime;
 
 /// Settings the container operations take from the daemon.
@@ -34,6 +35,7 @@ pub struct Containers {
     store: ContainerStore,
     images: Arc<Images>,
     runtime: Option<OciRuntime>,
+    network: Arc<Network>,
     settings: ContainerSettings,
     cpu_samples: CpuSamples,
 }
@@ -44,15 +46,22 @@ impl Containers {
         store: ContainerStore,
         images: Arc<Images>,
         runtime: Option<OciRuntime>,
+        network: Arc<Network>,
         settings: ContainerSettings,
     ) -> Self {
         Containers {
             store,
             images,
             runtime,
+            network,
             settings,
             cpu_samples: Default::default(),
         }
+    }
+
+    /// The bridge network.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     /// The container records.

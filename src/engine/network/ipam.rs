@@ -1,0 +1,1 @@
+//! ipam: see the room's module doc.

@@ -1,0 +1,1 @@
+//! link: see the room's module doc.

@@ -1,0 +1,1 @@
+//! netns: see the room's module doc.

@@ -1,0 +1,1 @@
+//! nft: see the room's module doc.

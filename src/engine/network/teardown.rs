@@ -1,0 +1,1 @@
+//! teardown: see the room's module doc.
