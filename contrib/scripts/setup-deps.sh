@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what podlink needs on Debian 12, idempotently. Run as root.
 #   setup-deps.sh service   what the service needs: a Rust toolchain, runc and crun, catatonit
-#                           (Create's `init`), containers-common (the default seccomp profile),
-#                           criu (ContainerCheckpoint and ContainerRestore)
+#                           (Create's `init`, pods' infra), containers-common (the default
+#                           seccomp profile), criu (ContainerCheckpoint and ContainerRestore),
+#                           nftables (`nft`: the bridge network's NAT and published ports)
 #   setup-deps.sh test      the above plus every tool the test suite drives
 set -euo pipefail
 
 role=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
-service_packages=(ca-certificates curl gcc libc6-dev git runc crun catatonit golang-github-containers-common criu)
+service_packages=(ca-certificates curl gcc libc6-dev git runc crun catatonit golang-github-containers-common criu nftables)
 test_packages=(busybox-static skopeo podman systemd python3 python3-pip python3-venv tar gzip xz-utils zstd docker-registry apache2-utils openssl)
 
 packages=("${service_packages[@]}")
