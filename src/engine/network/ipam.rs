@@ -52,8 +52,8 @@ impl Ipam {
         let mut candidate = self.next.clamp(first, last);
         for _ in 0..count {
             let ip = Ipv4Addr::from(candidate);
-            if !self.held.contains_key(&ip) {
-                self.held.insert(ip, owner.to_string());
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.held.entry(ip) {
+                slot.insert(owner.to_string());
                 self.next = if candidate == last { first } else { candidate + 1 };
                 return Ok(ip);
             }
