@@ -140,3 +140,7 @@ mod registry_support;
 
 /// Smoke tests of the fault proxy, through skopeo and curl only.
 mod proxy_support;
+
+/// The network room (issue 11) driven directly: bridges, veths, namespaces, nftables. Needs
+/// root.
+mod network_room;
