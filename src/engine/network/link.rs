@@ -18,7 +18,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -226,6 +227,23 @@ impl Rtnl {
             .map(drop)
     }
 
+    /// Turns hairpin mode on for bridge port `port`: with br_netfilter loaded (Docker loads
+    /// it), a container's packet to its own published port is DNATed at the bridge and must
+    /// leave by the port it came in by, as CNI's bridge plugin allows for Podman
+    /// (`hairpinMode`). (`ip link set PORT type bridge_slave hairpin on`; through netlink
+    /// rather than sysfs, which shows the namespace of whoever mounted it.)
+    pub fn set_hairpin(&mut self, port: &str) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(port.to_string()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )])),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(msg), 0).map(drop)
+    }
+
     /// Deletes link `name` (a veth's peer goes with it); returns false when there was none.
     pub fn delete_link(&mut self, name: &str) -> io::Result<bool> {
         let mut msg = LinkMessage::default();
@@ -300,13 +318,6 @@ pub fn enable_forwarding(bridge: &str) -> io::Result<()> {
         format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
         "1",
     )
-}
-
-/// Turns hairpin mode on for bridge port `port`: with br_netfilter loaded (Docker loads it),
-/// a container's packet to its own published port is DNATed at the bridge and must leave
-/// through the port it came in by, as CNI's bridge plugin allows for Podman (`hairpinMode`).
-pub fn set_hairpin(port: &str) -> io::Result<()> {
-    std::fs::write(format!("/sys/class/net/{port}/brport/hairpin_mode"), "1")
 }
 
 /// The host end's name for endpoint `id`: `veth` and the ID's first 11 characters (15 bytes,

@@ -281,8 +281,9 @@ impl Inner {
                 .map_err(host_err(format!("remove old veth of {id}")))?;
             rtnl.create_veth(&veth, bridge, "eth0", mac, std::os::fd::AsFd::as_fd(&ns))
                 .map_err(host_err(format!("create veth pair for {id}")))?;
+            rtnl.set_hairpin(&veth)
+                .map_err(host_err(format!("set hairpin mode on {veth}")))?;
         }
-        link::set_hairpin(&veth).map_err(host_err(format!("set hairpin mode on {veth}")))?;
         Rtnl::open_in(path)
             .and_then(|mut inside| inside.configure_inside("eth0", a.ip, a.prefix, a.gateway))
             .map_err(host_err(format!("configure the namespace of {id}")))?;
