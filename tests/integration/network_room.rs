@@ -424,3 +424,51 @@ fn setup_and_teardown_times() {
     net.teardown(&first);
     net.settle();
 }
+
+#[test]
+fn a_dropping_forward_policy_gets_tagged_accepts_removed_alone() {
+    if !privileged("a_dropping_forward_policy_gets_tagged_accepts_removed_alone") {
+        return;
+    }
+    let room = Room::new();
+    let settings = room.settings.clone();
+    // In a network namespace of this test's own (a thread's, inherited by the threads and
+    // processes it starts), so the host's FORWARD policy is never touched.
+    let ids = (room.id(), room.id());
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+        let iptables = |args: &[&str]| {
+            let out = Command::new("iptables")
+                .args(args)
+                .output()
+                .expect("iptables");
+            assert!(out.status.success(), "iptables {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        iptables(&["-P", "FORWARD", "DROP"]);
+        iptables(&["-A", "FORWARD", "-i", "lo", "-j", "ACCEPT"]);
+        let net = Network::open(settings.clone()).expect("open");
+        let endpoints: Vec<Endpoint> = [ids.0, ids.1]
+            .into_iter()
+            .map(|id| {
+                let address = net.allocate(&id, Vec::new()).expect("allocate");
+                Endpoint { id, address }
+            })
+            .collect();
+        let a = net.setup(&endpoints[0]).expect("setup a");
+        net.setup(&endpoints[1]).expect("setup b");
+        let rules = iptables(&["-S", "FORWARD"]);
+        let tag = format!("\"podlink {}\"", settings.bridge);
+        assert_eq!(rules.matches(&tag).count(), 2, "{rules}");
+        ping(&a, endpoints[1].address.ip);
+        for e in &endpoints {
+            net.teardown(e);
+        }
+        net.remove_all().expect("remove_all");
+        let rules = iptables(&["-S", "FORWARD"]);
+        assert!(!rules.contains(&tag), "{rules}");
+        assert!(rules.contains("-P FORWARD DROP") && rules.contains("-A FORWARD -i lo -j ACCEPT"));
+    })
+    .join()
+    .expect("test thread");
+}
