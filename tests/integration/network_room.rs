@@ -472,3 +472,31 @@ fn a_dropping_forward_policy_gets_tagged_accepts_removed_alone() {
     .join()
     .expect("test thread");
 }
+
+#[test]
+fn a_setup_waits_for_a_queued_teardown_and_a_second_setup_keeps_the_first() {
+    if !privileged("a_setup_waits_for_a_queued_teardown_and_a_second_setup_keeps_the_first") {
+        return;
+    }
+    let room = Room::new();
+    let net = room.open();
+    let e = room.endpoint(&net, &["127.0.0.1::80"]);
+    let ns = net.setup(&e).expect("setup");
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let first = inode(&ns);
+    assert_eq!(net.setup(&e).expect("again"), ns);
+    assert_eq!(
+        inode(&ns),
+        first,
+        "a second setup keeps the namespace in use"
+    );
+    // A restart: teardown queued, setup at once; the setup waits, then makes a new one.
+    net.teardown(&e);
+    net.setup(&e).expect("setup after teardown");
+    assert_ne!(inode(&ns), first, "a new namespace");
+    ping(&ns, room.settings.gateway());
+    assert!(elements_of(&room).contains(&format!("{} :", e.address.ports[0].host_port)));
+    net.teardown(&e);
+    net.settle();
+    net.release(&e.id);
+}

@@ -50,8 +50,6 @@ struct Host {
     /// The bridge's index, once it is up with its address, the table written and
     /// forwarding on.
     bridge: Option<u32>,
-    /// Whether this service inserted iptables accepts (the host's FORWARD policy drops).
-    accepts: bool,
     /// The endpoints set up, with the nftables elements of their ports.
     active: HashMap<String, Vec<Element>>,
 }
@@ -170,9 +168,15 @@ impl Network {
     /// routes and loopback inside, the nftables elements of its ports. Waits first for a
     /// teardown of the same endpoint still queued. On failure, whatever was made is undone
     /// before the error returns. Returns the namespace file's path for the runtime to join.
+    ///
+    /// An endpoint already set up (and not torn down since) is left as it is: its namespace
+    /// is in use.
     pub fn setup(&self, e: &Endpoint) -> Result<PathBuf> {
         self.queue.wait_for(&e.id);
         let inner = &*self.inner;
+        if lock(&inner.host).active.contains_key(&e.id) {
+            return Ok(inner.netns_path(&e.id));
+        }
         let bridge = inner.ensure_ready()?;
         let path = inner.netns_path(&e.id);
         let made = inner.setup_endpoint(e, bridge, &path);
@@ -258,7 +262,7 @@ impl Inner {
         let all: Vec<Element> = host.active.values().flatten().cloned().collect();
         nft::apply(&self.table.ruleset(&all))
             .map_err(host_err(format!("write nftables table {}", s.nft_table)))?;
-        host.accepts |= nft::add_forward_accepts(&s.bridge).map_err(host_err(format!(
+        nft::add_forward_accepts(&s.bridge).map_err(host_err(format!(
             "add iptables FORWARD accepts for {}",
             s.bridge
         )))?;
@@ -350,6 +354,15 @@ impl Inner {
                     .map_err(host_err(format!("remove stale netns {name}")))?;
             }
         }
+        if !exists && live.is_empty() && s.netns_dir.exists() {
+            // A service ran here and its bridge is gone (removed by hand, or a crash in
+            // remove_all): its table and the directory's mount are all that may be left.
+            netns::release_dir(&s.netns_dir)
+                .map_err(host_err(format!("release {}", s.netns_dir.display())))?;
+            self.table
+                .remove()
+                .map_err(host_err(format!("remove nftables table {}", s.nft_table)))?;
+        }
         Ok(())
     }
 
@@ -383,7 +396,6 @@ impl Inner {
             .remove()
             .map_err(host_err(format!("remove nftables table {}", s.nft_table)))?;
         nft::remove_forward_accepts(&s.bridge);
-        host.accepts = false;
         host.bridge = None;
         host.active.clear();
         Ok(())
