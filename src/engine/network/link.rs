@@ -67,18 +67,30 @@ impl Rtnl {
         })
     }
 
-    /// Sends `msg` and waits for its ACK; with `NLM_F_DUMP` in `flags`, collects the replies
-    /// until the dump's end instead.
+    /// Sends `msg` with `flags` and waits for its ACK (a reply, for a get, comes before it).
     fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(msg, NLM_F_ACK | flags)
+    }
+
+    /// Sends `msg` as a dump request and collects the replies until the dump's end (the
+    /// kernel sends no ACK after a dump).
+    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(msg, NLM_F_DUMP)
+    }
+
+    fn exchange(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
+        header.flags = NLM_F_REQUEST | flags;
         header.sequence_number = seq;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
         packet.finalize();
@@ -88,7 +100,10 @@ impl Rtnl {
         let mut replies = Vec::new();
         loop {
             self.buf.clear();
-            let n = self.socket.recv(&mut self.buf, 0)?;
+            let n = match self.socket.recv(&mut self.buf, 0) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
             let mut offset = 0;
             while offset < n {
                 let reply =
@@ -257,10 +272,7 @@ impl Rtnl {
 
     /// The names of the links attached to bridge `bridge`.
     pub fn ports_of(&mut self, bridge: u32) -> io::Result<Vec<String>> {
-        let replies = self.request(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_DUMP,
-        )?;
+        let replies = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
         Ok(replies
             .into_iter()
             .filter_map(|r| match r {
