@@ -500,3 +500,54 @@ fn a_setup_waits_for_a_queued_teardown_and_a_second_setup_keeps_the_first() {
     net.settle();
     net.release(&e.id);
 }
+
+#[test]
+fn a_published_udp_port_reaches_a_listener_inside() {
+    if !privileged("a_published_udp_port_reaches_a_listener_inside") {
+        return;
+    }
+    let room = Room::new();
+    let net = room.open();
+    let e = room.endpoint(&net, &["127.0.0.1::5353/udp"]);
+    let host_port = e.address.ports[0].host_port;
+    let ns = net.setup(&e).expect("setup");
+    // The listener: a socket made by a thread inside the namespace (busybox nc has no UDP;
+    // a socket stays in the namespace it was made in).
+    let listener = std::thread::spawn(move || {
+        let file = std::fs::File::open(&ns).expect("open netns");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        std::net::UdpSocket::bind("0.0.0.0:5353").expect("bind inside")
+    })
+    .join()
+    .expect("listener thread");
+    listener
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 64];
+    let (n, from) = loop {
+        socket
+            .send_to(b"over udp", ("127.0.0.1", host_port))
+            .expect("send");
+        if let Ok(got) = listener.recv_from(&mut buf) {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no datagram reached the listener"
+        );
+    };
+    assert_eq!(&buf[..n], b"over udp");
+    // Masqueraded from 127.0.0.1 to the gateway, which the reply goes back to.
+    assert_eq!(from.ip(), std::net::IpAddr::V4(room.settings.gateway()));
+    listener.send_to(b"back", from).expect("reply");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let n = socket.recv(&mut buf).expect("the reply");
+    assert_eq!(&buf[..n], b"back");
+    net.teardown(&e);
+    net.settle();
+    net.release(&e.id);
+}
