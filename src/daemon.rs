@@ -84,6 +84,8 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
         .name("signals".into())
         .spawn(move || wait_for_signals(signals, &on_signal))?;
 
+    // Kept for the network's shutdown once the server has stopped.
+    let network_owner = Arc::clone(&engine);
     let dispatcher = dispatcher(engine);
     #[cfg(debug_assertions)]
     let dispatcher = dispatcher.panic_on(config.test_panic_method.clone());
@@ -97,6 +99,11 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
     let result = server::serve(listener, Arc::new(dispatcher), shutdown, options);
     if let Some(bound) = bound {
         bound.remove();
+    }
+    // The bridge, table and namespace directory go when no container still uses them (see
+    // `Network::shutdown`); otherwise the next start reconciles them.
+    if let Err(e) = network_owner.containers().network().shutdown() {
+        log::warn!("network shutdown: {e}");
     }
     match result? {
         StopReason::Shutdown => log::info!("stopped on signal"),

@@ -551,3 +551,30 @@ fn a_published_udp_port_reaches_a_listener_inside() {
     net.settle();
     net.release(&e.id);
 }
+
+#[test]
+fn shutdown_removes_everything_only_when_it_may() {
+    if !privileged("shutdown_removes_everything_only_when_it_may") {
+        return;
+    }
+    let room = Room::new();
+    // Never touched: nothing to do.
+    let net = room.open();
+    net.reconcile(&[]);
+    assert!(!net.shutdown().expect("shutdown"), "nothing was made");
+    let e = room.endpoint(&net, &[]);
+    net.setup(&e).expect("setup");
+    // An endpoint up: everything stays.
+    assert!(!net.shutdown().expect("shutdown"));
+    assert!(link_exists(&room.settings.bridge));
+    net.teardown(&e);
+    assert!(net.shutdown().expect("shutdown"), "nothing is up any more");
+    assert!(room.leftovers().is_empty(), "{:?}", room.leftovers());
+    // Before reconcile, endpoints of an earlier service's containers are unknown.
+    let net = room.open();
+    let e = room.endpoint(&net, &[]);
+    net.setup(&e).expect("setup");
+    net.teardown(&e);
+    assert!(!net.shutdown().expect("shutdown"), "not reconciled yet");
+    assert!(link_exists(&room.settings.bridge));
+}

@@ -52,6 +52,11 @@ struct Host {
     bridge: Option<u32>,
     /// The endpoints set up, with the nftables elements of their ports.
     active: HashMap<String, Vec<Element>>,
+    /// Whether `reconcile` has run: until it has, endpoints of containers that outlived an
+    /// earlier service may be up without being in `active`.
+    reconciled: bool,
+    /// Whether this service made (or found and took over) the bridge and table.
+    made: bool,
 }
 
 /// A host step's error: the step and why.
@@ -203,6 +208,8 @@ impl Network {
     /// At start-up, after `claim`: brings the host in line with `live`, the endpoints of
     /// containers that still run. podlink's table is rewritten with exactly their elements;
     /// veths on the bridge and namespace files that belong to no live endpoint are removed.
+    /// Call it at every start, with no endpoints when no container is bridged: until it has
+    /// run, `shutdown` leaves everything in place.
     pub fn reconcile(&self, live: &[Endpoint]) {
         if let Err(e) = self.inner.reconcile(live) {
             log::warn!("network reconcile: {e}");
@@ -217,14 +224,20 @@ impl Network {
         self.inner.remove_all()
     }
 
-    /// For an orderly shutdown of the service: waits for queued teardowns, then, when no
-    /// endpoint is set up any more, removes everything (`remove_all`) so that a stopped
-    /// service leaves nothing. With endpoints still up (containers outlive the service),
-    /// everything stays for the next start's `reconcile`. Returns whether it removed.
+    /// For an orderly shutdown of the service: waits for queued teardowns, then, when this
+    /// service made the bridge (or took it over at `reconcile`) and no endpoint is set up any
+    /// more, removes everything (`remove_all`) so that a stopped service leaves nothing. With
+    /// endpoints still up (containers outlive the service), or before `reconcile` has run
+    /// (endpoints of an earlier service's containers are unknown until then), everything
+    /// stays for the next start. A service that never touched the network does nothing (no
+    /// exec of nft or iptables). Returns whether it removed.
     pub fn shutdown(&self) -> Result<bool> {
         self.queue.settle();
-        if !lock(&self.inner.host).active.is_empty() {
-            return Ok(false);
+        {
+            let host = lock(&self.inner.host);
+            if !host.made || !host.reconciled || !host.active.is_empty() {
+                return Ok(false);
+            }
         }
         self.inner.remove_all().map(|()| true)
     }
@@ -267,6 +280,7 @@ impl Inner {
             s.bridge
         )))?;
         host.bridge = Some(index);
+        host.made = true;
         Ok(index)
     }
 
@@ -331,6 +345,7 @@ impl Inner {
         let s = &self.settings;
         let mut host = lock(&self.host);
         host.active = live.iter().map(|e| (e.id.clone(), elements(e))).collect();
+        host.reconciled = true;
         let exists = lock(&self.rtnl)
             .index_of(&s.bridge)
             .map_err(host_err(format!("look up bridge {}", s.bridge)))?
@@ -398,6 +413,7 @@ impl Inner {
         nft::remove_forward_accepts(&s.bridge);
         host.bridge = None;
         host.active.clear();
+        host.made = false;
         Ok(())
     }
 }
