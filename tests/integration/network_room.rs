@@ -578,3 +578,55 @@ fn shutdown_removes_everything_only_when_it_may() {
     assert!(!net.shutdown().expect("shutdown"), "not reconciled yet");
     assert!(link_exists(&room.settings.bridge));
 }
+
+#[test]
+fn outbound_traffic_is_masqueraded() {
+    if !privileged("outbound_traffic_is_masqueraded") {
+        return;
+    }
+    let room = Room::new();
+    let net = room.open();
+    let e = room.endpoint(&net, &[]);
+    let ns = net.setup(&e).expect("setup");
+    // "Outside": a namespace on a /30 of its own behind a veth, with no route back to the
+    // subnet: only a masqueraded packet gets an answer.
+    let dir = TempDir::new().expect("tempdir");
+    let outside = dir.path().join("outside");
+    podlink::engine::network::netns::create(&outside).expect("outside netns");
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let host_end = format!("plo{}x{n}", std::process::id() % 100_000);
+    let third = (std::process::id() + n * 13) % 250;
+    let (near, far) = (format!("10.214.{third}.1"), format!("10.214.{third}.2"));
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    let outside_arg = outside.to_string_lossy().into_owned();
+    ip(&[
+        "link",
+        "add",
+        &host_end,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &outside_arg,
+    ]);
+    ip(&["addr", "add", &format!("{near}/30"), "dev", &host_end]);
+    ip(&["link", "set", &host_end, "up"]);
+    for args in [
+        vec!["ip", "addr", "add", &format!("{far}/30"), "dev", "eth0"],
+        vec!["ip", "link", "set", "eth0", "up"],
+    ] {
+        let out = inside(&outside, &args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    ping(&ns, far.parse().expect("ip"));
+    ip(&["link", "del", &host_end]);
+    podlink::engine::network::netns::remove(&outside).expect("remove outside");
+    net.teardown(&e);
+    net.settle();
+    net.release(&e.id);
+}
