@@ -24,5 +24,16 @@ if [[ -n $cgroups ]]; then
     echo "check-leftovers: container cgroups left:"; echo "$cgroups"; status=1
 fi
 
-((status == 0)) && echo "check-leftovers: no monitor, mount or container cgroup left"
+# The network room's tests (tests/integration/network_room.rs) name their bridges plt*,
+# their "outside" veths plo* and their nftables tables plt_*.
+links=$(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^pl[to][0-9]/ { print $2 }')
+if [[ -n $links ]]; then
+    echo "check-leftovers: network links left:"; echo "$links"; status=1
+fi
+tables=$(nft list tables 2>/dev/null | awk '$3 ~ /^plt_/ { print $2, $3 }')
+if [[ -n $tables ]]; then
+    echo "check-leftovers: nftables tables left:"; echo "$tables"; status=1
+fi
+
+((status == 0)) && echo "check-leftovers: no monitor, mount, container cgroup, link or table left"
 exit $status

@@ -29,7 +29,12 @@ impl Room {
     fn new() -> Room {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
-        let runroot = TempDir::new().expect("tempdir");
+        // Named pl* like the test daemons' roots: contrib/scripts/check-leftovers.sh looks
+        // for mounts below those.
+        let runroot = tempfile::Builder::new()
+            .prefix("plnet")
+            .tempdir()
+            .expect("tempdir");
         let settings = NetworkSettings {
             bridge: format!("plt{}x{n}", pid % 100_000),
             subnet: Ipv4Addr::new(10, 213, ((pid * 7 + n * 31) % 250) as u8, 0),
