@@ -13,8 +13,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
@@ -105,15 +105,30 @@ impl Rtnl {
                 other => other?,
             };
             let mut offset = 0;
-            while offset < n {
-                let reply =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..n])
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                let len = reply.header.length as usize;
-                if len == 0 {
+            while offset + 16 <= n {
+                let raw = &self.buf[offset..n];
+                let len = u32::from_ne_bytes(raw[..4].try_into().expect("4 bytes")) as usize;
+                if len < 16 || len > raw.len() {
                     break;
                 }
                 offset += (len + 3) & !3;
+                let reply = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&raw[..len]) {
+                    Ok(reply) => reply,
+                    // A link (in a dump) with an attribute this crate cannot read: not one
+                    // of ours, skipped. An unreadable ACK, though, is an error.
+                    Err(e)
+                        if !matches!(
+                            u16::from_ne_bytes([raw[4], raw[5]]),
+                            NLMSG_ERROR | NLMSG_DONE
+                        ) =>
+                    {
+                        log::debug!("rtnetlink: skipped an unreadable message: {e}");
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                    }
+                };
                 if reply.header.sequence_number != seq {
                     continue; // a late reply to an earlier request that gave up
                 }

@@ -23,9 +23,9 @@ use super::{
 /// host's namespace, the address and port allocations, and the teardown queue.
 #[derive(Debug)]
 pub struct Network {
-    inner: Arc<Inner>,
     /// Dropped first: its thread finishes the queued teardowns and ends.
     queue: Queue,
+    inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
@@ -97,15 +97,16 @@ impl Network {
     /// bridged container never makes a bridge.
     pub fn open(settings: NetworkSettings) -> Result<Network> {
         let rtnl = Rtnl::open().map_err(host("open an rtnetlink socket"))?;
+        let ipam = Ipam::new(settings.subnet, settings.prefix);
         let table = nft::Table {
             name: settings.nft_table.clone(),
             network: DEFAULT_NETWORK.into(),
             bridge: settings.bridge.clone(),
-            subnet: format!("{}/{}", settings.subnet, settings.prefix),
+            subnet: ipam.subnet(),
         };
         let inner = Arc::new(Inner {
             book: Mutex::new(Book {
-                ipam: Ipam::new(settings.subnet, settings.prefix),
+                ipam,
                 ports: PortBook::default(),
             }),
             host: Mutex::new(Host::default()),
@@ -116,7 +117,7 @@ impl Network {
         let worker = Arc::clone(&inner);
         let queue = Queue::start(Box::new(move |e: &Endpoint| worker.teardown_now(e)))
             .map_err(host("start the teardown thread"))?;
-        Ok(Network { inner, queue })
+        Ok(Network { queue, inner })
     }
 
     /// The settings.
