@@ -336,6 +336,7 @@ fn a_failed_setup_leaves_nothing() {
     e.address.gateway = Ipv4Addr::new(192, 0, 2, 1);
     let err = net.setup(&e).expect_err("bad gateway").to_string();
     assert!(err.contains("configure the namespace"), "{err}");
+    eprintln!("setup failed as expected: {err}");
     assert!(!net.netns_path(&e.id).exists());
     assert!(!link_exists(&format!("veth{}", &e.id[..11])));
     // The same endpoint with its real gateway then sets up.

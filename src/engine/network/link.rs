@@ -132,11 +132,18 @@ impl Rtnl {
                 if reply.header.sequence_number != seq {
                     continue; // a late reply to an earlier request that gave up
                 }
+                let flags = reply.header.flags;
                 match reply.payload {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
                             None => Ok(replies),
-                            Some(_) => Err(e.to_io()),
+                            Some(_) => Err(match ext_ack_message(flags, &e.header) {
+                                Some(why) => {
+                                    let os = e.to_io();
+                                    io::Error::new(os.kind(), format!("{os}: {why}"))
+                                }
+                                None => e.to_io(),
+                            }),
                         };
                     }
                     NetlinkPayload::Done(_) => return Ok(replies),
@@ -337,6 +344,38 @@ impl Rtnl {
     }
 }
 
+/// The kernel's own words for an error (its extended ACK's message attribute), when it sent
+/// them: `payload` is the error message after its code (the request, whole or capped to its
+/// header, then attributes).
+fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
+    const NLM_F_CAPPED: u16 = 0x100;
+    const NLM_F_ACK_TLVS: u16 = 0x200;
+    const NLMSGERR_ATTR_MSG: u16 = 1;
+    if flags & NLM_F_ACK_TLVS == 0 || payload.len() < 16 {
+        return None;
+    }
+    let request_len = if flags & NLM_F_CAPPED != 0 {
+        16
+    } else {
+        u32::from_ne_bytes(payload[..4].try_into().ok()?) as usize
+    };
+    let mut rest = payload.get((request_len + 3) & !3..)?;
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        if kind == NLMSGERR_ATTR_MSG {
+            let text = &rest[4..len];
+            let text = text.split(|b| *b == 0).next().unwrap_or_default();
+            return Some(String::from_utf8_lossy(text).into_owned());
+        }
+        rest = rest.get((len + 3) & !3..).unwrap_or_default();
+    }
+    None
+}
+
 /// Sets `net.ipv4.ip_forward` to 1 and, for `bridge`, `route_localnet` to 1 (so DNAT of
 /// traffic to 127.0.0.1 may leave through the bridge, as CNI's portmap plugin does).
 pub fn enable_forwarding(bridge: &str) -> io::Result<()> {
@@ -352,4 +391,29 @@ pub fn enable_forwarding(bridge: &str) -> io::Result<()> {
 pub fn host_veth_name(id: &str) -> String {
     let short: String = id.chars().take(11).collect();
     format!("veth{short}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_ack_message_is_read_after_the_capped_request() {
+        let mut payload = vec![0u8; 16];
+        payload[..4].copy_from_slice(&40u32.to_ne_bytes());
+        let msg = b"Nexthop has invalid gateway\0";
+        let len = (4 + msg.len()) as u16;
+        payload.extend_from_slice(&len.to_ne_bytes());
+        payload.extend_from_slice(&1u16.to_ne_bytes());
+        payload.extend_from_slice(msg);
+        assert_eq!(
+            ext_ack_message(0x300, &payload).as_deref(),
+            Some("Nexthop has invalid gateway")
+        );
+        assert_eq!(ext_ack_message(0, &payload), None);
+        assert_eq!(
+            host_veth_name(&"a".repeat(64)),
+            format!("veth{}", "a".repeat(11))
+        );
+    }
 }
