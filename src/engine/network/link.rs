@@ -138,9 +138,10 @@ impl Rtnl {
                         return match e.code {
                             None => Ok(replies),
                             Some(_) => Err(match ext_ack_message(flags, &e.header) {
-                                Some(why) => {
+                                Some(message) => {
                                     let os = e.to_io();
-                                    io::Error::new(os.kind(), format!("{os}: {why}"))
+                                    let errno = os.raw_os_error().unwrap_or_default();
+                                    io::Error::new(os.kind(), KernelError { errno, message })
                                 }
                                 None => e.to_io(),
                             }),
@@ -163,7 +164,7 @@ impl Rtnl {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
                 _ => None,
             })),
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -186,7 +187,7 @@ impl Rtnl {
         let made = match self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
         {
             Ok(_) => true,
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
+            Err(e) if errno(&e) == Some(libc::EEXIST) => false,
             Err(e) => return Err(e),
         };
         let index = self
@@ -223,7 +224,7 @@ impl Rtnl {
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         ) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             other => other.map(drop),
         }
     }
@@ -287,7 +288,7 @@ impl Rtnl {
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.request(RouteNetlinkMessage::DelLink(msg), 0) {
             Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -342,6 +343,28 @@ impl Rtnl {
         )
         .map(drop)
     }
+}
+
+/// A kernel error with the kernel's own words for it (its extended ACK message).
+#[derive(Debug)]
+struct KernelError {
+    errno: i32,
+    message: String,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let os = io::Error::from_raw_os_error(self.errno);
+        write!(f, "{os}: {}", self.message)
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// The errno of a request's failure, with or without the kernel's message.
+fn errno(e: &io::Error) -> Option<i32> {
+    e.raw_os_error()
+        .or_else(|| e.get_ref()?.downcast_ref::<KernelError>().map(|k| k.errno))
 }
 
 /// The kernel's own words for an error (its extended ACK's message attribute), when it sent
@@ -411,6 +434,12 @@ mod tests {
             Some("Nexthop has invalid gateway")
         );
         assert_eq!(ext_ack_message(0, &payload), None);
+        let e = io::Error::other(KernelError {
+            errno: libc::EEXIST,
+            message: "exists".into(),
+        });
+        assert_eq!(errno(&e), Some(libc::EEXIST));
+        assert!(e.to_string().ends_with(": exists"), "{e}");
         assert_eq!(
             host_veth_name(&"a".repeat(64)),
             format!("veth{}", "a".repeat(11))

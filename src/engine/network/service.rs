@@ -396,15 +396,18 @@ impl Inner {
         Ok(())
     }
 
+    /// In an order a crash can interrupt anywhere: endpoints first, then the table and the
+    /// accepts, then the bridge (while it exists, the next start takes everything over), and
+    /// the namespace directory last (while it exists, the next start removes a table left).
     fn remove_all(&self) -> Result<()> {
         let s = &self.settings;
         let mut host = lock(&self.host);
-        {
+        let bridge = {
             let mut rtnl = lock(&self.rtnl);
-            if let Some(index) = rtnl
+            let index = rtnl
                 .index_of(&s.bridge)
-                .map_err(host_err(format!("look up bridge {}", s.bridge)))?
-            {
+                .map_err(host_err(format!("look up bridge {}", s.bridge)))?;
+            if let Some(index) = index {
                 let ports = rtnl
                     .ports_of(index)
                     .map_err(host_err(format!("list the ports of {}", s.bridge)))?;
@@ -412,24 +415,27 @@ impl Inner {
                     rtnl.delete_link(&port)
                         .map_err(host_err(format!("remove veth {port}")))?;
                 }
-                rtnl.delete_link(&s.bridge)
-                    .map_err(host_err(format!("remove bridge {}", s.bridge)))?;
             }
-        }
+            index
+        };
         for name in netns::list(&s.netns_dir) {
             netns::remove(&s.netns_dir.join(&name))
                 .map_err(host_err(format!("remove netns {name}")))?;
         }
-        netns::release_dir(&s.netns_dir)
-            .map_err(host_err(format!("release {}", s.netns_dir.display())))?;
+        host.active.clear();
         self.table
             .remove()
             .map_err(host_err(format!("remove nftables table {}", s.nft_table)))?;
         nft::remove_forward_accepts(&s.bridge);
+        if bridge.is_some() {
+            lock(&self.rtnl)
+                .delete_link(&s.bridge)
+                .map_err(host_err(format!("remove bridge {}", s.bridge)))?;
+        }
         host.bridge = None;
-        host.active.clear();
         host.made = false;
-        Ok(())
+        netns::release_dir(&s.netns_dir)
+            .map_err(host_err(format!("release {}", s.netns_dir.display())))
     }
 }
 
