@@ -366,7 +366,8 @@ fn reconcile_after_a_crash_removes_what_no_live_endpoint_owns() {
     for e in [&kept, &lost] {
         net.claim(&e.id, &e.address);
     }
-    net.reconcile(std::slice::from_ref(&kept));
+    net.try_reconcile(std::slice::from_ref(&kept))
+        .expect("reconcile");
     assert!(net.netns_path(&kept.id).exists());
     assert!(link_exists(&format!("veth{}", &kept.id[..11])));
     assert!(!net.netns_path(&lost.id).exists());
@@ -384,7 +385,7 @@ fn reconcile_after_a_crash_removes_what_no_live_endpoint_owns() {
     drop(net);
     // Another crash, then nothing is live.
     let net = room.open();
-    net.reconcile(&[]);
+    net.try_reconcile(&[]).expect("reconcile");
     assert!(!net.netns_path(&kept.id).exists());
     assert!(!link_exists(&format!("veth{}", &kept.id[..11])));
     assert!(!elements_of(&room).contains("127.0.0.1 ."));
@@ -566,7 +567,7 @@ fn shutdown_removes_everything_only_when_it_may() {
     let room = Room::new();
     // Never touched: nothing to do.
     let net = room.open();
-    net.reconcile(&[]);
+    net.try_reconcile(&[]).expect("reconcile");
     assert!(!net.shutdown().expect("shutdown"), "nothing was made");
     let e = room.endpoint(&net, &[]);
     net.setup(&e).expect("setup");

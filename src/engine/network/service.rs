@@ -212,9 +212,14 @@ impl Network {
     /// Call it at every start, with no endpoints when no container is bridged: until it has
     /// run, `shutdown` leaves everything in place.
     pub fn reconcile(&self, live: &[Endpoint]) {
-        if let Err(e) = self.inner.reconcile(live) {
+        if let Err(e) = self.try_reconcile(live) {
             log::warn!("network reconcile: {e}");
         }
+    }
+
+    /// `reconcile`, with its first failure returned instead of logged.
+    pub fn try_reconcile(&self, live: &[Endpoint]) -> Result<()> {
+        self.inner.reconcile(live)
     }
 
     /// Removes everything this service's settings name on the host: every veth on the
