@@ -28,9 +28,11 @@
 //! leaves it all for the next start's `reconcile` when containers outlive the service;
 //! `Network::remove_all` removes everything unconditionally (tests).
 //!
-//! Measured on this VM kind (tests/integration/network_room.rs, `setup_and_teardown_times`):
-//! setup of an endpoint with one published port 5.1-5.6 ms (2 ms without ports: the rest is
-//! the exec of `nft`), teardown 18-30 ms (most of it the kernel's veth deletion).
+//! Measured on this VM kind (tests/integration/network_room.rs, `setup_and_teardown_times`,
+//! debug build): setup of an endpoint with one published port 2.7-6 ms (the exec of `nft`
+//! overlaps the netlink work; 2-2.4 ms without ports), teardown 18-30 ms on a quiet machine
+//! and up to about 50 ms while other builds and tests run (most of it the kernel's veth
+//! deletion, which waits for RCU).
 //!
 //! This room sits beside storage: the container room drives it and it imports nothing above
 //! the leaves.
