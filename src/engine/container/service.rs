@@ -7,8 +7,9 @@
 //! the engine facade.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::bridge::ExitWatcher;
 use super::cpu_samples::CpuSamples;
 use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
@@ -38,6 +39,7 @@ pub struct Containers {
     network: Arc<Network>,
     settings: ContainerSettings,
     cpu_samples: CpuSamples,
+    exit_watcher: OnceLock<ExitWatcher>,
 }
 
 impl Containers {
@@ -56,12 +58,18 @@ impl Containers {
             network,
             settings,
             cpu_samples: Default::default(),
+            exit_watcher: OnceLock::new(),
         }
     }
 
     /// The bridge network.
     pub fn network(&self) -> &Network {
         &self.network
+    }
+
+    /// What watches running bridged containers' exits, once the engine installed it.
+    pub(super) fn exit_watcher(&self) -> &OnceLock<ExitWatcher> {
+        &self.exit_watcher
     }
 
     /// The container records.
