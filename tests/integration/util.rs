@@ -14,7 +14,7 @@ use podlink::varlink::client::VarlinkClient;
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub use crate::leftovers::{cgroup_dirs, cgroup_parent};
+pub use crate::leftovers::{TestNetwork, cgroup_dirs, cgroup_parent};
 use crate::leftovers::{clean_up_containers, leftovers, settled_leftovers};
 
 /// How long the harness waits for the daemon to answer or to exit.
@@ -233,6 +233,9 @@ pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool
 
 /// `podlink serve` with test roots; the caller adds the address.
 pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
+    // A network of its own, so tests run in parallel; given back when the last daemon on
+    // `root` is dropped (`clean_up_containers`).
+    let net = TestNetwork::names(root);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_podlink"));
     cmd.arg("serve")
         .arg("--root")
@@ -241,6 +244,12 @@ pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
         .arg(runroot)
         .arg("--cgroup-parent")
         .arg(cgroup_parent(root))
+        .arg("--bridge")
+        .arg(&net.bridge)
+        .arg("--nft-table")
+        .arg(&net.table)
+        .arg("--subnet")
+        .arg(TestNetwork::subnet(root))
         .env("PODLINK_REGISTRIES_CONF", root.join("no-registries.conf"))
         .env("PODLINK_LOG_LEVEL", "warn")
         .stdin(Stdio::null());
