@@ -140,3 +140,7 @@ mod registry_support;
 
 /// Smoke tests of the fault proxy, through skopeo and curl only.
 mod proxy_support;
+
+/// Bridge networking of containers (issue 11): reachability, published ports, /etc files,
+/// network modes, teardown, a killed daemon. Needs root.
+mod networking;
