@@ -14,22 +14,10 @@
 use std::path::PathBuf;
 
 use super::record::ContainerRecord;
-use super::service::Containers;
+use super::service::{Containers, ExitWatcher};
 use crate::engine::error::Result;
 use crate::engine::monitor;
 use crate::engine::network::Endpoint;
-
-/// Starts watching the monitor of a running container (its ID, the monitor's pid) on a thread
-/// of its own, and has [`Containers::exited`] called once the monitor is gone. The engine
-/// facade provides it (the thread needs the service, which this room does not own); without
-/// one, an exit is noticed when a client next asks about the container.
-pub struct ExitWatcher(pub Box<dyn Fn(&str, i32) + Send + Sync>);
-
-impl std::fmt::Debug for ExitWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExitWatcher")
-    }
-}
 
 impl Containers {
     /// The endpoint of a bridged container; `None` for any other.

@@ -83,9 +83,8 @@ pub mod store;
 pub mod top;
 pub mod view;
 
-pub use bridge::ExitWatcher;
 pub use names::{generate_name, new_id};
 pub use record::{ContainerRecord, ContainerState, new_record};
-pub use service::{ContainerSettings, Containers};
+pub use service::{ContainerSettings, Containers, ExitWatcher};
 pub use status::ContainerStatus;
 pub use store::{Container, ContainerStore, Handle};

@@ -9,13 +9,24 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::bridge::ExitWatcher;
 use super::cpu_samples::CpuSamples;
 use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
 use crate::engine::network::Network;
 use crate::engine::runtime::OciRuntime;
+
+/// Starts watching the monitor of a running container (its ID, the monitor's pid) on a thread
+/// of its own, and has `Containers::exited` (`bridge.rs`) called once the monitor is gone. The engine
+/// facade provides it (the thread needs the service, which this room does not own); without
+/// one, an exit is noticed when a client next asks about the container.
+pub struct ExitWatcher(pub Box<dyn Fn(&str, i32) + Send + Sync>);
+
+impl std::fmt::Debug for ExitWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExitWatcher")
+    }
+}
 
 /// Settings the container operations take from the daemon.
 #[derive(Debug, Clone)]
