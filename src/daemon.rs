@@ -97,8 +97,11 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
     };
     let result = server::serve(listener, Arc::new(dispatcher), shutdown, options);
     // Endpoint teardowns still queued (a stop answered just before the signal) run before
-    // the process ends; the next start would clean them up, later.
-    network_owner.containers().network().settle();
+    // the process ends; with no endpoint left, the bridge and table go too (containers that
+    // still run keep theirs, for the next start).
+    if let Err(e) = network_owner.containers().network().shutdown() {
+        log::warn!("network shutdown: {e}");
+    }
     if let Some(bound) = bound {
         bound.remove();
     }
