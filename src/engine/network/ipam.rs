@@ -54,10 +54,18 @@ impl Ipam {
             let ip = Ipv4Addr::from(candidate);
             if let std::collections::hash_map::Entry::Vacant(slot) = self.held.entry(ip) {
                 slot.insert(owner.to_string());
-                self.next = if candidate == last { first } else { candidate + 1 };
+                self.next = if candidate == last {
+                    first
+                } else {
+                    candidate + 1
+                };
                 return Ok(ip);
             }
-            candidate = if candidate == last { first } else { candidate + 1 };
+            candidate = if candidate == last {
+                first
+            } else {
+                candidate + 1
+            };
         }
         Err(NetworkError::Invalid {
             field: "create.network",
@@ -108,7 +116,9 @@ mod tests {
     #[test]
     fn next_fit_skips_gateway_and_broadcast() {
         let mut ipam = Ipam::new(ip("10.1.0.0"), 29);
-        let got: Vec<_> = (0..5).map(|i| ipam.allocate(&i.to_string()).unwrap()).collect();
+        let got: Vec<_> = (0..5)
+            .map(|i| ipam.allocate(&i.to_string()).unwrap())
+            .collect();
         let want: Vec<_> = (2..=6).map(|n| ip(&format!("10.1.0.{n}"))).collect();
         assert_eq!(got, want);
         assert!(ipam.allocate("x").is_err());

@@ -13,16 +13,15 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -69,7 +68,11 @@ impl Rtnl {
 
     /// Sends `msg` and waits for its ACK; with `NLM_F_DUMP` in `flags`, collects the replies
     /// until the dump's end instead.
-    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
@@ -87,8 +90,9 @@ impl Rtnl {
             let n = self.socket.recv(&mut self.buf, 0)?;
             let mut offset = 0;
             while offset < n {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..n])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let reply =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..n])
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 let len = reply.header.length as usize;
                 if len == 0 {
                     break;
@@ -138,8 +142,11 @@ impl Rtnl {
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
-        let made = match self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        let made = match self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+        {
             Ok(_) => true,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
             Err(e) => return Err(e),
@@ -184,7 +191,7 @@ impl Rtnl {
     }
 
     /// Makes veth pair `host` / `peer`: the host end attached to bridge `bridge` and up, the
-    /// peer made directly inside the namespace `netns` with MAC `mac`, up.
+    /// peer made directly inside the namespace `netns` with MAC `mac` (still down).
     pub fn create_veth(
         &mut self,
         host: &str,
@@ -193,11 +200,16 @@ impl Rtnl {
         mac: [u8; 6],
         netns: BorrowedFd<'_>,
     ) -> io::Result<()> {
+        // The peer cannot be brought up here: the kernel configures it before the pair is
+        // joined, and opening a veth without its peer fails (ENOTCONN). `configure_inside`
+        // brings it up.
         let mut peer_msg = LinkMessage::default();
-        peer_msg.header.flags = LinkFlags::Up;
-        peer_msg.header.change_mask = LinkFlags::Up;
-        peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
-        peer_msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::Address(mac.to_vec()));
         peer_msg
             .attributes
             .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
@@ -247,8 +259,8 @@ impl Rtnl {
             .collect())
     }
 
-    /// Inside a container's namespace: loopback up, `ip/prefix` on `dev`, and the default
-    /// route through `gateway`.
+    /// Inside a container's namespace: loopback up, `ip/prefix` on `dev`, `dev` up, and the
+    /// default route through `gateway`.
     pub fn configure_inside(
         &mut self,
         dev: &str,
@@ -261,6 +273,7 @@ impl Rtnl {
             .index_of(dev)?
             .ok_or_else(|| io::Error::other(format!("{dev} is missing in the namespace")))?;
         self.add_address(index, ip, prefix)?;
+        self.set_up(index)?;
         let mut route = RouteMessage::default();
         route.header.address_family = AddressFamily::Inet;
         route.header.table = RouteHeader::RT_TABLE_MAIN;
@@ -287,6 +300,13 @@ pub fn enable_forwarding(bridge: &str) -> io::Result<()> {
         format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
         "1",
     )
+}
+
+/// Turns hairpin mode on for bridge port `port`: with br_netfilter loaded (Docker loads it),
+/// a container's packet to its own published port is DNATed at the bridge and must leave
+/// through the port it came in by, as CNI's bridge plugin allows for Podman (`hairpinMode`).
+pub fn set_hairpin(port: &str) -> io::Result<()> {
+    std::fs::write(format!("/sys/class/net/{port}/brport/hairpin_mode"), "1")
 }
 
 /// The host end's name for endpoint `id`: `veth` and the ID's first 11 characters (15 bytes,

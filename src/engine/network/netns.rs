@@ -21,15 +21,14 @@ pub fn prepare_dir(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     let none: Option<&str> = None;
-    mount(Some(dir), dir, none, MsFlags::MS_BIND, none)
-        .map_err(|e| ctx(e, "bind-mount", dir))?;
+    mount(Some(dir), dir, none, MsFlags::MS_BIND, none).map_err(|e| ctx(e, "bind-mount", dir))?;
     mount(none, dir, none, MsFlags::MS_PRIVATE, none).map_err(|e| ctx(e, "make private", dir))?;
     mount(none, dir, none, MsFlags::MS_SHARED, none).map_err(|e| ctx(e, "make shared", dir))
 }
 
 /// Unmounts `dir` itself (when nothing is left in it) and removes it.
 pub fn release_dir(dir: &Path) -> io::Result<()> {
-    if !list(dir).is_empty() {
+    if !dir.exists() || !list(dir).is_empty() {
         return Ok(());
     }
     if is_mount_point(dir)? {

@@ -178,10 +178,31 @@ fn iptables_rules(bridge: &str) -> [Vec<String>; 2] {
     let tag = format!("podlink {bridge}");
     let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     [
-        s(&["FORWARD", "-i", bridge, "-m", "comment", "--comment", &tag, "-j", "ACCEPT"]),
         s(&[
-            "FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-m",
-            "comment", "--comment", &tag, "-j", "ACCEPT",
+            "FORWARD",
+            "-i",
+            bridge,
+            "-m",
+            "comment",
+            "--comment",
+            &tag,
+            "-j",
+            "ACCEPT",
+        ]),
+        s(&[
+            "FORWARD",
+            "-o",
+            bridge,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-m",
+            "comment",
+            "--comment",
+            &tag,
+            "-j",
+            "ACCEPT",
         ]),
     ]
 }
@@ -303,6 +324,10 @@ mod tests {
     fn forward_policy_is_read_from_the_listing() {
         assert!(forward_drops("-P FORWARD DROP\n-A FORWARD -j DOCKER\n"));
         assert!(!forward_drops("-P FORWARD ACCEPT\n"));
-        assert!(iptables_rules("br0")[1].join(" ").contains("--comment podlink br0"));
+        assert!(
+            iptables_rules("br0")[1]
+                .join(" ")
+                .contains("--comment podlink br0")
+        );
     }
 }

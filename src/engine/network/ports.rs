@@ -144,7 +144,9 @@ impl PortBook {
         let mut taken: Vec<(Protocol, Ipv4Addr, u16)> = Vec::new();
         for p in ports.iter_mut().filter(|p| p.host_port != 0) {
             let key = (p.protocol, p.host_addr(), p.host_port);
-            if let Some(holder) = self.holder(key).or_else(|| taken.contains(&key).then_some(owner))
+            if let Some(holder) = self
+                .holder(key)
+                .or_else(|| taken.contains(&key).then_some(owner))
             {
                 return Err(NetworkError::Invalid {
                     field,
@@ -168,12 +170,15 @@ impl PortBook {
             taken.push(key);
         }
         for p in ports.iter_mut().filter(|p| p.host_port == 0) {
-            p.host_port = self.free_port(p.protocol, p.host_addr(), &taken).map_err(|e| {
-                NetworkError::Invalid {
+            p.host_port = self
+                .free_port(p.protocol, p.host_addr(), &taken)
+                .map_err(|e| NetworkError::Invalid {
                     field,
-                    reason: format!("no free host port for container port {}: {e}", p.container_port),
-                }
-            })?;
+                    reason: format!(
+                        "no free host port for container port {}: {e}",
+                        p.container_port
+                    ),
+                })?;
             taken.push((p.protocol, p.host_addr(), p.host_port));
         }
         for key in taken {
@@ -259,10 +264,16 @@ mod tests {
     #[test]
     fn forms() {
         let m = one("80");
-        assert_eq!((m.host_ip.as_str(), m.host_port, m.container_port), ("", 0, 80));
+        assert_eq!(
+            (m.host_ip.as_str(), m.host_port, m.container_port),
+            ("", 0, 80)
+        );
         assert_eq!(m.protocol, Protocol::Tcp);
         let m = one("8080:80/udp");
-        assert_eq!((m.host_port, m.container_port, m.protocol), (8080, 80, Protocol::Udp));
+        assert_eq!(
+            (m.host_port, m.container_port, m.protocol),
+            (8080, 80, Protocol::Udp)
+        );
         let m = one("127.0.0.1:8080:80/tcp");
         assert_eq!((m.host_ip.as_str(), m.host_port), ("127.0.0.1", 8080));
         let m = one("127.0.0.1::80");
@@ -273,7 +284,10 @@ mod tests {
         let pairs: Vec<_> = v.iter().map(|m| (m.host_port, m.container_port)).collect();
         assert_eq!(pairs, [(9000, 8000), (9001, 8001), (9002, 8002)]);
         let v = parse_publish(F, "8000-8001/udp").unwrap();
-        assert!(v.iter().all(|m| m.host_port == 0 && m.protocol == Protocol::Udp));
+        assert!(
+            v.iter()
+                .all(|m| m.host_port == 0 && m.protocol == Protocol::Udp)
+        );
     }
 
     #[test]
@@ -306,8 +320,14 @@ mod tests {
         assert_ne!(port, 0);
         // The same port on every address conflicts with one on 127.0.0.1.
         let again = parse_publish(F, &format!("{port}:81")).unwrap();
-        let e = book.allocate(F, "b", again.clone()).unwrap_err().to_string();
-        assert!(e.contains(&port.to_string()) && e.contains("container a"), "{e}");
+        let e = book
+            .allocate(F, "b", again.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&port.to_string()) && e.contains("container a"),
+            "{e}"
+        );
         // The other protocol is free.
         let udp = parse_publish(F, &format!("127.0.0.1:{port}:81/udp")).unwrap();
         book.allocate(F, "b", udp).unwrap();
@@ -325,7 +345,10 @@ mod tests {
                 .allocate(F, "a", parse_publish(F, &spec).unwrap())
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains(&port.to_string()) && e.contains("taken on the host"), "{e}");
+            assert!(
+                e.contains(&port.to_string()) && e.contains("taken on the host"),
+                "{e}"
+            );
         }
         // Two entries of one request asking for the same port.
         let mut twice = parse_publish(F, "127.0.0.1:1:80").unwrap();

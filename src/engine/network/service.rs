@@ -76,7 +76,11 @@ fn elements(e: &Endpoint) -> Vec<Element> {
         .iter()
         .map(|p| Element {
             protocol: p.protocol,
-            host_ip: p.host_ip.parse().ok().filter(|ip: &Ipv4Addr| !ip.is_unspecified()),
+            host_ip: p
+                .host_ip
+                .parse()
+                .ok()
+                .filter(|ip: &Ipv4Addr| !ip.is_unspecified()),
             host_port: p.host_port,
             ip: e.address.ip,
             container_port: p.container_port,
@@ -254,8 +258,10 @@ impl Inner {
         let all: Vec<Element> = host.active.values().flatten().cloned().collect();
         nft::apply(&self.table.ruleset(&all))
             .map_err(host_err(format!("write nftables table {}", s.nft_table)))?;
-        host.accepts |= nft::add_forward_accepts(&s.bridge)
-            .map_err(host_err(format!("add iptables FORWARD accepts for {}", s.bridge)))?;
+        host.accepts |= nft::add_forward_accepts(&s.bridge).map_err(host_err(format!(
+            "add iptables FORWARD accepts for {}",
+            s.bridge
+        )))?;
         host.bridge = Some(index);
         Ok(index)
     }
@@ -276,6 +282,7 @@ impl Inner {
             rtnl.create_veth(&veth, bridge, "eth0", mac, std::os::fd::AsFd::as_fd(&ns))
                 .map_err(host_err(format!("create veth pair for {id}")))?;
         }
+        link::set_hairpin(&veth).map_err(host_err(format!("set hairpin mode on {veth}")))?;
         Rtnl::open_in(path)
             .and_then(|mut inside| inside.configure_inside("eth0", a.ip, a.prefix, a.gateway))
             .map_err(host_err(format!("configure the namespace of {id}")))?;

@@ -177,11 +177,19 @@ mod tests {
             queue.push(&endpoint(id));
         }
         queue.wait_for("b");
-        assert!(done.lock().unwrap().starts_with(&["a".to_string(), "b".to_string()]));
+        assert!(
+            done.lock()
+                .unwrap()
+                .starts_with(&["a".to_string(), "b".to_string()])
+        );
         queue.settle();
         assert_eq!(*done.lock().unwrap(), ["a", "b", "c"]);
         queue.push(&endpoint("d"));
         drop(queue);
-        assert_eq!(done.lock().unwrap().len(), 4, "drop finishes what is queued");
+        assert_eq!(
+            done.lock().unwrap().len(),
+            4,
+            "drop finishes what is queued"
+        );
     }
 }
