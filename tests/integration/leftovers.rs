@@ -14,11 +14,16 @@ use nix::unistd::Pid;
 /// How long a dropped daemon's leftovers may take to go on their own.
 const SETTLE: Duration = Duration::from_secs(3);
 
-/// The leftovers of a daemon's roots once they stop changing, or after `SETTLE`.
-pub fn settled_leftovers(root: &Path, runroot: &Path) -> Vec<String> {
+/// The leftovers of a daemon's roots once they stop changing, or after `SETTLE`. While the
+/// daemon runs (`running`), its namespace directory's own mount is its, not a leftover.
+pub fn settled_leftovers(root: &Path, runroot: &Path, running: bool) -> Vec<String> {
     let start = Instant::now();
     loop {
-        let left = leftovers(root, runroot);
+        let mut left = leftovers(root, runroot);
+        if running {
+            let own = format!("mount {}", runroot.join("netns").display());
+            left.retain(|l| *l != own);
+        }
         if left.is_empty() || start.elapsed() > SETTLE {
             return left;
         }

@@ -152,9 +152,15 @@ fn bridged_containers_reach_each_other_and_the_gateway() {
     let hosts = ok(
         &mut raw,
         "ContainerArtifacts",
-        json!({"name": "a", "artifact_name": "hosts"}),
+        json!({"name": "a", "artifactName": "hosts"}),
     );
-    assert!(hosts.to_string().contains(&format!("{ip}\\t")), "{hosts}");
+    let hosts: String = serde_json::from_str(hosts["config"].as_str().unwrap()).unwrap();
+    let own = hosts.lines().find(|l| l.starts_with(&format!("{ip}\t")));
+    assert_eq!(
+        own,
+        Some(format!("{ip}\t{} a", &a[..12]).as_str()),
+        "{hosts}"
+    );
     stop_and_remove(&mut raw, "a", &a);
     ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_nothing_left(&daemon);

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub use crate::leftovers::{TestNetwork, cgroup_dirs, cgroup_parent};
-use crate::leftovers::{clean_up_containers, leftovers, settled_leftovers};
+use crate::leftovers::{clean_up_containers, settled_leftovers};
 
 /// How long the harness waits for the daemon to answer or to exit.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -196,7 +196,7 @@ impl Drop for TestDaemon {
         // is still there: wait a moment for what is on its way out (a monitor that reported
         // its container's exit finishes after the reply), then clean up what is left so it
         // does not leak into the host, and fail the test that left it.
-        let left = settled_leftovers(&self.root, &self.runroot);
+        let left = settled_leftovers(&self.root, &self.runroot, false);
         clean_up_containers(&self.root, &self.runroot);
         if left.is_empty() {
             return;
@@ -216,9 +216,11 @@ impl Drop for TestDaemon {
 }
 
 /// Fails if a daemon left anything of its containers behind: a mount under its roots, a
-/// monitor process, or a container cgroup.
+/// monitor process, a container cgroup, a veth, a network namespace file or an nftables
+/// element. What goes off the reply path (a bridged container's teardown, queued) has a
+/// moment to go.
 pub fn assert_nothing_left(daemon: &TestDaemon) {
-    let left = leftovers(&daemon.root, &daemon.runroot);
+    let left = settled_leftovers(&daemon.root, &daemon.runroot, true);
     assert!(left.is_empty(), "left behind:\n  {}", left.join("\n  "));
 }
 
