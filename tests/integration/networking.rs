@@ -481,3 +481,34 @@ with varlink.Client(address=sys.argv[1]) as client, client.open("io.podman") as 
     stop_and_remove(&mut raw, "py", &id);
     assert_nothing_left(&daemon);
 }
+
+/// A removed container's published port serves the next container at once: the new
+/// endpoint is not undone by the old one's teardown still queued.
+#[test]
+fn a_removed_containers_port_serves_the_next_one() {
+    if !privileged("a_removed_containers_port_serves_the_next_one") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let port = free_port();
+    let publish = json!({"publish": [format!("127.0.0.1:{port}:80")]});
+    let mut last = String::new();
+    for round in 0..3 {
+        let name = format!("web{round}");
+        last = started(&mut raw, &name, &["sh", "-c", HTTPD], publish.clone());
+        wait_served(&format!("127.0.0.1:{port}"));
+        if round < 2 {
+            ok(
+                &mut raw,
+                "RemoveContainer",
+                json!({"name": name, "force": true}),
+            );
+        }
+    }
+    // Still served once every queued teardown ran.
+    std::thread::sleep(Duration::from_millis(500));
+    wait_served(&format!("127.0.0.1:{port}"));
+    stop_and_remove(&mut raw, "web2", &last);
+    assert_nothing_left(&daemon);
+}
