@@ -20,7 +20,10 @@ use crate::engine::runtime::OciRuntime;
 /// of its own, and has `Containers::exited` (`bridge.rs`) called once the monitor is gone. The engine
 /// facade provides it (the thread needs the service, which this room does not own); without
 /// one, an exit is noticed when a client next asks about the container.
-pub struct ExitWatcher(pub Box<dyn Fn(&str, i32) + Send + Sync>);
+pub struct ExitWatcher(pub Box<WatchExit>);
+
+/// What an [`ExitWatcher`] runs: given a container's ID and its monitor's pid.
+pub type WatchExit = dyn Fn(&str, i32) + Send + Sync;
 
 impl std::fmt::Debug for ExitWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
