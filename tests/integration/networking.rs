@@ -430,11 +430,26 @@ fn bridged_container_outlives_a_killed_daemon() {
         json!({"publish": [format!("127.0.0.1:{port}:80")]}),
     );
     wait_served(&format!("127.0.0.1:{port}"));
+    // Another one dies while no daemon runs: the next start tears its endpoint down.
+    let victim = started(&mut raw, "victim", &["sleep", "1000"], json!({}));
+    let victim_pid = inspect(&mut raw, "victim")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
     first.stop_with(Signal::SIGKILL);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim_pid as i32),
+        Signal::SIGKILL,
+    )
+    .unwrap();
     let second = TestDaemon::start_with(over());
     let mut raw = second.raw();
     wait_served(&format!("127.0.0.1:{port}"));
     assert_eq!(inspect(&mut raw, "survivor")["State"]["Status"], "running");
+    wait_for("the dead one's veth gone", Duration::from_secs(10), || {
+        !link_exists(&veth_of(&victim))
+    });
+    assert_eq!(inspect(&mut raw, "victim")["State"]["Status"], "exited");
+    ok(&mut raw, "RemoveContainer", json!({"name": "victim"}));
     // Its address stays its own: a new container gets another.
     let ip = inspect(&mut raw, "survivor")["NetworkSettings"]["IPAddress"].clone();
     let other = started(&mut raw, "other", &["sleep", "1000"], json!({}));
