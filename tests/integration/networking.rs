@@ -508,10 +508,15 @@ fn a_removed_containers_port_serves_the_next_one() {
     let mut raw = daemon.raw();
     let port = free_port();
     let publish = json!({"publish": [format!("127.0.0.1:{port}:80")]});
-    let mut last = String::new();
+    let mut ids = Vec::new();
     for round in 0..3 {
         let name = format!("web{round}");
-        last = started(&mut raw, &name, &["sh", "-c", HTTPD], publish.clone());
+        ids.push(started(
+            &mut raw,
+            &name,
+            &["sh", "-c", HTTPD],
+            publish.clone(),
+        ));
         wait_served(&format!("127.0.0.1:{port}"));
         if round < 2 {
             ok(
@@ -521,8 +526,13 @@ fn a_removed_containers_port_serves_the_next_one() {
             );
         }
     }
-    // Still served once every queued teardown ran.
-    std::thread::sleep(Duration::from_millis(500));
+    // Still served once the removed ones' queued teardowns ran.
+    wait_for(
+        "removed containers' veths gone",
+        Duration::from_secs(10),
+        || ids[..2].iter().all(|id| !link_exists(&veth_of(id))),
+    );
+    let last = ids.pop().unwrap();
     wait_served(&format!("127.0.0.1:{port}"));
     stop_and_remove(&mut raw, "web2", &last);
     assert_nothing_left(&daemon);
