@@ -141,6 +141,10 @@ mod registry_support;
 /// Smoke tests of the fault proxy, through skopeo and curl only.
 mod proxy_support;
 
+/// Bridge networking of containers (issue 11): reachability, published ports, /etc files,
+/// network modes, teardown, a killed daemon. Needs root.
+mod networking;
+
 /// The network room (issue 11) driven directly: bridges, veths, namespaces, nftables. Needs
 /// root.
 mod network_room;

@@ -9,6 +9,7 @@ use super::caps::capabilities;
 use super::host::{cgroup_parent, dns_servers, exposed_ports, init_binary, log_path, parse_host};
 use super::idmap::id_maps;
 use super::mounts::{mounts, parse_device};
+use super::network::published_ports;
 use super::options::{CreateOptions, invalid};
 use super::process::{DEFAULT_STOP_TIMEOUT, command, environment, image_labels, signal_number};
 use super::resources::{DEFAULT_SHM_SIZE, resources, sysctls, ulimits};
@@ -56,6 +57,7 @@ impl Containers {
             .map(|l| self.images().layers().diff_dir(l))
             .collect();
         let mut config = self.resolve_config(&id, image_config, &lower, &options)?;
+        let ports = published_ports(&config, &options)?;
         if options.image.is_empty() {
             config.labels.extend(image_labels(image_config));
         }
@@ -74,7 +76,17 @@ impl Containers {
                 .display()
                 .to_string();
         }
-        let handle = self.store().insert(record)?;
+        if let Some(ports) = ports {
+            // Last: nothing after it refuses an option, so only a failing insert gives it back.
+            record.config.bridge = Some(self.network().allocate(&id, ports)?);
+        }
+        let handle = match self.store().insert(record) {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.network().release(&id);
+                return Err(e);
+            }
+        };
         // A RemoveImage that ran meanwhile saw no container using the image: if the image
         // went, so does the container, rather than stay unable to start.
         if self.images().resolve(&image.record.id).is_err() {
@@ -331,32 +343,13 @@ fn resolve_host_files(c: &mut ContainerConfig, image: &Value, o: &CreateOptions)
     Ok(())
 }
 
-/// Options that belong to features landing later: refused by name.
+/// Options that belong to features landing later: refused by name. (Pods: their room lifts
+/// this, and joins a pod's namespaces where `published_ports` decides the network.)
 fn refuse_later_features(o: &CreateOptions) -> Result<()> {
     if !o.pod.is_empty() {
         return Err(invalid(
             "create.pod",
             "pods are not supported by podlink yet",
-        ));
-    }
-    if !o.publish.is_empty() || o.publish_all {
-        let field = if o.publish.is_empty() {
-            "create.publish_all"
-        } else {
-            "create.publish"
-        };
-        return Err(invalid(
-            field,
-            "published ports need bridge networking, which podlink does not have yet",
-        ));
-    }
-    if !o.network.is_empty() && !["bridge", "default"].contains(&o.network.as_str()) {
-        return Err(invalid(
-            "create.network",
-            format!(
-                "{:?}: named networks are not supported by podlink yet",
-                o.network
-            ),
         ));
     }
     Ok(())
