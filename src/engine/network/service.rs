@@ -172,13 +172,14 @@ impl Network {
 
     /// Sets endpoint `e` up: the bridge (once), the namespace file, the veth pair, address,
     /// routes and loopback inside, the nftables elements of its ports. Waits first for a
-    /// teardown of the same endpoint still queued. On failure, whatever was made is undone
+    /// queued teardown of the same endpoint, or of one that held its address or one of its
+    /// host ports (a removed container's, released at once, torn down behind). On failure, whatever was made is undone
     /// before the error returns. Returns the namespace file's path for the runtime to join.
     ///
     /// An endpoint already set up (and not torn down since) is left as it is: its namespace
     /// is in use.
     pub fn setup(&self, e: &Endpoint) -> Result<PathBuf> {
-        self.queue.wait_for(&e.id);
+        self.queue.wait_for_conflicts(e);
         let inner = &*self.inner;
         if lock(&inner.host).active.contains_key(&e.id) {
             return Ok(inner.netns_path(&e.id));

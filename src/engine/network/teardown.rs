@@ -18,6 +18,9 @@ struct State {
     jobs: VecDeque<Endpoint>,
     /// Per endpoint ID, how many of its teardowns are queued or running.
     pending: HashMap<String, usize>,
+    /// The endpoints of the teardowns queued or running (`jobs` plus the one running), for
+    /// setups that must wait for what they would reuse.
+    in_flight: Vec<Endpoint>,
     closed: bool,
 }
 
@@ -68,6 +71,7 @@ impl Queue {
     pub fn push(&self, e: &Endpoint) {
         let mut state = self.lock();
         *state.pending.entry(e.id.clone()).or_default() += 1;
+        state.in_flight.push(e.clone());
         state.jobs.push_back(e.clone());
         self.shared.changed.notify_all();
     }
@@ -76,6 +80,23 @@ impl Queue {
     pub fn wait_for(&self, id: &str) {
         let mut state = self.lock();
         while state.pending.contains_key(id) {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Blocks while a teardown is queued or running of endpoint `e` itself or of one that
+    /// held what `e` now holds: its address, or a published host port of the same protocol.
+    /// A removed container's address and ports are free for others at once (release does
+    /// not wait for its teardown, which stays off the caller's reply path), but its veth and
+    /// its nftables elements, deleted by key, are gone only once that teardown has run; a
+    /// setup that reused them before would lose its own.
+    pub fn wait_for_conflicts(&self, e: &Endpoint) {
+        let mut state = self.lock();
+        while state.in_flight.iter().any(|old| conflicts(old, e)) {
             state = self
                 .shared
                 .changed
@@ -107,6 +128,18 @@ impl Drop for Queue {
     }
 }
 
+/// Whether the teardown of `old` must run before `new` is set up.
+fn conflicts(old: &Endpoint, new: &Endpoint) -> bool {
+    old.id == new.id
+        || old.address.ip == new.address.ip
+        || old.address.ports.iter().any(|p| {
+            new.address
+                .ports
+                .iter()
+                .any(|q| p.protocol == q.protocol && p.host_port == q.host_port)
+        })
+}
+
 /// The queue's thread: one job at a time, in order, until closed and empty.
 fn run(shared: &Shared, work: &Work) {
     let lock = || {
@@ -134,6 +167,9 @@ fn run(shared: &Shared, work: &Work) {
         // A panicking job must not stop the queue (nor leave its waiters blocked).
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&job))).ok();
         let mut state = lock();
+        if let Some(at) = state.in_flight.iter().position(|e| *e == job) {
+            state.in_flight.remove(at);
+        }
         if let Some(n) = state.pending.get_mut(&job.id) {
             *n -= 1;
             if *n == 0 {
@@ -191,5 +227,58 @@ mod tests {
             4,
             "drop finishes what is queued"
         );
+    }
+
+    #[test]
+    fn a_setup_waits_for_teardowns_of_what_it_reuses() {
+        use crate::engine::network::{PortMapping, Protocol};
+        use std::sync::mpsc;
+        let with = |id: &str, last: u8, port: Option<(Protocol, u16)>| {
+            let mut e = endpoint(id);
+            e.address.ip = std::net::Ipv4Addr::new(10, 88, 0, last);
+            e.address.ports = port
+                .map(|(protocol, host_port)| PortMapping {
+                    host_ip: String::new(),
+                    host_port,
+                    container_port: 80,
+                    protocol,
+                })
+                .into_iter()
+                .collect();
+            e
+        };
+        // The queue's job blocks until the test lets it go.
+        let (go, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let queue = Arc::new(
+            Queue::start(Box::new(move |_: &Endpoint| {
+                gate.lock().unwrap().recv().ok();
+            }))
+            .unwrap(),
+        );
+        queue.push(&with("old", 2, Some((Protocol::Tcp, 8080))));
+        // Nothing shared: no wait, while the old teardown is still blocked.
+        queue.wait_for_conflicts(&with("other", 9, Some((Protocol::Udp, 8080))));
+        for new in [
+            with("same-ip", 2, None),
+            with("same-port", 9, Some((Protocol::Tcp, 8080))),
+        ] {
+            let (done, finished) = mpsc::channel();
+            let q = Arc::clone(&queue);
+            let waiter = std::thread::spawn(move || {
+                q.wait_for_conflicts(&new);
+                done.send(()).unwrap();
+            });
+            assert!(
+                finished.recv_timeout(Duration::from_millis(100)).is_err(),
+                "a setup reusing what a queued teardown holds waits for it"
+            );
+            go.send(()).unwrap();
+            finished.recv_timeout(Duration::from_secs(5)).unwrap();
+            waiter.join().unwrap();
+            queue.push(&with("old", 2, Some((Protocol::Tcp, 8080))));
+        }
+        go.send(()).unwrap();
+        queue.settle();
     }
 }
