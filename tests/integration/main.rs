@@ -140,3 +140,8 @@ mod registry_support;
 
 /// Smoke tests of the fault proxy, through skopeo and curl only.
 mod proxy_support;
+
+/// Pods (issue 11): infra containers, shared namespaces and /dev/shm, every pod method, partial
+/// failures, a daemon killed with a pod running, the contract's examples, python-podman. Needs
+/// root.
+mod pods;

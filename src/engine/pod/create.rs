@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Pods;
+use super::invalid;
 use super::store::PodRecord;
 use crate::engine::container::create::options::CreateOptions;
 use crate::engine::container::new_id;
@@ -42,13 +43,15 @@ impl Pods<'_> {
     /// rather than failing.
     pub fn create_pod(&self, o: PodCreateOptions) -> Result<String> {
         if !o.infra_command.is_empty() {
-            return Err(Error::invalid(
+            return Err(invalid(
+                "CreatePod",
                 "create.infraCommand",
                 "the infra-command and infra-image options are not supported yet",
             ));
         }
         if !o.infra_image.is_empty() {
-            return Err(Error::invalid(
+            return Err(invalid(
+                "CreatePod",
                 "create.infraImage",
                 "the infra-command and infra-image options are not supported yet",
             ));
@@ -58,7 +61,8 @@ impl Pods<'_> {
         }
         let mut share = share_list(&o.share)?;
         if !share.is_empty() && !o.infra {
-            return Err(Error::invalid(
+            return Err(invalid(
+                "CreatePod",
                 "create.share",
                 "namespaces are shared on the pod level through an infra container: set infra",
             ));
@@ -67,7 +71,8 @@ impl Pods<'_> {
             share = DEFAULT_SHARE.iter().map(|s| s.to_string()).collect();
         }
         if !o.publish.is_empty() && !o.infra {
-            return Err(Error::invalid(
+            return Err(invalid(
+                "CreatePod",
                 "create.publish",
                 "ports are published on the pod's infra container: set infra",
             ));
@@ -129,7 +134,7 @@ impl Pods<'_> {
         let handle = self
             .store()
             .resolve(&o.pod)
-            .map_err(|e| Error::invalid("create.pod", e.to_string()))?;
+            .map_err(|e| invalid("CreateContainer", "create.pod", e.to_string()))?;
         let _op = handle.lock(&o.pod)?;
         let pod = handle.record();
         if pod.infra {
@@ -144,8 +149,13 @@ impl Pods<'_> {
                 if !pod.shares(kind) {
                     continue;
                 }
-                if !mode.is_empty() && *mode != join {
-                    return Err(Error::invalid(
+                // python-podman's Image.create always sends "bridge": the default, which in
+                // a pod sharing its network is the pod's.
+                let default = mode.is_empty()
+                    || (kind == "net" && ["bridge", "default"].contains(&mode.as_str()));
+                if !default && *mode != join {
+                    return Err(invalid(
+                        "CreateContainer",
                         field,
                         format!(
                             "{mode:?}: the container joins pod {}, which shares its {kind} \
@@ -165,7 +175,8 @@ impl Pods<'_> {
                     None
                 };
                 if let Some(field) = field {
-                    return Err(Error::invalid(
+                    return Err(invalid(
+                        "CreateContainer",
                         field,
                         format!(
                             "pod {} shares its network: ports are published when the pod is \
@@ -178,7 +189,8 @@ impl Pods<'_> {
         }
         let given = o.cgroup_parent.trim_end_matches('/');
         if !given.is_empty() && given != pod.cgroup_path {
-            return Err(Error::invalid(
+            return Err(invalid(
+                "CreateContainer",
                 "create.cgroup_parent",
                 format!(
                     "a container of pod {} goes in the pod's cgroup {}",
@@ -222,13 +234,15 @@ fn share_list(share: &[String]) -> Result<Vec<String>> {
             }
             "" | "none" => {}
             "mnt" | "user" => {
-                return Err(Error::invalid(
+                return Err(invalid(
+                    "CreatePod",
                     "create.share",
                     format!("sharing the {kind} namespace is not supported on the pod level"),
                 ));
             }
             other => {
-                return Err(Error::invalid(
+                return Err(invalid(
+                    "CreatePod",
                     "create.share",
                     format!(
                         "{other:?} is not a namespace to share: use net, ipc, uts, pid, cgroup \
@@ -248,7 +262,8 @@ fn pod_cgroup_parent(given: &str, default: &str) -> Result<String> {
     }
     let field = "create.cgroupParent";
     if given.ends_with(".slice") {
-        return Err(Error::invalid(
+        return Err(invalid(
+            "CreatePod",
             field,
             format!(
                 "{given:?}: systemd slices need the systemd cgroup manager; podlink uses cgroupfs paths"
@@ -261,7 +276,8 @@ fn pod_cgroup_parent(given: &str, default: &str) -> Result<String> {
             .iter()
             .any(|p| *p == "." || *p == ".." || p.chars().any(|c| c.is_control()))
     {
-        return Err(Error::invalid(
+        return Err(invalid(
+            "CreatePod",
             field,
             format!("{given:?} is not a cgroup path"),
         ));
@@ -276,7 +292,8 @@ fn validate_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(
+        Err(invalid(
+            "CreatePod",
             "create.name",
             format!(
                 "pod name {name:?}: names are letters, digits and _ . - and start with a letter \

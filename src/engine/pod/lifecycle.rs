@@ -74,7 +74,9 @@ impl Pods<'_> {
             n => i32::try_from(n)
                 .ok()
                 .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| Error::invalid("signal", format!("{n} is not a signal")))?,
+                .ok_or_else(|| {
+                    super::invalid("KillPod", "signal", format!("{n} is not a signal"))
+                })?,
         };
         let handle = self.store().resolve(name)?;
         let _op = handle.lock(name)?;
@@ -129,7 +131,8 @@ impl Pods<'_> {
         if !force {
             let others = members.iter().filter(|m| !m.config.infra).count();
             if others > 0 {
-                return Err(Error::invalid(
+                return Err(super::invalid(
+                    "RemovePod",
                     "force",
                     format!(
                         "pod {} has {others} containers: remove them first, or remove the pod \
@@ -139,7 +142,8 @@ impl Pods<'_> {
                 ));
             }
             if members.iter().any(|m| m.status().is_active()) {
-                return Err(Error::invalid(
+                return Err(super::invalid(
+                    "RemovePod",
                     "force",
                     format!(
                         "pod {} is running: stop it first, or remove it with force",
@@ -196,7 +200,8 @@ impl Pods<'_> {
     pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
         let target = self.containers().store().resolve(name)?.snapshot();
         if target.config.infra && self.store().resolve(&target.config.pod).is_ok() {
-            return Err(Error::invalid(
+            return Err(super::invalid(
+                "RemoveContainer",
                 "name",
                 format!(
                     "container {} is the infra container of pod {}: remove the pod instead",

@@ -85,3 +85,10 @@ impl<'a> Pods<'a> {
         }
     }
 }
+
+/// A client error about `field` of `method`'s input, as the container room words them
+/// (`CreatePod: share: ...`): the message names the field by its last part.
+pub(crate) fn invalid(method: &str, field: &'static str, why: impl std::fmt::Display) -> Error {
+    let label = field.rsplit('.').next().unwrap_or(field);
+    Error::invalid(field, format!("{method}: {label}: {why}"))
+}

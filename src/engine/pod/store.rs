@@ -173,7 +173,10 @@ impl PodStore {
         } else if taken(&record.name) {
             return Err(Error::invalid(
                 "create.name",
-                format!("the pod name {:?} is already in use", record.name),
+                format!(
+                    "CreatePod: name: the pod name {:?} is already in use",
+                    record.name
+                ),
             ));
         }
         dirs::create_private_dir(&self.dir.join(record.id.as_str()))?;
