@@ -126,6 +126,8 @@ fn members_share_the_infra_namespaces_hostname_and_shm() {
     let cgroup = doc["State"]["cgroupPath"].as_str().unwrap();
     assert!(cgroup.ends_with(&format!("/libpod_pod_{pod}")), "{cgroup}");
     assert_eq!(a["HostConfig"]["CgroupParent"], cgroup, "{a}");
+    assert_eq!(inspect(&mut raw, &infra)["IsInfra"], true);
+    assert_eq!(inspect(&mut raw, "a")["IsInfra"], false);
     // Infra containers list among containers, as Podman's did.
     let list = ok(&mut raw, "ListContainers", json!({}));
     assert!(list.to_string().contains(&infra), "{list}");
@@ -388,6 +390,9 @@ fn partial_failures_empty_pods_and_bad_input() {
             "{reply}"
         );
     }
+    // DeleteStoppedContainers leaves infra containers to their pods.
+    let removed = ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_eq!(removed["containers"], json!([bad]));
     // Every pod left is removed, members and all.
     ok(
         &mut raw,

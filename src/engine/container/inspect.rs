@@ -71,6 +71,8 @@ pub struct ContainerInspect {
     pub config: InspectConfig,
     /// Its host configuration, Docker-style.
     pub host_config: HostConfig,
+    /// Whether it is a pod's infra container (Podman 1.x's `IsInfra`).
+    pub is_infra: bool,
 }
 
 /// The document as JSON text, as the wire carries it.

@@ -68,6 +68,7 @@ impl Containers {
             },
             config: config(&record),
             host_config: host_config(c),
+            is_infra: c.infra,
         })
     }
 }
