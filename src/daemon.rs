@@ -84,6 +84,7 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
         .name("signals".into())
         .spawn(move || wait_for_signals(signals, &on_signal))?;
 
+    let network_owner = Arc::clone(&engine);
     let dispatcher = dispatcher(engine);
     #[cfg(debug_assertions)]
     let dispatcher = dispatcher.panic_on(config.test_panic_method.clone());
@@ -95,6 +96,12 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
         grace: SHUTDOWN_GRACE,
     };
     let result = server::serve(listener, Arc::new(dispatcher), shutdown, options);
+    // Endpoint teardowns still queued (a stop answered just before the signal) run before
+    // the process ends; with no endpoint left, the bridge and table go too (containers that
+    // still run keep theirs, for the next start).
+    if let Err(e) = network_owner.containers().network().shutdown() {
+        log::warn!("network shutdown: {e}");
+    }
     if let Some(bound) = bound {
         bound.remove();
     }

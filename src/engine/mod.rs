@@ -97,17 +97,15 @@ impl Engine {
             cgroup_parent: cgroup_parent.trim_end_matches('/').to_string(),
             log_size_max,
         };
+        let containers =
+            container::Containers::new(store, Arc::clone(&images), runtime, network, settings);
+        // Before the service answers: a create must not be given an address a record holds.
+        containers.claim_network();
         Ok(Engine {
             root,
             runroot,
             registries_conf,
-            containers: container::Containers::new(
-                store,
-                Arc::clone(&images),
-                runtime,
-                network,
-                settings,
-            ),
+            containers,
             images,
             pods,
         })
@@ -119,12 +117,14 @@ impl Engine {
     /// files left, they take long, and the service must answer meanwhile. Operations on a
     /// container wait until it is reconciled.
     pub fn reconcile_in_background(self: &std::sync::Arc<Self>) -> std::io::Result<()> {
+        self.containers().set_exit_watcher(self.exit_watcher());
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("reconcile".into())
             .spawn(move || {
                 let start = std::time::Instant::now();
                 engine.containers().reconcile();
+                engine.containers().watch_running();
                 log::debug!("start-up reconciliation took {:?}", start.elapsed());
             })?;
         let engine = std::sync::Arc::clone(self);
@@ -136,6 +136,29 @@ impl Engine {
             .name("trash".into())
             .spawn(move || engine.images().empty_trash())
             .map(drop)
+    }
+
+    /// Watches a running bridged container's monitor on a thread of its own (small: it only
+    /// waits) and has the container service notice its exit. The thread holds the engine
+    /// weakly while it waits.
+    fn exit_watcher(self: &std::sync::Arc<Self>) -> container::ExitWatcher {
+        let engine = std::sync::Arc::downgrade(self);
+        container::ExitWatcher(Box::new(move |id: &str, monitor_pid: i32| {
+            let engine = engine.clone();
+            let owned = id.to_string();
+            let spawned = std::thread::Builder::new()
+                .name("exit-watch".into())
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    monitor::wait_monitor(monitor_pid, &owned, None);
+                    if let Some(engine) = engine.upgrade() {
+                        engine.containers().exited(&owned, monitor_pid);
+                    }
+                });
+            if let Err(e) = spawned {
+                log::warn!("container {id}: no thread to watch its exit: {e}");
+            }
+        }))
     }
 
     /// The container operations.

@@ -275,7 +275,8 @@ fn stats_and_processes_of_a_busy_container() {
             "-c",
             "dd if=/dev/zero of=/tmp/blob bs=1M count=8 2>/dev/null; sleep 1000 & echo busy; while :; do :; done",
         ],
-        json!({"resources": {"memory": 128 << 20, "pids_limit": 20}}),
+        // Loopback only, so the network counters below stay at 0.
+        json!({"resources": {"memory": 128 << 20, "pids_limit": 20}, "net_mode": "none"}),
     );
     // Not running: NoContainerRunning for stats, an error for processes.
     fails(

@@ -452,8 +452,15 @@ fn create_errors_name_their_field() {
         (json!({"net_mode": "slirp4netns"}), "net_mode"),
         (json!({"net_mode": "mynetwork"}), "net_mode"),
         (json!({"network": "mynetwork"}), "network"),
-        (json!({"publish": ["8080:80"]}), "publish"),
-        (json!({"publish_all": true}), "publish_all"),
+        (
+            json!({"publish": ["8080:80"], "net_mode": "none"}),
+            "publish",
+        ),
+        (
+            json!({"publish_all": true, "net_mode": "host"}),
+            "publish_all",
+        ),
+        (json!({"publish": ["80000:80"]}), "publish"),
         (json!({"pod": "mypod"}), "pod"),
         (json!({"uidmap": ["0:100000"]}), "uidmap"),
         (json!({"subuidname": "no-such-user-here"}), "subuidname"),

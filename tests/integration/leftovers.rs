@@ -1,5 +1,7 @@
 //! What a test daemon's containers can leave on the host (monitor processes, mounts,
-//! cgroups), found and cleaned up per daemon. `TestDaemon`'s drop fails the test that left
+//! cgroups, veths, network namespace files, nftables elements), found and cleaned up per
+//! daemon; and the network of each test daemon's own (bridge, subnet, nftables table), so
+//! tests run in parallel without sharing one. `TestDaemon`'s drop fails the test that left
 //! any; contrib/scripts/check-leftovers.sh makes the same check after the whole suite.
 
 use std::path::{Path, PathBuf};
@@ -12,11 +14,16 @@ use nix::unistd::Pid;
 /// How long a dropped daemon's leftovers may take to go on their own.
 const SETTLE: Duration = Duration::from_secs(3);
 
-/// The leftovers of a daemon's roots once they stop changing, or after `SETTLE`.
-pub fn settled_leftovers(root: &Path, runroot: &Path) -> Vec<String> {
+/// The leftovers of a daemon's roots once they stop changing, or after `SETTLE`. While the
+/// daemon runs (`running`), its namespace directory's own mount is its, not a leftover.
+pub fn settled_leftovers(root: &Path, runroot: &Path, running: bool) -> Vec<String> {
     let start = Instant::now();
     loop {
-        let left = leftovers(root, runroot);
+        let mut left = leftovers(root, runroot);
+        if running {
+            let own = format!("mount {}", runroot.join("netns").display());
+            left.retain(|l| *l != own);
+        }
         if left.is_empty() || start.elapsed() > SETTLE {
             return left;
         }
@@ -40,7 +47,158 @@ pub fn leftovers(root: &Path, runroot: &Path) -> Vec<String> {
     for cgroup in cgroups_left(root) {
         left.push(format!("cgroup {}", cgroup.display()));
     }
+    left.extend(network_left(root, runroot));
     left
+}
+
+/// What a daemon's bridged containers left of their network: veths on its bridge, network
+/// namespace files, elements in its nftables table.
+fn network_left(root: &Path, runroot: &Path) -> Vec<String> {
+    let net = TestNetwork::names(root);
+    let mut left = Vec::new();
+    let ports = Path::new("/sys/class/net").join(&net.bridge).join("brif");
+    for port in crate::util::sorted_names(&ports) {
+        left.push(format!("veth {port} on bridge {}", net.bridge));
+    }
+    for file in crate::util::sorted_names(&runroot.join("netns")) {
+        left.push(format!(
+            "netns file {}",
+            runroot.join("netns").join(file).display()
+        ));
+    }
+    if let Ok(out) = Command::new("nft")
+        .args(["-j", "list", "table", "ip", &net.table])
+        .output()
+        && out.status.success()
+    {
+        let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        for item in listing["nftables"].as_array().into_iter().flatten() {
+            for kind in ["map", "set"] {
+                let set = &item[kind];
+                if let Some(elements) = set["elem"].as_array()
+                    && !elements.is_empty()
+                {
+                    left.push(format!(
+                        "nft {kind} {} of table {}: {} element(s)",
+                        set["name"],
+                        net.table,
+                        elements.len()
+                    ));
+                }
+            }
+        }
+    }
+    left
+}
+
+/// Where test daemons' subnets are held, across every test process on the machine: one file
+/// per subnet (its index), made with `create_new`, holding the storage root's holder directory.
+fn subnet_registry() -> PathBuf {
+    std::env::temp_dir().join("podlink-test-subnets")
+}
+
+/// How many /24 subnets tests use: 10.160.0.0/24 to 10.175.255.0/24.
+const TEST_SUBNETS: usize = 4096;
+
+/// The network of one test daemon's storage root: a second daemon on the same root (a
+/// restart test) gets the same, since its records hold addresses in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestNetwork {
+    /// The bridge (`plt` and the holder's name: at most 15 bytes).
+    pub bridge: String,
+    /// The nftables table (named as the bridge).
+    pub table: String,
+}
+
+impl TestNetwork {
+    /// The bridge and table of `root`.
+    pub fn names(root: &Path) -> TestNetwork {
+        let holder = root
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let alnum: Vec<char> = holder.chars().filter(char::is_ascii_alphanumeric).collect();
+        let tail: String = alnum[alnum.len().saturating_sub(12)..].iter().collect();
+        let bridge = format!("plt{tail}");
+        TestNetwork {
+            table: bridge.clone(),
+            bridge,
+        }
+    }
+
+    /// The subnet of `root` (`10.X.Y.0/24`), held for it in the registry until
+    /// [`release_test_network`].
+    pub fn subnet(root: &Path) -> String {
+        let holder = root.parent().unwrap_or(root).display().to_string();
+        let registry = subnet_registry();
+        std::fs::create_dir_all(&registry).expect("subnet registry");
+        let to_subnet = |index: usize| format!("10.{}.{}.0/24", 160 + index / 256, index % 256);
+        for name in crate::util::sorted_names(&registry) {
+            if std::fs::read_to_string(registry.join(&name))
+                .ok()
+                .as_deref()
+                == Some(&holder)
+                && let Ok(index) = name.parse::<usize>()
+            {
+                return to_subnet(index);
+            }
+        }
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        holder.hash(&mut hasher);
+        let start = hasher.finish() as usize;
+        for step in 0..TEST_SUBNETS {
+            let index = (start + step) % TEST_SUBNETS;
+            let path = registry.join(index.to_string());
+            for _ in 0..2 {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(mut file) => {
+                        use std::io::Write;
+                        file.write_all(holder.as_bytes())
+                            .expect("subnet registry file");
+                        return to_subnet(index);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        // Held by a test process that died: its holder directory is gone.
+                        let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                        if owner.is_empty() || Path::new(&owner).exists() {
+                            break;
+                        }
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    Err(e) => panic!("{}: {e}", path.display()),
+                }
+            }
+        }
+        panic!("every test subnet is taken");
+    }
+}
+
+/// Removes a test daemon's network (its bridge, its nftables table) and gives its subnet
+/// back to the registry.
+pub fn release_test_network(root: &Path) {
+    let net = TestNetwork::names(root);
+    if Path::new("/sys/class/net").join(&net.bridge).exists() {
+        let _ = Command::new("ip")
+            .args(["link", "del", &net.bridge])
+            .output();
+    }
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &net.table])
+        .output();
+    let holder = root.parent().unwrap_or(root).display().to_string();
+    let registry = subnet_registry();
+    for name in crate::util::sorted_names(&registry) {
+        let path = registry.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(&holder) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// The pids of `podlink monitor` processes whose arguments name a path under `runroot`.
@@ -109,6 +267,14 @@ pub fn clean_up_containers(root: &Path, runroot: &Path) {
     for dir in cgroup_tree(root) {
         let _ = std::fs::remove_dir(dir);
     }
+    // Veths of containers a failed test left go with their namespaces' mounts above (the
+    // peer's namespace ends) or here, with the bridge's ports.
+    let net = TestNetwork::names(root);
+    let ports = Path::new("/sys/class/net").join(&net.bridge).join("brif");
+    for port in crate::util::sorted_names(&ports) {
+        let _ = Command::new("ip").args(["link", "del", &port]).output();
+    }
+    release_test_network(root);
 }
 
 /// The cgroup parent of a test daemon's containers: one per storage root (named after the

@@ -145,3 +145,11 @@ mod proxy_support;
 /// failures, a daemon killed with a pod running, the contract's examples, python-podman. Needs
 /// root.
 mod pods;
+
+/// Bridge networking of containers (issue 11): reachability, published ports, /etc files,
+/// network modes, teardown, a killed daemon. Needs root.
+mod networking;
+
+/// The network room (issue 11) driven directly: bridges, veths, namespaces, nftables. Needs
+/// root.
+mod network_room;

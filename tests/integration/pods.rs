@@ -574,3 +574,60 @@ fn python_podman_drives_pods() {
     assert_eq!(ok(&mut raw, "ListPods", json!({}))["pods"], json!([]));
     assert_nothing_left(&daemon);
 }
+
+/// A port published for a pod reaches busybox httpd in a member, from 127.0.0.1; the pod's
+/// infra container holds the address and the port, and both go with the pod.
+#[test]
+fn a_pods_published_port_reaches_httpd_in_a_member() {
+    if !privileged("a_pods_published_port_reaches_httpd_in_a_member") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    create_pod(
+        &mut raw,
+        json!({"name": "site", "infra": true, "publish": [format!("127.0.0.1:{port}:80")]}),
+    );
+    let httpd = "mkdir -p /www && echo served-by-pod > /www/index.html && \
+                 exec httpd -f -p 80 -h /www";
+    create(
+        &mut raw,
+        "httpd",
+        &["sh", "-c", httpd],
+        json!({"pod": "site"}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "httpd"}));
+    let address = format!("127.0.0.1:{port}");
+    let get = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(2))
+                .ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut response = String::new();
+        s.read_to_string(&mut response).ok()?;
+        Some(response)
+    };
+    wait_for("the pod's httpd", Duration::from_secs(20), || {
+        get().is_some_and(|r| r.contains("served-by-pod"))
+    });
+    let doc = inspect_pod(&mut raw, "site");
+    let bindings = &doc["Config"]["infraConfig"]["infraPortBindings"];
+    assert_eq!(bindings[0]["hostPort"], port, "{doc}");
+    assert_eq!(bindings[0]["containerPort"], 80, "{doc}");
+    ok(
+        &mut raw,
+        "RemovePod",
+        json!({"name": "site", "force": true}),
+    );
+    wait_for("the published port closed", Duration::from_secs(10), || {
+        get().is_none()
+    });
+    assert_nothing_left(&daemon);
+}

@@ -14,8 +14,8 @@ use podlink::varlink::client::VarlinkClient;
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub use crate::leftovers::{cgroup_dirs, cgroup_parent};
-use crate::leftovers::{clean_up_containers, leftovers, settled_leftovers};
+pub use crate::leftovers::{TestNetwork, cgroup_dirs, cgroup_parent};
+use crate::leftovers::{clean_up_containers, settled_leftovers};
 
 /// How long the harness waits for the daemon to answer or to exit.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -196,7 +196,7 @@ impl Drop for TestDaemon {
         // is still there: wait a moment for what is on its way out (a monitor that reported
         // its container's exit finishes after the reply), then clean up what is left so it
         // does not leak into the host, and fail the test that left it.
-        let left = settled_leftovers(&self.root, &self.runroot);
+        let left = settled_leftovers(&self.root, &self.runroot, false);
         clean_up_containers(&self.root, &self.runroot);
         if left.is_empty() {
             return;
@@ -216,9 +216,11 @@ impl Drop for TestDaemon {
 }
 
 /// Fails if a daemon left anything of its containers behind: a mount under its roots, a
-/// monitor process, or a container cgroup.
+/// monitor process, a container cgroup, a veth, a network namespace file or an nftables
+/// element. What goes off the reply path (a bridged container's teardown, queued) has a
+/// moment to go.
 pub fn assert_nothing_left(daemon: &TestDaemon) {
-    let left = leftovers(&daemon.root, &daemon.runroot);
+    let left = settled_leftovers(&daemon.root, &daemon.runroot, true);
     assert!(left.is_empty(), "left behind:\n  {}", left.join("\n  "));
 }
 
@@ -233,6 +235,9 @@ pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool
 
 /// `podlink serve` with test roots; the caller adds the address.
 pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
+    // A network of its own, so tests run in parallel; given back when the last daemon on
+    // `root` is dropped (`clean_up_containers`).
+    let net = TestNetwork::names(root);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_podlink"));
     cmd.arg("serve")
         .arg("--root")
@@ -241,6 +246,12 @@ pub fn daemon_command(root: &Path, runroot: &Path) -> Command {
         .arg(runroot)
         .arg("--cgroup-parent")
         .arg(cgroup_parent(root))
+        .arg("--bridge")
+        .arg(&net.bridge)
+        .arg("--nft-table")
+        .arg(&net.table)
+        .arg("--subnet")
+        .arg(TestNetwork::subnet(root))
         .env("PODLINK_REGISTRIES_CONF", root.join("no-registries.conf"))
         .env("PODLINK_LOG_LEVEL", "warn")
         .stdin(Stdio::null());

@@ -66,7 +66,7 @@ impl Containers {
     }
 
     /// Releases what a run of the container held: its runtime state (and cgroups), its
-    /// root filesystem and /dev/shm mounts. Every step is tried; the first failure is
+    /// network endpoint (queued), its root filesystem and /dev/shm mounts. Every step is tried; the first failure is
     /// returned and any later one logged.
     pub(crate) fn release(&self, record: &ContainerRecord) -> Result<()> {
         let mut first: Option<Error> = None;
@@ -86,6 +86,8 @@ impl Containers {
                 failed(e.into());
             }
         }
+        // Queued: it runs off this caller's path, after the runtime let go of the namespace.
+        self.teardown_network(record);
         let left = cgroups::remove(&Self::cgroup_path(record));
         if !left.is_empty() {
             log::warn!("container {}: cgroups left: {left:?}", record.id);

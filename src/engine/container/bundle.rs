@@ -139,8 +139,16 @@ impl Containers {
         let seccomp = Seccomp::choose(&c.seccomp)
             .filter(&c.capabilities)
             .map_err(|e| Error::invalid("create.security_opt", e.to_string()))?;
+        let mut config = c.spec_config();
+        // Last before the spec: a failure from here on releases the container's run, and
+        // with it tears the endpoint down.
+        if let Some(netns) = self.setup_network(record)? {
+            let netns = netns.display().to_string();
+            config.namespaces.net = NamespaceMode::Path(netns.clone());
+            namespace_paths.insert("net", netns);
+        }
         let input = SpecInput {
-            config: c.spec_config(),
+            config,
             rootfs: &overlay.merged,
             etc_dir: run_dir,
             shm_dir: &shm_dir,
@@ -235,18 +243,13 @@ pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
         std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))
     };
     write("hostname", format!("{}\n", c.hostname))?;
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-    );
-    for (name, address) in &c.hosts_add {
-        hosts.push_str(&format!("{address}\t{name}\n"));
-    }
-    hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
-    write("hosts", hosts)?;
+    write("hosts", hosts(record))?;
+    let host_net = c.namespaces.net == NamespaceMode::Host;
     write(
         "resolv.conf",
         resolv_conf(
-            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            &host_resolv_conf(),
+            host_net,
             &c.dns_servers,
             &c.dns_search,
             &c.dns_options,
@@ -254,10 +257,63 @@ pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
     )
 }
 
+/// /etc/hosts: localhost; on the bridge, the container's address with its host name and
+/// name, and `host.containers.internal` for the gateway (the host, as Podman names it);
+/// elsewhere the host name on 127.0.1.1; then `host_add`'s entries.
+fn hosts(record: &ContainerRecord) -> String {
+    let c = &record.config;
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+    );
+    if let Some(bridge) = &c.bridge {
+        let mut names = c.hostname.clone();
+        if !record.name.is_empty() && record.name != c.hostname {
+            names = format!("{names} {}", record.name);
+        }
+        hosts.push_str(&format!("{}\t{names}\n", bridge.ip));
+        hosts.push_str(&format!("{}\thost.containers.internal\n", bridge.gateway));
+    }
+    for (name, address) in &c.hosts_add {
+        hosts.push_str(&format!("{address}\t{name}\n"));
+    }
+    if c.bridge.is_none() {
+        hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    }
+    hosts
+}
+
+/// systemd-resolved's stub listener (127.0.0.53) answers only in the host's namespace.
+const RESOLVED_STUB: &str = "127.0.0.53";
+/// Where systemd-resolved lists the servers it forwards to.
+const RESOLVED_UPSTREAM: &str = "/run/systemd/resolve/resolv.conf";
+
+/// The host's resolv.conf; when it points at systemd-resolved's stub, the servers resolved
+/// forwards to instead, as Podman 1.x did.
+fn host_resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let stub = host.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next() == Some("nameserver") && words.next() == Some(RESOLVED_STUB)
+    });
+    if stub && let Ok(upstream) = std::fs::read_to_string(RESOLVED_UPSTREAM) {
+        return upstream;
+    }
+    host
+}
+
 /// The host's resolv.conf with the container's servers, search domains and options in place
-/// of the host's (each only when given). Loopback servers of the host are dropped: they mean
-/// nothing inside a network namespace of the container's own.
-fn resolv_conf(host: &str, servers: &[String], search: &[String], options: &[String]) -> String {
+/// of the host's (each only when given). Loopback servers of the host are dropped unless the
+/// container shares the host's network (`host_net`): they mean nothing inside a network
+/// namespace of its own. Podman 1.x then fell back to Google's public servers when none was
+/// left; podlink does not send a container's queries to a third party nobody configured, so
+/// the file then lists no server (and a client sees that names do not resolve).
+fn resolv_conf(
+    host: &str,
+    host_net: bool,
+    servers: &[String],
+    search: &[String],
+    options: &[String],
+) -> String {
     let mut host_servers = Vec::new();
     let mut host_search = Vec::new();
     let mut host_options = Vec::new();
@@ -272,7 +328,7 @@ fn resolv_conf(host: &str, servers: &[String], search: &[String], options: &[Str
     }
     host_servers.retain(|s| {
         s.parse::<std::net::IpAddr>()
-            .map(|ip| !ip.is_loopback())
+            .map(|ip| host_net || !ip.is_loopback())
             .unwrap_or(false)
     });
     let pick = |given: &[String], host: Vec<String>| {
@@ -306,12 +362,17 @@ mod tests {
         let host =
             "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\noptions edns0\n";
         assert_eq!(
-            resolv_conf(host, &[], &[], &[]),
+            resolv_conf(host, false, &[], &[], &[]),
             "search corp\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(host, true, &[], &[], &[]),
+            "search corp\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n"
         );
         assert_eq!(
             resolv_conf(
                 host,
+                false,
                 &["1.1.1.1".into()],
                 &["a.example".into()],
                 &["ndots:2".into()]

@@ -71,8 +71,70 @@ pub struct ContainerInspect {
     pub config: InspectConfig,
     /// Its host configuration, Docker-style.
     pub host_config: HostConfig,
+    /// Its place on the network.
+    pub network_settings: NetworkSettings,
     /// Whether it is a pod's infra container (Podman 1.x's `IsInfra`).
     pub is_infra: bool,
+}
+
+/// Published ports as Docker (and `podman inspect`) key them: `80/tcp` → where on the host.
+pub type PortMap = BTreeMap<String, Vec<HostPort>>;
+
+/// One host side of a published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostPort {
+    /// The host address; "" for every address.
+    #[serde(rename = "HostIp")]
+    pub host_ip: String,
+    /// The host port, as a string.
+    #[serde(rename = "HostPort")]
+    pub host_port: String,
+}
+
+/// The `NetworkSettings` object: the address, gateway and MAC while the container runs on
+/// the bridge (empty otherwise), and its published ports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    /// The bridge it is attached to ("" unless bridged).
+    pub bridge: String,
+    /// Always "".
+    #[serde(rename = "SandboxID")]
+    pub sandbox_id: String,
+    /// Always false.
+    pub hairpin_mode: bool,
+    /// Always "".
+    #[serde(rename = "LinkLocalIPv6Address")]
+    pub link_local_ipv6_address: String,
+    /// Always 0.
+    #[serde(rename = "LinkLocalIPv6PrefixLen")]
+    pub link_local_ipv6_prefix_len: u8,
+    /// Published ports.
+    pub ports: PortMap,
+    /// The network namespace file while it runs on the bridge.
+    pub sandbox_key: String,
+    /// Always "".
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The gateway.
+    pub gateway: String,
+    /// Always "".
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    /// Always 0.
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    /// The container's address.
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    /// The subnet's prefix length.
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// Always "".
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    /// The container end's MAC address.
+    pub mac_address: String,
 }
 
 /// The document as JSON text, as the wire carries it.
@@ -287,8 +349,8 @@ pub struct HostConfig {
     pub log_config: LogConfig,
     /// `bridge` for a private network namespace, else its mode.
     pub network_mode: String,
-    /// Always empty.
-    pub port_bindings: BTreeMap<String, String>,
+    /// Published ports, as asked for (a host port chosen by podlink shows as chosen).
+    pub port_bindings: PortMap,
     /// Removed when it exits.
     pub auto_remove: bool,
     /// Capabilities added.

@@ -3,9 +3,9 @@
 
 use super::config::ContainerConfig;
 use super::inspect::{
-    ContainerInspect, Empty, GraphDriver, GraphDriverData, HostConfig, InspectConfig,
-    InspectDevice, InspectMount, InspectState, InspectUlimit, LogConfig, ThrottleDevice,
-    WeightDevice,
+    ContainerInspect, Empty, GraphDriver, GraphDriverData, HostConfig, HostPort, InspectConfig,
+    InspectDevice, InspectMount, InspectState, InspectUlimit, LogConfig, NetworkSettings, PortMap,
+    ThrottleDevice, WeightDevice,
 };
 use super::record::ContainerRecord;
 use super::service::Containers;
@@ -68,8 +68,43 @@ impl Containers {
             },
             config: config(&record),
             host_config: host_config(c),
+            network_settings: self.network_settings(&record),
             is_infra: c.infra,
         })
+    }
+
+    /// `NetworkSettings`: the address while the container's run holds its endpoint (as
+    /// Podman 1.x showed its CNI result), the ports always.
+    fn network_settings(&self, record: &ContainerRecord) -> NetworkSettings {
+        let c = &record.config;
+        let mut settings = NetworkSettings {
+            bridge: String::new(),
+            sandbox_id: String::new(),
+            hairpin_mode: false,
+            link_local_ipv6_address: String::new(),
+            link_local_ipv6_prefix_len: 0,
+            ports: port_map(c),
+            sandbox_key: String::new(),
+            endpoint_id: String::new(),
+            gateway: String::new(),
+            global_ipv6_address: String::new(),
+            global_ipv6_prefix_len: 0,
+            ip_address: String::new(),
+            ip_prefix_len: 0,
+            ipv6_gateway: String::new(),
+            mac_address: String::new(),
+        };
+        if let Some(bridge) = &c.bridge
+            && record.status().is_active()
+        {
+            settings.bridge = self.network().settings().bridge.clone();
+            settings.sandbox_key = self.network().netns_path(&record.id).display().to_string();
+            settings.gateway = bridge.gateway.to_string();
+            settings.ip_address = bridge.ip.to_string();
+            settings.ip_prefix_len = bridge.prefix;
+            settings.mac_address = bridge.mac.clone();
+        }
+        settings
     }
 }
 
@@ -152,6 +187,20 @@ fn config(record: &ContainerRecord) -> InspectConfig {
     }
 }
 
+/// A bridged container's published ports, Docker-style.
+fn port_map(c: &ContainerConfig) -> PortMap {
+    let mut map = PortMap::new();
+    for p in c.bridge.iter().flat_map(|b| &b.ports) {
+        map.entry(format!("{}/{}", p.container_port, p.protocol.as_str()))
+            .or_default()
+            .push(HostPort {
+                host_ip: p.host_ip.clone(),
+                host_port: p.host_port.to_string(),
+            });
+    }
+    map
+}
+
 fn host_config(c: &ContainerConfig) -> HostConfig {
     let ns = |mode: &NamespaceMode| mode.describe();
     let r = &c.resources;
@@ -191,7 +240,7 @@ fn host_config(c: &ContainerConfig) -> HostConfig {
             NamespaceMode::Private => "bridge".to_string(),
             other => ns(other),
         },
-        port_bindings: Default::default(),
+        port_bindings: port_map(c),
         auto_remove: c.rm,
         cap_add: c.cap_add.clone(),
         cap_drop: c.cap_drop.clone(),

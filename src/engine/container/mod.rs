@@ -24,6 +24,8 @@
 //! - `access.rs`: finding, locking and refreshing a container from its monitor's exit file.
 //! - `config.rs`: everything decided at create, kept in the record.
 //! - `create/`: CreateContainer (options, their checks, and the config they make).
+//! - `bridge.rs`: a container on the bridge network: setup, teardown, exit watchers,
+//!   start-up claims.
 //! - `bundle.rs`: the runtime spec and the files it refers to (`/etc/hosts`, resolv.conf, shm).
 //! - `start.rs`: init (through a monitor), start, attach sockets.
 //! - `stop.rs`: kill, stop, restart, wait.
@@ -50,6 +52,7 @@
 
 mod access;
 mod artifacts;
+pub mod bridge;
 pub mod bundle;
 mod changes;
 pub mod checkpoint;
@@ -84,6 +87,6 @@ pub mod view;
 
 pub use names::{generate_name, new_id};
 pub use record::{ContainerRecord, ContainerState, new_record};
-pub use service::{ContainerSettings, Containers};
+pub use service::{ContainerSettings, Containers, ExitWatcher};
 pub use status::ContainerStatus;
 pub use store::{Container, ContainerStore, Handle};

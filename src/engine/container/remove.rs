@@ -65,6 +65,8 @@ impl Containers {
         let dir = self.store().dir(id);
         overlay::unmount(&dir.join("merged"))?;
         self.store().forget(id);
+        // After `release` queued its endpoint's teardown.
+        self.release_address(record);
         // The record goes first: a crash mid-removal leaves a directory the next start removes.
         let record_file = dir.join(RECORD_FILE);
         if let Err(e) = std::fs::remove_file(&record_file) {

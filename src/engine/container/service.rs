@@ -7,7 +7,7 @@
 //! the engine facade.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::cpu_samples::CpuSamples;
 use super::store::ContainerStore;
@@ -15,6 +15,21 @@ use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
 use crate::engine::network::Network;
 use crate::engine::runtime::OciRuntime;
+
+/// Starts watching the monitor of a running container (its ID, the monitor's pid) on a thread
+/// of its own, and has `Containers::exited` (`bridge.rs`) called once the monitor is gone. The engine
+/// facade provides it (the thread needs the service, which this room does not own); without
+/// one, an exit is noticed when a client next asks about the container.
+pub struct ExitWatcher(pub Box<WatchExit>);
+
+/// What an [`ExitWatcher`] runs: given a container's ID and its monitor's pid.
+pub type WatchExit = dyn Fn(&str, i32) + Send + Sync;
+
+impl std::fmt::Debug for ExitWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExitWatcher")
+    }
+}
 
 /// Settings the container operations take from the daemon.
 #[derive(Debug, Clone)]
@@ -38,6 +53,7 @@ pub struct Containers {
     network: Arc<Network>,
     settings: ContainerSettings,
     cpu_samples: CpuSamples,
+    exit_watcher: OnceLock<ExitWatcher>,
 }
 
 impl Containers {
@@ -56,12 +72,18 @@ impl Containers {
             network,
             settings,
             cpu_samples: Default::default(),
+            exit_watcher: OnceLock::new(),
         }
     }
 
     /// The bridge network.
     pub fn network(&self) -> &Network {
         &self.network
+    }
+
+    /// What watches running bridged containers' exits, once the engine installed it.
+    pub(super) fn exit_watcher(&self) -> &OnceLock<ExitWatcher> {
+        &self.exit_watcher
     }
 
     /// The container records.

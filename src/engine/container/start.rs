@@ -98,6 +98,9 @@ impl Containers {
                     record.state = before;
                     return Err(self.release_after(record, e));
                 }
+                if restore.is_some() {
+                    self.watch_exit(record);
+                }
                 Ok(())
             }
             Err(e) => Err(self.release_after(record, e)),
@@ -131,6 +134,7 @@ impl Containers {
                 record.state.status = Some(ContainerStatus::Running);
                 record.state.start_count += 1;
                 self.store().save(record)?;
+                self.watch_exit(record);
                 Ok(())
             }
             Err(e) => {

@@ -8,6 +8,7 @@ use super::record::ContainerRecord;
 use super::service::Containers;
 use super::status::ContainerStatus;
 use crate::engine::error::Result;
+use crate::engine::network::PortMapping;
 use crate::engine::runtime::spec::input::MountSource;
 
 /// A container as `ListContainers` and `GetContainer` show it.
@@ -37,6 +38,8 @@ pub struct ContainerSummary {
     pub namespaces: HashMap<String, String>,
     /// Its mounts beyond the defaults.
     pub mounts: Vec<MountSummary>,
+    /// The ports it publishes on the bridge.
+    pub ports: Vec<PortMapping>,
 }
 
 /// A mount as `ListContainerData` shows it.
@@ -112,6 +115,12 @@ impl Containers {
             running: status == ContainerStatus::Running,
             namespaces,
             mounts: self.mount_summaries(record),
+            ports: record
+                .config
+                .bridge
+                .as_ref()
+                .map(|b| b.ports.clone())
+                .unwrap_or_default(),
         }
     }
 

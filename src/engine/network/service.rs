@@ -1,37 +1,136 @@
 //! The [`Network`] service: what the container room calls.
+//!
+//! Locks: `book` (addresses and ports) is never held with another. `host` (what this service
+//! has made on the host) is taken before `rtnl` (the socket); the teardown queue's thread takes
+//! them in the same order. Neither is held while waiting on the queue.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{BridgeAddress, Endpoint, NetworkSettings, PortMapping, Result};
+use super::ipam::{self, Ipam};
+use super::link::{self, Rtnl};
+use super::nft::{self, Element};
+use super::ports::PortBook;
+use super::teardown::Queue;
+use super::{
+    BridgeAddress, DEFAULT_NETWORK, Endpoint, NetworkError, NetworkSettings, PortMapping, Result,
+    netns,
+};
 
 /// The bridge network of one service: its settings, the netlink socket kept open in the
 /// host's namespace, the address and port allocations, and the teardown queue.
 #[derive(Debug)]
 pub struct Network {
+    inner: Arc<Inner>,
+    /// Dropped first: its thread finishes the queued teardowns and ends.
+    queue: Queue,
+}
+
+#[derive(Debug)]
+struct Inner {
     settings: NetworkSettings,
+    table: nft::Table,
+    book: Mutex<Book>,
+    host: Mutex<Host>,
+    rtnl: Mutex<Rtnl>,
+}
+
+/// Who holds which address and host ports.
+#[derive(Debug)]
+struct Book {
+    ipam: Ipam,
+    ports: PortBook,
+}
+
+/// What this service has made on the host.
+#[derive(Debug, Default)]
+struct Host {
+    /// The bridge's index, once it is up with its address, the table written and
+    /// forwarding on.
+    bridge: Option<u32>,
+    /// Whether this service inserted iptables accepts (the host's FORWARD policy drops).
+    accepts: bool,
+    /// The endpoints set up, with the nftables elements of their ports.
+    active: HashMap<String, Vec<Element>>,
+}
+
+/// A host step's error: the step and why.
+fn host(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkError {
+    let step = step.into();
+    move |e| NetworkError::Host {
+        step,
+        reason: e.to_string(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The nftables elements of endpoint `e`'s published ports.
+fn elements(e: &Endpoint) -> Vec<Element> {
+    e.address
+        .ports
+        .iter()
+        .map(|p| Element {
+            protocol: p.protocol,
+            host_ip: p
+                .host_ip
+                .parse()
+                .ok()
+                .filter(|ip: &Ipv4Addr| !ip.is_unspecified()),
+            host_port: p.host_port,
+            ip: e.address.ip,
+            container_port: p.container_port,
+        })
+        .collect()
 }
 
 impl Network {
-    /// Opens the network: nothing on the host changes until the first `setup` (or
-    /// `reconcile`), so a service that never runs a bridged container never makes a bridge.
+    /// Opens the network: its netlink socket and its teardown thread. Nothing on the host
+    /// changes until the first `setup` (or `reconcile`), so a service that never runs a
+    /// bridged container never makes a bridge.
     pub fn open(settings: NetworkSettings) -> Result<Network> {
-        Ok(Network { settings })
+        let rtnl = Rtnl::open().map_err(host("open an rtnetlink socket"))?;
+        let table = nft::Table {
+            name: settings.nft_table.clone(),
+            network: DEFAULT_NETWORK.into(),
+            bridge: settings.bridge.clone(),
+            subnet: format!("{}/{}", settings.subnet, settings.prefix),
+        };
+        let inner = Arc::new(Inner {
+            book: Mutex::new(Book {
+                ipam: Ipam::new(settings.subnet, settings.prefix),
+                ports: PortBook::default(),
+            }),
+            host: Mutex::new(Host::default()),
+            rtnl: Mutex::new(rtnl),
+            table,
+            settings,
+        });
+        let worker = Arc::clone(&inner);
+        let queue = Queue::start(Box::new(move |e: &Endpoint| worker.teardown_now(e)))
+            .map_err(host("start the teardown thread"))?;
+        Ok(Network { inner, queue })
     }
 
     /// The settings.
     pub fn settings(&self) -> &NetworkSettings {
-        &self.settings
+        &self.inner.settings
     }
 
     /// Where the namespace file of endpoint `id` lives.
     pub fn netns_path(&self, id: &str) -> PathBuf {
-        self.settings.netns_dir.join(id)
+        self.inner.netns_path(id)
     }
 
     /// At start-up, before any create: the addresses and ports the records hold are taken.
     pub fn claim(&self, owner: &str, address: &BridgeAddress) {
-        let _ = (owner, address);
-        todo!("network: claim")
+        let mut book = lock(&self.inner.book);
+        book.ipam.claim(owner, address.ip);
+        book.ports.claim(owner, &address.ports);
     }
 
     /// For a new container: a free address in the subnet (an error naming the subnet when
@@ -39,15 +138,32 @@ impl Network {
     /// taken on the host, or by another container, is an error naming it. What this returns is
     /// held for `owner` until `release`.
     pub fn allocate(&self, owner: &str, ports: Vec<PortMapping>) -> Result<BridgeAddress> {
-        let _ = (owner, ports);
-        todo!("network: allocate")
+        let mut book = lock(&self.inner.book);
+        let ports = book.ports.allocate("create.publish", owner, ports)?;
+        let ip = match book.ipam.allocate(owner) {
+            Ok(ip) => ip,
+            Err(e) => {
+                book.ports.release(owner);
+                return Err(e);
+            }
+        };
+        let s = &self.inner.settings;
+        Ok(BridgeAddress {
+            network: DEFAULT_NETWORK.into(),
+            ip,
+            prefix: s.prefix,
+            gateway: s.gateway(),
+            mac: ipam::mac_string(ipam::mac_for(ip)),
+            ports,
+        })
     }
 
     /// Gives back what `allocate` or `claim` held for `owner` (at removal, or when a create
     /// fails after allocating).
     pub fn release(&self, owner: &str) {
-        let _ = owner;
-        todo!("network: release")
+        let mut book = lock(&self.inner.book);
+        book.ipam.release(owner);
+        book.ports.release(owner);
     }
 
     /// Sets endpoint `e` up: the bridge (once), the namespace file, the veth pair, address,
@@ -55,28 +171,242 @@ impl Network {
     /// teardown of the same endpoint still queued. On failure, whatever was made is undone
     /// before the error returns. Returns the namespace file's path for the runtime to join.
     pub fn setup(&self, e: &Endpoint) -> Result<PathBuf> {
-        let _ = e;
-        todo!("network: setup")
+        self.queue.wait_for(&e.id);
+        let inner = &*self.inner;
+        let bridge = inner.ensure_ready()?;
+        let path = inner.netns_path(&e.id);
+        let made = inner.setup_endpoint(e, bridge, &path);
+        if let Err(err) = made {
+            // Undo in teardown's order; what was never made is skipped without error.
+            inner.teardown_now(e);
+            return Err(err);
+        }
+        Ok(path)
     }
 
     /// Queues the teardown of endpoint `e` (its nftables elements, then its veth, then its
     /// namespace file) and returns at once: it runs on the queue's thread, in order. Tearing
     /// down what is not there is not an error.
     pub fn teardown(&self, e: &Endpoint) {
-        let _ = e;
-        todo!("network: teardown")
+        self.queue.push(e);
     }
 
     /// Blocks until every queued teardown has run (tests, and a service shutting down).
     pub fn settle(&self) {
-        todo!("network: settle")
+        self.queue.settle();
     }
 
     /// At start-up, after `claim`: brings the host in line with `live`, the endpoints of
     /// containers that still run. podlink's table is rewritten with exactly their elements;
     /// veths on the bridge and namespace files that belong to no live endpoint are removed.
     pub fn reconcile(&self, live: &[Endpoint]) {
-        let _ = live;
-        todo!("network: reconcile")
+        if let Err(e) = self.inner.reconcile(live) {
+            log::warn!("network reconcile: {e}");
+        }
+    }
+
+    /// Removes everything this service's settings name on the host: every veth on the
+    /// bridge, every namespace file, the bridge, the table, the iptables accepts and the
+    /// namespace directory's mount. For tests, and for `shutdown`.
+    pub fn remove_all(&self) -> Result<()> {
+        self.queue.settle();
+        self.inner.remove_all()
+    }
+
+    /// For an orderly shutdown of the service: waits for queued teardowns, then, when no
+    /// endpoint is set up any more, removes everything (`remove_all`) so that a stopped
+    /// service leaves nothing. With endpoints still up (containers outlive the service),
+    /// everything stays for the next start's `reconcile`. Returns whether it removed.
+    pub fn shutdown(&self) -> Result<bool> {
+        self.queue.settle();
+        if !lock(&self.inner.host).active.is_empty() {
+            return Ok(false);
+        }
+        self.inner.remove_all().map(|()| true)
+    }
+}
+
+impl Inner {
+    fn netns_path(&self, id: &str) -> PathBuf {
+        self.settings.netns_dir.join(id)
+    }
+
+    /// The bridge (made when missing) with its address, forwarding on, the table written and
+    /// the iptables accepts in place; returns the bridge's index.
+    fn ensure_ready(&self) -> Result<u32> {
+        let mut host = lock(&self.host);
+        if let Some(index) = host.bridge {
+            return Ok(index);
+        }
+        self.make_ready(&mut host)
+    }
+
+    fn make_ready(&self, host: &mut Host) -> Result<u32> {
+        let s = &self.settings;
+        netns::prepare_dir(&s.netns_dir)
+            .map_err(host_err(format!("prepare {}", s.netns_dir.display())))?;
+        let index = {
+            let mut rtnl = lock(&self.rtnl);
+            let (index, _made) = rtnl
+                .ensure_bridge(&s.bridge)
+                .map_err(host_err(format!("create bridge {}", s.bridge)))?;
+            rtnl.add_address(index, s.gateway(), s.prefix)
+                .map_err(host_err(format!("address bridge {}", s.bridge)))?;
+            index
+        };
+        link::enable_forwarding(&s.bridge).map_err(host_err("enable ip forwarding"))?;
+        let all: Vec<Element> = host.active.values().flatten().cloned().collect();
+        nft::apply(&self.table.ruleset(&all))
+            .map_err(host_err(format!("write nftables table {}", s.nft_table)))?;
+        host.accepts |= nft::add_forward_accepts(&s.bridge).map_err(host_err(format!(
+            "add iptables FORWARD accepts for {}",
+            s.bridge
+        )))?;
+        host.bridge = Some(index);
+        Ok(index)
+    }
+
+    fn setup_endpoint(&self, e: &Endpoint, bridge: u32, path: &Path) -> Result<()> {
+        let id = &e.id;
+        let a = &e.address;
+        // A file left by a crash mid-teardown: a namespace nobody uses any more.
+        netns::remove(path).map_err(host_err(format!("remove old netns of {id}")))?;
+        netns::create(path).map_err(host_err(format!("create netns for {id}")))?;
+        let ns = std::fs::File::open(path).map_err(host_err(format!("open netns of {id}")))?;
+        let veth = link::host_veth_name(id);
+        let mac = parse_mac(&a.mac).unwrap_or_else(|| ipam::mac_for(a.ip));
+        {
+            let mut rtnl = lock(&self.rtnl);
+            rtnl.delete_link(&veth)
+                .map_err(host_err(format!("remove old veth of {id}")))?;
+            rtnl.create_veth(&veth, bridge, "eth0", mac, std::os::fd::AsFd::as_fd(&ns))
+                .map_err(host_err(format!("create veth pair for {id}")))?;
+        }
+        link::set_hairpin(&veth).map_err(host_err(format!("set hairpin mode on {veth}")))?;
+        Rtnl::open_in(path)
+            .and_then(|mut inside| inside.configure_inside("eth0", a.ip, a.prefix, a.gateway))
+            .map_err(host_err(format!("configure the namespace of {id}")))?;
+        let elements = elements(e);
+        let mut host = lock(&self.host);
+        if !elements.is_empty() {
+            nft::apply(&self.table.add_elements(&elements))
+                .map_err(host_err(format!("publish ports of {id}")))?;
+        }
+        host.active.insert(id.clone(), elements);
+        Ok(())
+    }
+
+    /// Tears endpoint `e` down now: its elements, its veth, its namespace file. Failures are
+    /// logged: the next start's reconcile removes what is left.
+    fn teardown_now(&self, e: &Endpoint) {
+        let id = &e.id;
+        let published = lock(&self.host).active.remove(id);
+        if let Some(elements) = published.filter(|v| !v.is_empty()) {
+            if let Err(err) = nft::apply(&self.table.delete_elements(&elements)) {
+                // One at a time: an element already gone must not keep the others.
+                for one in elements.chunks(1) {
+                    nft::apply(&self.table.delete_elements(one)).ok();
+                }
+                log::debug!("unpublish ports of {id}: {err}");
+            }
+        }
+        if let Err(err) = lock(&self.rtnl).delete_link(&link::host_veth_name(id)) {
+            log::warn!("network: remove veth of {id}: {err}");
+        }
+        if let Err(err) = netns::remove(&self.netns_path(id)) {
+            log::warn!("network: remove netns of {id}: {err}");
+        }
+    }
+
+    fn reconcile(&self, live: &[Endpoint]) -> Result<()> {
+        let s = &self.settings;
+        let mut host = lock(&self.host);
+        host.active = live.iter().map(|e| (e.id.clone(), elements(e))).collect();
+        let exists = lock(&self.rtnl)
+            .index_of(&s.bridge)
+            .map_err(host_err(format!("look up bridge {}", s.bridge)))?
+            .is_some();
+        if exists || !live.is_empty() {
+            host.bridge = None;
+            let index = self.make_ready(&mut host)?;
+            let keep: Vec<String> = live.iter().map(|e| link::host_veth_name(&e.id)).collect();
+            let mut rtnl = lock(&self.rtnl);
+            let ports = rtnl
+                .ports_of(index)
+                .map_err(host_err(format!("list the ports of {}", s.bridge)))?;
+            for port in ports.iter().filter(|p| !keep.contains(p)) {
+                rtnl.delete_link(port)
+                    .map_err(host_err(format!("remove stale veth {port}")))?;
+            }
+        }
+        for name in netns::list(&s.netns_dir) {
+            if !live.iter().any(|e| e.id == name) {
+                netns::remove(&s.netns_dir.join(&name))
+                    .map_err(host_err(format!("remove stale netns {name}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_all(&self) -> Result<()> {
+        let s = &self.settings;
+        let mut host = lock(&self.host);
+        {
+            let mut rtnl = lock(&self.rtnl);
+            if let Some(index) = rtnl
+                .index_of(&s.bridge)
+                .map_err(host_err(format!("look up bridge {}", s.bridge)))?
+            {
+                let ports = rtnl
+                    .ports_of(index)
+                    .map_err(host_err(format!("list the ports of {}", s.bridge)))?;
+                for port in ports {
+                    rtnl.delete_link(&port)
+                        .map_err(host_err(format!("remove veth {port}")))?;
+                }
+                rtnl.delete_link(&s.bridge)
+                    .map_err(host_err(format!("remove bridge {}", s.bridge)))?;
+            }
+        }
+        for name in netns::list(&s.netns_dir) {
+            netns::remove(&s.netns_dir.join(&name))
+                .map_err(host_err(format!("remove netns {name}")))?;
+        }
+        netns::release_dir(&s.netns_dir)
+            .map_err(host_err(format!("release {}", s.netns_dir.display())))?;
+        self.table
+            .remove()
+            .map_err(host_err(format!("remove nftables table {}", s.nft_table)))?;
+        nft::remove_forward_accepts(&s.bridge);
+        host.accepts = false;
+        host.bridge = None;
+        host.active.clear();
+        Ok(())
+    }
+}
+
+/// `host` for `Inner`'s steps (a name that does not shadow the `host` guards).
+fn host_err(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkError {
+    host(step)
+}
+
+/// `aa:bb:cc:dd:ee:ff` → bytes.
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_round_trip() {
+        let mac = ipam::mac_for(Ipv4Addr::new(10, 88, 0, 9));
+        assert_eq!(parse_mac(&ipam::mac_string(mac)), Some(mac));
+        assert_eq!(parse_mac("zz"), None);
     }
 }

@@ -24,7 +24,16 @@ pub fn container(c: crate::engine::container::view::ContainerSummary) -> wire::L
         createdat: c.created,
         runningfor: c.running_for,
         status: c.status,
-        ports: Vec::new(),
+        ports: c
+            .ports
+            .iter()
+            .map(|p| wire::ContainerPortMappings {
+                host_port: p.host_port.to_string(),
+                host_ip: p.host_ip.clone(),
+                protocol: p.protocol.as_str().to_string(),
+                container_port: p.container_port.to_string(),
+            })
+            .collect(),
         rootfssize: 0,
         rwsize: 0,
         names: c.name,

@@ -9,6 +9,7 @@ use super::caps::capabilities;
 use super::host::{cgroup_parent, dns_servers, exposed_ports, init_binary, log_path, parse_host};
 use super::idmap::id_maps;
 use super::mounts::{mounts, parse_device};
+use super::network::published_ports;
 use super::options::{CreateOptions, invalid};
 use super::process::{DEFAULT_STOP_TIMEOUT, command, environment, image_labels, signal_number};
 use super::resources::{DEFAULT_SHM_SIZE, resources, sysctls, ulimits};
@@ -36,7 +37,6 @@ impl Containers {
         options: CreateOptions,
         infra: Option<(PathBuf, String)>,
     ) -> Result<String> {
-        refuse_later_features(&options)?;
         let image_name = options.image_name().to_string();
         let (image_id, image_config, layers, lower) = match &infra {
             Some((rootfs, _)) => (
@@ -84,6 +84,7 @@ impl Containers {
         }
         let name = options.name.clone();
         let mut config = self.resolve_config(&id, image_config, &lower, &options)?;
+        let ports = published_ports(&config, &options)?;
         if options.image.is_empty() {
             config.labels.extend(image_labels(image_config));
         }
@@ -111,7 +112,17 @@ impl Containers {
                 .to_string();
         }
         let infra = record.config.infra;
-        let handle = self.store().insert(record)?;
+        if let Some(ports) = ports {
+            // Last: nothing after it refuses an option, so only a failing insert gives it back.
+            record.config.bridge = Some(self.network().allocate(&id, ports)?);
+        }
+        let handle = match self.store().insert(record) {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.network().release(&id);
+                return Err(e);
+            }
+        };
         // A RemoveImage that ran meanwhile saw no container using the image: if the image
         // went, so does the container, rather than stay unable to start.
         if !infra && self.images().resolve(&image_id).is_err() {
@@ -377,32 +388,6 @@ fn resolve_host_files(c: &mut ContainerConfig, image: &Value, o: &CreateOptions)
     }
     c.log_path = log_path(&o.log_driver, &o.log_driver_opt)?;
     c.exposed_ports = exposed_ports(image, &o.exposed_ports)?;
-    Ok(())
-}
-
-/// Options that belong to features landing later: refused by name. (`pod` is the pod
-/// room's: it resolves the pod and sets the namespaces before a create reaches here.)
-fn refuse_later_features(o: &CreateOptions) -> Result<()> {
-    if !o.publish.is_empty() || o.publish_all {
-        let field = if o.publish.is_empty() {
-            "create.publish_all"
-        } else {
-            "create.publish"
-        };
-        return Err(invalid(
-            field,
-            "published ports need bridge networking, which podlink does not have yet",
-        ));
-    }
-    if !o.network.is_empty() && !["bridge", "default"].contains(&o.network.as_str()) {
-        return Err(invalid(
-            "create.network",
-            format!(
-                "{:?}: named networks are not supported by podlink yet",
-                o.network
-            ),
-        ));
-    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@
 //! - `resources.rs`: cgroup limits, ulimits, sysctls, sizes
 //! - `idmap.rs`: user namespace ID maps, subordinate IDs
 //! - `namespaces.rs`: namespace modes
+//! - `network.rs`: the bridge, the network named, published ports
 //! - `security.rs`: seccomp, AppArmor, SELinux labels, no-new-privileges
 //! - `host.rs`: DNS, extra hosts, init binary, cgroup parent, log path, exposed ports
 
@@ -31,6 +32,7 @@ mod host;
 mod idmap;
 mod mounts;
 mod namespaces;
+mod network;
 pub mod options;
 mod process;
 mod resources;

@@ -49,8 +49,8 @@ impl Containers {
             v => parse("create.userns_mode", v, &[])?,
         };
         let net = match o.net_mode.as_str() {
-            // "bridge" is Podman's default; until bridge networking lands it is a network
-            // namespace of the container's own with loopback, as "none" is.
+            // A namespace of the container's own: with loopback only ("none"), or on the
+            // bridge (the others: "bridge" is Podman's default), which `network.rs` decides.
             "" | "bridge" | "default" | "none" | "private" => NamespaceMode::Private,
             "slirp4netns" => {
                 return Err(invalid(
@@ -71,8 +71,8 @@ impl Containers {
                 return Err(invalid(
                     "create.net_mode",
                     format!(
-                        "{v:?}: named networks are not supported by podlink yet \
-                         (use bridge, none, host, ns:PATH or container:ID)"
+                        "{v:?}: no such network mode (use bridge, none, host, ns:PATH or \
+                         container:ID; podlink has one network, the default bridge)"
                     ),
                 ));
             }

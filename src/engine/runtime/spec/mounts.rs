@@ -73,7 +73,15 @@ pub(super) fn mounts(input: &SpecInput) -> Result<Vec<Value>> {
             &["nosuid", "noexec", "nodev"],
         ));
     }
-    if ns.net == NamespaceMode::Host && userns {
+    // The network namespace is not the user namespace's own when it is the host's, one
+    // joined by path (a bridged container's, made by the service) or another container's
+    // that is not in the same user namespace.
+    let foreign_net = match &ns.net {
+        NamespaceMode::Private => false,
+        NamespaceMode::Container(_) => !matches!(ns.user, NamespaceMode::Container(_)),
+        _ => true,
+    };
+    if foreign_net && userns {
         // sysfs can only be mounted by the owner of the network namespace.
         mounts.push(mount(
             "/sys",

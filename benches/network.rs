@@ -1,0 +1,168 @@
+//! Bridge networking benchmark (`cargo bench --bench network`, as root). Not a test: it
+//! prints figures, each next to its floor measured in the same run.
+//!
+//! 1. Create+Start+Wait+Remove of a busybox `true` container through the API on the bridge
+//!    (the default, `net_mode` bridge) against the same with `net_mode: none`, rounds
+//!    interleaved: the difference is what the network adds to a container's life (issue 11's
+//!    target: at most 10 ms).
+//! 2. Teardown, measured apart (it runs off the reply path): from StopContainer's reply to
+//!    the container's veth gone from the host.
+//!
+//! The daemon gets a bridge, subnet and nftables table of its own, removed at the end.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{median, ms};
+use podlink::varlink::client::{Create, VarlinkClientInterface};
+
+#[path = "common/mod.rs"]
+mod common;
+
+const ROUNDS: usize = 40;
+const TEARDOWNS: usize = 15;
+const BRIDGE: &str = "plbench0";
+const TABLE: &str = "plbench";
+const SUBNET: &str = "10.176.0.0/24";
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("network benchmark skipped: it needs root (veths, nftables, runc)");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("plb")
+        .tempdir()
+        .expect("temp dir");
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
+    for applet in ["true", "sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
+    }
+    let tarball = dir.path().join("rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("."));
+
+    let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
+    let daemon = common::Daemon::start(
+        dir.path(),
+        &[
+            "--runtime",
+            &runtime,
+            "--cgroup-parent",
+            &cgroup_parent,
+            "--bridge",
+            BRIDGE,
+            "--subnet",
+            SUBNET,
+            "--nft-table",
+            TABLE,
+        ],
+    );
+    let mut client = daemon.client();
+    client
+        .import_image(
+            tarball.display().to_string(),
+            "bench".into(),
+            String::new(),
+            vec![],
+        )
+        .call()
+        .expect("import");
+    let create = |name: String, net_mode: &str, command: &[&str]| Create {
+        image: "bench".into(),
+        name,
+        net_mode: net_mode.into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+
+    // One of each first, so the bridge and the table exist before the timed rounds.
+    let (mut bridged, mut bare) = (Vec::new(), Vec::new());
+    for round in 0..=ROUNDS {
+        for (mode, times) in [("bridge", &mut bridged), ("none", &mut bare)] {
+            let start = Instant::now();
+            let id = client
+                .create_container(create(format!("{mode}{round}"), mode, &["true"]))
+                .call()
+                .expect("create")
+                .container;
+            client.start_container(id.clone()).call().expect("start");
+            let code = client
+                .wait_container(id.clone())
+                .call()
+                .expect("wait")
+                .exitcode;
+            client.remove_container(id, false).call().expect("remove");
+            if round > 0 {
+                times.push(start.elapsed());
+            }
+            assert_eq!(code, 0);
+        }
+    }
+    let (bridged, bare) = (median(&mut bridged), median(&mut bare));
+    println!(
+        "create+start+wait+remove of `true` ({runtime}): bridge {:.1} ms   net_mode none {:.1} ms   \
+         added {:.1} ms   ratio {:.2}   (median of {ROUNDS}, interleaved)",
+        ms(bridged),
+        ms(bare),
+        ms(bridged) - ms(bare),
+        bridged.as_secs_f64() / bare.as_secs_f64()
+    );
+
+    let mut teardowns = Vec::new();
+    for round in 0..TEARDOWNS {
+        let id = client
+            .create_container(create(format!("down{round}"), "bridge", &["sleep", "1000"]))
+            .call()
+            .expect("create")
+            .container;
+        client.start_container(id.clone()).call().expect("start");
+        let veth = Path::new("/sys/class/net").join(format!("veth{}", &id[..11]));
+        assert!(veth.exists(), "no veth {}", veth.display());
+        client.stop_container(id.clone(), 0).call().expect("stop");
+        let replied = Instant::now();
+        while veth.exists() {
+            assert!(replied.elapsed() < Duration::from_secs(10), "veth stays");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        teardowns.push(replied.elapsed());
+        client.remove_container(id, false).call().expect("remove");
+    }
+    teardowns.sort();
+    println!(
+        "teardown (StopContainer's reply to the veth gone): median {:.1} ms   max {:.1} ms   \
+         (of {TEARDOWNS})",
+        ms(teardowns[teardowns.len() / 2]),
+        ms(*teardowns.last().unwrap())
+    );
+
+    drop(daemon);
+    let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", TABLE])
+        .output();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir(hierarchy.path().join(cgroup_parent.trim_start_matches('/')));
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
