@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use super::create::options::CreateOptions;
 use super::service::Containers;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::container::ContainerId;
 use crate::engine::id::image::ImageId;
 
 /// The infra root filesystem's directory under the storage root.
@@ -76,10 +77,16 @@ impl Containers {
         Ok(dir)
     }
 
-    /// Records a pod's infra container: `catatonit -P` on the shared root filesystem, read
-    /// only, with the namespaces, cgroup parent, ports and labels of `options`, and host name
-    /// `hostname` (the pod's name, which may hold characters a client's host name may not).
-    pub fn create_infra_container(&self, options: CreateOptions, hostname: &str) -> Result<String> {
+    /// Records a pod's infra container, `id` (chosen by the pod, whose record names it first):
+    /// `catatonit -P` on the shared root filesystem, read only, with the namespaces, cgroup
+    /// parent, ports and labels of `options`, and host name `hostname` (the pod's name, which
+    /// may hold characters a client's host name may not).
+    pub fn create_infra_container(
+        &self,
+        id: ContainerId,
+        options: CreateOptions,
+        hostname: &str,
+    ) -> Result<String> {
         if !Path::new(CATATONIT).is_file() {
             return Err(Error::invalid(
                 "create.infra",
@@ -94,7 +101,7 @@ impl Containers {
             volumes: vec![format!("{CATATONIT}:{CATATONIT_IN_CONTAINER}:ro")],
             ..options
         };
-        self.create_from(options, Some((rootfs, hostname.to_string())))
+        self.create_from(options, Some((rootfs, hostname.to_string(), id)))
     }
 }
 

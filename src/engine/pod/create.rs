@@ -86,13 +86,20 @@ impl Pods<'_> {
         record.share = share;
         record.infra = o.infra;
         record.publish = o.publish.clone();
-        // The record first: a container never names a pod that was not recorded.
+        // The infra container's ID is chosen now so that the record, written once, names it.
+        let infra_id = new_id();
+        if o.infra {
+            record.infra_id = infra_id.to_string();
+        }
+        // The record first: a container never names a pod that was not recorded. (A crash
+        // before the infra container's record leaves a pod whose infra is missing: its
+        // members cannot be made, and RemovePod removes it.)
         let handle = self.store().insert(record)?;
         if !o.infra {
             return Ok(id.to_string());
         }
         let _op = handle.lock(&o.name)?;
-        let mut record = handle.record();
+        let record = handle.record();
         let infra = CreateOptions {
             name: format!("{}-infra", &id[..12]),
             pod: id.to_string(),
@@ -102,11 +109,7 @@ impl Pods<'_> {
         };
         let made = self
             .containers()
-            .create_infra_container(infra, &record.name)
-            .and_then(|infra_id| {
-                record.infra_id = infra_id;
-                self.store().save(&handle, record)
-            });
+            .create_infra_container(infra_id, infra, &record.name);
         if let Err(e) = made {
             // Nothing of the pod is left: its infra container (if it was recorded), then
             // its record.
@@ -205,20 +208,17 @@ impl Pods<'_> {
 
     /// The ID of the infra container of `pod`, which has one.
     pub(super) fn infra_id(&self, pod: &PodRecord) -> Result<String> {
-        if !pod.infra_id.is_empty() {
-            return Ok(pod.infra_id.clone());
+        // A crash between the pod's record and its infra container's leaves none.
+        if self.containers().store().resolve(&pod.infra_id).is_err() {
+            return Err(Error::internal(
+                "pod",
+                format!(
+                    "pod {} has lost its infra container {:?}: remove the pod",
+                    pod.name, pod.infra_id
+                ),
+            ));
         }
-        // A crash between the infra container's record and the pod's second write.
-        self.members(&pod.id)
-            .iter()
-            .find(|m| m.config.infra)
-            .map(|m| m.id.to_string())
-            .ok_or_else(|| {
-                Error::internal(
-                    "pod",
-                    format!("pod {} has lost its infra container", pod.id),
-                )
-            })
+        Ok(pod.infra_id.clone())
     }
 }
 

@@ -116,6 +116,7 @@ impl Pods<'_> {
                 (false, ContainerStatus::Paused) => c.unpause_container(&m.id).map(drop),
                 _ => Ok(()),
             }
+            .or_else(gone_meanwhile)
         })
     }
 
@@ -239,10 +240,11 @@ impl Pods<'_> {
     }
 }
 
-/// A member removed while the pod operation ran is not a failure of it.
+/// A member removed while the pod operation ran, or that got where the operation takes it
+/// by itself (it exited after a KillPod before a StopPod reached it), is not a failure of it.
 fn gone_meanwhile(e: Error) -> Result<()> {
     match e {
-        Error::ContainerNotFound { .. } => Ok(()),
+        Error::ContainerNotFound { .. } | Error::InvalidState { .. } => Ok(()),
         e => Err(e),
     }
 }

@@ -46,7 +46,7 @@ pub struct PodRecord {
     pub share: Vec<String>,
     /// Whether it has an infra container.
     pub infra: bool,
-    /// Its infra container's ID, once made ("" without one).
+    /// Its infra container's ID ("" without one), chosen before the infra container is made.
     pub infra_id: String,
     /// Ports published for the pod (on its infra container), as given.
     pub publish: Vec<String>,
@@ -184,13 +184,6 @@ impl PodStore {
         let h = handle(record.clone());
         map.insert(record.id, h.clone());
         Ok(h)
-    }
-
-    /// Replaces a pod's record, durably.
-    pub fn save(&self, pod: &Pod, record: PodRecord) -> Result<()> {
-        write_json(&self.path(&record.id), &record)?;
-        *pod.record.write().unwrap_or_else(|p| p.into_inner()) = record;
-        Ok(())
     }
 
     /// Removes a pod's record (its members must be gone): marked removed, its file and

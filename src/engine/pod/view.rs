@@ -151,7 +151,8 @@ impl Pods<'_> {
 
 /// A pod's status from its containers', as Podman 1.x's `GetPodStatus` computed it: Created
 /// without containers; Running if any runs; Paused if all are; Exited if all stopped;
-/// Stopped if some did; Error if any is in no known state; else Created.
+/// Stopped if some did; else Created. (Podman's Error, for a container in no known state,
+/// cannot happen here: every status is known.)
 fn pod_status(members: &[Arc<ContainerRecord>]) -> &'static str {
     if members.is_empty() {
         return "Created";
@@ -175,5 +176,43 @@ fn pod_status(members: &[Arc<ContainerRecord>]) -> &'static str {
         "Stopped"
     } else {
         "Created"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::container::new_record;
+    use crate::engine::id::container::ContainerId;
+    use crate::engine::id::image::ImageId;
+
+    fn members(statuses: &[ContainerStatus]) -> Vec<Arc<ContainerRecord>> {
+        statuses
+            .iter()
+            .map(|s| {
+                let id = ContainerId::random();
+                let image = ImageId::parse(&"c3".repeat(32)).unwrap();
+                let mut record = new_record(id, "m".into(), image);
+                record.state.status = Some(*s);
+                Arc::new(record)
+            })
+            .collect()
+    }
+
+    /// Podman 1.x's GetPodStatus, case by case.
+    #[test]
+    fn pod_status_follows_podman() {
+        use ContainerStatus::*;
+        for (statuses, expected) in [
+            (&[][..], "Created"),
+            (&[Running, Exited][..], "Running"),
+            (&[Paused, Paused][..], "Paused"),
+            (&[Paused, Exited][..], "Stopped"),
+            (&[Exited, Exited][..], "Exited"),
+            (&[Exited, Configured][..], "Stopped"),
+            (&[Created, Configured][..], "Created"),
+        ] {
+            assert_eq!(pod_status(&members(statuses)), expected, "{statuses:?}");
+        }
     }
 }

@@ -20,6 +20,7 @@ use crate::engine::container::names::new_id;
 use crate::engine::container::new_record;
 use crate::engine::container::service::Containers;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::container::ContainerId;
 use crate::engine::monitor::LOG_FILE;
 use crate::engine::runtime::spec::input::{INIT_PATH_IN_CONTAINER, IdMap, NamespaceMode};
 
@@ -30,16 +31,16 @@ impl Containers {
         self.create_from(options, None)
     }
 
-    /// Records a new container of an image, or (`infra`: its root filesystem and host name)
-    /// a pod's infra container, which has none.
+    /// Records a new container of an image, or (`infra`: its root filesystem, host name and
+    /// ID, which the pod's record holds already) a pod's infra container, which has none.
     pub(in crate::engine::container) fn create_from(
         &self,
         options: CreateOptions,
-        infra: Option<(PathBuf, String)>,
+        infra: Option<(PathBuf, String, ContainerId)>,
     ) -> Result<String> {
         let image_name = options.image_name().to_string();
         let (image_id, image_config, layers, lower) = match &infra {
-            Some((rootfs, _)) => (
+            Some((rootfs, _, _)) => (
                 crate::engine::container::infra::infra_image_id(),
                 Value::Null,
                 Vec::new(),
@@ -76,7 +77,10 @@ impl Containers {
             }
         };
         let image_config = &image_config;
-        let id = new_id();
+        let id = match &infra {
+            Some((_, _, id)) => id.clone(),
+            None => new_id(),
+        };
         // An empty name is generated when the record goes in, under the store's lock, so two
         // creates cannot pick the same one.
         if !options.name.is_empty() {
@@ -89,7 +93,7 @@ impl Containers {
             config.labels.extend(image_labels(image_config));
         }
         config.pod = options.pod.clone();
-        if let Some((_, hostname)) = &infra {
+        if let Some((_, hostname, _)) = &infra {
             config.infra = true;
             config.hostname = hostname.clone();
         }
