@@ -70,6 +70,8 @@ fn main() {
 
     let mut pods: Vec<Duration> = Vec::new();
     let mut pairs: Vec<Duration> = Vec::new();
+    // The pod's steps: CreatePod, the member's create, StartPod.
+    let mut steps: [Vec<Duration>; 3] = Default::default();
     for round in 0..ROUNDS {
         // A pod: its infra container and one member.
         let start = Instant::now();
@@ -82,12 +84,15 @@ fn main() {
             .call()
             .expect("create pod")
             .pod;
+        steps[0].push(start.elapsed());
         client
             .create_container(create(format!("member{round}"), &pod))
             .call()
             .expect("create member");
+        steps[1].push(start.elapsed());
         client.start_pod(pod.clone()).call().expect("start pod");
         pods.push(start.elapsed());
+        steps[2].push(start.elapsed());
         client.remove_pod(pod, true).call().expect("remove pod");
 
         // Two containers.
@@ -116,6 +121,13 @@ fn main() {
         ms(pod),
         ms(pair),
         pod.as_secs_f64() / pair.as_secs_f64()
+    );
+    let [create_pod, create_member, start_pod] = steps.map(|mut s| median(&mut s));
+    println!(
+        "  pod steps (medians, cumulative): CreatePod {:.1} ms, + member create {:.1} ms, + StartPod {:.1} ms",
+        ms(create_pod),
+        ms(create_member),
+        ms(start_pod)
     );
     drop(daemon);
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
