@@ -84,6 +84,7 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
         .name("signals".into())
         .spawn(move || wait_for_signals(signals, &on_signal))?;
 
+    // Kept for the network's shutdown once the server has stopped.
     let network_owner = Arc::clone(&engine);
     let dispatcher = dispatcher(engine);
     #[cfg(debug_assertions)]
@@ -96,14 +97,13 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
         grace: SHUTDOWN_GRACE,
     };
     let result = server::serve(listener, Arc::new(dispatcher), shutdown, options);
-    // Endpoint teardowns still queued (a stop answered just before the signal) run before
-    // the process ends; with no endpoint left, the bridge and table go too (containers that
-    // still run keep theirs, for the next start).
-    if let Err(e) = network_owner.containers().network().shutdown() {
-        log::warn!("network shutdown: {e}");
-    }
     if let Some(bound) = bound {
         bound.remove();
+    }
+    // The bridge, table and namespace directory go when no container still uses them (see
+    // `Network::shutdown`); otherwise the next start reconciles them.
+    if let Err(e) = network_owner.containers().network().shutdown() {
+        log::warn!("network shutdown: {e}");
     }
     match result? {
         StopReason::Shutdown => log::info!("stopped on signal"),

@@ -3,8 +3,8 @@
 # process, a mount (network namespace files are mounts too), a cgroup, a test network (bridge,
 # veth on it, nftables table) or a subnet still held. Test daemons keep their roots in temporary
 # directories named pl*, their containers' cgroups under /podlink-test, and have a bridge and
-# an nftables table named plt* of their own (tests/integration/leftovers.rs, `TestNetwork`). Each test's TestDaemon makes
-# the same check for its own roots when it is dropped (tests/integration/util.rs, `leftovers`)
+# an nftables table named plt* of their own (tests/integration/leftovers.rs, `TestNetwork`).
+# Each test's TestDaemon makes the same check for its own roots when it is dropped (tests/integration/util.rs, `leftovers`)
 # and fails the test; this catches what escapes it (a test that spawned a daemon by hand).
 set -uo pipefail
 tmp=${TMPDIR:-/tmp}
@@ -26,9 +26,17 @@ if [[ -n $cgroups ]]; then
     echo "check-leftovers: container cgroups left:"; echo "$cgroups"; status=1
 fi
 
+# Test daemons' bridges are plt + their holder's name; the network room's tests
+# (tests/integration/network_room.rs) name theirs plt<digits>, their "outside" veths plo* and
+# their nftables tables plt_*.
 bridges=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '$2 ~ /^plt/ { print $2 }')
 if [[ -n $bridges ]]; then
     echo "check-leftovers: test bridges left:"; echo "$bridges"; status=1
+fi
+
+outside=$(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^plo[0-9]/ { print $2 }')
+if [[ -n $outside ]]; then
+    echo "check-leftovers: network room test links left:"; echo "$outside"; status=1
 fi
 
 veths=$(ip -o link show type veth 2>/dev/null | grep -E 'master plt' || true)

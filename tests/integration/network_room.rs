@@ -29,7 +29,12 @@ impl Room {
     fn new() -> Room {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
-        let runroot = TempDir::new().expect("tempdir");
+        // Named pl* like the test daemons' roots: contrib/scripts/check-leftovers.sh looks
+        // for mounts below those.
+        let runroot = tempfile::Builder::new()
+            .prefix("plnet")
+            .tempdir()
+            .expect("tempdir");
         let settings = NetworkSettings {
             bridge: format!("plt{}x{n}", pid % 100_000),
             subnet: Ipv4Addr::new(10, 213, ((pid * 7 + n * 31) % 250) as u8, 0),
@@ -423,4 +428,210 @@ fn setup_and_teardown_times() {
     );
     net.teardown(&first);
     net.settle();
+}
+
+#[test]
+fn a_dropping_forward_policy_gets_tagged_accepts_removed_alone() {
+    if !privileged("a_dropping_forward_policy_gets_tagged_accepts_removed_alone") {
+        return;
+    }
+    let room = Room::new();
+    let settings = room.settings.clone();
+    // In a network namespace of this test's own (a thread's, inherited by the threads and
+    // processes it starts), so the host's FORWARD policy is never touched.
+    let ids = (room.id(), room.id());
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+        let iptables = |args: &[&str]| {
+            let out = Command::new("iptables")
+                .args(args)
+                .output()
+                .expect("iptables");
+            assert!(out.status.success(), "iptables {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        iptables(&["-P", "FORWARD", "DROP"]);
+        iptables(&["-A", "FORWARD", "-i", "lo", "-j", "ACCEPT"]);
+        let net = Network::open(settings.clone()).expect("open");
+        let endpoints: Vec<Endpoint> = [ids.0, ids.1]
+            .into_iter()
+            .map(|id| {
+                let address = net.allocate(&id, Vec::new()).expect("allocate");
+                Endpoint { id, address }
+            })
+            .collect();
+        let a = net.setup(&endpoints[0]).expect("setup a");
+        net.setup(&endpoints[1]).expect("setup b");
+        let rules = iptables(&["-S", "FORWARD"]);
+        let tag = format!("\"podlink {}\"", settings.bridge);
+        assert_eq!(rules.matches(&tag).count(), 2, "{rules}");
+        ping(&a, endpoints[1].address.ip);
+        for e in &endpoints {
+            net.teardown(e);
+        }
+        net.remove_all().expect("remove_all");
+        let rules = iptables(&["-S", "FORWARD"]);
+        assert!(!rules.contains(&tag), "{rules}");
+        assert!(rules.contains("-P FORWARD DROP") && rules.contains("-A FORWARD -i lo -j ACCEPT"));
+    })
+    .join()
+    .expect("test thread");
+}
+
+#[test]
+fn a_setup_waits_for_a_queued_teardown_and_a_second_setup_keeps_the_first() {
+    if !privileged("a_setup_waits_for_a_queued_teardown_and_a_second_setup_keeps_the_first") {
+        return;
+    }
+    let room = Room::new();
+    let net = room.open();
+    let e = room.endpoint(&net, &["127.0.0.1::80"]);
+    let ns = net.setup(&e).expect("setup");
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let first = inode(&ns);
+    assert_eq!(net.setup(&e).expect("again"), ns);
+    assert_eq!(
+        inode(&ns),
+        first,
+        "a second setup keeps the namespace in use"
+    );
+    // A restart: teardown queued, setup at once; the setup waits, then makes a new one.
+    net.teardown(&e);
+    net.setup(&e).expect("setup after teardown");
+    assert_ne!(inode(&ns), first, "a new namespace");
+    ping(&ns, room.settings.gateway());
+    assert!(elements_of(&room).contains(&format!("{} :", e.address.ports[0].host_port)));
+    net.teardown(&e);
+    net.settle();
+    net.release(&e.id);
+}
+
+#[test]
+fn a_published_udp_port_reaches_a_listener_inside() {
+    if !privileged("a_published_udp_port_reaches_a_listener_inside") {
+        return;
+    }
+    let room = Room::new();
+    let net = room.open();
+    let e = room.endpoint(&net, &["127.0.0.1::5353/udp"]);
+    let host_port = e.address.ports[0].host_port;
+    let ns = net.setup(&e).expect("setup");
+    // The listener: a socket made by a thread inside the namespace (busybox nc has no UDP;
+    // a socket stays in the namespace it was made in).
+    let listener = std::thread::spawn(move || {
+        let file = std::fs::File::open(&ns).expect("open netns");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        std::net::UdpSocket::bind("0.0.0.0:5353").expect("bind inside")
+    })
+    .join()
+    .expect("listener thread");
+    listener
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 64];
+    let (n, from) = loop {
+        socket
+            .send_to(b"over udp", ("127.0.0.1", host_port))
+            .expect("send");
+        if let Ok(got) = listener.recv_from(&mut buf) {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no datagram reached the listener"
+        );
+    };
+    assert_eq!(&buf[..n], b"over udp");
+    // Masqueraded from 127.0.0.1 to the gateway, which the reply goes back to.
+    assert_eq!(from.ip(), std::net::IpAddr::V4(room.settings.gateway()));
+    listener.send_to(b"back", from).expect("reply");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let n = socket.recv(&mut buf).expect("the reply");
+    assert_eq!(&buf[..n], b"back");
+    net.teardown(&e);
+    net.settle();
+    net.release(&e.id);
+}
+
+#[test]
+fn shutdown_removes_everything_only_when_it_may() {
+    if !privileged("shutdown_removes_everything_only_when_it_may") {
+        return;
+    }
+    let room = Room::new();
+    // Never touched: nothing to do.
+    let net = room.open();
+    net.reconcile(&[]);
+    assert!(!net.shutdown().expect("shutdown"), "nothing was made");
+    let e = room.endpoint(&net, &[]);
+    net.setup(&e).expect("setup");
+    // An endpoint up: everything stays.
+    assert!(!net.shutdown().expect("shutdown"));
+    assert!(link_exists(&room.settings.bridge));
+    net.teardown(&e);
+    assert!(net.shutdown().expect("shutdown"), "nothing is up any more");
+    assert!(room.leftovers().is_empty(), "{:?}", room.leftovers());
+    // Before reconcile, endpoints of an earlier service's containers are unknown.
+    let net = room.open();
+    let e = room.endpoint(&net, &[]);
+    net.setup(&e).expect("setup");
+    net.teardown(&e);
+    assert!(!net.shutdown().expect("shutdown"), "not reconciled yet");
+    assert!(link_exists(&room.settings.bridge));
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded() {
+    if !privileged("outbound_traffic_is_masqueraded") {
+        return;
+    }
+    let room = Room::new();
+    let net = room.open();
+    let e = room.endpoint(&net, &[]);
+    let ns = net.setup(&e).expect("setup");
+    // "Outside": a namespace on a /30 of its own behind a veth, with no route back to the
+    // subnet: only a masqueraded packet gets an answer.
+    let dir = TempDir::new().expect("tempdir");
+    let outside = dir.path().join("outside");
+    podlink::engine::network::netns::create(&outside).expect("outside netns");
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let host_end = format!("plo{}x{n}", std::process::id() % 100_000);
+    let third = (std::process::id() + n * 13) % 250;
+    let (near, far) = (format!("10.214.{third}.1"), format!("10.214.{third}.2"));
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    let outside_arg = outside.to_string_lossy().into_owned();
+    ip(&[
+        "link",
+        "add",
+        &host_end,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &outside_arg,
+    ]);
+    ip(&["addr", "add", &format!("{near}/30"), "dev", &host_end]);
+    ip(&["link", "set", &host_end, "up"]);
+    for args in [
+        vec!["ip", "addr", "add", &format!("{far}/30"), "dev", "eth0"],
+        vec!["ip", "link", "set", "eth0", "up"],
+    ] {
+        let out = inside(&outside, &args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    ping(&ns, far.parse().expect("ip"));
+    ip(&["link", "del", &host_end]);
+    podlink::engine::network::netns::remove(&outside).expect("remove outside");
+    net.teardown(&e);
+    net.settle();
+    net.release(&e.id);
 }

@@ -430,11 +430,26 @@ fn bridged_container_outlives_a_killed_daemon() {
         json!({"publish": [format!("127.0.0.1:{port}:80")]}),
     );
     wait_served(&format!("127.0.0.1:{port}"));
+    // Another one dies while no daemon runs: the next start tears its endpoint down.
+    let victim = started(&mut raw, "victim", &["sleep", "1000"], json!({}));
+    let victim_pid = inspect(&mut raw, "victim")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
     first.stop_with(Signal::SIGKILL);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim_pid as i32),
+        Signal::SIGKILL,
+    )
+    .unwrap();
     let second = TestDaemon::start_with(over());
     let mut raw = second.raw();
     wait_served(&format!("127.0.0.1:{port}"));
     assert_eq!(inspect(&mut raw, "survivor")["State"]["Status"], "running");
+    wait_for("the dead one's veth gone", Duration::from_secs(10), || {
+        !link_exists(&veth_of(&victim))
+    });
+    assert_eq!(inspect(&mut raw, "victim")["State"]["Status"], "exited");
+    ok(&mut raw, "RemoveContainer", json!({"name": "victim"}));
     // Its address stays its own: a new container gets another.
     let ip = inspect(&mut raw, "survivor")["NetworkSettings"]["IPAddress"].clone();
     let other = started(&mut raw, "other", &["sleep", "1000"], json!({}));
@@ -493,10 +508,15 @@ fn a_removed_containers_port_serves_the_next_one() {
     let mut raw = daemon.raw();
     let port = free_port();
     let publish = json!({"publish": [format!("127.0.0.1:{port}:80")]});
-    let mut last = String::new();
+    let mut ids = Vec::new();
     for round in 0..3 {
         let name = format!("web{round}");
-        last = started(&mut raw, &name, &["sh", "-c", HTTPD], publish.clone());
+        ids.push(started(
+            &mut raw,
+            &name,
+            &["sh", "-c", HTTPD],
+            publish.clone(),
+        ));
         wait_served(&format!("127.0.0.1:{port}"));
         if round < 2 {
             ok(
@@ -506,8 +526,13 @@ fn a_removed_containers_port_serves_the_next_one() {
             );
         }
     }
-    // Still served once every queued teardown ran.
-    std::thread::sleep(Duration::from_millis(500));
+    // Still served once the removed ones' queued teardowns ran.
+    wait_for(
+        "removed containers' veths gone",
+        Duration::from_secs(10),
+        || ids[..2].iter().all(|id| !link_exists(&veth_of(id))),
+    );
+    let last = ids.pop().unwrap();
     wait_served(&format!("127.0.0.1:{port}"));
     stop_and_remove(&mut raw, "web2", &last);
     assert_nothing_left(&daemon);

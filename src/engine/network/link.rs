@@ -18,7 +18,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -66,18 +67,30 @@ impl Rtnl {
         })
     }
 
-    /// Sends `msg` and waits for its ACK; with `NLM_F_DUMP` in `flags`, collects the replies
-    /// until the dump's end instead.
+    /// Sends `msg` with `flags` and waits for its ACK (a reply, for a get, comes before it).
     fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(msg, NLM_F_ACK | flags)
+    }
+
+    /// Sends `msg` as a dump request and collects the replies until the dump's end (the
+    /// kernel sends no ACK after a dump).
+    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(msg, NLM_F_DUMP)
+    }
+
+    fn exchange(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
+        header.flags = NLM_F_REQUEST | flags;
         header.sequence_number = seq;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
         packet.finalize();
@@ -87,7 +100,10 @@ impl Rtnl {
         let mut replies = Vec::new();
         loop {
             self.buf.clear();
-            let n = self.socket.recv(&mut self.buf, 0)?;
+            let n = match self.socket.recv(&mut self.buf, 0) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
             let mut offset = 0;
             while offset < n {
                 let reply =
@@ -226,6 +242,23 @@ impl Rtnl {
             .map(drop)
     }
 
+    /// Turns hairpin mode on for bridge port `port`: with br_netfilter loaded (Docker loads
+    /// it), a container's packet to its own published port is DNATed at the bridge and must
+    /// leave by the port it came in by, as CNI's bridge plugin allows for Podman
+    /// (`hairpinMode`). (`ip link set PORT type bridge_slave hairpin on`; through netlink
+    /// rather than sysfs, which shows the namespace of whoever mounted it.)
+    pub fn set_hairpin(&mut self, port: &str) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(port.to_string()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )])),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(msg), 0).map(drop)
+    }
+
     /// Deletes link `name` (a veth's peer goes with it); returns false when there was none.
     pub fn delete_link(&mut self, name: &str) -> io::Result<bool> {
         let mut msg = LinkMessage::default();
@@ -239,10 +272,7 @@ impl Rtnl {
 
     /// The names of the links attached to bridge `bridge`.
     pub fn ports_of(&mut self, bridge: u32) -> io::Result<Vec<String>> {
-        let replies = self.request(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_DUMP,
-        )?;
+        let replies = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
         Ok(replies
             .into_iter()
             .filter_map(|r| match r {
@@ -300,13 +330,6 @@ pub fn enable_forwarding(bridge: &str) -> io::Result<()> {
         format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
         "1",
     )
-}
-
-/// Turns hairpin mode on for bridge port `port`: with br_netfilter loaded (Docker loads it),
-/// a container's packet to its own published port is DNATed at the bridge and must leave
-/// through the port it came in by, as CNI's bridge plugin allows for Podman (`hairpinMode`).
-pub fn set_hairpin(port: &str) -> io::Result<()> {
-    std::fs::write(format!("/sys/class/net/{port}/brport/hairpin_mode"), "1")
 }
 
 /// The host end's name for endpoint `id`: `veth` and the ID's first 11 characters (15 bytes,

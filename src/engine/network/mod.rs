@@ -22,6 +22,16 @@
 //! - `teardown.rs`: the ordered queue that tears endpoints down off the callers' reply paths.
 //! - `error.rs`: the room's own error.
 //!
+//! What stays on the host: the bridge, the table and the directory's mount stay while the
+//! service runs (as Podman's bridge did), endpoints go at teardown. `Network::shutdown` (an
+//! orderly stop of the service) removes everything when no endpoint is set up any more, and
+//! leaves it all for the next start's `reconcile` when containers outlive the service;
+//! `Network::remove_all` removes everything unconditionally (tests).
+//!
+//! Measured on this VM kind (tests/integration/network_room.rs, `setup_and_teardown_times`):
+//! setup of an endpoint with one published port 5.1-5.6 ms (2 ms without ports: the rest is
+//! the exec of `nft`), teardown 18-30 ms (most of it the kernel's veth deletion).
+//!
 //! This room sits beside storage: the container room drives it and it imports nothing above
 //! the leaves.
 

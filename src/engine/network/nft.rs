@@ -148,6 +148,18 @@ impl Table {
 
 /// Runs `nft -f -` with `script` as one transaction; the error carries nft's stderr.
 pub fn apply(script: &str) -> std::io::Result<()> {
+    spawn(script)?.finish()
+}
+
+/// An `nft -f -` started by [`spawn`]: the caller may do other work while it runs (a
+/// deletion of set elements waits for the kernel's RCU grace period, about 10 ms here).
+#[derive(Debug)]
+pub struct Running {
+    child: std::process::Child,
+}
+
+/// Starts `nft -f -` with `script` (written at once: scripts are far below a pipe's size).
+pub fn spawn(script: &str) -> std::io::Result<Running> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -160,16 +172,28 @@ pub fn apply(script: &str) -> std::io::Result<()> {
         .take()
         .expect("stdin was piped")
         .write_all(script.as_bytes());
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
+    if let Err(e) = written {
+        child.kill().ok();
+        child.wait().ok();
+        return Err(e);
+    }
+    Ok(Running { child })
+}
+
+impl Running {
+    /// Waits for nft; its failure carries its stderr.
+    pub fn finish(self) -> std::io::Result<()> {
+        let out = self.child.wait_with_output()?;
+        if out.status.success() {
+            return Ok(());
+        }
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(std::io::Error::other(format!(
+        Err(std::io::Error::other(format!(
             "nft -f - ({}): {}",
             out.status,
             stderr.trim()
-        )));
+        )))
     }
-    written
 }
 
 /// The iptables accept rules for `bridge` (Podman's, tagged with a comment so that only

@@ -158,14 +158,16 @@ impl PortBook {
                 });
             }
             if let Err(e) = probe(p.protocol, p.host_addr(), p.host_port) {
-                return Err(NetworkError::Invalid {
-                    field,
-                    reason: format!(
+                let reason = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+                    format!("host address {} is not an address of this host", p.host_ip)
+                } else {
+                    format!(
                         "host port {} ({}) is taken on the host: {e}",
                         show(p),
                         p.protocol.as_str()
-                    ),
-                });
+                    )
+                };
+                return Err(NetworkError::Invalid { field, reason });
             }
             taken.push(key);
         }
@@ -350,6 +352,15 @@ mod tests {
                 "{e}"
             );
         }
+        // An address the host does not have.
+        let e = book
+            .allocate(F, "a", parse_publish(F, "192.0.2.7:8080:80").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("192.0.2.7 is not an address of this host"),
+            "{e}"
+        );
         // Two entries of one request asking for the same port.
         let mut twice = parse_publish(F, "127.0.0.1:1:80").unwrap();
         twice.extend(parse_publish(F, "127.0.0.1:1:81").unwrap());
