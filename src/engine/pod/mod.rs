@@ -51,16 +51,17 @@ impl<'a> Pods<'a> {
     /// The containers of pod `id`, as last recorded: the infra container first, then the
     /// others oldest first.
     pub fn members(&self, id: &str) -> Vec<Arc<ContainerRecord>> {
-        let mut members: Vec<Arc<ContainerRecord>> = self
-            .containers
+        members_of(&self.all_containers(), id)
+    }
+
+    /// Every container, as last recorded (read once for listing many pods).
+    fn all_containers(&self) -> Vec<Arc<ContainerRecord>> {
+        self.containers
             .store()
             .all()
             .iter()
             .filter_map(|h| self.containers.view(h))
-            .filter(|r| r.config.pod == id)
-            .collect();
-        members.sort_by(|a, b| (!a.config.infra, &a.created).cmp(&(!b.config.infra, &b.created)));
-        members
+            .collect()
     }
 
     /// Runs `op` on each container of `members`, every one whatever the others did; the
@@ -91,4 +92,13 @@ impl<'a> Pods<'a> {
 pub(crate) fn invalid(method: &str, field: &'static str, why: impl std::fmt::Display) -> Error {
     let label = field.rsplit('.').next().unwrap_or(field);
     Error::invalid(field, format!("{method}: {label}: {why}"))
+}
+
+/// The containers of pod `id` among `all`: the infra container first, then the others oldest
+/// first.
+fn members_of(all: &[Arc<ContainerRecord>], id: &str) -> Vec<Arc<ContainerRecord>> {
+    let mut members: Vec<Arc<ContainerRecord>> =
+        all.iter().filter(|r| r.config.pod == id).cloned().collect();
+    members.sort_by(|a, b| (!a.config.infra, &a.created).cmp(&(!b.config.infra, &b.created)));
+    members
 }

@@ -35,11 +35,15 @@ pub struct PodSummary {
 impl Pods<'_> {
     /// io.podman.ListPods: every pod, oldest first.
     pub fn list_pods(&self) -> Vec<PodSummary> {
+        let all = self.all_containers();
         let mut pods: Vec<PodSummary> = self
             .store()
             .all()
             .iter()
-            .map(|p| self.summary(&p.record()))
+            .map(|p| {
+                let pod = p.record();
+                summary(&pod, &super::members_of(&all, &pod.id))
+            })
             .collect();
         pods.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
         pods
@@ -47,29 +51,8 @@ impl Pods<'_> {
 
     /// io.podman.GetPod.
     pub fn get_pod(&self, name: &str) -> Result<PodSummary> {
-        Ok(self.summary(&self.store().resolve(name)?.record()))
-    }
-
-    fn summary(&self, pod: &PodRecord) -> PodSummary {
-        let members = self.members(&pod.id);
-        PodSummary {
-            id: pod.id.to_string(),
-            name: pod.name.clone(),
-            created: pod.created.clone(),
-            cgroup_parent: pod.cgroup_parent.clone(),
-            status: pod_status(&members).to_string(),
-            labels: pod.labels.clone(),
-            containers: members
-                .iter()
-                .map(|m| {
-                    (
-                        m.id.to_string(),
-                        m.name.clone(),
-                        m.status().as_str().to_string(),
-                    )
-                })
-                .collect(),
-        }
+        let pod = self.store().resolve(name)?.record();
+        Ok(summary(&pod, &self.members(&pod.id)))
     }
 
     /// io.podman.InspectPod: the document `podman pod inspect` gave (Config, State,
@@ -146,6 +129,28 @@ impl Pods<'_> {
             });
         }
         Ok((pod.id.to_string(), stats))
+    }
+}
+
+/// A pod's summary from its record and its members.
+fn summary(pod: &PodRecord, members: &[Arc<ContainerRecord>]) -> PodSummary {
+    PodSummary {
+        id: pod.id.to_string(),
+        name: pod.name.clone(),
+        created: pod.created.clone(),
+        cgroup_parent: pod.cgroup_parent.clone(),
+        status: pod_status(members).to_string(),
+        labels: pod.labels.clone(),
+        containers: members
+            .iter()
+            .map(|m| {
+                (
+                    m.id.to_string(),
+                    m.name.clone(),
+                    m.status().as_str().to_string(),
+                )
+            })
+            .collect(),
     }
 }
 
