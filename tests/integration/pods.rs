@@ -393,6 +393,20 @@ fn partial_failures_empty_pods_and_bad_input() {
     // DeleteStoppedContainers leaves infra containers to their pods.
     let removed = ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_eq!(removed["containers"], json!([bad]));
+    // A running pod (its infra alone) is not removed without force; stopped, it is.
+    ok(&mut raw, "StartPod", json!({"name": "net"}));
+    let reply = fails(
+        &mut raw,
+        "RemovePod",
+        json!({"name": "net"}),
+        "ErrorOccurred",
+    );
+    let reason = reply["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("RemovePod: force: pod net is running"),
+        "{reason}"
+    );
+    ok(&mut raw, "StopPod", json!({"name": "net", "timeout": 5}));
     // Every pod left is removed, members and all.
     ok(
         &mut raw,
