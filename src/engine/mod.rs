@@ -6,7 +6,7 @@
 //! The engine is synchronous. The varlink server runs a thread per connection, so engine
 //! methods are called concurrently and protect their state with `std::sync` locks; no lock is
 //! held while an external process runs. Lock order, when more than one is needed:
-//! containers → images → layers.
+//! pod → containers → images → layers.
 //!
 //! Rooms, each a folder or file whose module doc says what it owns; imports run only
 //! downwards (`cargo test --test layout` checks this, and that no files import each other in
@@ -15,6 +15,8 @@
 //! - this file: the [`Engine`] facade (the container and image services, and the entry points
 //!   that span both: listing, removing and pruning images count or remove containers);
 //!   `options`: what it is opened with; `system`: GetVersion and GetInfo;
+//! - `pod/`: pods, over the container service (CreateContainer, StartContainer,
+//!   RestartContainer and RemoveContainer go through it for containers of pods);
 //! - `container/`: the container service, one file per operation, named after its method;
 //! - `image/`: the image index, import, export, commit, inspect; `runtime/`: runc or crun,
 //!   the OCI spec, seccomp, cgroups, CRIU; `monitor/`: the per-container monitor process;
@@ -33,6 +35,7 @@ pub mod image;
 pub mod monitor;
 pub mod network;
 pub mod options;
+pub mod pod;
 pub mod process;
 pub mod registry;
 pub mod runtime;
@@ -57,6 +60,7 @@ pub struct Engine {
     registries_conf: PathBuf,
     images: Arc<image::service::Images>,
     containers: container::Containers,
+    pods: pod::PodStore,
 }
 
 impl Engine {
@@ -78,6 +82,7 @@ impl Engine {
         let registries_conf = registry.registries_conf.clone();
         let images = Arc::new(image::service::Images::open(&root, imports, registry)?);
         let store = container::ContainerStore::open(&root, &runroot)?;
+        let pods = pod::PodStore::open(&root)?;
         let runtime = runtime::select(runtime_choice.as_deref())?;
         match &runtime {
             Some(rt) => log::info!("OCI runtime: {} ({})", rt.path.display(), rt.version),
@@ -102,6 +107,7 @@ impl Engine {
             registries_conf,
             containers,
             images,
+            pods,
         })
     }
 
@@ -158,6 +164,11 @@ impl Engine {
     /// The container operations.
     pub fn containers(&self) -> &container::Containers {
         &self.containers
+    }
+
+    /// The pod operations (which drive the container operations).
+    pub fn pods(&self) -> pod::Pods<'_> {
+        pod::Pods::new(&self.pods, &self.containers)
     }
 
     /// The images.

@@ -303,8 +303,8 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The container cgroups (directories named by a container ID) left anywhere under a
-/// daemon's cgroup parent, deepest first.
+/// The container and pod cgroups (directories named by a container ID, or `libpod_pod_` and a
+/// pod ID) left anywhere under a daemon's cgroup parent, deepest first.
 pub fn cgroups_left(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -312,7 +312,8 @@ pub fn cgroups_left(root: &Path) -> Vec<PathBuf> {
                 walk(&entry.path(), out);
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+                let id = name.strip_prefix("libpod_pod_").unwrap_or(&name);
+                if id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()) {
                     out.push(entry.path());
                 }
             }

@@ -141,6 +141,11 @@ mod registry_support;
 /// Smoke tests of the fault proxy, through skopeo and curl only.
 mod proxy_support;
 
+/// Pods (issue 11): infra containers, shared namespaces and /dev/shm, every pod method, partial
+/// failures, a daemon killed with a pod running, the contract's examples, python-podman. Needs
+/// root.
+mod pods;
+
 /// Bridge networking of containers (issue 11): reachability, published ports, /etc files,
 /// network modes, teardown, a killed daemon. Needs root.
 mod networking;

@@ -36,16 +36,15 @@ with varlink.Client(address=address) as client:
             else:
                 raise AssertionError(name + " should fail")
 
-        # A method whose issue has not landed answers ErrorOccurred naming itself; an old
-        # client leaving out a parameter (StopPod without timeout) gets the same, not
-        # InvalidParameter.
+        # An old client leaving out a parameter (StopPod without timeout) is answered, not
+        # refused with InvalidParameter: here PodNotFound, naming the pod.
         try:
             podman.StopPod("mypod")
         except varlink.VarlinkError as err:
-            assert err.error() == "io.podman.ErrorOccurred", err.error()
-            assert "StopPod" in err.parameters()["reason"], err.parameters()
+            assert err.error() == "io.podman.PodNotFound", err.error()
+            assert err.parameters()["name"] == "mypod", err.parameters()
         else:
-            raise AssertionError("StopPod should fail until pods land")
+            raise AssertionError("StopPod of a pod that does not exist should fail")
 
         # The connection is still good after errors.
         assert podman.Ping()["ping"]["message"] == "OK"

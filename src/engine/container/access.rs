@@ -97,6 +97,7 @@ impl Containers {
         }
         // A root filesystem the client mounted (MountContainer) stays until it unmounts it.
         if !record.state.mounted
+            && !record.config.infra
             && let Err(e) = self.overlay_of(record).unmount()
         {
             failed(e.into());
@@ -191,6 +192,10 @@ impl Containers {
             .collect();
         let mut overlay = self.store().overlay(&record.id, lower);
         overlay.metacopy = !record.config.uid_map.is_empty();
+        if record.config.infra {
+            // No overlay: the shared infra root filesystem, never mounted over.
+            overlay.merged = self.root().join(super::infra::INFRA_ROOTFS_DIR);
+        }
         overlay
     }
 

@@ -73,6 +73,8 @@ pub struct ContainerInspect {
     pub host_config: HostConfig,
     /// Its place on the network.
     pub network_settings: NetworkSettings,
+    /// Whether it is a pod's infra container (Podman 1.x's `IsInfra`).
+    pub is_infra: bool,
 }
 
 /// Published ports as Docker (and `podman inspect`) key them: `80/tcp` → where on the host.

@@ -69,6 +69,7 @@ impl Containers {
             config: config(&record),
             host_config: host_config(c),
             network_settings: self.network_settings(&record),
+            is_infra: c.infra,
         })
     }
 

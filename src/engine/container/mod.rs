@@ -38,6 +38,7 @@
 //! - `shift.rs`: shifting a root filesystem's ownership into a user namespace.
 //! - `export.rs`: ExportContainer.
 //! - `checkpoint.rs`: checkpoint and restore.
+//! - `infra.rs`: a pod's infra container (no image: a shared empty root filesystem).
 //! - `artifacts.rs`: the JSON dumps of the record, its state and its bundle's files.
 //! - `reconcile.rs`: start-up reconciliation and removal of leftovers.
 //! - `logs.rs`: GetContainerLogs.
@@ -62,6 +63,7 @@ pub mod create;
 pub mod diff;
 mod export;
 mod image_view;
+pub mod infra;
 pub mod inspect;
 mod inspect_build;
 pub mod logs;

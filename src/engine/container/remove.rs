@@ -77,7 +77,8 @@ impl Containers {
         Ok(())
     }
 
-    /// io.podman.DeleteStoppedContainers: removes every container not running; their IDs.
+    /// io.podman.DeleteStoppedContainers: removes every container not running (but pods'
+    /// infra containers); their IDs.
     pub fn delete_stopped_containers(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for handle in self.store().all() {
@@ -89,7 +90,11 @@ impl Containers {
                 continue;
             }
             self.refresh(&mut record);
-            if !record.status().can_remove() || !self.dependents(&record.id).is_empty() {
+            // A pod's infra container goes with its pod (RemovePod), not here.
+            if !record.status().can_remove()
+                || record.config.infra
+                || !self.dependents(&record.id).is_empty()
+            {
                 continue;
             }
             if record.status().can_stop() {

@@ -33,7 +33,12 @@ impl Containers {
         let run_dir = self.store().run_dir(&record.id);
         dirs::create_private_dir(&run_dir)?;
         let overlay = self.overlay_of(record);
-        overlay.mount()?;
+        if record.config.infra {
+            // The shared infra root filesystem, as it is (see `infra.rs`).
+            self.infra_rootfs()?;
+        } else {
+            overlay.mount()?;
+        }
         let prepared = self.prepare(record, &overlay, &run_dir);
         let spec = match prepared {
             Ok(spec) => spec,

@@ -40,7 +40,7 @@ pub fn create_container(
     create: Create,
 ) -> varlink::Result<()> {
     match engine
-        .containers()
+        .pods()
         .create_container(convert::create_options(create))
     {
         Ok(id) => call.reply(id),
@@ -131,7 +131,7 @@ pub fn start_container(
     call: &mut dyn Call_StartContainer,
     name: String,
 ) -> varlink::Result<()> {
-    match engine.containers().start_container(&name) {
+    match engine.pods().start_container(&name) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "StartContainer", e),
     }
@@ -157,7 +157,7 @@ pub fn restart_container(
     name: String,
     timeout: i64,
 ) -> varlink::Result<()> {
-    match engine.containers().restart_container(&name, timeout) {
+    match engine.pods().restart_container(&name, timeout) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "RestartContainer", e),
     }
@@ -201,7 +201,7 @@ pub fn remove_container(
     name: String,
     force: bool,
 ) -> varlink::Result<()> {
-    match engine.containers().remove_container(&name, force) {
+    match engine.pods().remove_container(&name, force) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "RemoveContainer", e),
     }

@@ -10,6 +10,7 @@
 //! - `system`: Ping, GetVersion, GetInfo;
 //! - `images`: the local image methods (list, inspect, tag, remove, prune, import, export);
 //! - `containers`: the container methods;
+//! - `pods`: the pod methods;
 //! - `registries`: PullImage, PushImage and SearchImage;
 //! - `pending`: the methods answered without the engine: not implemented by the contract
 //!   (`MethodNotImplemented`) or not by podlink yet (`ErrorOccurred` naming the method).
@@ -17,5 +18,6 @@
 pub(super) mod containers;
 pub(super) mod images;
 pub(super) mod pending;
+pub(super) mod pods;
 pub(super) mod registries;
 pub(super) mod system;

@@ -6,9 +6,8 @@
 //!   `MethodNotImplemented`), answered the same: AttachToContainer, CreateImage, GenerateKube,
 //!   GenerateKubeService, ListContainerPorts, RenameContainer, ReplayKube, ResizeContainerTty,
 //!   TopPod, UpdateContainer, WaitPod.
-//! - Not implemented by podlink yet (pods, registries, builds: their issues have not landed):
-//!   `ErrorOccurred` naming the method: BuildImage, CreatePod, GetPod, GetPodStats, InspectPod,
-//!   KillPod, ListPods, PausePod, RemovePod, RestartPod, StartPod, StopPod, UnpausePod.
+//! - Not implemented by podlink yet (builds: their issue has not landed): `ErrorOccurred`
+//!   naming the method: BuildImage.
 //!
 //! Arguments keep their IDL names, `_`-prefixed: nothing reads them.
 
@@ -101,107 +100,4 @@ pub fn build_image(
     _build: BuildInfo,
 ) -> varlink::Result<()> {
     error::pending(call, "BuildImage")
-}
-
-/// io.podman.CreatePod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn create_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_CreatePod,
-    _create: PodCreate,
-) -> varlink::Result<()> {
-    error::pending(call, "CreatePod")
-}
-
-/// io.podman.GetPod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn get_pod(_engine: &Engine, call: &mut dyn Call_GetPod, _name: String) -> varlink::Result<()> {
-    error::pending(call, "GetPod")
-}
-
-/// io.podman.GetPodStats: not implemented yet; answers ErrorOccurred naming the method.
-pub fn get_pod_stats(
-    _engine: &Engine,
-    call: &mut dyn Call_GetPodStats,
-    _name: String,
-) -> varlink::Result<()> {
-    error::pending(call, "GetPodStats")
-}
-
-/// io.podman.InspectPod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn inspect_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_InspectPod,
-    _name: String,
-) -> varlink::Result<()> {
-    error::pending(call, "InspectPod")
-}
-
-/// io.podman.KillPod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn kill_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_KillPod,
-    _name: String,
-    _signal: i64,
-) -> varlink::Result<()> {
-    error::pending(call, "KillPod")
-}
-
-/// io.podman.ListPods: not implemented yet; answers ErrorOccurred naming the method.
-pub fn list_pods(_engine: &Engine, call: &mut dyn Call_ListPods) -> varlink::Result<()> {
-    error::pending(call, "ListPods")
-}
-
-/// io.podman.PausePod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn pause_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_PausePod,
-    _name: String,
-) -> varlink::Result<()> {
-    error::pending(call, "PausePod")
-}
-
-/// io.podman.RemovePod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn remove_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_RemovePod,
-    _name: String,
-    _force: bool,
-) -> varlink::Result<()> {
-    error::pending(call, "RemovePod")
-}
-
-/// io.podman.RestartPod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn restart_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_RestartPod,
-    _name: String,
-) -> varlink::Result<()> {
-    error::pending(call, "RestartPod")
-}
-
-/// io.podman.StartPod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn start_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_StartPod,
-    _name: String,
-) -> varlink::Result<()> {
-    error::pending(call, "StartPod")
-}
-
-/// io.podman.StopPod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn stop_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_StopPod,
-    _name: String,
-    _timeout: i64,
-) -> varlink::Result<()> {
-    error::pending(call, "StopPod")
-}
-
-/// io.podman.UnpausePod: not implemented yet; answers ErrorOccurred naming the method.
-pub fn unpause_pod(
-    _engine: &Engine,
-    call: &mut dyn Call_UnpausePod,
-    _name: String,
-) -> varlink::Result<()> {
-    error::pending(call, "UnpausePod")
 }

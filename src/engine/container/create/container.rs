@@ -20,50 +20,89 @@ use crate::engine::container::names::new_id;
 use crate::engine::container::new_record;
 use crate::engine::container::service::Containers;
 use crate::engine::error::{Error, Result};
+use crate::engine::id::container::ContainerId;
 use crate::engine::monitor::LOG_FILE;
 use crate::engine::runtime::spec::input::{INIT_PATH_IN_CONTAINER, IdMap, NamespaceMode};
 
 impl Containers {
-    /// io.podman.CreateContainer: records a new container; returns its ID.
+    /// io.podman.CreateContainer: records a new container; returns its ID. A container of a
+    /// pod comes with `pod` already the pod's ID and its namespaces set by the pod room.
     pub fn create_container(&self, options: CreateOptions) -> Result<String> {
-        refuse_later_features(&options)?;
+        self.create_from(options, None)
+    }
+
+    /// Records a new container of an image, or (`infra`: its root filesystem, host name and
+    /// ID, which the pod's record holds already) a pod's infra container, which has none.
+    pub(in crate::engine::container) fn create_from(
+        &self,
+        options: CreateOptions,
+        infra: Option<(PathBuf, String, ContainerId)>,
+    ) -> Result<String> {
         let image_name = options.image_name().to_string();
-        let image = self.images().resolve(&image_name)?;
-        if !options.image.is_empty()
-            && !options.image_id.is_empty()
-            && !image
-                .record
-                .id
-                .starts_with(options.image_id.trim_start_matches("sha256:"))
-        {
-            return Err(invalid(
-                "create.image_id",
-                format!("{} is not the ID of {:?}", options.image_id, options.image),
-            ));
-        }
-        let image_config = &image.config["config"];
-        let id = new_id();
+        let (image_id, image_config, layers, lower) = match &infra {
+            Some((rootfs, _, _)) => (
+                crate::engine::container::infra::infra_image_id(),
+                Value::Null,
+                Vec::new(),
+                vec![rootfs.clone()],
+            ),
+            None => {
+                let image = self.images().resolve(&image_name)?;
+                if !options.image.is_empty()
+                    && !options.image_id.is_empty()
+                    && !image
+                        .record
+                        .id
+                        .starts_with(options.image_id.trim_start_matches("sha256:"))
+                {
+                    return Err(invalid(
+                        "create.image_id",
+                        format!("{} is not the ID of {:?}", options.image_id, options.image),
+                    ));
+                }
+                let lower: Vec<PathBuf> = image
+                    .record
+                    .layers
+                    .iter()
+                    .rev()
+                    .map(|l| self.images().layers().diff_dir(l))
+                    .collect();
+                let config = image.config["config"].clone();
+                (
+                    image.record.id.clone(),
+                    config,
+                    image.record.layers.clone(),
+                    lower,
+                )
+            }
+        };
+        let image_config = &image_config;
+        let id = match &infra {
+            Some((_, _, id)) => id.clone(),
+            None => new_id(),
+        };
         // An empty name is generated when the record goes in, under the store's lock, so two
         // creates cannot pick the same one.
         if !options.name.is_empty() {
             validate_name(&options.name)?;
         }
         let name = options.name.clone();
-        let lower: Vec<PathBuf> = image
-            .record
-            .layers
-            .iter()
-            .rev()
-            .map(|l| self.images().layers().diff_dir(l))
-            .collect();
         let mut config = self.resolve_config(&id, image_config, &lower, &options)?;
         let ports = published_ports(&config, &options)?;
         if options.image.is_empty() {
             config.labels.extend(image_labels(image_config));
         }
-        let mut record = new_record(id.clone(), name, image.record.id.clone());
-        record.image_name = image_name;
-        record.layers = image.record.layers.clone();
+        config.pod = options.pod.clone();
+        if let Some((_, hostname, _)) = &infra {
+            config.infra = true;
+            config.hostname = hostname.clone();
+        }
+        let mut record = new_record(id.clone(), name, image_id.clone());
+        record.image_name = match infra {
+            Some(_) => crate::engine::container::infra::INFRA_IMAGE_NAME.to_string(),
+            None => image_name,
+        };
+        record.layers = layers;
         record.config = config;
         if record.config.log_path.is_empty() {
             // With the container's storage, as Podman keeps it: it lasts across reboots,
@@ -76,6 +115,7 @@ impl Containers {
                 .display()
                 .to_string();
         }
+        let infra = record.config.infra;
         if let Some(ports) = ports {
             // Last: nothing after it refuses an option, so only a failing insert gives it back.
             record.config.bridge = Some(self.network().allocate(&id, ports)?);
@@ -89,7 +129,7 @@ impl Containers {
         };
         // A RemoveImage that ran meanwhile saw no container using the image: if the image
         // went, so does the container, rather than stay unable to start.
-        if self.images().resolve(&image.record.id).is_err() {
+        if !infra && self.images().resolve(&image_id).is_err() {
             let record = handle.lock();
             self.remove_locked(&handle, &record)?;
             return Err(Error::ImageNotFound {
@@ -123,6 +163,18 @@ impl Containers {
         c.command = c.entrypoint.iter().chain(&c.cmd).cloned().collect();
         c.namespaces = self.namespaces(o)?;
         resolve_process(&mut c, id, image, lower, o)?;
+        if o.hostname.is_empty()
+            && let NamespaceMode::Container(target) = &c.namespaces.uts
+        {
+            // A UTS namespace joined is its owner's host name (a pod's members: the pod's).
+            c.hostname = self
+                .store()
+                .resolve(target)?
+                .snapshot()
+                .config
+                .hostname
+                .clone();
+        }
         self.resolve_sandbox(&mut c, image, o)?;
         self.security(o, &mut c)?;
         self.resolve_user_namespace(&mut c, o)?;
@@ -340,18 +392,6 @@ fn resolve_host_files(c: &mut ContainerConfig, image: &Value, o: &CreateOptions)
     }
     c.log_path = log_path(&o.log_driver, &o.log_driver_opt)?;
     c.exposed_ports = exposed_ports(image, &o.exposed_ports)?;
-    Ok(())
-}
-
-/// Options that belong to features landing later: refused by name. (Pods: their room lifts
-/// this, and joins a pod's namespaces where `published_ports` decides the network.)
-fn refuse_later_features(o: &CreateOptions) -> Result<()> {
-    if !o.pod.is_empty() {
-        return Err(invalid(
-            "create.pod",
-            "pods are not supported by podlink yet",
-        ));
-    }
     Ok(())
 }
 

@@ -1,0 +1,140 @@
+//! Pod benchmark (`cargo bench --bench pods`, as root). Not a test: it prints figures.
+//!
+//! CreatePod (with an infra container) + CreateContainer in it + StartPod, which starts the
+//! infra container (`catatonit -P` on the shared empty root filesystem) and then the member,
+//! against CreateContainer twice + StartContainer twice of the same busybox `sleep`: what a
+//! pod costs over the two containers it amounts to. Rounds alternate, so both see the same
+//! machine; medians and their ratio are printed.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{median, ms};
+use podlink::varlink::client::{Create, PodCreate, VarlinkClientInterface};
+
+#[path = "common/mod.rs"]
+mod common;
+
+const ROUNDS: usize = 15;
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("pods benchmark skipped: it needs root (mounts, runc)");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("plp")
+        .tempdir()
+        .expect("temp dir");
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
+    for applet in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
+    }
+    let tarball = dir.path().join("rootfs.tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .stdin(Stdio::null())
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+
+    let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
+    let daemon = common::Daemon::start(
+        dir.path(),
+        &["--runtime", &runtime, "--cgroup-parent", &cgroup_parent],
+    );
+    let mut client = daemon.client();
+    client
+        .import_image(
+            tarball.display().to_string(),
+            "bench".into(),
+            String::new(),
+            vec![],
+        )
+        .call()
+        .expect("import");
+    let create = |name: String, pod: &str| Create {
+        image: "bench".into(),
+        name,
+        command: vec!["sleep".into(), "1000".into()],
+        pod: pod.into(),
+        ..Default::default()
+    };
+
+    let mut pods: Vec<Duration> = Vec::new();
+    let mut pairs: Vec<Duration> = Vec::new();
+    // The pod's steps: CreatePod, the member's create, StartPod.
+    let mut steps: [Vec<Duration>; 3] = Default::default();
+    for round in 0..ROUNDS {
+        // A pod: its infra container and one member.
+        let start = Instant::now();
+        let pod = client
+            .create_pod(PodCreate {
+                name: format!("pod{round}"),
+                infra: true,
+                ..Default::default()
+            })
+            .call()
+            .expect("create pod")
+            .pod;
+        steps[0].push(start.elapsed());
+        client
+            .create_container(create(format!("member{round}"), &pod))
+            .call()
+            .expect("create member");
+        steps[1].push(start.elapsed());
+        client.start_pod(pod.clone()).call().expect("start pod");
+        pods.push(start.elapsed());
+        steps[2].push(start.elapsed());
+        client.remove_pod(pod, true).call().expect("remove pod");
+
+        // Two containers.
+        let start = Instant::now();
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            ids.push(
+                client
+                    .create_container(create(format!("pair{round}-{n}"), ""))
+                    .call()
+                    .expect("create")
+                    .container,
+            );
+        }
+        for id in &ids {
+            client.start_container(id.clone()).call().expect("start");
+        }
+        pairs.push(start.elapsed());
+        for id in ids {
+            client.remove_container(id, true).call().expect("remove");
+        }
+    }
+    let (pod, pair) = (median(&mut pods), median(&mut pairs));
+    println!(
+        "pod create+start (infra + 1 member, {runtime}): {:.1} ms   2 containers create+start: {:.1} ms   ratio {:.2}   (median of {ROUNDS})",
+        ms(pod),
+        ms(pair),
+        pod.as_secs_f64() / pair.as_secs_f64()
+    );
+    let [create_pod, create_member, start_pod] = steps.map(|mut s| median(&mut s));
+    println!(
+        "  pod steps (medians, cumulative): CreatePod {:.1} ms, + member create {:.1} ms, + StartPod {:.1} ms",
+        ms(create_pod),
+        ms(create_member),
+        ms(start_pod)
+    );
+    drop(daemon);
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir(hierarchy.path().join(cgroup_parent.trim_start_matches('/')));
+    }
+}
