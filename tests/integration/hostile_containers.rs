@@ -208,31 +208,38 @@ fn huge_environments_are_refused_quickly_and_large_ones_are_fast() {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
-    // Timed from the send of a message made beforehand to its reply: the daemon's time.
-    let call = |raw: &mut RawConnection, create: Value| -> (Value, Duration) {
+    // Timed from the send of a message made beforehand to its reply, as the daemon's CPU
+    // time (every thread's, from /proc): the daemon's own work, whatever else the two cores
+    // run meanwhile (the rest of the suite, in CI). Wall time is bounded too, loosely.
+    let pid = daemon.pid();
+    let call = |raw: &mut RawConnection, create: Value| -> (Value, Duration, Duration) {
         let mut message = serde_json::to_vec(
             &json!({"method": "io.podman.CreateContainer", "parameters": {"create": create}}),
         )
         .unwrap();
         message.push(0);
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_time(pid));
         raw.send_bytes(&message);
         let reply = raw.recv().unwrap();
-        (reply, started.elapsed())
+        (reply, cpu_time(pid) - cpu, started.elapsed())
     };
     // One second, as the issue asks, for an optimized build. In a debug build (the test
     // suite's) merely decoding a 2 MB message through the generated code takes 0.4-0.9 s
     // on a 2-core machine; the quadratic merge this guards against took minutes.
     let limit = Duration::from_secs(if cfg!(debug_assertions) { 2 } else { 1 });
+    let wall_limit = Duration::from_secs(15);
     let huge = env(100_000);
-    let (reply, elapsed) = call(
+    let (reply, cpu, elapsed) = call(
         &mut raw,
         json!({"image": "busybox", "name": "huge", "command": ["true"], "env": huge}),
     );
     assert_eq!(reply["error"], "io.podman.ErrorOccurred", "{reply}");
     let error = &reply["parameters"];
-    eprintln!("100,000 entries refused in {elapsed:?}");
-    assert!(elapsed < limit, "{elapsed:?}");
+    eprintln!("100,000 entries refused in {elapsed:?} ({cpu:?} of the daemon's CPU)");
+    assert!(
+        cpu < limit && elapsed < wall_limit,
+        "{cpu:?} CPU, {elapsed:?}"
+    );
     let reason = error.to_string();
     assert!(
         reason.contains("env") && reason.contains("100000") && reason.contains("32768"),
@@ -240,14 +247,17 @@ fn huge_environments_are_refused_quickly_and_large_ones_are_fast() {
     );
 
     let large = env(30_000);
-    let (reply, elapsed) = call(
+    let (reply, cpu, elapsed) = call(
         &mut raw,
         json!({"image": "busybox", "name": "large",
             "command": ["sh", "-c", "echo last=$E29999"], "env": large}),
     );
     assert!(reply.get("error").is_none(), "{reply}");
-    eprintln!("30,000 entries created in {elapsed:?}");
-    assert!(elapsed < limit, "{elapsed:?}");
+    eprintln!("30,000 entries created in {elapsed:?} ({cpu:?} of the daemon's CPU)");
+    assert!(
+        cpu < limit && elapsed < wall_limit,
+        "{cpu:?} CPU, {elapsed:?}"
+    );
     ok(&mut raw, "StartContainer", json!({"name": "large"}));
     assert_eq!(
         ok(&mut raw, "WaitContainer", json!({"name": "large"}))["exitcode"],
@@ -452,4 +462,15 @@ fn checkpoint_where_criu_cannot_work_says_why_and_leaves_the_container_running()
     );
     ok(&mut raw, "RemoveContainer", json!({"name": "ticker"}));
     assert_nothing_left(&daemon);
+}
+
+/// The CPU time process `pid` has used, every thread's (utime + stime of /proc/PID/stat, in
+/// clock ticks of 10 ms: Linux's USER_HZ is 100 on every architecture).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
 }
