@@ -119,8 +119,16 @@ fn members_share_the_infra_namespaces_hostname_and_shm() {
         .map(|k| ns_of(&mut raw, "a", k))
         .collect();
     assert_eq!(out, format!("{}\nweb\nweb\n", links.join("\n")));
-    let out = run_in_pod(&mut raw, "web", "c", "cat /dev/shm/note");
-    assert_eq!(out, "shared\n");
+    let out = run_in_pod(&mut raw, "web", "c", "cat /dev/shm/note; cat /etc/hosts");
+    // The pod's address (the infra's, on the bridge) names the member in its /etc/hosts.
+    let address = inspect(&mut raw, &infra)["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!address.is_empty());
+    assert!(out.starts_with("shared\n"), "{out}");
+    assert!(out.contains(&format!("{address}\tweb c\n")), "{out}");
+    assert!(out.contains("\thost.containers.internal\n"), "{out}");
     // The members' cgroup is the pod's.
     let a = inspect(&mut raw, "a");
     let cgroup = doc["State"]["cgroupPath"].as_str().unwrap();

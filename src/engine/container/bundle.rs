@@ -11,6 +11,7 @@ use super::service::Containers;
 use crate::engine::error::{Error, Result};
 use crate::engine::id::container::ContainerId;
 use crate::engine::monitor;
+use crate::engine::network::BridgeAddress;
 use crate::engine::runtime::seccomp::Seccomp;
 use crate::engine::runtime::spec::build::build;
 use crate::engine::runtime::spec::devices::{Device, host_devices};
@@ -53,7 +54,18 @@ impl Containers {
             record.state.rootfs_shifted = true;
             self.store().save(record)?;
         }
-        write_etc_files(record, run_dir)?;
+        // A container in another's network namespace (a pod member, `container:ID`) has that
+        // one's address: its /etc/hosts names it there, as Podman's did by sharing the
+        // owner's hosts entries.
+        let joined = match &c.namespaces.net {
+            NamespaceMode::Container(id) => self
+                .store()
+                .resolve(id)
+                .ok()
+                .and_then(|h| h.snapshot().config.bridge.clone()),
+            _ => None,
+        };
+        write_etc_files(record, joined.as_ref(), run_dir)?;
         let mut namespace_paths = BTreeMap::new();
         for (kind, mode) in c.namespaces.each() {
             match mode {
@@ -235,15 +247,20 @@ fn mode_field(kind: &str) -> &'static str {
     }
 }
 
-/// The files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf.
-pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
+/// The files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf; `joined` is
+/// the bridge address of the container whose network namespace this one joins, if any.
+pub fn write_etc_files(
+    record: &ContainerRecord,
+    joined: Option<&BridgeAddress>,
+    run_dir: &Path,
+) -> Result<()> {
     let c = &record.config;
     let write = |name: &str, text: String| {
         let path = run_dir.join(name);
         std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))
     };
     write("hostname", format!("{}\n", c.hostname))?;
-    write("hosts", hosts(record))?;
+    write("hosts", hosts(record, joined))?;
     let host_net = c.namespaces.net == NamespaceMode::Host;
     write(
         "resolv.conf",
@@ -257,15 +274,17 @@ pub fn write_etc_files(record: &ContainerRecord, run_dir: &Path) -> Result<()> {
     )
 }
 
-/// /etc/hosts: localhost; on the bridge, the container's address with its host name and
-/// name, and `host.containers.internal` for the gateway (the host, as Podman names it);
-/// elsewhere the host name on 127.0.1.1; then `host_add`'s entries.
-fn hosts(record: &ContainerRecord) -> String {
+/// /etc/hosts: localhost; on the bridge (its own, or that of the container whose network it
+/// joins), the address with the container's host name and name, and
+/// `host.containers.internal` for the gateway (the host, as Podman names it); elsewhere the
+/// host name on 127.0.1.1; then `host_add`'s entries.
+fn hosts(record: &ContainerRecord, joined: Option<&BridgeAddress>) -> String {
     let c = &record.config;
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     );
-    if let Some(bridge) = &c.bridge {
+    let bridge = c.bridge.as_ref().or(joined);
+    if let Some(bridge) = bridge {
         let mut names = c.hostname.clone();
         if !record.name.is_empty() && record.name != c.hostname {
             names = format!("{names} {}", record.name);
@@ -276,7 +295,7 @@ fn hosts(record: &ContainerRecord) -> String {
     for (name, address) in &c.hosts_add {
         hosts.push_str(&format!("{address}\t{name}\n"));
     }
-    if c.bridge.is_none() {
+    if bridge.is_none() {
         hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
     }
     hosts
