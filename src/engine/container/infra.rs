@@ -53,7 +53,7 @@ pub fn infra_image_id() -> ImageId {
 
 impl Containers {
     /// The shared infra root filesystem, made the first time it is needed (aside, then renamed
-    /// into place, so a crash never leaves half of one).
+    /// into place, so a crash never leaves half of one where it is used).
     pub(crate) fn infra_rootfs(&self) -> Result<PathBuf> {
         let dir = self.root().join(INFRA_ROOTFS_DIR);
         if dir
@@ -62,9 +62,12 @@ impl Containers {
         {
             return Ok(dir);
         }
+        // Made in the store's staging directory, whose entries every start moves to the
+        // trash: a crash halfway leaves nothing that stays.
         let partial = self
             .root()
-            .join(crate::engine::storage::unique_name(".infra-rootfs"));
+            .join(crate::engine::storage::TMP_DIR)
+            .join(crate::engine::storage::unique_name("infra-rootfs"));
         make_rootfs(&partial)
             .map_err(|e| Error::io("make the infra root filesystem in", &partial, e))?;
         if let Err(e) = std::fs::rename(&partial, &dir) {
