@@ -537,3 +537,66 @@ fn a_removed_containers_port_serves_the_next_one() {
     stop_and_remove(&mut raw, "web2", &last);
     assert_nothing_left(&daemon);
 }
+
+/// The test daemon's /24 holds 253 containers (the gateway has the first address): the next
+/// create is refused naming the field and the subnet, with nothing made; a removal frees an
+/// address for the next create, and a restarted daemon holds the same addresses.
+#[test]
+fn an_exhausted_subnet_refuses_creates() {
+    if !privileged("an_exhausted_subnet_refuses_creates") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
+    let over = || DaemonOptions {
+        root: Some(dir.path().join("root")),
+        runroot: Some(dir.path().join("run")),
+        ..Default::default()
+    };
+    let refused = |raw: &mut RawConnection, name: &str| {
+        let reply = crate::util::fails(
+            raw,
+            "CreateContainer",
+            json!({"create": {"image": "busybox", "name": name, "command": ["true"]}}),
+            "ErrorOccurred",
+        );
+        let reason = reply["reason"].as_str().unwrap().to_string();
+        assert!(
+            reason.contains("create.network") && reason.contains("no free address"),
+            "{reason}"
+        );
+    };
+    let mut first = daemon_with_busybox(over());
+    let mut raw = first.raw();
+    for n in 0..253 {
+        create(&mut raw, &format!("c{n}"), &["true"], json!({}));
+    }
+    refused(&mut raw, "one-too-many");
+    let listed = ok(&mut raw, "ListContainers", json!({}))["containers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(listed, 253, "the refused create left nothing");
+    // Containers on no network need no address.
+    create(&mut raw, "loopback", &["true"], json!({"net_mode": "none"}));
+    // A removal gives its address back.
+    ok(&mut raw, "RemoveContainer", json!({"name": "c7"}));
+    create(&mut raw, "next", &["true"], json!({}));
+    refused(&mut raw, "full-again");
+    // After a crash and a restart every record's address is held again.
+    first.stop_with(Signal::SIGKILL);
+    let second = TestDaemon::start_with(over());
+    let mut raw = second.raw();
+    refused(&mut raw, "still-full");
+    for name in ["loopback", "next"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..253).filter(|n| *n != 7).map(|n| format!("c{n}")))
+    {
+        ok(&mut raw, "RemoveContainer", json!({ "name": name }));
+    }
+    create(&mut raw, "room-again", &["true"], json!({}));
+    ok(&mut raw, "RemoveContainer", json!({"name": "room-again"}));
+    drop(first);
+    assert_nothing_left(&second);
+}
