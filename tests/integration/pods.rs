@@ -170,7 +170,7 @@ fn every_pod_method() {
     let mut raw = daemon.raw();
     let id = create_pod(
         &mut raw,
-        json!({"name": "p", "infra": true, "share": ["net", "ipc", "uts", "pid"],
+        json!({"name": "p", "infra": true, "share": ["net", "ipc", "uts", "pid", "cgroup"],
                "labels": {"tier": "front"}}),
     );
     assert_eq!(get_pod(&mut raw, "p")["status"], "Created");
@@ -189,6 +189,38 @@ fn every_pod_method() {
     assert_eq!(pod["numberofcontainers"], "3", "{pod}");
     assert_eq!(pod["labels"]["tier"], "front", "{pod}");
     assert_eq!(ok(&mut raw, "ListPods", json!({}))["pods"][0]["id"], id);
+    // The cgroup namespace too: the members' specs join the infra's (on this cgroup v1
+    // host that is the host's own, so the inodes alone would not show it).
+    let infra = inspect_pod(&mut raw, "p")["State"]["infraContainerID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let infra_pid = inspect(&mut raw, &infra)["State"]["Pid"].as_i64().unwrap();
+    assert_eq!(
+        ns_of(&mut raw, "m1", "cgroup"),
+        ns_of(&mut raw, &infra, "cgroup")
+    );
+    let spec: Value = serde_json::from_str(
+        ok(
+            &mut raw,
+            "ContainerArtifacts",
+            json!({"name": "m1", "artifactName": "config.json"}),
+        )["config"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let cgroupns = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "cgroup")
+        .cloned();
+    assert_eq!(
+        cgroupns,
+        Some(json!({"type": "cgroup", "path": format!("/proc/{infra_pid}/ns/cgroup")})),
+        "{spec}"
+    );
     // A shared PID namespace: the infra's catatonit is PID 1 for the members.
     let out = run_in_pod(&mut raw, "p", "ps", "cat /proc/1/cmdline | tr '\\0' ' '");
     assert_eq!(out, "/catatonit -P \n");
@@ -373,6 +405,18 @@ fn partial_failures_empty_pods_and_bad_input() {
         "cgroupParent",
     );
     refused(&mut raw, json!({"publish": ["8080:80"]}), "publish");
+    // Ports published on an infra container whose network no member shares: refused.
+    refused(
+        &mut raw,
+        json!({"infra": true, "share": ["ipc"], "publish": ["8080:80"]}),
+        "publish",
+    );
+    // The pod's name is its infra container's host name: at most 64 bytes.
+    refused(
+        &mut raw,
+        json!({"infra": true, "name": "p".repeat(65)}),
+        "name",
+    );
     // Members of a pod sharing its network cannot pick another, nor publish ports.
     create_pod(&mut raw, json!({"name": "net", "infra": true}));
     for (extra, field) in [

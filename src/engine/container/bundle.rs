@@ -243,6 +243,7 @@ fn mode_field(kind: &str) -> &'static str {
         "uts" => "create.uts_mode",
         "net" => "create.net_mode",
         "user" => "create.userns_mode",
+        "cgroup" => "create.cgroupns_mode",
         _ => "create",
     }
 }

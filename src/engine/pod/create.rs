@@ -77,6 +77,27 @@ impl Pods<'_> {
                 "ports are published on the pod's infra container: set infra",
             ));
         }
+        if !o.publish.is_empty() && !share.iter().any(|s| s == "net") {
+            return Err(invalid(
+                "CreatePod",
+                "create.publish",
+                "ports are published on the pod's network, which it shares only with net in \
+                 share",
+            ));
+        }
+        // The infra container's host name is the pod's name, and host names have at most 64
+        // bytes: a longer name would make a pod that can never start.
+        if o.infra && o.name.len() > MAX_HOSTNAME {
+            return Err(invalid(
+                "CreatePod",
+                "create.name",
+                format!(
+                    "pod name {:?} is longer than {MAX_HOSTNAME} characters: it is the infra \
+                     container's host name",
+                    o.name
+                ),
+            ));
+        }
         let cgroup_parent = pod_cgroup_parent(&o.cgroup_parent, self.containers().cgroup_parent())?;
         let id = new_id();
         let mut record = PodRecord::new(id.clone(), o.name.clone());
@@ -148,6 +169,7 @@ impl Pods<'_> {
                 ("ipc", "create.ipc_mode", &mut o.ipc_mode),
                 ("uts", "create.uts_mode", &mut o.uts_mode),
                 ("pid", "create.pid_mode", &mut o.pid_mode),
+                ("cgroup", "create.cgroupns_mode", &mut o.cgroupns_mode),
             ] {
                 if !pod.shares(kind) {
                     continue;
@@ -284,6 +306,9 @@ fn pod_cgroup_parent(given: &str, default: &str) -> Result<String> {
     }
     Ok(format!("/{}", parts.join("/")))
 }
+
+/// The most bytes a host name has (the kernel's `__NEW_UTS_LEN`).
+const MAX_HOSTNAME: usize = 64;
 
 fn validate_name(name: &str) -> Result<()> {
     let mut chars = name.chars();

@@ -272,6 +272,8 @@ pub fn create_options(
         init,
         init_path,
         cgroup_parent,
+        // Not on the wire: only the pod room sets it.
+        cgroupns_mode: String::new(),
         conmon_pidfile,
         log_driver,
         log_driver_opt,

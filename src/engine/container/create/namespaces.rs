@@ -83,10 +83,10 @@ impl Containers {
             uts: parse("create.uts_mode", &o.uts_mode, &[])?,
             net,
             user: userns,
-            cgroup: if crate::engine::runtime::cgroups::is_unified() {
-                NamespaceMode::Private
-            } else {
-                NamespaceMode::Host
+            cgroup: match o.cgroupns_mode.as_str() {
+                "" if crate::engine::runtime::cgroups::is_unified() => NamespaceMode::Private,
+                "" => NamespaceMode::Host,
+                v => parse("create.cgroupns_mode", v, &[])?,
             },
         })
     }

@@ -124,6 +124,10 @@ pub struct CreateOptions {
     pub init_path: String,
     /// Cgroup parent.
     pub cgroup_parent: String,
+    /// The cgroup namespace: empty for the default (private on cgroup v2 hosts, the host's on
+    /// v1), or `container:ID`. Not on the wire (v1's Create has no such field): the pod room
+    /// sets it for the members of a pod that shares `cgroup`.
+    pub cgroupns_mode: String,
     /// Where the monitor writes its pid.
     pub conmon_pidfile: String,
     /// Log driver.
