@@ -402,6 +402,40 @@ fn exits_by_themselves_are_torn_down() {
         Duration::from_secs(10),
         || !link_exists(&veth_of(&bad)),
     );
+    // Only initialized (GetAttachSockets): it has its endpoint already, and its monitor's
+    // end tears it down, again without a call.
+    let created = create(&mut raw, "created", &["sleep", "1000"], json!({}));
+    ok(&mut raw, "GetAttachSockets", json!({"name": "created"}));
+    assert!(link_exists(&veth_of(&created)));
+    let monitor = inspect(&mut raw, "created")["State"]["ConmonPid"]
+        .as_i64()
+        .unwrap();
+    let pid = inspect(&mut raw, "created")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
+    for pid in [pid, monitor] {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    }
+    wait_for(
+        "veth of a created container whose monitor died gone",
+        Duration::from_secs(10),
+        || !link_exists(&veth_of(&created)),
+    );
+    // With `rm`, one that exits by itself is also removed at once, so its host port is free
+    // for the next container without anyone looking at the first.
+    let port = free_port();
+    let publish = json!({"publish": [format!("127.0.0.1:{port}:80")], "rm": true});
+    started(&mut raw, "once", &["true"], publish.clone());
+    wait_for(
+        "the port of an rm container that exited free again",
+        Duration::from_secs(10),
+        || {
+            let create = json!({"image": "busybox", "name": "again", "command": ["true"],
+                "publish": publish["publish"]});
+            raw.call("io.podman.CreateContainer", json!({ "create": create }))["error"].is_null()
+        },
+    );
+    // ("again", created, goes with the stopped ones.)
     ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_nothing_left(&daemon);
 }

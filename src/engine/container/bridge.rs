@@ -69,15 +69,17 @@ impl Containers {
     }
 
     /// The monitor `monitor_pid` of container `id` is gone: the container is refreshed (its
-    /// exit recorded, what its run held released, its endpoint torn down), unless that run
-    /// is over already (stopped, restarted or removed meanwhile).
+    /// exit recorded, what its run held released, its endpoint torn down) and removed if it
+    /// asked for that (`rm`, so its address and ports go back at once, not when a client
+    /// next looks), unless that run is over already (stopped, restarted or removed
+    /// meanwhile).
     pub fn exited(&self, id: &str, monitor_pid: i32) {
         let Ok(handle) = self.store().resolve(id) else {
             return;
         };
         let mut record = handle.lock();
         if !handle.is_removed() && record.state.monitor_pid == monitor_pid {
-            self.refresh(&mut record);
+            self.reap_locked(&handle, &mut record);
         }
     }
 

@@ -98,9 +98,9 @@ impl Containers {
                     record.state = before;
                     return Err(self.release_after(record, e));
                 }
-                if restore.is_some() {
-                    self.watch_exit(record);
-                }
+                // From here the container has its endpoint (a created one too): its exit,
+                // whenever it comes, must tear that down.
+                self.watch_exit(record);
                 Ok(())
             }
             Err(e) => Err(self.release_after(record, e)),
@@ -133,8 +133,9 @@ impl Containers {
                 wait_for_exec(record.state.pid, init_exe);
                 record.state.status = Some(ContainerStatus::Running);
                 record.state.start_count += 1;
+                // Its exit is watched since its init (here, earlier, or at the service's
+                // start-up for one initialized before).
                 self.store().save(record)?;
-                self.watch_exit(record);
                 Ok(())
             }
             Err(e) => {
