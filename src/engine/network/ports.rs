@@ -1,7 +1,7 @@
 //! Published ports: `[ip:][hostPort:]containerPort[/tcp|udp]` (ranges too), the host port
 //! chosen when omitted, and the book of host ports held per owner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 
 use serde::{Deserialize, Serialize};
@@ -141,7 +141,19 @@ impl PortBook {
         owner: &str,
         mut ports: Vec<PortMapping>,
     ) -> Result<Vec<PortMapping>> {
-        let mut taken: Vec<(Protocol, Ipv4Addr, u16)> = Vec::new();
+        // Every mapping is checked on the host under the service's lock (creates and
+        // removals wait meanwhile), and becomes an nftables element: a bound keeps one
+        // client's `1-65535:1-65535` from stalling everyone.
+        if ports.len() > MAX_MAPPINGS {
+            return Err(NetworkError::Invalid {
+                field,
+                reason: format!(
+                    "{} published ports: at most {MAX_MAPPINGS} per container",
+                    ports.len()
+                ),
+            });
+        }
+        let mut taken: HashSet<(Protocol, Ipv4Addr, u16)> = HashSet::new();
         for p in ports.iter_mut().filter(|p| p.host_port != 0) {
             let key = (p.protocol, p.host_addr(), p.host_port);
             if let Some(holder) = self
@@ -169,7 +181,7 @@ impl PortBook {
                 };
                 return Err(NetworkError::Invalid { field, reason });
             }
-            taken.push(key);
+            taken.insert(key);
         }
         for p in ports.iter_mut().filter(|p| p.host_port == 0) {
             p.host_port = self
@@ -181,7 +193,7 @@ impl PortBook {
                         p.container_port
                     ),
                 })?;
-            taken.push((p.protocol, p.host_addr(), p.host_port));
+            taken.insert((p.protocol, p.host_addr(), p.host_port));
         }
         for key in taken {
             self.held.insert(key, owner.to_string());
@@ -215,7 +227,7 @@ impl PortBook {
         &self,
         proto: Protocol,
         ip: Ipv4Addr,
-        taken: &[(Protocol, Ipv4Addr, u16)],
+        taken: &HashSet<(Protocol, Ipv4Addr, u16)>,
     ) -> std::io::Result<u16> {
         for _ in 0..64 {
             let port = probe(proto, ip, 0)?;
@@ -227,6 +239,9 @@ impl PortBook {
         Err(std::io::Error::other("every port the host offered is held"))
     }
 }
+
+/// The most ports one container (or pod) publishes.
+pub const MAX_MAPPINGS: usize = 4096;
 
 /// `ip:port`, or `port` for every address.
 fn show(p: &PortMapping) -> String {
@@ -366,5 +381,19 @@ mod tests {
         twice.extend(parse_publish(F, "127.0.0.1:1:81").unwrap());
         drop(listener);
         assert!(book.allocate(F, "a", twice).is_err());
+    }
+
+    #[test]
+    fn too_many_mappings_are_refused_at_once() {
+        let mut book = PortBook::default();
+        let all = parse_publish(F, "1-65535:1-65535").unwrap();
+        let started = std::time::Instant::now();
+        let e = book.allocate(F, "a", all).unwrap_err().to_string();
+        assert!(
+            e.contains("65535 published ports") && e.contains("4096"),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        assert!(book.held.is_empty());
     }
 }

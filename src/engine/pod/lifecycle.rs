@@ -154,9 +154,11 @@ impl Pods<'_> {
             }
         }
         members.reverse();
+        // The caller's force: without it, an infra container started since the check above
+        // (StartContainer of the infra takes no pod lock) fails the removal, not stopped.
         self.each(&pod, &members, |m| {
             self.containers()
-                .remove_container(&m.id, true)
+                .remove_container(&m.id, force)
                 .map(drop)
                 .or_else(gone_meanwhile)
         })?;
