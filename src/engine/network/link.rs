@@ -193,7 +193,37 @@ impl Rtnl {
         let index = self
             .index_of(name)?
             .ok_or_else(|| io::Error::other(format!("bridge {name} vanished after creation")))?;
+        if made {
+            // Marked as podlink's, on the link itself: only a marked bridge is ever removed
+            // (`cni-podman0` is also Podman's CNI default, and an admin may have made it).
+            self.set_alias(index, BRIDGE_ALIAS)?;
+        }
         Ok((index, made))
+    }
+
+    /// Sets link `index`'s alias (`ip link set ... alias`).
+    pub fn set_alias(&mut self, index: u32, alias: &str) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes
+            .push(LinkAttribute::IfAlias(alias.to_string()));
+        self.request(RouteNetlinkMessage::SetLink(msg), 0).map(drop)
+    }
+
+    /// Whether link `name` exists and carries podlink's mark ([`BRIDGE_ALIAS`]).
+    pub fn is_marked(&mut self, name: &str) -> io::Result<bool> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::GetLink(msg), 0) {
+            Ok(replies) => Ok(replies.into_iter().any(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => l
+                    .attributes
+                    .contains(&LinkAttribute::IfAlias(BRIDGE_ALIAS.to_string())),
+                _ => false,
+            })),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Brings link `index` up.
@@ -416,6 +446,21 @@ pub fn host_veth_name(id: &str) -> String {
     format!("veth{short}")
 }
 
+/// Whether `name` is a host end podlink names ([`host_veth_name`] of a hex ID): what a
+/// reconcile or removal may delete from a bridge. Anything else attached (CNI's `veth` and
+/// 8 hex digits, an admin's interface) is not podlink's.
+pub fn is_podlink_veth(name: &str) -> bool {
+    name.strip_prefix("veth").is_some_and(|short| {
+        short.len() == 11
+            && short
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// The alias marking a bridge podlink made.
+pub const BRIDGE_ALIAS: &str = "podlink";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +489,20 @@ mod tests {
             host_veth_name(&"a".repeat(64)),
             format!("veth{}", "a".repeat(11))
         );
+    }
+
+    #[test]
+    fn only_podlink_veths_are_podlinks() {
+        assert!(is_podlink_veth(&host_veth_name(&"0f".repeat(32))));
+        // CNI's host ends (veth and 8 hex digits), other names, upper case: not ours.
+        for other in [
+            "veth1a2b3c4d",
+            "eth0",
+            "vethABCDEF01234",
+            "vethzzzzzzzzzzz",
+            "veth",
+        ] {
+            assert!(!is_podlink_veth(other), "{other}");
+        }
     }
 }

@@ -173,8 +173,9 @@ impl Network {
     /// Sets endpoint `e` up: the bridge (once), the namespace file, the veth pair, address,
     /// routes and loopback inside, the nftables elements of its ports. Waits first for a
     /// queued teardown of the same endpoint, or of one that held its address or one of its
-    /// host ports (a removed container's, released at once, torn down behind). On failure, whatever was made is undone
-    /// before the error returns. Returns the namespace file's path for the runtime to join.
+    /// host ports (a removed container's, released at once, torn down behind). On failure,
+    /// whatever was made is undone before the error returns. Returns the namespace file's
+    /// path for the runtime to join.
     ///
     /// An endpoint already set up (and not torn down since) is left as it is: its namespace
     /// is in use.
@@ -379,7 +380,10 @@ impl Inner {
             let ports = rtnl
                 .ports_of(index)
                 .map_err(host_err(format!("list the ports of {}", s.bridge)))?;
-            for port in ports.iter().filter(|p| !keep.contains(p)) {
+            for port in ports
+                .iter()
+                .filter(|p| !keep.contains(p) && link::is_podlink_veth(p))
+            {
                 rtnl.delete_link(port)
                     .map_err(host_err(format!("remove stale veth {port}")))?;
             }
@@ -417,12 +421,22 @@ impl Inner {
                 let ports = rtnl
                     .ports_of(index)
                     .map_err(host_err(format!("list the ports of {}", s.bridge)))?;
-                for port in ports {
-                    rtnl.delete_link(&port)
+                for port in ports.iter().filter(|p| link::is_podlink_veth(p)) {
+                    rtnl.delete_link(port)
                         .map_err(host_err(format!("remove veth {port}")))?;
                 }
             }
-            index
+            // Only a bridge podlink made (and marked) goes; one it found stays.
+            let marked = rtnl
+                .is_marked(&s.bridge)
+                .map_err(host_err(format!("look up bridge {}", s.bridge)))?;
+            if index.is_some() && !marked {
+                log::info!(
+                    "network: bridge {} was not made by podlink: left in place",
+                    s.bridge
+                );
+            }
+            index.filter(|_| marked)
         };
         for name in netns::list(&s.netns_dir) {
             netns::remove(&s.netns_dir.join(&name))
