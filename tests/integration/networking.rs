@@ -634,3 +634,43 @@ fn an_exhausted_subnet_refuses_creates() {
     drop(first);
     assert_nothing_left(&second);
 }
+
+/// A host port taken on the host after the create (while the container was stopped) fails
+/// the start naming it, and the host's listener keeps its traffic; once it is free again
+/// the container starts and serves.
+#[test]
+fn a_port_taken_after_the_create_fails_the_start() {
+    if !privileged("a_port_taken_after_the_create_fails_the_start") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let port = free_port();
+    let id = create(
+        &mut raw,
+        "late",
+        &["sh", "-c", HTTPD],
+        json!({"publish": [format!("127.0.0.1:{port}:80")]}),
+    );
+    let squatter = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let reply = raw.call("io.podman.StartContainer", json!({"name": "late"}));
+    let reason = reply["parameters"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&port.to_string()) && reason.contains("taken on the host"),
+        "{reply}"
+    );
+    // The host's listener still gets its connections.
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    squatter.set_nonblocking(false).unwrap();
+    let (_accepted, _) = squatter.accept().unwrap();
+    drop(squatter);
+    wait_for(
+        "the failed start's veth gone",
+        Duration::from_secs(10),
+        || !link_exists(&veth_of(&id)),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "late"}));
+    wait_served(&format!("127.0.0.1:{port}"));
+    stop_and_remove(&mut raw, "late", &id);
+    assert_nothing_left(&daemon);
+}

@@ -169,18 +169,7 @@ impl PortBook {
                     ),
                 });
             }
-            if let Err(e) = probe(p.protocol, p.host_addr(), p.host_port) {
-                let reason = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
-                    format!("host address {} is not an address of this host", p.host_ip)
-                } else {
-                    format!(
-                        "host port {} ({}) is taken on the host: {e}",
-                        show(p),
-                        p.protocol.as_str()
-                    )
-                };
-                return Err(NetworkError::Invalid { field, reason });
-            }
+            check_on_host(field, p)?;
             taken.insert(key);
         }
         for p in ports.iter_mut().filter(|p| p.host_port == 0) {
@@ -238,6 +227,29 @@ impl PortBook {
         }
         Err(std::io::Error::other("every port the host offered is held"))
     }
+}
+
+/// Checks that each of `ports` is free on the host (a socket of its protocol binds to its
+/// host address and port): at create, and again at every start, since anything on the host
+/// may have taken a port since, and the DNAT would silently take its traffic.
+pub fn check_free_on_host(field: &'static str, ports: &[PortMapping]) -> Result<()> {
+    ports.iter().try_for_each(|p| check_on_host(field, p))
+}
+
+fn check_on_host(field: &'static str, p: &PortMapping) -> Result<()> {
+    let Err(e) = probe(p.protocol, p.host_addr(), p.host_port) else {
+        return Ok(());
+    };
+    let reason = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+        format!("host address {} is not an address of this host", p.host_ip)
+    } else {
+        format!(
+            "host port {} ({}) is taken on the host: {e}",
+            show(p),
+            p.protocol.as_str()
+        )
+    };
+    Err(NetworkError::Invalid { field, reason })
 }
 
 /// The most ports one container (or pod) publishes.

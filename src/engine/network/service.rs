@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::ipam::{self, Ipam};
 use super::link::{self, Rtnl};
 use super::nft::{self, Element};
-use super::ports::PortBook;
+use super::ports::{self, PortBook};
 use super::teardown::Queue;
 use super::{
     BridgeAddress, DEFAULT_NETWORK, Endpoint, NetworkError, NetworkSettings, PortMapping, Result,
@@ -173,7 +173,8 @@ impl Network {
     /// Sets endpoint `e` up: the bridge (once), the namespace file, the veth pair, address,
     /// routes and loopback inside, the nftables elements of its ports. Waits first for a
     /// queued teardown of the same endpoint, or of one that held its address or one of its
-    /// host ports (a removed container's, released at once, torn down behind). On failure,
+    /// host ports (a removed container's, released at once, torn down behind). A host port
+    /// that something on the host took since the create is an error naming it. On failure,
     /// whatever was made is undone before the error returns. Returns the namespace file's
     /// path for the runtime to join.
     ///
@@ -185,6 +186,7 @@ impl Network {
         if lock(&inner.host).active.contains_key(&e.id) {
             return Ok(inner.netns_path(&e.id));
         }
+        ports::check_free_on_host("create.publish", &e.address.ports)?;
         let bridge = inner.ensure_ready()?;
         let path = inner.netns_path(&e.id);
         let made = inner.setup_endpoint(e, bridge, &path);
