@@ -421,8 +421,8 @@ fn exits_by_themselves_are_torn_down() {
         Duration::from_secs(10),
         || !link_exists(&veth_of(&created)),
     );
-    // With `rm`, one that exits by itself is also removed at once, so its host port is free
-    // for the next container without anyone looking at the first.
+    // With `rm`, one that exits by itself gives its host port back at once (it is removed
+    // when a client next looks), free for the next container without anyone looking.
     let port = free_port();
     let publish = json!({"publish": [format!("127.0.0.1:{port}:80")], "rm": true});
     started(&mut raw, "once", &["true"], publish.clone());

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use super::record::ContainerRecord;
 use super::service::{Containers, ExitWatcher};
+use super::status::ContainerStatus;
 use crate::engine::error::Result;
 use crate::engine::monitor;
 use crate::engine::network::Endpoint;
@@ -69,17 +70,20 @@ impl Containers {
     }
 
     /// The monitor `monitor_pid` of container `id` is gone: the container is refreshed (its
-    /// exit recorded, what its run held released, its endpoint torn down) and removed if it
-    /// asked for that (`rm`, so its address and ports go back at once, not when a client
-    /// next looks), unless that run is over already (stopped, restarted or removed
-    /// meanwhile).
+    /// exit recorded, what its run held released, its endpoint torn down), unless that run
+    /// is over already (stopped, restarted or removed meanwhile). One that asked for `rm`
+    /// gives its address and ports back at once: it is removed only when a client next
+    /// looks (a WaitContainer must still find it), and can never start again.
     pub fn exited(&self, id: &str, monitor_pid: i32) {
         let Ok(handle) = self.store().resolve(id) else {
             return;
         };
         let mut record = handle.lock();
         if !handle.is_removed() && record.state.monitor_pid == monitor_pid {
-            self.reap_locked(&handle, &mut record);
+            self.refresh(&mut record);
+            if record.config.rm && record.status() == ContainerStatus::Exited {
+                self.release_address(&record);
+            }
         }
     }
 
