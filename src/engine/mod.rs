@@ -15,6 +15,7 @@
 //! - this file: the [`Engine`] facade (the container and image services, and the entry points
 //!   that span both: listing, removing and pruning images count or remove containers);
 //!   `options`: what it is opened with; `system`: GetVersion and GetInfo;
+//! - `build/`: BuildImage, driving containers and images;
 //! - `container/`: the container service, one file per operation, named after its method;
 //! - `image/`: the image index, import, export, commit, inspect; `runtime/`: runc or crun,
 //!   the OCI spec, seccomp, cgroups, CRIU; `monitor/`: the per-container monitor process;
@@ -25,6 +26,7 @@
 //!   from), `tree` (descriptor-based tree walks), `process`, `caller`, `time`.
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod caller;
 pub mod container;
 pub mod error;
@@ -158,6 +160,16 @@ impl Engine {
     /// The container operations.
     pub fn containers(&self) -> &container::Containers {
         &self.containers
+    }
+
+    /// io.podman.BuildImage: builds an image from a Dockerfile, each log line handed to
+    /// `log` as it comes; returns the image's ID.
+    pub fn build_image(
+        &self,
+        options: &build::BuildOptions,
+        log: &mut dyn FnMut(String),
+    ) -> Result<String> {
+        build::build(self.containers(), options, log)
     }
 
     /// The images.

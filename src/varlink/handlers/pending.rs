@@ -7,7 +7,7 @@
 //!   GenerateKubeService, ListContainerPorts, RenameContainer, ReplayKube, ResizeContainerTty,
 //!   TopPod, UpdateContainer, WaitPod.
 //! - Not implemented by podlink yet (pods, registries, builds: their issues have not landed):
-//!   `ErrorOccurred` naming the method: BuildImage, CreatePod, GetPod, GetPodStats, InspectPod,
+//!   `ErrorOccurred` naming the method: CreatePod, GetPod, GetPodStats, InspectPod,
 //!   KillPod, ListPods, PausePod, RemovePod, RestartPod, StartPod, StopPod, UnpausePod.
 //!
 //! Arguments keep their IDL names, `_`-prefixed: nothing reads them.
@@ -93,15 +93,6 @@ pub fn wait_pod(_engine: &Engine, call: &mut dyn Call_WaitPod) -> varlink::Resul
 }
 
 // Not implemented by podlink yet.
-
-/// io.podman.BuildImage: not implemented yet; answers ErrorOccurred naming the method.
-pub fn build_image(
-    _engine: &Engine,
-    call: &mut dyn Call_BuildImage,
-    _build: BuildInfo,
-) -> varlink::Result<()> {
-    error::pending(call, "BuildImage")
-}
 
 /// io.podman.CreatePod: not implemented yet; answers ErrorOccurred naming the method.
 pub fn create_pod(

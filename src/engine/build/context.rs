@@ -1,0 +1,152 @@
+//! The build context: which paths a source names (paths and globs), kept under the root
+//! with symlinks resolved; `.dockerignore`; `--chown`.
+
+use std::path::{Path, PathBuf};
+
+use super::state::absolute;
+use crate::engine::error::{Error, Result};
+
+/// The context paths `src` names (a path or a glob), each resolved and checked to stay
+/// under `root`: (path relative to the root, resolved path).
+pub(super) fn resolve(
+    root: &Path,
+    src: &str,
+    ignore: &[String],
+) -> std::result::Result<Vec<(String, PathBuf)>, String> {
+    let rel = absolute("/", src);
+    let rel = rel.trim_start_matches('/').to_string();
+    if src.split('/').any(|c| c == "..") && !escapes_ok(src) {
+        return Err(format!("{src:?} is outside the build context"));
+    }
+    let candidates: Vec<String> = if rel.contains(['*', '?', '[']) {
+        let mut all = Vec::new();
+        walk(root, root, &mut all);
+        all.into_iter().filter(|p| glob(&rel, p)).collect()
+    } else {
+        vec![rel]
+    };
+    let real_root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut out = Vec::new();
+    for c in candidates {
+        if !c.is_empty() && ignored(&c, ignore) {
+            continue;
+        }
+        let path = root.join(&c);
+        let real = match path.canonicalize() {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "{src:?}: no such file or directory in the build context"
+                ));
+            }
+            Err(e) => return Err(format!("{src:?}: {e}")),
+        };
+        if !real.starts_with(&real_root) {
+            return Err(format!("{src:?} is outside the build context"));
+        }
+        out.push((c, real));
+    }
+    Ok(out)
+}
+
+/// Whether a path with `..` still stays inside (`a/../b`).
+pub(super) fn escapes_ok(src: &str) -> bool {
+    let mut depth: i32 = 0;
+    for c in src.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().to_string());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            walk(root, &path, out);
+        }
+    }
+}
+
+/// Whether `path` matches `pattern` (`*` and `?` within a component, `**` across).
+pub(super) fn glob(pattern: &str, path: &str) -> bool {
+    fn m(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) if p.get(1) == Some(&b'*') => {
+                let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
+                (0..=s.len()).any(|i| m(rest, &s[i..]))
+            }
+            (Some(b'*'), _) => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| m(&p[1..], &s[i..])),
+            (Some(b'?'), Some(c)) if *c != b'/' => m(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    m(pattern.trim_end_matches('/').as_bytes(), path.as_bytes())
+}
+
+/// `.dockerignore`'s patterns, `!` exceptions kept in order.
+pub(super) fn read_dockerignore(context: &Path) -> Result<Vec<String>> {
+    let path = context.join(".dockerignore");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let (neg, p) = l.strip_prefix('!').map_or((false, l), |p| (true, p));
+                let p = absolute("/", p).trim_start_matches('/').to_string();
+                if neg { format!("!{p}") } else { p }
+            })
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// Whether `.dockerignore` leaves `rel` out: the last matching pattern decides; a path
+/// under an ignored directory is ignored.
+pub(super) fn ignored(rel: &str, patterns: &[String]) -> bool {
+    let mut out = false;
+    for p in patterns {
+        let (neg, p) = p
+            .strip_prefix('!')
+            .map_or((false, p.as_str()), |p| (true, p));
+        let hit = glob(p, rel)
+            || rel
+                .char_indices()
+                .filter(|(_, c)| *c == '/')
+                .any(|(i, _)| glob(p, &rel[..i]));
+        if hit {
+            out = !neg;
+        }
+    }
+    out
+}
+
+/// `--chown=UID[:GID]` (numbers only).
+pub(super) fn chown(value: &str) -> std::result::Result<(u64, u64), String> {
+    let (u, g) = value.split_once(':').unwrap_or((value, value));
+    let parse = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("--chown={value}: only numeric IDs are supported"))
+    };
+    Ok((parse(u)?, parse(g)?))
+}

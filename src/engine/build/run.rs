@@ -1,0 +1,144 @@
+//! RUN: the command as a real container on the engine, from the stage's image so far, with
+//! the stage's environment (ARGs and ENV), working directory and user, on the default
+//! network and with the build's RUN options; its output goes to the build log; its changes
+//! are committed as a layer.
+
+use parse_dockerfile::{Command, RunInstruction};
+
+use super::state::StageState;
+use super::{Build, step_error};
+use crate::engine::caller::Detached;
+use crate::engine::error::Result;
+use crate::engine::image::commit::CommitOptions;
+
+/// Runs a RUN instruction.
+pub(super) fn run(
+    build: &mut Build,
+    state: &mut StageState,
+    run: &RunInstruction,
+    ins_text: &str,
+    line: usize,
+) -> Result<()> {
+    super::copy::flush_dirs(build, state)?;
+    let Some(image) = state.image.clone() else {
+        return Err(step_error(
+            "RUN",
+            line,
+            "the stage has no files yet (FROM scratch): nothing to run",
+        ));
+    };
+    let argv = match &run.arguments {
+        Command::Exec(a) => a.value.iter().map(|v| v.value.to_string()).collect(),
+        Command::Shell(text) => {
+            let mut argv = state.shell.clone();
+            argv.push(script(text.value, run));
+            argv
+        }
+        _ => return Err(step_error("RUN", line, "unsupported command form")),
+    };
+    let containers = build.containers;
+    let mut options = build.options.run.clone();
+    options.image = image.record.id.to_string();
+    options.command = argv.clone();
+    options.entrypoint = Some(Vec::new());
+    options.env = state.vars().into_iter().collect();
+    options.work_dir = setting(state, "WorkingDir");
+    options.user = setting(state, "User");
+    let id = containers
+        .create_container(options)
+        .map_err(|e| step_error("RUN", line, e))?;
+    let outcome = run_container(build, &id);
+    let failed = !matches!(outcome, Ok(0));
+    let outcome = match outcome {
+        Ok(0) => containers
+            .commit(&id, CommitOptions::default())
+            .map_err(|e| step_error("RUN", line, e)),
+        Ok(code) => Err(step_error(
+            "RUN",
+            line,
+            format!("{argv:?} exited with code {code}"),
+        )),
+        Err(e) => Err(step_error("RUN", line, e)),
+    };
+    let remove = if failed {
+        build.options.force_rm
+    } else {
+        build.options.rm || build.options.force_rm
+    };
+    if remove && let Err(e) = containers.remove_container(&id, true) {
+        log::warn!("build: removing intermediate container {id}: {e}");
+    }
+    let new = outcome?;
+    build.intermediates.push(new.clone());
+    state.image = Some(containers.images().resolve(&new)?);
+    state.record(&format!("/bin/sh -c {ins_text}"), false);
+    Ok(())
+}
+
+/// Starts the container, sends its output to the log as it comes, and returns its exit code.
+fn run_container(build: &mut Build, id: &str) -> Result<i32> {
+    let containers = build.containers;
+    containers.start_container(id)?;
+    let log = &mut build.log;
+    containers.get_container_logs_follow(id, &Detached, &mut |lines| {
+        for l in lines {
+            // `<time> <stream> <F|P> <text>`
+            let text = l.splitn(4, ' ').nth(3).unwrap_or_default();
+            log(text.to_string());
+        }
+        true
+    })?;
+    Ok(containers.wait_container(id, &Detached)?.unwrap_or(-1))
+}
+
+/// The shell-form script: the text as written; with here-documents, a text that is only
+/// `<<EOF` runs the document itself, else the documents follow the text for the shell to
+/// read as its own here-documents.
+fn script(text: &str, run: &RunInstruction) -> String {
+    if run.here_docs.is_empty() {
+        return text.to_string();
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() == 1 && words[0].starts_with("<<") {
+        return run.here_docs[0].value.to_string();
+    }
+    let mut out = text.to_string();
+    out.push('\n');
+    for (doc, delimiter) in run.here_docs.iter().zip(delimiters(text)) {
+        out.push_str(&doc.value);
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&delimiter);
+        out.push('\n');
+    }
+    out
+}
+
+/// The here-document delimiters named in `text`, in order.
+fn delimiters(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("<<") {
+        rest = &rest[at + 2..];
+        let word = rest.trim_start_matches('-');
+        let name: String = word
+            .chars()
+            .skip_while(|c| *c == '"' || *c == '\'')
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            out.push(name);
+        }
+    }
+    out
+}
+
+fn setting(state: &StageState, key: &str) -> String {
+    state
+        .settings
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,106 @@
+//! Composing an image from a parent's layers, at most one new layer and a config written
+//! whole: the image half of BuildImage. The build room decides the config (settings,
+//! history, author); this file only stores what it is given.
+
+use std::io::Read;
+
+use serde_json::{Map, Value, json};
+
+use super::commit::{NewImage, NewLayer};
+use super::document::{DOCKER_MANIFEST, OCI_MANIFEST, docker_manifest, go_arch, oci_manifest};
+use super::index::Image;
+use super::reference::Reference;
+use super::service::Images;
+use crate::engine::error::{Error, Result};
+use crate::engine::time::now_rfc3339;
+
+/// What a composed image's config says besides its layers.
+#[derive(Debug, Clone, Default)]
+pub struct Composition {
+    /// The `config` object (Env, Cmd, Labels, ...).
+    pub settings: Map<String, Value>,
+    /// The whole history, the parent's entries included.
+    pub history: Vec<Value>,
+    /// The config's `author`; empty: none.
+    pub author: String,
+    /// A Docker schema 2 manifest instead of an OCI one.
+    pub docker_format: bool,
+    /// Names given to the image.
+    pub names: Vec<String>,
+    /// `KEY=VALUE` annotations of the manifest.
+    pub annotations: Vec<String>,
+}
+
+impl Images {
+    /// A new image: the layers of `parent` (none without one), then `layer` when given (a
+    /// layer tarball), with the config `composition` says. Returns its ID.
+    pub fn compose(
+        &self,
+        parent: Option<&Image>,
+        layer: Option<&mut dyn Read>,
+        composition: &Composition,
+    ) -> Result<String> {
+        let mut names = Vec::new();
+        for name in &composition.names {
+            names.push(
+                Reference::parse(name)
+                    .map_err(|e| Error::invalid("tags", e.to_string()))?
+                    .normalized(),
+            );
+        }
+        let parent_layers = parent.map(|p| p.record.layers.clone()).unwrap_or_default();
+        let mut layers: Vec<NewLayer> = parent_layers
+            .iter()
+            .cloned()
+            .map(NewLayer::Existing)
+            .collect();
+        if let Some(tarball) = layer {
+            layers.push(NewLayer::Staged(
+                self.layers.stage(tarball, &self.budget())?,
+            ));
+        }
+        let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id().clone()).collect();
+        let mut config = json!({
+            "created": now_rfc3339(),
+            "architecture": go_arch(),
+            "os": "linux",
+            "config": Value::Object(composition.settings.clone()),
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+            "history": composition.history,
+        });
+        if !composition.author.is_empty() {
+            config["author"] = json!(composition.author);
+        }
+        let config = serde_json::to_vec(&config).expect("a JSON value serializes");
+        let sizes = super::commit::layer_sizes(&self.layers, &layers)?;
+        let (manifest, manifest_type) = match composition.docker_format {
+            true => (docker_manifest(&config, &sizes), DOCKER_MANIFEST),
+            false => (oci_manifest(&config, &sizes), OCI_MANIFEST),
+        };
+        let manifest = annotated(manifest, &composition.annotations);
+        self.store_image(NewImage {
+            layers,
+            config,
+            manifest,
+            manifest_type: manifest_type.into(),
+            names,
+        })
+    }
+}
+
+/// `manifest` with `annotations` (`KEY=VALUE`) added.
+fn annotated(manifest: Vec<u8>, annotations: &[String]) -> Vec<u8> {
+    if annotations.is_empty() {
+        return manifest;
+    }
+    let Ok(mut doc) = serde_json::from_slice::<Value>(&manifest) else {
+        return manifest;
+    };
+    let mut map = Map::new();
+    for a in annotations {
+        let (k, v) = a.split_once('=').unwrap_or((a, ""));
+        map.insert(k.to_string(), json!(v));
+    }
+    doc["annotations"] = Value::Object(map);
+    serde_json::to_vec(&doc).expect("a JSON value serializes")
+}
