@@ -1,0 +1,207 @@
+//! Builds (issue 12): BuildImage from Dockerfiles, RUN on the real runtime, offline (the
+//! busybox fixture as the base). Needs root.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::containers::{create, daemon_with_busybox, fails, ok};
+use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged};
+
+/// A fresh context directory with `files` (path, contents) in it.
+fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("build-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
+    let mut info = json!({ "dockerfile": [dir.join("Dockerfile").display().to_string()] });
+    if let Value::Object(extra) = extra {
+        info.as_object_mut().unwrap().extend(extra);
+    }
+    ok(raw, "BuildImage", json!({ "build": info }))["image"].clone()
+}
+
+fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
+    let text = ok(raw, "InspectImage", json!({ "name": name }))["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs a container of `image` with `command`; its output.
+fn output(raw: &mut RawConnection, name: &str, image: &str, command: &[&str]) -> String {
+    create(raw, name, command, json!({ "image": image }));
+    ok(raw, "StartContainer", json!({ "name": name }));
+    let code = ok(raw, "WaitContainer", json!({ "name": name }))["exitcode"].clone();
+    let logs = ok(raw, "GetContainerLogs", json!({ "name": name }))["container"].clone();
+    ok(raw, "RemoveContainer", json!({ "name": name, "force": true }));
+    assert_eq!(code, 0, "{name}: {logs}");
+    logs.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().splitn(4, ' ').nth(3).unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A multi-stage build: ARG/ENV expansion and build args, RUN writing files, COPY --from,
+/// the config instructions visible in InspectImage, and a container of the result printing
+/// what the build put there.
+#[test]
+fn multi_stage_build_with_config_and_args() {
+    if !privileged("multi_stage_build_with_config_and_args") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "multi",
+        &[
+            (
+                "Dockerfile",
+                r#"ARG BASE=busybox
+FROM $BASE AS builder
+ARG GREETING=hello
+ENV TARGET=/out
+RUN mkdir -p $TARGET && echo "$GREETING from ${TARGET:-none}" > $TARGET/msg
+COPY data.txt /out/data.txt
+
+FROM ${BASE}
+ARG UNSET
+LABEL org.example.kind="test build" other=${UNSET:-fallback}
+ENV APP_HOME=/app
+WORKDIR $APP_HOME
+COPY --from=builder /out/ ./
+COPY --chown=1000:1000 data.txt owned.txt
+RUN echo built > /app/run.txt
+USER 1000
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGTERM
+MAINTAINER someone@example.com
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/msg /app/data.txt /app/run.txt"]
+"#,
+            ),
+            ("data.txt", "context data\n"),
+        ],
+    );
+    let reply = build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/built:1"], "build_args": {"GREETING": "hi", "NOPE": "x"} }),
+    );
+    let id = reply["id"].as_str().unwrap().to_string();
+    let logs = reply["logs"].to_string();
+    assert!(logs.contains("NOPE"), "no warning for the unused build arg: {logs}");
+    let image = inspect_image(&mut raw, "localhost/built:1");
+    assert!(image["Id"].as_str().unwrap().contains(&id), "{image}");
+    let config = &image["Config"];
+    assert_eq!(config["WorkingDir"], "/app", "{config}");
+    assert_eq!(config["User"], "1000");
+    assert_eq!(config["Labels"]["org.example.kind"], "test build");
+    assert_eq!(config["Labels"]["other"], "fallback");
+    assert!(config["ExposedPorts"]["8080/tcp"].is_object(), "{config}");
+    assert!(config["ExposedPorts"]["53/udp"].is_object(), "{config}");
+    assert!(config["Volumes"]["/data"].is_object(), "{config}");
+    assert_eq!(config["Entrypoint"], json!(["/bin/sh", "-c"]));
+    assert_eq!(config["Cmd"], json!(["cat /app/msg /app/data.txt /app/run.txt"]));
+    assert_eq!(config["StopSignal"], "SIGTERM");
+    assert_eq!(image["Author"], "someone@example.com", "{image}");
+    assert!(
+        config["Env"].to_string().contains("APP_HOME=/app"),
+        "{config}"
+    );
+    let out = output(&mut raw, "built", "localhost/built:1", &[]);
+    assert_eq!(out, "hi from /out\ncontext data\nbuilt", "{out}");
+    let owner = output(
+        &mut raw,
+        "owner",
+        "localhost/built:1",
+        &["stat -c %u:%g /app/owned.txt"],
+    );
+    assert_eq!(owner, "1000:1000");
+    // Nothing half-built is listed: only busybox and the result.
+    let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
+    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+    let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
+    assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
+    // A rebuild of the same inputs is the same image, from the cache.
+    let start = std::time::Instant::now();
+    let again = build(&mut raw, &dir, json!({ "tags": ["localhost/built:2"], "build_args": {"GREETING": "hi", "NOPE": "x"} }));
+    eprintln!("cached rebuild: {:?}", start.elapsed());
+    assert_eq!(again["id"], reply["id"]);
+    assert!(again["logs"].to_string().contains("Using cache"), "{again}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_nothing_left(&daemon);
+}
+
+/// A failing RUN, a COPY escaping the context, a syntax error, a missing Dockerfile: each an
+/// ErrorOccurred naming the instruction and line, with nothing left behind.
+#[test]
+fn bad_builds_fail_with_the_instruction_and_line() {
+    if !privileged("bad_builds_fail_with_the_instruction_and_line") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "run",
+            "FROM busybox\nRUN echo before\nRUN exit 3\n",
+            &["RUN (line 3)", "exit 3", "code 3"],
+        ),
+        (
+            "escape",
+            "FROM busybox\nCOPY ../../etc/passwd /x\n",
+            &["COPY (line 2)", "outside the build context"],
+        ),
+        (
+            "link",
+            "FROM busybox\nCOPY link /x\n",
+            &["COPY (line 2)", "outside the build context"],
+        ),
+        (
+            "missing",
+            "FROM busybox\nCOPY nothing-here /x\n",
+            &["COPY (line 2)", "nothing-here"],
+        ),
+        ("syntax", "FROM busybox\nFROBNICATE x\n", &["line 2"]),
+        (
+            "from",
+            "FROM localhost:1/nothing/here\n",
+            &["FROM (line 1)"],
+        ),
+    ];
+    for (name, text, needles) in cases {
+        let dir = context(name, &[("Dockerfile", text)]);
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("link")).unwrap();
+        // As Docker: a failed RUN's container stays for a look, unless `force_rm`.
+        let info = json!({
+            "dockerfile": [dir.join("Dockerfile").display().to_string()],
+            "force_rm": true,
+        });
+        let reply = fails(&mut raw, "BuildImage", json!({ "build": info }), "ErrorOccurred");
+        let reason = reply["reason"].as_str().unwrap_or_default().to_string();
+        for needle in *needles {
+            assert!(reason.contains(needle), "{name}: {reason:?} lacks {needle:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let info = json!({ "dockerfile": ["/nonexistent/Dockerfile"] });
+    fails(&mut raw, "BuildImage", json!({ "build": info }), "ErrorOccurred");
+    let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
+    assert_eq!(images.as_array().unwrap().len(), 1, "{images}");
+    let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
+    assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
+    assert_nothing_left(&daemon);
+}
