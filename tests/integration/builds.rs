@@ -43,12 +43,23 @@ fn output(raw: &mut RawConnection, name: &str, image: &str, command: &[&str]) ->
     ok(raw, "StartContainer", json!({ "name": name }));
     let code = ok(raw, "WaitContainer", json!({ "name": name }))["exitcode"].clone();
     let logs = ok(raw, "GetContainerLogs", json!({ "name": name }))["container"].clone();
-    ok(raw, "RemoveContainer", json!({ "name": name, "force": true }));
+    ok(
+        raw,
+        "RemoveContainer",
+        json!({ "name": name, "force": true }),
+    );
     assert_eq!(code, 0, "{name}: {logs}");
     logs.as_array()
         .unwrap()
         .iter()
-        .map(|l| l.as_str().unwrap().splitn(4, ' ').nth(3).unwrap_or("").to_string())
+        .map(|l| {
+            l.as_str()
+                .unwrap()
+                .splitn(4, ' ')
+                .nth(3)
+                .unwrap_or("")
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -102,7 +113,10 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     );
     let id = reply["id"].as_str().unwrap().to_string();
     let logs = reply["logs"].to_string();
-    assert!(logs.contains("NOPE"), "no warning for the unused build arg: {logs}");
+    assert!(
+        logs.contains("NOPE"),
+        "no warning for the unused build arg: {logs}"
+    );
     let image = inspect_image(&mut raw, "localhost/built:1");
     assert!(image["Id"].as_str().unwrap().contains(&id), "{image}");
     let config = &image["Config"];
@@ -114,7 +128,10 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     assert!(config["ExposedPorts"]["53/udp"].is_object(), "{config}");
     assert!(config["Volumes"]["/data"].is_object(), "{config}");
     assert_eq!(config["Entrypoint"], json!(["/bin/sh", "-c"]));
-    assert_eq!(config["Cmd"], json!(["cat /app/msg /app/data.txt /app/run.txt"]));
+    assert_eq!(
+        config["Cmd"],
+        json!(["cat /app/msg /app/data.txt /app/run.txt"])
+    );
     assert_eq!(config["StopSignal"], "SIGTERM");
     assert_eq!(image["Author"], "someone@example.com", "{image}");
     assert!(
@@ -137,7 +154,11 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
     // A rebuild of the same inputs is the same image, from the cache.
     let start = std::time::Instant::now();
-    let again = build(&mut raw, &dir, json!({ "tags": ["localhost/built:2"], "build_args": {"GREETING": "hi", "NOPE": "x"} }));
+    let again = build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/built:2"], "build_args": {"GREETING": "hi", "NOPE": "x"} }),
+    );
     eprintln!("cached rebuild: {:?}", start.elapsed());
     assert_eq!(again["id"], reply["id"]);
     assert!(again["logs"].to_string().contains("Using cache"), "{again}");
@@ -190,18 +211,196 @@ fn bad_builds_fail_with_the_instruction_and_line() {
             "dockerfile": [dir.join("Dockerfile").display().to_string()],
             "force_rm": true,
         });
-        let reply = fails(&mut raw, "BuildImage", json!({ "build": info }), "ErrorOccurred");
+        let reply = fails(
+            &mut raw,
+            "BuildImage",
+            json!({ "build": info }),
+            "ErrorOccurred",
+        );
         let reason = reply["reason"].as_str().unwrap_or_default().to_string();
         for needle in *needles {
-            assert!(reason.contains(needle), "{name}: {reason:?} lacks {needle:?}");
+            assert!(
+                reason.contains(needle),
+                "{name}: {reason:?} lacks {needle:?}"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
     let info = json!({ "dockerfile": ["/nonexistent/Dockerfile"] });
-    fails(&mut raw, "BuildImage", json!({ "build": info }), "ErrorOccurred");
+    fails(
+        &mut raw,
+        "BuildImage",
+        json!({ "build": info }),
+        "ErrorOccurred",
+    );
     let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
     assert_eq!(images.as_array().unwrap().len(), 1, "{images}");
     let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
     assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
+    assert_nothing_left(&daemon);
+}
+
+/// ADD of a local tar (extracted), `.dockerignore`, here-documents in RUN and COPY,
+/// HEALTHCHECK and ONBUILD stored (and the trigger run by a build FROM the image), squash
+/// (one new layer), and the image format.
+#[test]
+fn context_features_heredocs_onbuild_and_squash() {
+    if !privileged("context_features_heredocs_onbuild_and_squash") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "features",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 ADD archive.tar /unpacked/\n\
+                 COPY . /ctx/\n\
+                 RUN <<EOF\n\
+                 echo from heredoc > /heredoc.txt\n\
+                 echo second line >> /heredoc.txt\n\
+                 EOF\n\
+                 COPY <<EOF /copied.txt\n\
+                 copied text\n\
+                 EOF\n\
+                 HEALTHCHECK --interval=5s --retries=2 CMD true\n\
+                 ONBUILD RUN echo triggered > /onbuild.txt\n\
+                 CMD [\"sh\", \"-c\", \"cat /unpacked/inner/file.txt /heredoc.txt /copied.txt; ls /ctx\"]\n",
+            ),
+            (".dockerignore", "secret*\nsub/skip.txt\n"),
+            ("secret.key", "do not copy\n"),
+            ("kept.txt", "kept\n"),
+            ("sub/skip.txt", "skipped\n"),
+            ("sub/keep.txt", "kept too\n"),
+        ],
+    );
+    let mut tarball = tar::Builder::new(Vec::new());
+    crate::fixtures::add_file(&mut tarball, "inner/file.txt", b"from the archive\n");
+    std::fs::write(dir.join("archive.tar"), tarball.into_inner().unwrap()).unwrap();
+    let reply = build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/features"], "squash": true, "image_format": "docker" }),
+    );
+    assert!(reply["id"].is_string(), "{reply}");
+    let out = output(&mut raw, "features", "localhost/features", &[]);
+    assert_eq!(
+        out,
+        "from the archive\nfrom heredoc\nsecond line\ncopied text\nDockerfile\narchive.tar\nkept.txt\nsub",
+        "{out}"
+    );
+    let sub = output(
+        &mut raw,
+        "sub",
+        "localhost/features",
+        &["ls", "-a", "/ctx/sub", "/ctx"],
+    );
+    assert!(
+        sub.contains(".dockerignore") && !sub.contains("secret"),
+        "{sub}"
+    );
+    assert!(
+        sub.contains("keep.txt") && !sub.contains("skip.txt"),
+        "{sub}"
+    );
+    let image = inspect_image(&mut raw, "localhost/features");
+    // Squashed: the base's one layer and one new one.
+    assert_eq!(
+        image["RootFS"]["Layers"].as_array().unwrap().len(),
+        2,
+        "{image}"
+    );
+    let check = &image["Config"]["Healthcheck"];
+    assert_eq!(check["Test"], json!(["CMD-SHELL", "true"]), "{image}");
+    assert_eq!(check["Interval"], 5_000_000_000u64);
+    assert_eq!(check["Retries"], 2);
+    assert_eq!(
+        image["Config"]["OnBuild"],
+        json!(["RUN echo triggered > /onbuild.txt"])
+    );
+    assert!(
+        image["ManifestType"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("docker")
+            || image.to_string().contains("docker.distribution.manifest"),
+        "{image}"
+    );
+    // A build FROM it runs the trigger.
+    let child = context("child", &[("Dockerfile", "FROM localhost/features\n")]);
+    build(&mut raw, &child, json!({ "tags": ["localhost/child"] }));
+    let triggered = output(
+        &mut raw,
+        "child",
+        "localhost/child",
+        &["cat", "/onbuild.txt"],
+    );
+    assert_eq!(triggered, "triggered");
+    for d in [dir, child] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    assert_nothing_left(&daemon);
+}
+
+/// With `more`, log lines arrive as the build runs, then the ID; two builds run at once
+/// while the daemon answers other calls.
+#[test]
+fn streaming_and_concurrent_builds() {
+    if !privileged("streaming_and_concurrent_builds") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let dirs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            context(
+                &format!("stream{i}"),
+                &[(
+                    "Dockerfile",
+                    &format!("FROM busybox\nRUN echo line-one-{i}; sleep 0.5; echo line-two-{i}\n"),
+                )],
+            )
+        })
+        .collect();
+    let threads: Vec<_> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let mut raw = daemon.raw();
+            let dockerfile = dir.join("Dockerfile").display().to_string();
+            std::thread::spawn(move || {
+                raw.send(&json!({
+                    "method": "io.podman.BuildImage",
+                    "parameters": { "build": { "dockerfile": [dockerfile], "tags": [format!("localhost/stream{i}")] } },
+                    "more": true,
+                }));
+                let mut lines = Vec::new();
+                loop {
+                    let reply = raw.recv().expect("a reply");
+                    assert!(reply.get("error").is_none(), "{reply}");
+                    let image = &reply["parameters"]["image"];
+                    if reply["continues"] == json!(true) {
+                        lines.extend(image["logs"].as_array().unwrap().iter().cloned());
+                    } else {
+                        return (lines, image["id"].as_str().unwrap().to_string());
+                    }
+                }
+            })
+        })
+        .collect();
+    // The daemon answers meanwhile.
+    let mut raw = daemon.raw();
+    ok(&mut raw, "Ping", json!({}));
+    for (i, t) in threads.into_iter().enumerate() {
+        let (lines, id) = t.join().unwrap();
+        let text = serde_json::to_string(&lines).unwrap();
+        let one = text.find(&format!("line-one-{i}")).expect(&text);
+        let two = text.find(&format!("line-two-{i}")).expect(&text);
+        assert!(one < two && !id.is_empty(), "{text}");
+    }
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
     assert_nothing_left(&daemon);
 }

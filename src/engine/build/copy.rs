@@ -444,15 +444,3 @@ fn mount_from(build: &mut Build, name: &str) -> Result<(String, PathBuf)> {
         }
     }
 }
-
-/// Squash: not supported yet.
-pub(super) fn squashed(
-    _build: &mut Build,
-    _state: &StageState,
-    _c: &Composition,
-) -> Result<String> {
-    Err(Error::invalid(
-        "build.squash",
-        "squash is not supported yet",
-    ))
-}

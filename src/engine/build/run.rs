@@ -71,7 +71,10 @@ pub(super) fn run(
     let new = outcome?;
     build.intermediates.push(new.clone());
     state.image = Some(containers.images().resolve(&new)?);
-    state.record(&format!("/bin/sh -c {ins_text}"), false);
+    let command = ins_text
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, c)| c);
+    state.record(&format!("/bin/sh -c {command}"), false);
     Ok(())
 }
 
@@ -91,47 +94,22 @@ fn run_container(build: &mut Build, id: &str) -> Result<i32> {
     Ok(containers.wait_container(id, &Detached)?.unwrap_or(-1))
 }
 
-/// The shell-form script: the text as written; with here-documents, a text that is only
-/// `<<EOF` runs the document itself, else the documents follow the text for the shell to
-/// read as its own here-documents.
+/// The shell-form script. With a here-document (`RUN <<EOF`, which parse-dockerfile reads at
+/// the start of the text only, leaving in `text` what follows the delimiter on its line):
+/// the document is the script, or, when a command follows the delimiter, that command's
+/// standard input.
 fn script(text: &str, run: &RunInstruction) -> String {
-    if run.here_docs.is_empty() {
+    let Some(doc) = run.here_docs.first() else {
         return text.to_string();
+    };
+    if text.trim().is_empty() {
+        return doc.value.to_string();
     }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    if words.len() == 1 && words[0].starts_with("<<") {
-        return run.here_docs[0].value.to_string();
+    let mut body = doc.value.to_string();
+    if !body.ends_with('\n') {
+        body.push('\n');
     }
-    let mut out = text.to_string();
-    out.push('\n');
-    for (doc, delimiter) in run.here_docs.iter().zip(delimiters(text)) {
-        out.push_str(&doc.value);
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&delimiter);
-        out.push('\n');
-    }
-    out
-}
-
-/// The here-document delimiters named in `text`, in order.
-fn delimiters(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("<<") {
-        rest = &rest[at + 2..];
-        let word = rest.trim_start_matches('-');
-        let name: String = word
-            .chars()
-            .skip_while(|c| *c == '"' || *c == '\'')
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            out.push(name);
-        }
-    }
-    out
+    format!("{text} <<'PODLINK_HEREDOC'\n{body}PODLINK_HEREDOC\n")
 }
 
 fn setting(state: &StageState, key: &str) -> String {
@@ -141,4 +119,27 @@ fn setting(state: &StageState, key: &str) -> String {
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use parse_dockerfile::{Command, Instruction};
+
+    #[test]
+    fn a_here_document_is_the_script() {
+        // (parse-dockerfile 0.1.9 reads a here-document only at the start of RUN's text.)
+        let text = "FROM x\nRUN <<EOF\necho a > /f\necho b\nEOF\n";
+        let parsed = parse_dockerfile::parse(text).unwrap();
+        let scripts: Vec<String> = parsed.instructions[1..]
+            .iter()
+            .map(|i| match i {
+                Instruction::Run(run) => match &run.arguments {
+                    Command::Shell(s) => super::script(s.value, run),
+                    _ => panic!(),
+                },
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(scripts[0], "echo a > /f\necho b\n");
+    }
 }

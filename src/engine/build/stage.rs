@@ -104,11 +104,14 @@ pub(super) fn run_stage(
             .and_then(|i| i.config["history"].as_array().cloned())
             .unwrap_or_default(),
         author: String::new(),
+        base_layers: image.as_ref().map_or(0, |i| i.record.layers.len()),
+        base_history: 0,
         image,
         args: Vars::new(),
         shell: vec!["/bin/sh".into(), "-c".into()],
         pending_dirs: Vec::new(),
     };
+    state.base_history = state.history.len();
     let triggers: Vec<String> = state
         .settings
         .remove("OnBuild")
@@ -172,10 +175,15 @@ pub(super) fn run_stage(
         },
     };
     let images = build.containers.images();
-    let id = if last && build.options.squash {
-        super::copy::squashed(build, &state, &composition)?
-    } else {
-        images.compose(state.image.as_deref(), None, &composition)?
+    let id = match &state.image {
+        Some(image)
+            if last && build.options.squash && image.record.layers.len() > state.base_layers =>
+        {
+            let mut composition = composition;
+            squash_history(&mut composition.history[state.base_history..]);
+            images.compose_squashed(image, state.base_layers, &composition)?
+        }
+        image => images.compose(image.as_deref(), None, &composition)?,
     };
     if !last {
         build.intermediates.push(id.clone());
@@ -242,5 +250,20 @@ fn step(
         }
         Instruction::From(_) => Err(Error::internal("build", "FROM inside a stage")),
         other => super::config::apply(build, state, other, &ins_text, line),
+    }
+}
+
+/// The new history entries of a squashed stage: one layer, the last entry's.
+fn squash_history(entries: &mut [serde_json::Value]) {
+    let Some(last) = entries
+        .iter()
+        .rposition(|e| e["empty_layer"] != json!(true))
+    else {
+        return;
+    };
+    for (i, e) in entries.iter_mut().enumerate() {
+        if i != last {
+            e["empty_layer"] = json!(true);
+        }
     }
 }

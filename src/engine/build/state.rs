@@ -21,6 +21,9 @@ pub(super) struct StageState {
     pub(super) shell: Vec<String>,
     /// Directories WORKDIR named, created with the next layer.
     pub(super) pending_dirs: Vec<String>,
+    /// How many layers and history entries the base image had.
+    pub(super) base_layers: usize,
+    pub(super) base_history: usize,
 }
 
 impl StageState {

@@ -40,6 +40,58 @@ impl Images {
         layer: Option<&mut dyn Read>,
         composition: &Composition,
     ) -> Result<String> {
+        let parent_layers = parent.map(|p| p.record.layers.clone()).unwrap_or_default();
+        self.compose_on(&parent_layers, layer, composition)
+    }
+
+    /// An image of `parent`'s first `keep` layers, then one layer holding all of its others
+    /// (their tarballs' entries in order: a later file replaces an earlier one, a later
+    /// whiteout deletes it), with the config `composition` says: a squashed build.
+    pub fn compose_squashed(
+        &self,
+        parent: &Image,
+        keep: usize,
+        composition: &Composition,
+    ) -> Result<String> {
+        let layers = &parent.record.layers;
+        let keep = keep.min(layers.len());
+        let tmp = self.tmp.clone();
+        let file = crate::engine::storage::unlinked_temp_file(&tmp, "squash")?;
+        let mut out = tar::Builder::new(file);
+        for diff_id in &layers[keep..] {
+            let mut archive = tar::Archive::new(self.layers.tarball(diff_id)?);
+            let entries = archive
+                .entries()
+                .map_err(|e| Error::io("read", self.layers.diff_dir(diff_id), e))?;
+            for entry in entries {
+                let mut entry =
+                    entry.map_err(|e| Error::io("read", self.layers.diff_dir(diff_id), e))?;
+                let mut header = entry.header().clone();
+                let path = entry
+                    .path()
+                    .map_err(|e| Error::io("read", self.layers.diff_dir(diff_id), e))?
+                    .into_owned();
+                match entry.link_name() {
+                    Ok(Some(link)) => {
+                        let link = link.into_owned();
+                        out.append_link(&mut header, &path, link)
+                    }
+                    _ => out.append_data(&mut header, &path, &mut entry),
+                }
+                .map_err(|e| Error::io("write", &tmp, e))?;
+            }
+        }
+        let mut file = out.into_inner().map_err(|e| Error::io("write", &tmp, e))?;
+        std::io::Seek::rewind(&mut file).map_err(|e| Error::io("rewind", &tmp, e))?;
+        self.compose_on(&layers[..keep], Some(&mut file), composition)
+    }
+
+    fn compose_on(
+        &self,
+        parent_layers: &[crate::engine::id::digest::Digest],
+        layer: Option<&mut dyn Read>,
+        composition: &Composition,
+    ) -> Result<String> {
         let mut names = Vec::new();
         for name in &composition.names {
             names.push(
@@ -48,7 +100,6 @@ impl Images {
                     .normalized(),
             );
         }
-        let parent_layers = parent.map(|p| p.record.layers.clone()).unwrap_or_default();
         let mut layers: Vec<NewLayer> = parent_layers
             .iter()
             .cloned()
