@@ -404,3 +404,83 @@ fn streaming_and_concurrent_builds() {
     }
     assert_nothing_left(&daemon);
 }
+
+/// python-podman 0.11's `images.build`, end to end.
+#[test]
+fn python_podman_builds() {
+    if !privileged("python_podman_builds") {
+        return;
+    }
+    let python = "/opt/podlink-test/python-podman/bin/python";
+    assert!(
+        Path::new(python).exists(),
+        "{python} is missing: run contrib/scripts/setup-deps.sh test"
+    );
+    let daemon = crate::util::TestDaemon::start();
+    let dir = context("python", &[]);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = crate::util::run_ok(
+        std::process::Command::new(python)
+            .arg(crate::util::test_file("python/build_client.py"))
+            .arg(daemon.address())
+            .arg(&crate::fixtures::fixtures().rootfs)
+            .arg(&dir),
+    );
+    assert!(out.contains("python-podman build: ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_nothing_left(&daemon);
+}
+
+/// Podman 4.3 loads the export of a built image with the same ID and config.
+#[test]
+fn podman_loads_a_built_image() {
+    if !privileged("podman_loads_a_built_image") {
+        return;
+    }
+    let podman = crate::util::require_tool("podman");
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "load",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo loaded > /f\nENV K=v\nWORKDIR /w\nCMD [\"cat\", \"/f\"]\n",
+        )],
+    );
+    let id = build(&mut raw, &dir, json!({ "tags": ["localhost/loadme"] }))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = dir.join("out.tar");
+    ok(
+        &mut raw,
+        "ExportImage",
+        json!({ "name": "localhost/loadme", "destination": format!("docker-archive:{}", archive.display()), "compress": false, "tags": [] }),
+    );
+    let storage = tempfile::tempdir().unwrap();
+    let podman_cmd = || {
+        let mut c = std::process::Command::new(&podman);
+        c.arg("--root")
+            .arg(storage.path().join("root"))
+            .arg("--runroot")
+            .arg(storage.path().join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+            ]);
+        c
+    };
+    crate::util::run_ok(podman_cmd().args(["load", "-q", "-i"]).arg(&archive));
+    let inspected = crate::util::run_ok(podman_cmd().args(["image", "inspect", &id]));
+    let doc: Value = serde_json::from_str(&inspected).unwrap();
+    let config = &doc[0]["Config"];
+    assert_eq!(config["Cmd"], json!(["cat", "/f"]), "{doc}");
+    assert_eq!(config["WorkingDir"], "/w", "{doc}");
+    assert!(config["Env"].to_string().contains("K=v"), "{doc}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_nothing_left(&daemon);
+}
