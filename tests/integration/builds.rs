@@ -152,6 +152,12 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
     let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
     assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
+    // One new layer for the stage (WORKDIR's directory, two COPYs and a RUN).
+    assert_eq!(
+        image["RootFS"]["Layers"].as_array().unwrap().len(),
+        2,
+        "{image}"
+    );
     // A rebuild of the same inputs is the same image, from the cache.
     let start = std::time::Instant::now();
     let again = build(

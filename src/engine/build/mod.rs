@@ -5,10 +5,12 @@
 //! (`stage.rs`), RUN as a real container (`run.rs`), COPY and ADD from the context or an
 //! earlier stage (`copy.rs`), and the cache of whole builds (`cache.rs`).
 //!
-//! Layers: each RUN, COPY and ADD commits one layer onto an intermediate image (unnamed,
-//! removed when the build ends); config-only instructions add history entries and no layer.
-//! The stage's image is composed at the end from the last intermediate's layers and the
-//! config the stage built up (`Images::compose`).
+//! Layers: each RUN, COPY and ADD commits a layer onto an intermediate image (unnamed,
+//! removed when the build ends: RUN's next container needs them as its root filesystem);
+//! config-only instructions add history entries and no layer. The stage's image is
+//! composed at the end: the base's layers, then one layer holding every new layer's entries
+//! in order (`Images::compose_squashed`), as the seed's Podman committed one layer per
+//! stage; `squash` asks for no more than that.
 //!
 //! This room sits above containers and images (it drives both) and below the engine facade.
 //!

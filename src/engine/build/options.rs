@@ -26,7 +26,7 @@ pub struct BuildOptions {
     pub rm: bool,
     /// Remove the intermediate containers even after a failed RUN.
     pub force_rm: bool,
-    /// Squash the new layers into one.
+    /// Squash the new layers into one (what every stage does already).
     pub squash: bool,
     /// A Docker schema 2 image instead of an OCI one.
     pub docker_format: bool,

@@ -177,7 +177,8 @@ pub(super) fn run_stage(
     let images = build.containers.images();
     let id = match &state.image {
         Some(image)
-            if last && build.options.squash && image.record.layers.len() > state.base_layers =>
+            // One new layer per stage, as the seed's Podman committed (`squash` asks no more).
+            if image.record.layers.len() > state.base_layers + 1 =>
         {
             let mut composition = composition;
             squash_history(&mut composition.history[state.base_history..]);
