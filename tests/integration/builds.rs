@@ -490,3 +490,53 @@ fn podman_loads_a_built_image() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_nothing_left(&daemon);
 }
+
+/// ADD of an http URL (a one-shot server on loopback); RUN with the build's `add_hosts`.
+#[test]
+fn add_fetches_a_url_and_run_sees_added_hosts() {
+    if !privileged("add_fetches_a_url_and_run_sees_added_hosts") {
+        return;
+    }
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).unwrap();
+        let body = "fetched over http\n";
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    });
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "url",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD http://127.0.0.1:{port}/remote.txt /downloads/\n\
+                 RUN grep -q 'buildhost' /etc/hosts && echo hosts-ok > /hosts.txt\n"
+            ),
+        )],
+    );
+    build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/url"], "add_hosts": ["buildhost:10.1.2.3"] }),
+    );
+    server.join().unwrap();
+    let out = output(
+        &mut raw,
+        "url",
+        "localhost/url",
+        &["cat", "/downloads/remote.txt", "/hosts.txt"],
+    );
+    assert_eq!(out, "fetched over http\nhosts-ok");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_nothing_left(&daemon);
+}
