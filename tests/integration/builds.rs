@@ -93,6 +93,9 @@ ENV APP_HOME=/app
 WORKDIR $APP_HOME
 COPY --from=builder /out/ ./
 COPY --chown=1000:1000 data.txt owned.txt
+RUN echo "builder:x:1234:4321::/home:/bin/sh" >> /etc/passwd && echo "crew:x:777:" >> /etc/group
+COPY --chown=builder data.txt by-name.txt
+COPY --chown=builder:crew data.txt by-names.txt
 RUN echo built > /app/run.txt
 USER 1000
 EXPOSE 8080 53/udp
@@ -147,6 +150,13 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
         &["stat -c %u:%g /app/owned.txt"],
     );
     assert_eq!(owner, "1000:1000");
+    let owners = output(
+        &mut raw,
+        "owners",
+        "localhost/built:1",
+        &["stat -c %u:%g /app/by-name.txt /app/by-names.txt"],
+    );
+    assert_eq!(owners, "1234:4321\n1234:777");
     // Nothing half-built is listed: only busybox and the result.
     let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
     assert_eq!(images.as_array().unwrap().len(), 2, "{images}");

@@ -141,12 +141,59 @@ pub(super) fn ignored(rel: &str, patterns: &[String]) -> bool {
     out
 }
 
-/// `--chown=UID[:GID]` (numbers only).
-pub(super) fn chown(value: &str) -> std::result::Result<(u64, u64), String> {
-    let (u, g) = value.split_once(':').unwrap_or((value, value));
-    let parse = |s: &str| {
-        s.parse::<u64>()
-            .map_err(|_| format!("--chown={value}: only numeric IDs are supported"))
+/// `--chown=USER[:GROUP]`: numbers, or names looked up in the stage's `/etc/passwd` and
+/// `/etc/group` (`layers`: its layers' directories, topmost first). A user alone gives its
+/// primary group too (a number alone, the same number), as Docker does.
+pub(super) fn chown(value: &str, layers: &[PathBuf]) -> std::result::Result<(u64, u64), String> {
+    let (user, group) = match value.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (value, None),
     };
-    Ok((parse(u)?, parse(g)?))
+    let passwd = image_file(layers, "passwd");
+    let (uid, primary) = match user.parse::<u64>() {
+        Ok(n) => (n, n),
+        Err(_) => entry(&passwd, user)
+            .and_then(|f| Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?)))
+            .ok_or_else(|| format!("--chown={value}: no user {user:?} in the image"))?,
+    };
+    let gid = match group {
+        None => primary,
+        Some(g) => match g.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => entry(&image_file(layers, "group"), g)
+                .and_then(|f| f.first()?.parse().ok())
+                .ok_or_else(|| format!("--chown={value}: no group {g:?} in the image"))?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// The fields after the name and password of `name`'s line in a passwd or group file.
+fn entry(text: &str, name: &str) -> Option<Vec<String>> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&name)).then(|| fields[2..].iter().map(|f| f.to_string()).collect())
+    })
+}
+
+/// `/etc/<name>` of an image read from its layers, topmost first; empty when absent. Only a
+/// regular file under real directories is read (a layer's symlinks are never followed).
+fn image_file(layers: &[PathBuf], name: &str) -> String {
+    for layer in layers {
+        let etc = layer.join("etc");
+        let Ok(meta) = std::fs::symlink_metadata(&etc) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            return String::new();
+        }
+        let file = etc.join(name);
+        match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.is_file() => return std::fs::read_to_string(&file).unwrap_or_default(),
+            // A whiteout, a symlink, a device: not read.
+            Ok(_) => return String::new(),
+            Err(_) => continue,
+        }
+    }
+    String::new()
 }

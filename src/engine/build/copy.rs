@@ -92,7 +92,19 @@ fn transfer(
             .unwrap_or_default();
         match &*flag.name.value {
             "from" => from = Some(vars::word(&value, &vars).map_err(err)?),
-            "chown" => (uid, gid) = chown(&vars::word(&value, &vars).map_err(err)?).map_err(err)?,
+            "chown" => {
+                let layers: Vec<PathBuf> = state.image.as_ref().map_or(Vec::new(), |i| {
+                    let store = build.containers.images().layers();
+                    i.record
+                        .layers
+                        .iter()
+                        .rev()
+                        .map(|l| store.diff_dir(l))
+                        .collect()
+                });
+                let value = vars::word(&value, &vars).map_err(err)?;
+                (uid, gid) = chown(&value, &layers).map_err(err)?;
+            }
             "link" | "chmod" => {}
             other => return Err(err(format!("unknown flag --{other}"))),
         }
