@@ -166,7 +166,7 @@ fn transfer(
                     for (rel, path) in matches {
                         let meta = std::fs::metadata(&path).map_err(|e| err(e.to_string()))?;
                         if meta.is_dir() {
-                            tree(&mut out, &path, &root, &dest, ignore)?;
+                            tree(&mut out, &path, &rel, &dest, ignore)?;
                         } else if s.add && from.is_none() && is_archive(&path) {
                             extract(&mut out, &path, &dest).map_err(err)?;
                         } else {
@@ -280,13 +280,25 @@ fn file_entry(out: &mut LayerTar, path: &str, data: &[u8], mode: u32, mtime: u64
         .map_err(tar_err)
 }
 
+/// Copies one regular file; a symlink swapped in for it meanwhile is refused.
 fn copy_file(
     out: &mut LayerTar,
     path: &Path,
     meta: &std::fs::Metadata,
     target: &str,
 ) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        File::options().read(true),
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    )
+    .open(path)
+    .map_err(|e| Error::io("open", path, e))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(Error::invalid(
+            "build",
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
     let mut h = header(
         out,
         tar::EntryType::Regular,
@@ -299,50 +311,55 @@ fn copy_file(
         .map_err(tar_err)
 }
 
-/// A directory's contents (not the directory itself, as Docker does) under `dest`; the
-/// symlinks in it copied as symlinks.
-fn tree(out: &mut LayerTar, dir: &Path, root: &Path, dest: &str, ignore: &[String]) -> Result<()> {
+/// A directory's contents (not the directory itself, as Docker does) under `dest`; `rel`:
+/// its path in the context, for `.dockerignore`. The walk goes by directory descriptor and
+/// follows no symlink (`tree::walk`): the symlinks in it are copied as symlinks, and one
+/// swapped in for a file or directory while it is read is refused, never followed.
+fn tree(out: &mut LayerTar, dir: &Path, rel: &str, dest: &str, ignore: &[String]) -> Result<()> {
     let meta = std::fs::metadata(dir).map_err(|e| Error::io("stat", dir, e))?;
-    if dest != "/" {
+    let dest = dest.trim_end_matches('/');
+    if !dest.is_empty() {
         dir_entry(out, dest, meta.mode() & 0o7777, meta.mtime().max(0) as u64)?;
     }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io("read", dir, e))?
-        .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .to_string();
-        if ignored(&rel, ignore) {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy().to_string();
-        let target = format!("{}/{name}", dest.trim_end_matches('/'));
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io("stat", &path, e))?;
-        if meta.is_dir() {
-            tree(out, &path, root, &target, ignore)?;
-        } else if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&path).map_err(|e| Error::io("readlink", &path, e))?;
-            let mut h = header(
-                out,
-                tar::EntryType::Symlink,
-                0o777,
-                meta.mtime().max(0) as u64,
-                0,
-            );
-            out.tar
-                .append_link(&mut h, target.trim_start_matches('/'), &link)
-                .map_err(tar_err)?;
-        } else if meta.is_file() {
-            copy_file(out, &path, &meta, &target)?;
-        }
-    }
-    Ok(())
+    let io = |e: Error| std::io::Error::other(e.to_string());
+    crate::engine::tree::walk(
+        dir,
+        |entry| {
+            let sub = entry.rel.to_string_lossy();
+            let in_context = match rel.trim_matches('/') {
+                "" => sub.to_string(),
+                base => format!("{base}/{sub}"),
+            };
+            if ignored(&in_context, ignore) {
+                return Ok(crate::engine::tree::Next::Skip);
+            }
+            let target = format!("{dest}/{sub}");
+            let meta = entry.metadata()?;
+            let mtime = meta.mtime().max(0) as u64;
+            if meta.is_dir() {
+                dir_entry(out, &target, meta.mode() & 0o7777, mtime).map_err(io)?;
+            } else if meta.file_type().is_symlink() {
+                let link = std::fs::read_link(entry.path())?;
+                let mut h = header(out, tar::EntryType::Symlink, 0o777, mtime, 0);
+                out.tar
+                    .append_link(&mut h, target.trim_start_matches('/'), &link)?;
+            } else if meta.is_file() {
+                let file = entry.open_file()?;
+                let mut h = header(
+                    out,
+                    tar::EntryType::Regular,
+                    meta.mode() & 0o7777,
+                    mtime,
+                    meta.len(),
+                );
+                out.tar
+                    .append_data(&mut h, target.trim_start_matches('/'), file)?;
+            }
+            Ok(crate::engine::tree::Next::Descend)
+        },
+        |_| Ok(()),
+    )
+    .map_err(|e| Error::io("read", dir, e))
 }
 
 fn is_archive(path: &Path) -> bool {
