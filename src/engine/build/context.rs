@@ -197,3 +197,43 @@ fn image_file(layers: &[PathBuf], name: &str) -> String {
     }
     String::new()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_dockerignore() {
+        assert!(glob("*.txt", "a.txt"));
+        assert!(!glob("*.txt", "dir/a.txt"));
+        assert!(glob("**/*.txt", "dir/sub/a.txt"));
+        assert!(glob("dir/?.txt", "dir/a.txt"));
+        let patterns = vec!["secret*".to_string(), "logs".into(), "!logs/keep".into()];
+        assert!(ignored("secret.key", &patterns));
+        assert!(ignored("logs/x", &patterns));
+        assert!(!ignored("logs/keep", &patterns));
+        assert!(!ignored("src/secret.key", &patterns));
+    }
+
+    #[test]
+    fn paths_stay_inside() {
+        assert!(escapes_ok("a/../b"));
+        assert!(!escapes_ok("a/../../b"));
+        assert!(!escapes_ok("../x"));
+    }
+
+    #[test]
+    fn chown_by_number_and_name() {
+        let dir = std::env::temp_dir().join(format!("podlink-chown-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/passwd"), "app:x:1001:1002::/:/bin/sh\n").unwrap();
+        std::fs::write(dir.join("etc/group"), "staff:x:50:\n").unwrap();
+        let layers = vec![dir.clone()];
+        assert_eq!(chown("5", &layers).unwrap(), (5, 5));
+        assert_eq!(chown("5:6", &layers).unwrap(), (5, 6));
+        assert_eq!(chown("app", &layers).unwrap(), (1001, 1002));
+        assert_eq!(chown("app:staff", &layers).unwrap(), (1001, 50));
+        assert!(chown("nobody", &layers).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -83,3 +83,14 @@ pub(super) fn absolute(current: &str, dir: &str) -> String {
     }
     format!("/{}", parts.join("/"))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn workdirs_resolve_against_the_current_one() {
+        assert_eq!(super::absolute("/", "app"), "/app");
+        assert_eq!(super::absolute("/app", "sub/../x"), "/app/x");
+        assert_eq!(super::absolute("/app", "/abs/"), "/abs");
+        assert_eq!(super::absolute("/", "../.."), "/");
+    }
+}
