@@ -405,6 +405,36 @@ fn streaming_and_concurrent_builds() {
             })
         })
         .collect();
+    // A failing build streams its log, then the error.
+    let failing = context(
+        "stream-fail",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo about to fail; exit 7\n",
+        )],
+    );
+    let mut raw = daemon.raw();
+    raw.send(&json!({
+        "method": "io.podman.BuildImage",
+        "parameters": { "build": { "dockerfile": [failing.join("Dockerfile").display().to_string()], "force_rm": true } },
+        "more": true,
+    }));
+    let mut streamed = Vec::new();
+    let error = loop {
+        let reply = raw.recv().expect("a reply");
+        if reply.get("error").is_some() {
+            break reply;
+        }
+        streamed.push(reply["parameters"]["image"]["logs"].to_string());
+    };
+    let streamed = streamed.join("");
+    assert!(streamed.contains("about to fail"), "{streamed}");
+    assert!(streamed.contains("code 7"), "{streamed}");
+    assert!(
+        error["parameters"]["reason"].to_string().contains("code 7"),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&failing);
     // The daemon answers meanwhile.
     let mut raw = daemon.raw();
     ok(&mut raw, "Ping", json!({}));

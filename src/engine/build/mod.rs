@@ -103,6 +103,10 @@ pub fn build(
         starts: Vec::new(),
     };
     let outcome = build.run();
+    if let Err(e) = &outcome {
+        // The log says why it ended, as the error does (a streaming client reads both).
+        build.say(format!("Error: {e}"));
+    }
     build.clean_up();
     outcome
 }
