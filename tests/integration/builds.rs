@@ -281,6 +281,8 @@ fn context_features_heredocs_onbuild_and_squash() {
                  COPY <<EOF /copied.txt\n\
                  copied text\n\
                  EOF\n\
+                 RUN rm /bin/ln && mkdir /data && echo 1 > /data/a && echo 1 > /data/gone\n\
+                 RUN rm -rf /data && mkdir /data && echo 2 > /data/b && rm /bin/tr\n\
                  HEALTHCHECK --interval=5s --retries=2 CMD true\n\
                  ONBUILD RUN echo triggered > /onbuild.txt\n\
                  CMD [\"sh\", \"-c\", \"cat /unpacked/inner/file.txt /heredoc.txt /copied.txt; ls /ctx\"]\n",
@@ -321,6 +323,14 @@ fn context_features_heredocs_onbuild_and_squash() {
         sub.contains("keep.txt") && !sub.contains("skip.txt"),
         "{sub}"
     );
+    // Deletions and a directory made anew read as they did layer by layer.
+    let data = output(
+        &mut raw,
+        "data",
+        "localhost/features",
+        &["sh", "-c", "ls /data; test ! -e /bin/ln && test ! -e /bin/tr && echo gone"],
+    );
+    assert_eq!(data, "b\ngone");
     let image = inspect_image(&mut raw, "localhost/features");
     // Squashed: the base's one layer and one new one.
     assert_eq!(

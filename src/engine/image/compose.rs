@@ -44,9 +44,11 @@ impl Images {
         self.compose_on(&parent_layers, layer, composition)
     }
 
-    /// An image of `parent`'s first `keep` layers, then one layer holding all of its others
-    /// (their tarballs' entries in order: a later file replaces an earlier one, a later
-    /// whiteout deletes it), with the config `composition` says: a squashed build.
+    /// An image of `parent`'s first `keep` layers, then one layer holding what all of its
+    /// others hold together, with the config `composition` says: a squashed build. Each
+    /// layer's entries are taken in order, less those a later layer overrides (the same path),
+    /// deletes (a whiteout of it or of a directory above it) or hides (an opaque directory
+    /// above it): so the one layer reads as the stack did.
     pub fn compose_squashed(
         &self,
         parent: &Image,
@@ -56,21 +58,24 @@ impl Images {
         let layers = &parent.record.layers;
         let keep = keep.min(layers.len());
         let tmp = self.tmp.clone();
+        let new = &layers[keep..];
+        let mut seen: Vec<LayerPaths> = Vec::new();
+        for diff_id in new {
+            seen.push(self.layer_paths(diff_id)?);
+        }
         let file = crate::engine::storage::unlinked_temp_file(&tmp, "squash")?;
         let mut out = tar::Builder::new(file);
-        for diff_id in &layers[keep..] {
+        for (i, diff_id) in new.iter().enumerate() {
+            let read_err = |e| Error::io("read", self.layers.diff_dir(diff_id), e);
             let mut archive = tar::Archive::new(self.layers.tarball(diff_id)?);
-            let entries = archive
-                .entries()
-                .map_err(|e| Error::io("read", self.layers.diff_dir(diff_id), e))?;
-            for entry in entries {
-                let mut entry =
-                    entry.map_err(|e| Error::io("read", self.layers.diff_dir(diff_id), e))?;
+            for entry in archive.entries().map_err(read_err)? {
+                let mut entry = entry.map_err(read_err)?;
+                let path = entry.path().map_err(read_err)?.into_owned();
+                let name = normal(&path.to_string_lossy());
+                if seen[i + 1..].iter().any(|later| later.supersedes(&name)) {
+                    continue;
+                }
                 let mut header = entry.header().clone();
-                let path = entry
-                    .path()
-                    .map_err(|e| Error::io("read", self.layers.diff_dir(diff_id), e))?
-                    .into_owned();
                 match entry.link_name() {
                     Ok(Some(link)) => {
                         let link = link.into_owned();
@@ -84,6 +89,26 @@ impl Images {
         let mut file = out.into_inner().map_err(|e| Error::io("write", &tmp, e))?;
         std::io::Seek::rewind(&mut file).map_err(|e| Error::io("rewind", &tmp, e))?;
         self.compose_on(&layers[..keep], Some(&mut file), composition)
+    }
+
+    /// What a layer's tarball names: its paths, the paths it whites out, its opaque
+    /// directories.
+    fn layer_paths(&self, diff_id: &crate::engine::id::digest::Digest) -> Result<LayerPaths> {
+        let read_err = |e| Error::io("read", self.layers.diff_dir(diff_id), e);
+        let mut out = LayerPaths::default();
+        let mut archive = tar::Archive::new(self.layers.tarball(diff_id)?);
+        for entry in archive.entries().map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let name = normal(&entry.path().map_err(read_err)?.to_string_lossy());
+            let (dir, base) = name.rsplit_once('/').unwrap_or(("", &name));
+            if base == ".wh..wh..opq" {
+                out.opaque.insert(dir.to_string());
+            } else if let Some(target) = base.strip_prefix(".wh.") {
+                out.whiteouts.insert(join(dir, target));
+            }
+            out.paths.insert(name);
+        }
+        Ok(out)
     }
 
     fn compose_on(
@@ -154,4 +179,51 @@ fn annotated(manifest: Vec<u8>, annotations: &[String]) -> Vec<u8> {
     }
     doc["annotations"] = Value::Object(map);
     serde_json::to_vec(&doc).expect("a JSON value serializes")
+}
+
+/// The paths of one layer, for squashing.
+#[derive(Default)]
+struct LayerPaths {
+    paths: std::collections::HashSet<String>,
+    whiteouts: std::collections::HashSet<String>,
+    opaque: std::collections::HashSet<String>,
+}
+
+impl LayerPaths {
+    /// Whether an earlier layer's entry `name` is overridden, deleted or hidden by this one.
+    fn supersedes(&self, name: &str) -> bool {
+        if self.paths.contains(name) || self.whiteouts.contains(name) {
+            return true;
+        }
+        // An earlier whiteout of a path this layer puts back.
+        let (dir, base) = name.rsplit_once('/').unwrap_or(("", name));
+        if let Some(target) = base.strip_prefix(".wh.")
+            && target != ".wh..opq"
+            && self.paths.contains(&join(dir, target))
+        {
+            return true;
+        }
+        let mut ancestor = name;
+        while let Some((up, _)) = ancestor.rsplit_once('/') {
+            if self.whiteouts.contains(up) || self.opaque.contains(up) {
+                return true;
+            }
+            ancestor = up;
+        }
+        // Top-level entries under an opaque root.
+        self.opaque.contains("") && !name.is_empty()
+    }
+}
+
+/// A tarball path without `./`, leading or trailing slashes.
+fn normal(path: &str) -> String {
+    path.trim_start_matches("./").trim_matches('/').to_string()
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
