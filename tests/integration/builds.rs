@@ -328,7 +328,11 @@ fn context_features_heredocs_onbuild_and_squash() {
         &mut raw,
         "data",
         "localhost/features",
-        &["sh", "-c", "ls /data; test ! -e /bin/ln && test ! -e /bin/tr && echo gone"],
+        &[
+            "sh",
+            "-c",
+            "ls /data; test ! -e /bin/ln && test ! -e /bin/tr && echo gone",
+        ],
     );
     assert_eq!(data, "b\ngone");
     let image = inspect_image(&mut raw, "localhost/features");
@@ -541,7 +545,8 @@ fn podman_loads_a_built_image() {
     assert_nothing_left(&daemon);
 }
 
-/// ADD of an http URL (a one-shot server on loopback); RUN with the build's `add_hosts`.
+/// ADD of an http URL (a one-shot server on loopback); RUN with the build's `add_hosts` and
+/// `volume` mounts.
 #[test]
 fn add_fetches_a_url_and_run_sees_added_hosts() {
     if !privileged("add_fetches_a_url_and_run_sees_added_hosts") {
@@ -564,29 +569,41 @@ fn add_fetches_a_url_and_run_sees_added_hosts() {
     });
     let daemon = daemon_with_busybox(DaemonOptions::default());
     let mut raw = daemon.raw();
+    let shared = context("shared", &[("note", "from a volume\n")]);
     let dir = context(
         "url",
         &[(
             "Dockerfile",
             &format!(
                 "FROM busybox\nADD http://127.0.0.1:{port}/remote.txt /downloads/\n\
-                 RUN grep -q 'buildhost' /etc/hosts && echo hosts-ok > /hosts.txt\n"
+                 RUN grep -q 'buildhost' /etc/hosts && echo hosts-ok > /hosts.txt\n\
+                 RUN cat /mnt/shared/note > /from-volume.txt\n"
             ),
         )],
     );
     build(
         &mut raw,
         &dir,
-        json!({ "tags": ["localhost/url"], "add_hosts": ["buildhost:10.1.2.3"] }),
+        json!({
+            "tags": ["localhost/url"],
+            "add_hosts": ["buildhost:10.1.2.3"],
+            "volume": [format!("{}:/mnt/shared:ro", shared.display())],
+        }),
     );
     server.join().unwrap();
     let out = output(
         &mut raw,
         "url",
         "localhost/url",
-        &["cat", "/downloads/remote.txt", "/hosts.txt"],
+        &[
+            "cat",
+            "/downloads/remote.txt",
+            "/hosts.txt",
+            "/from-volume.txt",
+        ],
     );
-    assert_eq!(out, "fetched over http\nhosts-ok");
+    assert_eq!(out, "fetched over http\nhosts-ok\nfrom a volume");
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&shared);
     assert_nothing_left(&daemon);
 }
