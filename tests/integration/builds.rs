@@ -358,8 +358,9 @@ fn context_features_heredocs_onbuild_and_squash() {
             || image.to_string().contains("docker.distribution.manifest"),
         "{image}"
     );
-    // A build FROM it runs the trigger.
-    let child = context("child", &[("Dockerfile", "FROM localhost/features\n")]);
+    // A build FROM it (by digest) runs the trigger.
+    let by_digest = image["RepoDigests"][0].as_str().unwrap().to_string();
+    let child = context("child", &[("Dockerfile", &format!("FROM {by_digest}\n"))]);
     build(&mut raw, &child, json!({ "tags": ["localhost/child"] }));
     let triggered = output(
         &mut raw,
