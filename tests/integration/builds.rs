@@ -608,3 +608,46 @@ fn add_fetches_a_url_and_run_sees_added_hosts() {
     let _ = std::fs::remove_dir_all(&shared);
     assert_nothing_left(&daemon);
 }
+
+/// A missing base image is pulled from its registry; `pull_always` pulls it again (and skips
+/// the cache).
+#[test]
+fn from_pulls_a_missing_base() {
+    if !privileged("from_pulls_a_missing_base") {
+        return;
+    }
+    use crate::registry_pull::{RegistryDaemon, Setup};
+    let registry = crate::registries::Registry::plain();
+    let host = registry.host();
+    registry.push_busybox("base/busybox:1");
+    let setup = RegistryDaemon::start(Setup {
+        insecure: &[&host],
+        ..Setup::default()
+    });
+    let mut raw = setup.raw();
+    let dir = context(
+        "pull",
+        &[(
+            "Dockerfile",
+            &format!("FROM {host}/base/busybox:1\nRUN echo pulled > /p\n"),
+        )],
+    );
+    let first = build(&mut raw, &dir, json!({ "tags": ["localhost/pulled"] }));
+    assert!(first["logs"].to_string().contains("Pulling"), "{first}");
+    let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
+    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+    let again = build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/pulled"], "pull_always": true }),
+    );
+    let logs = again["logs"].to_string();
+    assert!(
+        logs.contains("Pulling") && !logs.contains("Using cache"),
+        "{logs}"
+    );
+    let out = output(&mut raw, "pulled", "localhost/pulled", &["cat", "/p"]);
+    assert_eq!(out, "pulled");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_nothing_left(&setup.daemon);
+}
