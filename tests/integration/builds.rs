@@ -300,7 +300,12 @@ fn context_features_heredocs_onbuild_and_squash() {
     let reply = build(
         &mut raw,
         &dir,
-        json!({ "tags": ["localhost/features"], "squash": true, "image_format": "docker" }),
+        json!({
+            "tags": ["localhost/features"],
+            "squash": true,
+            "image_format": "docker",
+            "annotations": ["org.example.note=annotated"],
+        }),
     );
     assert!(reply["id"].is_string(), "{reply}");
     let out = output(&mut raw, "features", "localhost/features", &[]);
@@ -340,6 +345,10 @@ fn context_features_heredocs_onbuild_and_squash() {
     assert_eq!(
         image["RootFS"]["Layers"].as_array().unwrap().len(),
         2,
+        "{image}"
+    );
+    assert_eq!(
+        image["Annotations"]["org.example.note"], "annotated",
         "{image}"
     );
     let check = &image["Config"]["Healthcheck"];
