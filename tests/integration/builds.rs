@@ -112,7 +112,13 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     let reply = build(
         &mut raw,
         &dir,
-        json!({ "tags": ["localhost/built:1"], "build_args": {"GREETING": "hi", "NOPE": "x"} }),
+        json!({
+            "tags": ["localhost/built:1"],
+            "build_args": {"GREETING": "hi", "NOPE": "x"},
+            "label": ["from.buildinfo=yes"],
+            "memory": "256m",
+            "cpu_shares": 512,
+        }),
     );
     let id = reply["id"].as_str().unwrap().to_string();
     let logs = reply["logs"].to_string();
@@ -127,6 +133,7 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     assert_eq!(config["User"], "1000");
     assert_eq!(config["Labels"]["org.example.kind"], "test build");
     assert_eq!(config["Labels"]["other"], "fallback");
+    assert_eq!(config["Labels"]["from.buildinfo"], "yes");
     assert!(config["ExposedPorts"]["8080/tcp"].is_object(), "{config}");
     assert!(config["ExposedPorts"]["53/udp"].is_object(), "{config}");
     assert!(config["Volumes"]["/data"].is_object(), "{config}");
@@ -173,7 +180,11 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     let again = build(
         &mut raw,
         &dir,
-        json!({ "tags": ["localhost/built:2"], "build_args": {"GREETING": "hi", "NOPE": "x"} }),
+        json!({
+            "tags": ["localhost/built:2"],
+            "build_args": {"GREETING": "hi", "NOPE": "x"},
+            "label": ["from.buildinfo=yes"],
+        }),
     );
     eprintln!("cached rebuild: {:?}", start.elapsed());
     assert_eq!(again["id"], reply["id"]);
