@@ -253,6 +253,24 @@ fn bad_builds_fail_with_the_instruction_and_line() {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+    // Without force_rm, the failed RUN's container stays (as Docker's), and nothing else.
+    let kept = context("kept", &[("Dockerfile", "FROM busybox\nRUN exit 4\n")]);
+    let info = json!({ "dockerfile": [kept.join("Dockerfile").display().to_string()] });
+    fails(
+        &mut raw,
+        "BuildImage",
+        json!({ "build": info }),
+        "ErrorOccurred",
+    );
+    let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
+    assert_eq!(containers.as_array().map_or(0, Vec::len), 1, "{containers}");
+    let name = containers[0]["id"].as_str().unwrap().to_string();
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({ "name": name, "force": true }),
+    );
+    let _ = std::fs::remove_dir_all(&kept);
     let info = json!({ "dockerfile": ["/nonexistent/Dockerfile"] });
     fails(
         &mut raw,
