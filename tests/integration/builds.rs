@@ -225,6 +225,11 @@ fn bad_builds_fail_with_the_instruction_and_line() {
         ),
         ("syntax", "FROM busybox\nFROBNICATE x\n", &["line 2"]),
         (
+            "mount",
+            "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+            &["RUN (line 2)", "--mount"],
+        ),
+        (
             "from",
             "FROM localhost:1/nothing/here\n",
             &["FROM (line 1)"],

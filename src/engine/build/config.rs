@@ -93,7 +93,16 @@ pub(super) fn apply(
         Instruction::Maintainer(x) => {
             state.author = x.name.value.to_string();
         }
-        Instruction::Onbuild(_) => {
+        Instruction::Onbuild(x) => {
+            if matches!(
+                *x.instruction,
+                Instruction::From(_) | Instruction::Onbuild(_) | Instruction::Maintainer(_)
+            ) {
+                return Err(err(
+                    "ONBUILD",
+                    "FROM, ONBUILD and MAINTAINER cannot be triggers".into(),
+                ));
+            }
             let trigger = ins_text
                 .split_once(char::is_whitespace)
                 .map(|(_, rest)| rest.trim())

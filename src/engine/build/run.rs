@@ -19,6 +19,13 @@ pub(super) fn run(
     ins_text: &str,
     line: usize,
 ) -> Result<()> {
+    if let Some(flag) = run.options.first() {
+        return Err(step_error(
+            "RUN",
+            line,
+            format!("--{} is not supported", flag.name.value),
+        ));
+    }
     super::copy::flush_dirs(build, state)?;
     let Some(image) = state.image.clone() else {
         return Err(step_error(
