@@ -24,7 +24,8 @@ static FILE_LOCK: Mutex<()> = Mutex::new(());
 const CACHE_FILE: &str = "build-cache.json";
 
 /// The build's key; empty when the build must not use the cache (`pull_always`).
-pub(super) fn key(build: &Build) -> Result<String> {
+/// `bases`: each stage's base image, its ID when stored, else its name.
+pub(super) fn key(build: &Build, bases: &[String]) -> Result<String> {
     if build.options.pull_always {
         return Ok(String::new());
     }
@@ -39,16 +40,9 @@ pub(super) fn key(build: &Build) -> Result<String> {
         "squash": o.squash,
     });
     h.update(head.to_string());
-    let images = build.containers.images();
-    for line in build.text.lines() {
-        let mut words = line.split_whitespace();
-        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
-            for w in words.filter(|w| !w.starts_with("--")).take(1) {
-                if let Ok(image) = images.resolve(w) {
-                    h.update(image.record.id.as_str());
-                }
-            }
-        }
+    for base in bases {
+        h.update(base);
+        h.update([0]);
     }
     let mut files = Vec::new();
     list(&build.context, &build.context, &build.ignore, &mut files);

@@ -117,13 +117,6 @@ impl Build<'_> {
     }
 
     fn run(&mut self) -> Result<String> {
-        let key = cache::key(self)?;
-        if let Some(id) = cache::lookup(self, &key) {
-            self.say(format!("Using cache {id}"));
-            self.tag(&id)?;
-            self.say(id.clone());
-            return Ok(id);
-        }
         let text = self.text.clone();
         let dockerfile = parse_dockerfile::parse(&text)
             .map_err(|e| Error::invalid("build.dockerfile", format!("Dockerfile: {e}")))?;
@@ -133,6 +126,25 @@ impl Build<'_> {
             .map(stage::start_of)
             .collect();
         let global = stage::global_args(self, &dockerfile)?;
+        // The base images as they are now: an image pulled or tagged anew is another input.
+        let images = self.containers.images();
+        let bases: Vec<String> = dockerfile
+            .stages()
+            .map(|s| {
+                let name = vars::word(&s.from.image.value, &global).unwrap_or_default();
+                images
+                    .resolve(&name)
+                    .map(|i| i.record.id.to_string())
+                    .unwrap_or(name)
+            })
+            .collect();
+        let key = cache::key(self, &bases)?;
+        if let Some(id) = cache::lookup(self, &key) {
+            self.say(format!("Using cache {id}"));
+            self.tag(&id)?;
+            self.say(id.clone());
+            return Ok(id);
+        }
         let count = dockerfile.stages().len();
         if count == 0 {
             return Err(Error::invalid(
