@@ -418,6 +418,8 @@ fn rank(module: &[String]) -> u32 {
     match m.as_slice() {
         // Pods are made of containers: the pod room drives the container room.
         ["engine", "pod", ..] => 4,
+        // Builds run containers and compose images: above both, beside pods.
+        ["engine", "build", ..] => 4,
         ["engine", "container", ..] => 3,
         ["engine", "image" | "runtime" | "monitor" | "volume", ..] => 2,
         // The engine's error wraps the rooms' own error types (runtime's, storage's), so it

@@ -17,6 +17,7 @@
 //!   `options`: what it is opened with; `system`: GetVersion and GetInfo;
 //! - `pod/`: pods, over the container service (CreateContainer, StartContainer,
 //!   RestartContainer and RemoveContainer go through it for containers of pods);
+//! - `build/`: BuildImage, driving containers and images;
 //! - `container/`: the container service, one file per operation, named after its method;
 //! - `image/`: the image index, import, export, commit, inspect; `runtime/`: runc or crun,
 //!   the OCI spec, seccomp, cgroups, CRIU; `monitor/`: the per-container monitor process;
@@ -27,6 +28,7 @@
 //!   from), `tree` (descriptor-based tree walks), `process`, `caller`, `time`.
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod caller;
 pub mod container;
 pub mod error;
@@ -169,6 +171,16 @@ impl Engine {
     /// The pod operations (which drive the container operations).
     pub fn pods(&self) -> pod::Pods<'_> {
         pod::Pods::new(&self.pods, &self.containers)
+    }
+
+    /// io.podman.BuildImage: builds an image from a Dockerfile, each log line handed to
+    /// `log` as it comes; returns the image's ID.
+    pub fn build_image(
+        &self,
+        options: &build::BuildOptions,
+        log: &mut dyn FnMut(String),
+    ) -> Result<String> {
+        build::build(self.containers(), options, log)
     }
 
     /// The images.

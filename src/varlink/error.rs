@@ -22,14 +22,6 @@ pub fn reply<C: VarlinkCallError + ?Sized>(
     call.reply_struct(Reply::error(name, parameters))
 }
 
-/// Replies `ErrorOccurred` for a method whose implementation has not landed yet.
-pub fn pending<C: VarlinkCallError + ?Sized>(
-    call: &mut C,
-    method: &'static str,
-) -> varlink::Result<()> {
-    reply(call, method, Error::NotImplemented(method))
-}
-
 /// The wire error name and parameters for `err`.
 fn to_wire(err: &Error) -> (&'static str, Option<serde_json::Value>) {
     match err {

@@ -153,3 +153,6 @@ mod networking;
 /// The network room (issue 11) driven directly: bridges, veths, namespaces, nftables. Needs
 /// root.
 mod network_room;
+
+/// Builds (issue 12): BuildImage from Dockerfiles on the real runtime. Needs root.
+mod builds;

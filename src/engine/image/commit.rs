@@ -40,7 +40,7 @@ pub(super) enum NewLayer {
 }
 
 impl NewLayer {
-    fn diff_id(&self) -> &Digest {
+    pub(super) fn diff_id(&self) -> &Digest {
         match self {
             NewLayer::Staged(s) => &s.record.diff_id,
             NewLayer::Existing(diff_id) => diff_id,

@@ -185,7 +185,7 @@ pub(super) fn rootfs_config(
     serde_json::to_vec(&config).expect("a JSON value serializes")
 }
 
-fn go_arch() -> &'static str {
+pub(super) fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -68,7 +68,17 @@ impl Images {
     /// io.podman.InspectImage: `podman inspect` of an image.
     pub fn inspect_image(&self, name: &str) -> Result<Value> {
         let image = self.resolve(name)?;
-        Ok(inspect(&image, &self.layers))
+        let mut doc = inspect(&image, &self.layers);
+        // A built image's annotations live in its manifest.
+        let manifest = std::fs::read(self.store.manifest_path(&image.record.id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        if let Some(annotations) = manifest.as_ref().and_then(|m| m.get("annotations"))
+            && annotations.is_object()
+        {
+            doc["Annotations"] = annotations.clone();
+        }
+        Ok(doc)
     }
 
     /// io.podman.HistoryImage: the history of an image, newest first.

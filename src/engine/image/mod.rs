@@ -9,6 +9,7 @@
 //! - `load.rs`: opening the stores at start-up, crash leftovers to the trash
 //! - `inspect.rs`: list entries, history, the typed inspect document
 //! - `commit.rs`: storing a new image, and `commit_layer` for io.podman.Commit
+//! - `compose.rs`: an image from a parent, one new layer and a whole config (BuildImage)
 //! - `import.rs`: io.podman.ImportImage from tarballs, URLs and archives
 //! - `fetch.rs`: http(s) sources with timeouts
 //! - `pull.rs`: io.podman.PullImage through the registry client
@@ -24,6 +25,7 @@
 mod blobs;
 pub mod changes;
 pub mod commit;
+pub mod compose;
 pub mod document;
 pub mod export;
 mod fetch;

@@ -110,6 +110,11 @@ impl ImageStore {
         remove_tree(&dir)
     }
 
+    /// The manifest file of an image.
+    pub fn manifest_path(&self, id: &ImageId) -> PathBuf {
+        self.dir(id).join(MANIFEST_FILE)
+    }
+
     /// The config file of an image.
     pub fn config_path(&self, id: &ImageId) -> PathBuf {
         self.dir(id).join(CONFIG_FILE)

@@ -1,4 +1,4 @@
-//! The local image methods. Pull, push, search and build come with registries.
+//! The local image methods, and BuildImage. Pull, push and search come with registries.
 
 use crate::engine::Engine;
 use crate::engine::image::export::ExportOptions;
@@ -155,5 +155,42 @@ pub fn export_image(
     match engine.images().export_image(&name, options) {
         Ok(id) => call.reply(id),
         Err(e) => error::reply(call, "ExportImage", e),
+    }
+}
+
+/// io.podman.BuildImage: with `more`, each log line as it comes (`continues`), then the
+/// image's ID; otherwise one reply with the whole log.
+pub fn build_image(
+    engine: &Engine,
+    call: &mut dyn Call_BuildImage,
+    build: BuildInfo,
+) -> varlink::Result<()> {
+    // Podman's default: intermediate containers go unless the client says `rm: false`.
+    let rm = crate::varlink::convert::registries::sent_bool(call, &["build", "rm"]);
+    let options = match convert::build_options(build) {
+        Ok(options) => crate::engine::build::BuildOptions {
+            rm: rm.unwrap_or(true),
+            ..options
+        },
+        Err(e) => return error::reply(call, "BuildImage", e),
+    };
+    let more = call.wants_more();
+    let mut logs = Vec::new();
+    let mut gone = false;
+    let result = engine.build_image(&options, &mut |line| {
+        if !more {
+            logs.push(line);
+        } else if !gone {
+            let image = serde_json::json!({ "image": { "logs": [line], "id": "" } });
+            call.set_continues(true);
+            gone = call
+                .reply_struct(varlink::Reply::parameters(Some(image)))
+                .is_err();
+        }
+    });
+    call.set_continues(false);
+    match result {
+        Ok(id) => call.reply(BuildResponse { logs, id }),
+        Err(e) => error::reply(call, "BuildImage", e),
     }
 }

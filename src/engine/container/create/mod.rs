@@ -38,3 +38,5 @@ mod process;
 mod resources;
 mod security;
 mod user;
+
+pub use resources::parse_size;

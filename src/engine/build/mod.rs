@@ -1,0 +1,205 @@
+//! Builds: BuildImage from a Dockerfile, on podlink's own containers and layer store.
+//!
+//! The Dockerfile is parsed by the `parse-dockerfile` crate; this room adds the semantics:
+//! variable scoping and expansion (`vars.rs`), the stages and their instructions
+//! (`stage.rs`), RUN as a real container (`run.rs`), COPY and ADD from the context or an
+//! earlier stage (`copy.rs`), and the cache of whole builds (`cache.rs`).
+//!
+//! Layers: each RUN, COPY and ADD commits a layer onto an intermediate image (unnamed,
+//! removed when the build ends: RUN's next container needs them as its root filesystem);
+//! config-only instructions add history entries and no layer. The stage's image is
+//! composed at the end: the base's layers, then one layer holding every new layer's entries
+//! in order (`Images::compose_squashed`), as the seed's Podman committed one layer per
+//! stage; `squash` asks for no more than that.
+//!
+//! This room sits above containers and images (it drives both) and below the engine facade.
+//!
+//! - `options.rs`: `BuildOptions`, the engine's input
+//! - `vars.rs`: words, quotes, `$VAR` expansion
+//! - `stage.rs`: one stage, instruction by instruction; `state.rs`: what a stage has built
+//! - `config.rs`: the config-only instructions
+//! - `run.rs`: RUN
+//! - `copy.rs`: COPY and ADD; `context.rs`: sources in the context, `.dockerignore`
+//! - `cache.rs`: a rebuild of unchanged inputs reuses the image it made
+
+mod cache;
+mod config;
+mod context;
+mod copy;
+pub mod options;
+mod run;
+mod stage;
+mod state;
+pub mod vars;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub use options::BuildOptions;
+
+use crate::engine::container::Containers;
+use crate::engine::error::{Error, Result};
+
+/// A running build: what every stage reads, and what must be cleaned up at the end.
+pub(crate) struct Build<'a> {
+    containers: &'a Containers,
+    options: &'a BuildOptions,
+    /// The context directory (the first Dockerfile's).
+    context: PathBuf,
+    /// The Dockerfile text (every file given, in order).
+    text: String,
+    /// `.dockerignore` patterns.
+    ignore: Vec<String>,
+    log: &'a mut dyn FnMut(String),
+    /// Images made along the way, removed at the end.
+    intermediates: Vec<String>,
+    /// Stage name or index → its image ID.
+    stages: BTreeMap<String, String>,
+    /// Build args some ARG declared.
+    consumed: BTreeSet<String>,
+    /// Where each instruction starts in `text`, in order.
+    starts: Vec<usize>,
+}
+
+/// io.podman.BuildImage: builds the image `options` describe, sending each log line to
+/// `log` as it comes; returns the image ID.
+pub fn build(
+    containers: &Containers,
+    options: &BuildOptions,
+    log: &mut dyn FnMut(String),
+) -> Result<String> {
+    let first = options
+        .dockerfiles
+        .first()
+        .ok_or_else(|| Error::invalid("build.dockerfile", "no Dockerfile given"))?;
+    let context = first
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut text = String::new();
+    for path in &options.dockerfiles {
+        let part = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid(
+                "build.dockerfile",
+                format!("reading Dockerfile {}: {e}", path.display()),
+            )
+        })?;
+        text.push_str(&part);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    let ignore = context::read_dockerignore(&context)?;
+    let mut build = Build {
+        containers,
+        options,
+        context,
+        text,
+        ignore,
+        log,
+        intermediates: Vec::new(),
+        stages: BTreeMap::new(),
+        consumed: BTreeSet::new(),
+        starts: Vec::new(),
+    };
+    let outcome = build.run();
+    if let Err(e) = &outcome {
+        // The log says why it ended, as the error does (a streaming client reads both).
+        build.say(format!("Error: {e}"));
+    }
+    build.clean_up();
+    outcome
+}
+
+impl Build<'_> {
+    fn say(&mut self, line: impl Into<String>) {
+        (self.log)(line.into());
+    }
+
+    fn run(&mut self) -> Result<String> {
+        let text = self.text.clone();
+        let dockerfile = parse_dockerfile::parse(&text)
+            .map_err(|e| Error::invalid("build.dockerfile", format!("Dockerfile: {e}")))?;
+        self.starts = dockerfile
+            .instructions
+            .iter()
+            .map(stage::start_of)
+            .collect();
+        let global = stage::global_args(self, &dockerfile)?;
+        // The base images as they are now: an image pulled or tagged anew is another input.
+        let images = self.containers.images();
+        let bases: Vec<String> = dockerfile
+            .stages()
+            .map(|s| {
+                let name = vars::word(&s.from.image.value, &global).unwrap_or_default();
+                images
+                    .resolve(&name)
+                    .map(|i| i.record.id.to_string())
+                    .unwrap_or(name)
+            })
+            .collect();
+        let key = cache::key(self, &bases)?;
+        if let Some(id) = cache::lookup(self, &key) {
+            self.say(format!("Using cache {id}"));
+            self.tag(&id)?;
+            self.say(id.clone());
+            return Ok(id);
+        }
+        let count = dockerfile.stages().len();
+        if count == 0 {
+            return Err(Error::invalid(
+                "build.dockerfile",
+                "Dockerfile: no FROM instruction",
+            ));
+        }
+        let mut last = String::new();
+        for (index, s) in dockerfile.stages().enumerate() {
+            let id = stage::run_stage(self, &global, index, count, &s)?;
+            self.stages.insert(index.to_string(), id.clone());
+            if let Some((_, name)) = &s.from.as_ {
+                self.stages
+                    .insert(name.value.to_ascii_lowercase(), id.clone());
+            }
+            last = id;
+        }
+        let unused: Vec<&String> = self
+            .options
+            .build_args
+            .keys()
+            .filter(|k| !self.consumed.contains(*k))
+            .collect();
+        if !unused.is_empty() {
+            let line = format!("[Warning] one or more build args were not consumed: {unused:?}");
+            self.say(line);
+        }
+        // The final image is no intermediate.
+        self.intermediates.retain(|i| *i != last);
+        cache::store(self, &key, &last);
+        self.say(last.clone());
+        Ok(last)
+    }
+
+    /// Gives the image every name of `tags`.
+    fn tag(&self, id: &str) -> Result<()> {
+        for tag in &self.options.tags {
+            self.containers.images().tag_image(id, tag)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the intermediate images (their layers stay with the images that use them).
+    fn clean_up(&mut self) {
+        let images = self.containers.images();
+        let store = self.containers.store();
+        for id in std::mem::take(&mut self.intermediates).iter().rev() {
+            if let Err(e) = images.remove(id, false, &|i| store.users_of(i)) {
+                log::debug!("build: intermediate image {id}: {e}");
+            }
+        }
+    }
+}
+
+/// An error about the instruction at `line`: `what` names it.
+pub(crate) fn step_error(what: &str, line: usize, reason: impl std::fmt::Display) -> Error {
+    Error::invalid("build", format!("{what} (line {line}): {reason}"))
+}

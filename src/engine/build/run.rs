@@ -1,0 +1,152 @@
+//! RUN: the command as a real container on the engine, from the stage's image so far, with
+//! the stage's environment (ARGs and ENV), working directory and user, on the default
+//! network and with the build's RUN options; its output goes to the build log; its changes
+//! are committed as a layer.
+
+use parse_dockerfile::{Command, RunInstruction};
+
+use super::state::StageState;
+use super::{Build, step_error};
+use crate::engine::caller::Detached;
+use crate::engine::error::Result;
+use crate::engine::image::commit::CommitOptions;
+
+/// Runs a RUN instruction.
+pub(super) fn run(
+    build: &mut Build,
+    state: &mut StageState,
+    run: &RunInstruction,
+    ins_text: &str,
+    line: usize,
+) -> Result<()> {
+    if let Some(flag) = run.options.first() {
+        return Err(step_error(
+            "RUN",
+            line,
+            format!("--{} is not supported", flag.name.value),
+        ));
+    }
+    super::copy::flush_dirs(build, state)?;
+    let Some(image) = state.image.clone() else {
+        return Err(step_error(
+            "RUN",
+            line,
+            "the stage has no files yet (FROM scratch): nothing to run",
+        ));
+    };
+    let argv = match &run.arguments {
+        Command::Exec(a) => a.value.iter().map(|v| v.value.to_string()).collect(),
+        Command::Shell(text) => {
+            let mut argv = state.shell.clone();
+            argv.push(script(text.value, run));
+            argv
+        }
+        _ => return Err(step_error("RUN", line, "unsupported command form")),
+    };
+    let containers = build.containers;
+    let mut options = build.options.run.clone();
+    options.image = image.record.id.to_string();
+    options.command = argv.clone();
+    options.entrypoint = Some(Vec::new());
+    options.env = state.vars().into_iter().collect();
+    options.work_dir = setting(state, "WorkingDir");
+    options.user = setting(state, "User");
+    let id = containers
+        .create_container(options)
+        .map_err(|e| step_error("RUN", line, e))?;
+    let outcome = run_container(build, &id);
+    let failed = !matches!(outcome, Ok(0));
+    let outcome = match outcome {
+        Ok(0) => containers
+            .commit(&id, CommitOptions::default())
+            .map_err(|e| step_error("RUN", line, e)),
+        Ok(code) => Err(step_error(
+            "RUN",
+            line,
+            format!("{argv:?} exited with code {code}"),
+        )),
+        Err(e) => Err(step_error("RUN", line, e)),
+    };
+    let remove = if failed {
+        build.options.force_rm
+    } else {
+        build.options.rm || build.options.force_rm
+    };
+    if remove && let Err(e) = containers.remove_container(&id, true) {
+        log::warn!("build: removing intermediate container {id}: {e}");
+    }
+    let new = outcome?;
+    build.intermediates.push(new.clone());
+    state.image = Some(containers.images().resolve(&new)?);
+    let command = ins_text
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, c)| c);
+    state.record(&format!("/bin/sh -c {command}"), false);
+    Ok(())
+}
+
+/// Starts the container, sends its output to the log as it comes, and returns its exit code.
+fn run_container(build: &mut Build, id: &str) -> Result<i32> {
+    let containers = build.containers;
+    containers.start_container(id)?;
+    let log = &mut build.log;
+    containers.get_container_logs_follow(id, &Detached, &mut |lines| {
+        for l in lines {
+            // `<time> <stream> <F|P> <text>`
+            let text = l.splitn(4, ' ').nth(3).unwrap_or_default();
+            log(text.to_string());
+        }
+        true
+    })?;
+    Ok(containers.wait_container(id, &Detached)?.unwrap_or(-1))
+}
+
+/// The shell-form script. With a here-document (`RUN <<EOF`, which parse-dockerfile reads at
+/// the start of the text only, leaving in `text` what follows the delimiter on its line):
+/// the document is the script, or, when a command follows the delimiter, that command's
+/// standard input.
+fn script(text: &str, run: &RunInstruction) -> String {
+    let Some(doc) = run.here_docs.first() else {
+        return text.to_string();
+    };
+    if text.trim().is_empty() {
+        return doc.value.to_string();
+    }
+    let mut body = doc.value.to_string();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    format!("{text} <<'PODLINK_HEREDOC'\n{body}PODLINK_HEREDOC\n")
+}
+
+fn setting(state: &StageState, key: &str) -> String {
+    state
+        .settings
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use parse_dockerfile::{Command, Instruction};
+
+    #[test]
+    fn a_here_document_is_the_script() {
+        // (parse-dockerfile 0.1.9 reads a here-document only at the start of RUN's text.)
+        let text = "FROM x\nRUN <<EOF\necho a > /f\necho b\nEOF\n";
+        let parsed = parse_dockerfile::parse(text).unwrap();
+        let scripts: Vec<String> = parsed.instructions[1..]
+            .iter()
+            .map(|i| match i {
+                Instruction::Run(run) => match &run.arguments {
+                    Command::Shell(s) => super::script(s.value, run),
+                    _ => panic!(),
+                },
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(scripts[0], "echo a > /f\necho b\n");
+    }
+}

@@ -1,0 +1,270 @@
+//! One stage: FROM, then each instruction in order, then the stage's image composed.
+
+use std::sync::Arc;
+
+use parse_dockerfile::{Dockerfile, Instruction, Stage as ParsedStage};
+use serde_json::json;
+
+use super::state::{StageState, line_of};
+use super::vars::{self, Vars};
+use super::{Build, step_error};
+use crate::engine::error::{Error, Result};
+use crate::engine::image::compose::Composition;
+use crate::engine::image::index::Image;
+use crate::engine::image::pull::PullOptions;
+
+/// Where an instruction's keyword starts.
+pub(super) fn start_of(i: &Instruction) -> usize {
+    match i {
+        Instruction::Add(x) => x.add.span.start,
+        Instruction::Arg(x) => x.arg.span.start,
+        Instruction::Cmd(x) => x.cmd.span.start,
+        Instruction::Copy(x) => x.copy.span.start,
+        Instruction::Entrypoint(x) => x.entrypoint.span.start,
+        Instruction::Env(x) => x.env.span.start,
+        Instruction::Expose(x) => x.expose.span.start,
+        Instruction::From(x) => x.from.span.start,
+        Instruction::Healthcheck(x) => x.healthcheck.span.start,
+        Instruction::Label(x) => x.label.span.start,
+        Instruction::Maintainer(x) => x.maintainer.span.start,
+        Instruction::Onbuild(x) => x.onbuild.span.start,
+        Instruction::Run(x) => x.run.span.start,
+        Instruction::Shell(x) => x.shell.span.start,
+        Instruction::Stopsignal(x) => x.stopsignal.span.start,
+        Instruction::User(x) => x.user.span.start,
+        Instruction::Volume(x) => x.volume.span.start,
+        Instruction::Workdir(x) => x.workdir.span.start,
+        _ => 0,
+    }
+}
+
+/// An instruction's text: from its keyword to the next instruction (comments and blank
+/// lines after it dropped), continuation lines joined.
+pub(super) fn text_of(text: &str, start: usize, next: Option<usize>) -> String {
+    let end = next.unwrap_or(text.len());
+    let lines: Vec<&str> = text[start..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    lines.join("\n").replace("\\\n", " ")
+}
+
+/// The global ARGs (before the first FROM), with their values: a build arg's, else the
+/// default.
+pub(super) fn global_args(build: &mut Build, dockerfile: &Dockerfile) -> Result<Vars> {
+    let mut out = Vars::new();
+    for arg in dockerfile.global_args() {
+        let line = line_of(&build.text, arg.arg.span.start);
+        let pairs = vars::pairs(&arg.arguments.value, &out, false)
+            .map_err(|e| step_error("ARG", line, e))?;
+        for (name, default) in pairs {
+            build.consumed.insert(name.clone());
+            let value = build.options.build_args.get(&name).cloned().or(default);
+            if let Some(v) = value {
+                out.insert(name, v);
+            } else {
+                out.insert(name, String::new());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs stage `index` of `count`; returns its image's ID.
+pub(super) fn run_stage(
+    build: &mut Build,
+    global: &Vars,
+    index: usize,
+    count: usize,
+    stage: &ParsedStage,
+) -> Result<String> {
+    let text = build.text.clone();
+    let from_line = line_of(&text, stage.from.from.span.start);
+    let base_name = vars::word(&stage.from.image.value, global)
+        .map_err(|e| step_error("FROM", from_line, e))?;
+    build.say(format!(
+        "STEP {}/{count}: FROM {base_name}{}",
+        index + 1,
+        stage
+            .from
+            .as_
+            .as_ref()
+            .map(|(_, n)| format!(" AS {}", n.value))
+            .unwrap_or_default()
+    ));
+    let image = resolve_base(build, &base_name).map_err(|e| step_error("FROM", from_line, e))?;
+    let mut state = StageState {
+        settings: image
+            .as_ref()
+            .and_then(|i| i.config["config"].as_object().cloned())
+            .unwrap_or_default(),
+        history: image
+            .as_ref()
+            .and_then(|i| i.config["history"].as_array().cloned())
+            .unwrap_or_default(),
+        author: String::new(),
+        base_layers: image.as_ref().map_or(0, |i| i.record.layers.len()),
+        base_history: 0,
+        image,
+        args: Vars::new(),
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        pending_dirs: Vec::new(),
+    };
+    state.base_history = state.history.len();
+    let triggers: Vec<String> = state
+        .settings
+        .remove("OnBuild")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    for trigger in triggers {
+        let source = format!("FROM scratch\n{trigger}\n");
+        let parsed = parse_dockerfile::parse(&source)
+            .map_err(|e| step_error("ONBUILD trigger", from_line, e))?;
+        for ins in parsed.instructions.iter().skip(1) {
+            build.say(format!("ONBUILD {trigger}"));
+            step(
+                build,
+                &mut state,
+                global,
+                ins,
+                &source,
+                trigger.clone(),
+                from_line,
+            )?;
+        }
+    }
+    let starts: Vec<usize> = stage.instructions.iter().map(start_of).collect();
+    for (n, ins) in stage.instructions.iter().enumerate() {
+        let next = build.starts.iter().copied().find(|&x| x > starts[n]);
+        let line = line_of(&text, starts[n]);
+        let ins_text = text_of(&text, starts[n], next);
+        build.say(format!("STEP: {ins_text}"));
+        step(build, &mut state, global, ins, &text, ins_text, line)?;
+    }
+    super::copy::flush_dirs(build, &mut state)?;
+    let mut settings = state.settings.clone();
+    let last = index + 1 == count;
+    if last {
+        for label in &build.options.labels {
+            let (k, v) = label.split_once('=').unwrap_or((label, ""));
+            let labels = settings.entry("Labels").or_insert_with(|| json!({}));
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            labels[k] = json!(v);
+        }
+    }
+    let composition = Composition {
+        settings,
+        history: state.history.clone(),
+        author: state.author.clone(),
+        docker_format: build.options.docker_format,
+        names: if last {
+            build.options.tags.clone()
+        } else {
+            Vec::new()
+        },
+        annotations: if last {
+            build.options.annotations.clone()
+        } else {
+            Vec::new()
+        },
+    };
+    let images = build.containers.images();
+    let id = match &state.image {
+        Some(image)
+            // One new layer per stage, as the seed's Podman committed (`squash` asks no more).
+            if image.record.layers.len() > state.base_layers + 1 =>
+        {
+            let mut composition = composition;
+            squash_history(&mut composition.history[state.base_history..]);
+            images.compose_squashed(image, state.base_layers, &composition)?
+        }
+        image => images.compose(image.as_deref(), None, &composition)?,
+    };
+    if !last {
+        build.intermediates.push(id.clone());
+    }
+    Ok(id)
+}
+
+/// The base image of a stage: an earlier stage, `scratch`, or an image (pulled when
+/// missing, or always with `pull_always`).
+fn resolve_base(build: &mut Build, name: &str) -> Result<Option<Arc<Image>>> {
+    let images = build.containers.images();
+    if name.eq_ignore_ascii_case("scratch") {
+        return Ok(None);
+    }
+    if let Some(id) = build.stages.get(&name.to_ascii_lowercase()) {
+        return images.resolve(id).map(Some);
+    }
+    if !build.options.pull_always
+        && let Ok(image) = images.resolve(name)
+    {
+        return Ok(Some(image));
+    }
+    build.say(format!("Pulling {name}"));
+    let options = PullOptions {
+        name: name.to_string(),
+        ..PullOptions::default()
+    };
+    let id = images.pull(&options, &mut |_| {})?;
+    images.resolve(&id).map(Some)
+}
+
+/// Runs one instruction of the stage.
+fn step(
+    build: &mut Build,
+    state: &mut StageState,
+    global: &Vars,
+    ins: &Instruction,
+    source: &str,
+    ins_text: String,
+    line: usize,
+) -> Result<()> {
+    let _ = source;
+    match ins {
+        Instruction::Run(run) => super::run::run(build, state, run, &ins_text, line),
+        Instruction::Copy(copy) => super::copy::copy(build, state, copy, &ins_text, line),
+        Instruction::Add(add) => super::copy::add(build, state, add, &ins_text, line),
+        Instruction::Arg(arg) => {
+            let pairs = vars::pairs(&arg.arguments.value, &state.vars(), false)
+                .map_err(|e| step_error("ARG", line, e))?;
+            for (name, default) in pairs {
+                build.consumed.insert(name.clone());
+                let value = build
+                    .options
+                    .build_args
+                    .get(&name)
+                    .cloned()
+                    .or(default)
+                    .or_else(|| global.get(&name).cloned())
+                    .unwrap_or_default();
+                state.args.insert(name, value);
+            }
+            state.record(&format!("/bin/sh -c #(nop) {ins_text}"), true);
+            Ok(())
+        }
+        Instruction::From(_) => Err(Error::internal("build", "FROM inside a stage")),
+        other => super::config::apply(build, state, other, &ins_text, line),
+    }
+}
+
+/// The new history entries of a squashed stage: one layer, the last entry's.
+fn squash_history(entries: &mut [serde_json::Value]) {
+    let Some(last) = entries
+        .iter()
+        .rposition(|e| e["empty_layer"] != json!(true))
+    else {
+        return;
+    };
+    for (i, e) in entries.iter_mut().enumerate() {
+        if i != last {
+            e["empty_layer"] = json!(true);
+        }
+    }
+}
