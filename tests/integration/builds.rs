@@ -189,6 +189,42 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
     eprintln!("cached rebuild: {:?}", start.elapsed());
     assert_eq!(again["id"], reply["id"]);
     assert!(again["logs"].to_string().contains("Using cache"), "{again}");
+    // A source edited to the same size with its modification time put back (as `cp -p`
+    // or `touch -d` do) is still seen: no cache, and the new content in the result.
+    let data = dir.join("data.txt");
+    let before = std::fs::metadata(&data).unwrap();
+    let old = std::fs::read(&data).unwrap();
+    let edited: Vec<u8> = old
+        .iter()
+        .map(|b| if *b == b'\n' { *b } else { b'X' })
+        .collect();
+    assert_ne!(old, edited);
+    std::fs::write(&data, &edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    let edited_build = build(
+        &mut raw,
+        &dir,
+        json!({
+            "tags": ["localhost/built:3"],
+            "build_args": {"GREETING": "hi", "NOPE": "x"},
+            "label": ["from.buildinfo=yes"],
+        }),
+    );
+    assert!(
+        !edited_build["logs"].to_string().contains("Using cache"),
+        "{edited_build}"
+    );
+    assert_ne!(edited_build["id"], reply["id"]);
+    ok(
+        &mut raw,
+        "RemoveImage",
+        json!({"name": "localhost/built:3", "force": false}),
+    );
     let _ = std::fs::remove_dir_all(&dir);
     assert_nothing_left(&daemon);
 }

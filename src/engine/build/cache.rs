@@ -1,12 +1,16 @@
 //! The cache of whole builds: a digest of everything a build reads (the Dockerfile text,
 //! build args, labels, annotations, format, the base images' IDs, and the context's file
-//! list with sizes, modes and modification times, `.dockerignore` applied) → the image it
+//! list with sizes, modes, inodes, modification and change times, `.dockerignore` applied) →
+//! the image it
 //! made, kept in `ROOT/build-cache.json`. A rebuild whose digest is known, and whose image
 //! is still stored, is that image, tagged again.
 //!
-//! Finer than the brief's per-instruction key in one way (any change rebuilds the whole
-//! Dockerfile) and coarser in another (context files are known by size and time, not
-//! content, so an edit that keeps both is missed).
+//! Coarser than the brief's per-instruction key (any change rebuilds the whole Dockerfile),
+//! and context files are known by their metadata, not content: read every build, a large
+//! context would cost its size in hashing. The change time is what makes that sound: every
+//! write, chmod, chown or rename sets it, and no tool can set it back (`touch -d` and `cp -p`
+//! restore only the modification time), so an edit is never missed; a file copied away and
+//! back is a miss, and is rebuilt.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -72,11 +76,16 @@ fn list(root: &Path, dir: &Path, ignore: &[String], out: &mut Vec<String>) {
             continue;
         };
         out.push(format!(
-            "{rel} {} {} {} {}",
+            "{rel} {} {} {}:{} {}.{} {}.{} {}",
             meta.len(),
             meta.mode(),
+            meta.dev(),
+            meta.ino(),
             meta.mtime(),
-            meta.mtime_nsec()
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.uid(),
         ));
         if meta.is_dir() {
             list(root, &path, ignore, out);
