@@ -9,7 +9,7 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{median, ms};
+use common::{median, ms, run};
 use podlink::varlink::client::{BuildInfo, VarlinkClientInterface};
 
 #[path = "common/mod.rs"]
@@ -26,19 +26,7 @@ fn main() {
         .prefix("plbb")
         .tempdir()
         .expect("temp dir");
-    let rootfs = dir.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
-    for applet in ["sh", "echo", "cat"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
-    }
-    let tarball = dir.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
+    let tarball = common::busybox_tarball(dir.path(), &["sh", "echo", "cat"]);
     let context = dir.path().join("context");
     std::fs::create_dir_all(&context).expect("mkdir");
     let big: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -124,13 +112,4 @@ fn main() {
         ours.as_secs_f64() / podman_median.as_secs_f64()
     );
     println!("cached rebuild: {:.1} ms (target <= 50 ms)", ms(cached));
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

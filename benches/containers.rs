@@ -7,10 +7,10 @@
 //!    filesystem.
 //! 2. `ListContainers` latency with 500 containers.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
-use common::{median, ms};
+use common::{median, ms, run};
 use podlink::engine::runtime::RuntimeCommand;
 use podlink::varlink::client::{Create, VarlinkClientInterface};
 
@@ -29,19 +29,7 @@ fn main() {
         .prefix("plb")
         .tempdir()
         .expect("temp dir");
-    let rootfs = dir.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
-    for applet in ["true", "sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
-    }
-    let tarball = dir.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
+    let tarball = common::busybox_tarball(dir.path(), &["true", "sh", "sleep"]);
 
     let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
@@ -204,15 +192,6 @@ fn main() {
         let _ = std::fs::remove_dir(parent.join("floor"));
         let _ = std::fs::remove_dir(&parent);
     }
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.stdin(Stdio::null()).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The path of `name` in PATH.

@@ -12,7 +12,7 @@
 //! The daemon gets a bridge, subnet and nftables table of its own, removed at the end.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{median, ms};
@@ -36,19 +36,7 @@ fn main() {
         .prefix("plb")
         .tempdir()
         .expect("temp dir");
-    let rootfs = dir.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
-    for applet in ["true", "sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
-    }
-    let tarball = dir.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
+    let tarball = common::busybox_tarball(dir.path(), &["true", "sh", "sleep"]);
 
     let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
@@ -170,13 +158,4 @@ fn main() {
     {
         let _ = std::fs::remove_dir(hierarchy.path().join(cgroup_parent.trim_start_matches('/')));
     }
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.stdin(Stdio::null()).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

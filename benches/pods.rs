@@ -6,7 +6,6 @@
 //! pod costs over the two containers it amounts to. Rounds alternate, so both see the same
 //! machine; medians and their ratio are printed.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{median, ms};
@@ -26,23 +25,7 @@ fn main() {
         .prefix("plp")
         .tempdir()
         .expect("temp dir");
-    let rootfs = dir.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
-    for applet in ["sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
-    }
-    let tarball = dir.path().join("rootfs.tar");
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .stdin(Stdio::null())
-        .status()
-        .expect("tar");
-    assert!(tar.success());
+    let tarball = common::busybox_tarball(dir.path(), &["sh", "sleep"]);
 
     let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());

@@ -83,3 +83,32 @@ pub fn median(v: &mut [Duration]) -> Duration {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// A root filesystem tarball of Debian's static busybox with `applets` linked to it, made in
+/// `dir`: the image every benchmark imports.
+pub fn busybox_tarball(dir: &Path, applets: &[&str]) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is needed");
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("link");
+    }
+    let tarball = dir.join("rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("."));
+    tarball
+}
+
+/// Runs `cmd` (stdin closed), which must succeed.
+pub fn run(cmd: &mut Command) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
