@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::state::absolute;
+use crate::engine::container::create::read_image_file;
 use crate::engine::error::{Error, Result};
 
 /// The context paths `src` names (a path or a glob), each resolved and checked to stay
@@ -149,7 +150,7 @@ pub(super) fn chown(value: &str, layers: &[PathBuf]) -> std::result::Result<(u64
         Some((u, g)) => (u, Some(g)),
         None => (value, None),
     };
-    let passwd = image_file(layers, "passwd");
+    let passwd = read_image_file(layers, "etc/passwd");
     let (uid, primary) = match user.parse::<u64>() {
         Ok(n) => (n, n),
         Err(_) => entry(&passwd, user)
@@ -160,7 +161,7 @@ pub(super) fn chown(value: &str, layers: &[PathBuf]) -> std::result::Result<(u64
         None => primary,
         Some(g) => match g.parse::<u64>() {
             Ok(n) => n,
-            Err(_) => entry(&image_file(layers, "group"), g)
+            Err(_) => entry(&read_image_file(layers, "etc/group"), g)
                 .and_then(|f| f.first()?.parse().ok())
                 .ok_or_else(|| format!("--chown={value}: no group {g:?} in the image"))?,
         },
@@ -174,28 +175,6 @@ fn entry(text: &str, name: &str) -> Option<Vec<String>> {
         let fields: Vec<&str> = line.split(':').collect();
         (fields.first() == Some(&name)).then(|| fields[2..].iter().map(|f| f.to_string()).collect())
     })
-}
-
-/// `/etc/<name>` of an image read from its layers, topmost first; empty when absent. Only a
-/// regular file under real directories is read (a layer's symlinks are never followed).
-fn image_file(layers: &[PathBuf], name: &str) -> String {
-    for layer in layers {
-        let etc = layer.join("etc");
-        let Ok(meta) = std::fs::symlink_metadata(&etc) else {
-            continue;
-        };
-        if !meta.is_dir() {
-            return String::new();
-        }
-        let file = etc.join(name);
-        match std::fs::symlink_metadata(&file) {
-            Ok(m) if m.is_file() => return std::fs::read_to_string(&file).unwrap_or_default(),
-            // A whiteout, a symlink, a device: not read.
-            Ok(_) => return String::new(),
-            Err(_) => continue,
-        }
-    }
-    String::new()
 }
 
 #[cfg(test)]

@@ -82,15 +82,26 @@ fn passwd_lookup(passwd: &str, matches: impl Fn(&[&str]) -> bool) -> Option<(u32
         .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?, f[0].to_string())))
 }
 
-/// A file of the image: from the topmost layer that has it as a regular file.
-fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
-    for layer in layers_top_first {
-        let candidate = layer.join(path);
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.is_file() => return std::fs::read_to_string(&candidate).unwrap_or_default(),
-            // A whiteout (or anything else) hides lower layers' copies.
-            Ok(_) => return String::new(),
-            Err(_) => continue,
+/// A file of the image (`path` relative to its root, such as `etc/passwd`): from the topmost
+/// layer that has it as a regular file under real directories. Nothing a layer holds is
+/// followed: a symlinked `etc` (say to the host's `/etc`) hides the file, as would a
+/// whiteout, a regular file or a device in its place.
+pub fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
+    'layers: for layer in layers_top_first {
+        let mut at = layer.clone();
+        let mut parts = path.split('/').filter(|p| !p.is_empty()).peekable();
+        while let Some(part) = parts.next() {
+            at.push(part);
+            let last = parts.peek().is_none();
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if last && m.is_file() => {
+                    return std::fs::read_to_string(&at).unwrap_or_default();
+                }
+                Ok(m) if !last && m.is_dir() => {}
+                // Anything else in the way hides lower layers' copies.
+                Ok(_) => return String::new(),
+                Err(_) => continue 'layers,
+            }
         }
     }
     String::new()
@@ -132,5 +143,28 @@ mod tests {
             2000
         );
         assert!(resolve_group("create.user", "missing", &layers).is_err());
+    }
+
+    #[test]
+    fn a_symlinked_etc_is_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("passwd"), "host:x:7:7::/:/bin/sh\n").unwrap();
+        let top = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), top.path().join("etc")).unwrap();
+        let lower = tempfile::tempdir().unwrap();
+        std::fs::create_dir(lower.path().join("etc")).unwrap();
+        std::fs::write(
+            lower.path().join("etc/passwd"),
+            "app:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
+        let layers = [top.path().to_path_buf(), lower.path().to_path_buf()];
+        // The top layer's symlink hides the lower layer's etc, and is never followed.
+        assert_eq!(read_image_file(&layers, "etc/passwd"), "");
+        // Without it, the lower layer's file is read; a missing parent passes to the next.
+        assert!(read_image_file(&layers[1..], "etc/passwd").starts_with("app:"));
+        let empty = tempfile::tempdir().unwrap();
+        let layers = [empty.path().to_path_buf(), lower.path().to_path_buf()];
+        assert!(read_image_file(&layers, "etc/passwd").starts_with("app:"));
     }
 }
