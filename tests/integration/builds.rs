@@ -598,22 +598,7 @@ fn podman_loads_a_built_image() {
         json!({ "name": "localhost/loadme", "destination": format!("docker-archive:{}", archive.display()), "compress": false, "tags": [] }),
     );
     let storage = tempfile::tempdir().unwrap();
-    let podman_cmd = || {
-        let mut c = std::process::Command::new(&podman);
-        c.arg("--root")
-            .arg(storage.path().join("root"))
-            .arg("--runroot")
-            .arg(storage.path().join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ]);
-        c
-    };
+    let podman_cmd = || crate::util::podman_on(&podman, storage.path());
     crate::util::run_ok(podman_cmd().args(["load", "-q", "-i"]).arg(&archive));
     let inspected = crate::util::run_ok(podman_cmd().args(["image", "inspect", &id]));
     let doc: Value = serde_json::from_str(&inspected).unwrap();

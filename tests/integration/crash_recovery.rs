@@ -9,16 +9,9 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::containers::{create, daemon_with_busybox, inspect, wait_for_log};
-use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, ok, privileged, sorted_names};
-
-/// Options of a daemon over the roots in `dir`, for restarts.
-fn over(dir: &Path) -> DaemonOptions {
-    DaemonOptions {
-        root: Some(dir.join("root")),
-        runroot: Some(dir.join("run")),
-        ..Default::default()
-    }
-}
+use crate::util::{
+    DaemonOptions, TestDaemon, assert_nothing_left, ok, over, privileged, sorted_names,
+};
 
 /// Starts a daemon over `dir` and checks it answers Ping within a second of its start.
 fn restart_answering(dir: &Path) -> TestDaemon {

@@ -298,22 +298,7 @@ fn round_trips_keep_the_image_id_and_exports_load_elsewhere() {
         ("oci", &rootfs_id),
     ] {
         let archive = format!("{}/{id}-{kind}.tar", out.path().display());
-        let podman_cmd = || {
-            let mut c = Command::new(&podman);
-            c.arg("--root")
-                .arg(storage.path().join("root"))
-                .arg("--runroot")
-                .arg(storage.path().join("run"))
-                .args([
-                    "--storage-driver",
-                    "vfs",
-                    "--cgroup-manager",
-                    "cgroupfs",
-                    "--events-backend",
-                    "none",
-                ]);
-            c
-        };
+        let podman_cmd = || crate::util::podman_on(&podman, storage.path());
         run_ok(podman_cmd().args(["load", "-q", "-i", &archive]));
         let ids = run_ok(podman_cmd().args(["images", "--no-trunc", "-q"]));
         assert!(ids.contains(id.as_str()), "podman images: {ids}, want {id}");

@@ -449,11 +449,7 @@ fn bridged_container_outlives_a_killed_daemon() {
     }
     let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
     crate::util::traversable(dir.path());
-    let over = || DaemonOptions {
-        root: Some(dir.path().join("root")),
-        runroot: Some(dir.path().join("run")),
-        ..Default::default()
-    };
+    let over = || crate::util::over(dir.path());
     let mut first = daemon_with_busybox(over());
     let mut raw = first.raw();
     let port = free_port();
@@ -582,11 +578,7 @@ fn an_exhausted_subnet_refuses_creates() {
     }
     let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
     crate::util::traversable(dir.path());
-    let over = || DaemonOptions {
-        root: Some(dir.path().join("root")),
-        runroot: Some(dir.path().join("run")),
-        ..Default::default()
-    };
+    let over = || crate::util::over(dir.path());
     let refused = |raw: &mut RawConnection, name: &str| {
         let reply = crate::util::fails(
             raw,

@@ -494,3 +494,31 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} for {pid}"))
 }
+
+/// Podman 4.3 (`podman`, the path `require_tool` found) on storage of its own under
+/// `storage`: the vfs driver (no overlay mounts left behind), cgroupfs, no events.
+pub fn podman_on(podman: &Path, storage: &Path) -> Command {
+    let mut c = Command::new(podman);
+    c.arg("--root")
+        .arg(storage.join("root"))
+        .arg("--runroot")
+        .arg(storage.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
+    c
+}
+
+/// Options of a daemon over the roots in `dir` (`root/` and `run/`), for restarts.
+pub fn over(dir: &Path) -> DaemonOptions {
+    DaemonOptions {
+        root: Some(dir.join("root")),
+        runroot: Some(dir.join("run")),
+        ..Default::default()
+    }
+}
