@@ -11,22 +11,33 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// How long a dropped daemon's leftovers may take to go on their own.
+/// How long a daemon's leftovers may stay unchanged before they count: what goes on its own
+/// (a queued teardown, a monitor finishing) changes them meanwhile.
 const SETTLE: Duration = Duration::from_secs(3);
+/// The longest wait, however steadily they go (200 queued teardowns take several seconds on
+/// a loaded two-core machine).
+const SETTLE_MAX: Duration = Duration::from_secs(30);
 
-/// The leftovers of a daemon's roots once they stop changing, or after `SETTLE`. While the
-/// daemon runs (`running`), its namespace directory's own mount is its, not a leftover.
+/// The leftovers of a daemon's roots once they are gone, or have not changed for `SETTLE`
+/// (at most `SETTLE_MAX` in all). While the daemon runs (`running`), its namespace
+/// directory's own mount is its, not a leftover.
 pub fn settled_leftovers(root: &Path, runroot: &Path, running: bool) -> Vec<String> {
-    let start = Instant::now();
-    loop {
+    let own = format!("mount {}", runroot.join("netns").display());
+    let current = || {
         let mut left = leftovers(root, runroot);
-        if running {
-            let own = format!("mount {}", runroot.join("netns").display());
-            left.retain(|l| *l != own);
+        left.retain(|l| !running || *l != own);
+        left
+    };
+    let (start, mut changed, mut last) = (Instant::now(), Instant::now(), Vec::new());
+    loop {
+        let left = current();
+        if left != last {
+            changed = Instant::now();
         }
-        if left.is_empty() || start.elapsed() > SETTLE {
+        if left.is_empty() || changed.elapsed() > SETTLE || start.elapsed() > SETTLE_MAX {
             return left;
         }
+        last = left;
         std::thread::sleep(Duration::from_millis(20));
     }
 }
