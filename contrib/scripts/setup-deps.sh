@@ -3,14 +3,15 @@
 #   setup-deps.sh service   what the service needs: a Rust toolchain, runc and crun, catatonit
 #                           (Create's `init`, pods' infra), containers-common (the default
 #                           seccomp profile), criu (ContainerCheckpoint and ContainerRestore),
-#                           nftables (`nft`: the bridge network's NAT and published ports)
+#                           nftables (`nft`: the bridge network's NAT and published ports),
+#                           libseccomp-dev (links the seccomp compiler: programs crun loads ready)
 #   setup-deps.sh test      the above plus every tool the test suite drives
 set -euo pipefail
 
 role=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
-service_packages=(ca-certificates curl gcc libc6-dev git runc crun catatonit golang-github-containers-common criu nftables)
+service_packages=(ca-certificates curl gcc libc6-dev git libseccomp-dev runc crun catatonit golang-github-containers-common criu nftables)
 test_packages=(busybox-static skopeo podman systemd python3 python3-pip python3-venv tar gzip xz-utils zstd docker-registry apache2-utils openssl)
 
 packages=("${service_packages[@]}")

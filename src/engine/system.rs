@@ -70,6 +70,19 @@ pub struct HostInfo {
     pub os: String,
     /// Time since boot.
     pub uptime: Duration,
+    /// The OCI runtime containers run with, if one works here.
+    pub oci_runtime: Option<RuntimeInfo>,
+}
+
+/// The OCI runtime in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    /// `crun` or `runc`.
+    pub name: String,
+    /// Its binary.
+    pub path: String,
+    /// The first line of its `--version`.
+    pub version: String,
 }
 
 /// Facts about the image and container store.
@@ -102,8 +115,16 @@ impl Engine {
     /// What `GetInfo` reports, read fresh.
     pub fn get_info(&self) -> Result<SystemInfo> {
         let (registries, insecure_registries) = read_registries(&self.registries_conf)?;
+        let oci_runtime = self.containers.runtime_or_err().ok().map(|r| RuntimeInfo {
+            name: r.name.clone(),
+            path: r.path.display().to_string(),
+            version: r.version.clone(),
+        });
         Ok(SystemInfo {
-            host: host_info(),
+            host: HostInfo {
+                oci_runtime,
+                ..host_info()
+            },
             store: StoreInfo {
                 // Containers are counted from their store once it exists.
                 containers: 0,
@@ -177,6 +198,7 @@ fn host_info() -> HostInfo {
             .unwrap_or_default(),
         os: std::env::consts::OS.to_string(),
         uptime,
+        oci_runtime: None,
     }
 }
 

@@ -73,6 +73,15 @@ fn ping_get_version_and_get_info_through_the_rust_client() {
         .unwrap();
     assert_eq!(info.host.mem_total, total_kb * 1024);
     assert!(info.host.mem_free > 0 && info.host.mem_free <= info.host.mem_total);
+    // The runtime in use: crun by default where it works, or what PODLINK_RUNTIME names.
+    if let Some(rt) = &info.host.oci_runtime {
+        let wanted = std::env::var("PODLINK_RUNTIME").unwrap_or_else(|_| "crun".into());
+        assert!(wanted.ends_with(&rt.name), "{rt:?} for {wanted:?}");
+        assert!(
+            rt.path.ends_with(&rt.name) && !rt.version.is_empty(),
+            "{rt:?}"
+        );
+    }
     assert!(info.host.cpus >= 1);
     assert_eq!(info.host.os, "linux");
     assert_eq!(info.host.arch, "amd64");

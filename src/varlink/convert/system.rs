@@ -45,6 +45,11 @@ pub fn info(info: SystemInfo, version: VersionInfo) -> wire::PodmanInfo {
             kernel: host.kernel,
             os: host.os,
             uptime: uptime(host.uptime),
+            oci_runtime: host.oci_runtime.map(|r| wire::InfoOCIRuntime {
+                name: r.name,
+                path: r.path,
+                version: r.version,
+            }),
         },
         registries,
         insecure_registries,

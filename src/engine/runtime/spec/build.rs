@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::input::{IdMap, NamespaceMode, SpecInput};
 use crate::engine::error::{Error, Result};
+use crate::engine::runtime::seccomp_bpf;
 
 /// Paths of /proc and /sys hidden from a container that is not privileged.
 const MASKED_PATHS: [&str; 11] = [
@@ -162,6 +163,9 @@ pub fn build(input: &SpecInput) -> Result<Spec> {
         "linux": linux,
         "annotations": {"io.podman.annotations.autoremove": if c.rm { "TRUE" } else { "FALSE" }},
     });
+    if let Some(program) = &input.seccomp_bpf {
+        spec["annotations"][seccomp_bpf::BPF_ANNOTATION] = json!(seccomp_bpf::annotation(program));
+    }
     if ns.uts == NamespaceMode::Private {
         spec["hostname"] = json!(c.hostname);
     }
@@ -208,6 +212,7 @@ mod tests {
                 .collect(),
             devices: Vec::new(),
             seccomp: None,
+            seccomp_bpf: None,
             cgroups_path: "/podlink/abc".into(),
         }
     }

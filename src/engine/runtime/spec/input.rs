@@ -291,6 +291,8 @@ pub struct SpecInput<'a> {
     pub devices: Vec<Device>,
     /// The converted seccomp profile, if any.
     pub seccomp: Option<Value>,
+    /// That profile compiled (see `seccomp_bpf`), for a runtime that takes it ready (crun).
+    pub seccomp_bpf: Option<Vec<u8>>,
     /// The absolute cgroup path.
     pub cgroups_path: String,
 }
