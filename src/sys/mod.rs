@@ -293,6 +293,56 @@ pub fn nosymfollow_view(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     Ok(view)
 }
 
+/// The seccomp program of process `pid` (the most recent filter it installed, index 0), as
+/// the kernel holds it: for checking that a container got the program it was meant to get.
+/// Needs `CAP_SYS_ADMIN`; the process is stopped for the moment of the read, then let go.
+pub fn seccomp_filter(pid: i32) -> std::io::Result<Vec<u8>> {
+    // libc rather than nix: nix wraps neither PTRACE_SEIZE/PTRACE_INTERRUPT without its
+    // `ptrace` feature nor PTRACE_SECCOMP_GET_FILTER at all.
+    const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    let last = std::io::Error::last_os_error;
+    // SAFETY: PTRACE_SEIZE takes no pointers (addr and data are 0).
+    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) } < 0 {
+        return Err(last());
+    }
+    let read = || -> std::io::Result<Vec<u8>> {
+        // SAFETY: PTRACE_INTERRUPT takes no pointers.
+        if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0) } < 0 {
+            return Err(last());
+        }
+        let mut status = 0;
+        // SAFETY: `status` is a valid int to write to; __WALL waits for a tracee that is not
+        // our child.
+        if unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } < 0 {
+            return Err(last());
+        }
+        // SAFETY: with a null data pointer the call only returns the instruction count.
+        let count = unsafe {
+            libc::ptrace(
+                PTRACE_SECCOMP_GET_FILTER,
+                pid,
+                0,
+                std::ptr::null_mut::<u8>(),
+            )
+        };
+        if count < 0 {
+            return Err(last());
+        }
+        let mut program = vec![0u8; count as usize * 8];
+        // SAFETY: the buffer holds `count` instructions of 8 bytes, as the kernel writes.
+        let got = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, program.as_mut_ptr()) };
+        if got < 0 {
+            return Err(last());
+        }
+        program.truncate(got as usize * 8);
+        Ok(program)
+    };
+    let program = read();
+    // SAFETY: PTRACE_DETACH with signal 0 takes no pointers; it ends the tracing begun above.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    program
+}
+
 #[cfg(test)]
 mod nosymfollow_tests {
     use std::os::fd::AsRawFd;

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use podlink::varlink::client::VarlinkClientInterface;
 use serde_json::json;
 
 use crate::container_options::{
@@ -323,9 +324,21 @@ fn block_io_weights_where_the_scheduler_has_them() {
     );
     let weight_file = Path::new("/sys/fs/cgroup/blkio")
         .join(crate::util::cgroup_parent(&daemon.root).trim_start_matches('/'));
+    // crun 1.8 writes only CFQ's weight file on v1; runc BFQ's too.
+    let crun = daemon
+        .client()
+        .get_info()
+        .call()
+        .unwrap()
+        .info
+        .host
+        .oci_runtime
+        .unwrap()
+        .name
+        == "crun";
     let supported = unified
         || weight_file.join("blkio.weight").exists()
-        || weight_file.join("blkio.bfq.weight").exists();
+        || (!crun && weight_file.join("blkio.bfq.weight").exists());
     if supported {
         let id = weight["parameters"]["container"]
             .as_str()

@@ -450,13 +450,11 @@ fn containers_outlive_a_killed_service() {
     ok(&mut raw, "StartContainer", json!({"name": "frozen"}));
     // Frozen behind the service's back, as a service killed in the middle of a commit
     // (which freezes the container) would leave it.
-    let state = dir.path().join("run/runtime");
-    crate::util::run_ok(
-        std::process::Command::new("runc")
-            .arg("--root")
-            .arg(&state)
-            .args(["pause", &frozen]),
-    );
+    let pause = podlink::engine::runtime::RuntimeCommand::Pause(&frozen);
+    crate::util::run_ok(&mut crate::util::runtime_command(
+        &dir.path().join("run"),
+        &pause,
+    ));
     daemon.stop_with(nix::sys::signal::Signal::SIGKILL);
     // As if the service had been killed after the monitor's report but before it saved
     // the state: the record knows nothing of the monitor.

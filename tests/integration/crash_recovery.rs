@@ -125,10 +125,8 @@ fn leftovers_of_a_killed_removal_go_in_the_background() {
 
 /// The runtime's word on a container: "running", "paused"...
 fn runtime_status(daemon: &TestDaemon, id: &str) -> String {
-    let out = std::process::Command::new("runc")
-        .arg("--root")
-        .arg(daemon.runroot.join("runtime"))
-        .args(["state", id])
+    let state = podlink::engine::runtime::RuntimeCommand::State(id);
+    let out = crate::util::runtime_command(&daemon.runroot, &state)
         .output()
         .unwrap();
     let state: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);

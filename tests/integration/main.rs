@@ -156,3 +156,8 @@ mod network_room;
 
 /// Builds (issue 12): BuildImage from Dockerfiles on the real runtime. Needs root.
 mod builds;
+
+/// Seccomp (issue 13): the same verdicts under runc and crun, programs compiled once and
+/// cached for crun, a damaged cache entry rebuilt, crun loading what it would compile. Needs
+/// root.
+mod seccomp;

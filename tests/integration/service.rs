@@ -162,7 +162,7 @@ fn introspection_describes_every_method_type_and_error() {
             .count()
     };
     assert_eq!(count("method "), 72);
-    assert_eq!(count("type "), 30);
+    assert_eq!(count("type "), 31);
     assert_eq!(count("error "), 8);
     assert_eq!(description, include_str!("../../io.podman.varlink"));
 }

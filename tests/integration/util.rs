@@ -522,3 +522,14 @@ pub fn over(dir: &Path) -> DaemonOptions {
         ..Default::default()
     }
 }
+
+/// A command of the OCI runtime test daemons use (the service's own choice, or
+/// PODLINK_RUNTIME's), on the runtime state of the daemon with run root `runroot`: for
+/// driving a container behind the service's back as the service itself would.
+pub fn runtime_command(runroot: &Path, what: &podlink::engine::runtime::RuntimeCommand) -> Command {
+    let wanted = std::env::var_os("PODLINK_RUNTIME").map(PathBuf::from);
+    let runtime = podlink::engine::runtime::select(wanted.as_deref())
+        .unwrap()
+        .expect("an OCI runtime");
+    runtime.command(&runroot.join("runtime"), what)
+}

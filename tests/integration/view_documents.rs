@@ -40,6 +40,10 @@ impl Placeholders {
         {
             return json!("<TIME>");
         }
+        // The suite runs on either runtime (the service's choice, or PODLINK_RUNTIME).
+        if key == "OCIRuntime" && matches!(s, "runc" | "crun") {
+            return json!("<RUNTIME>");
+        }
         // The test daemon's network is its own (tests/integration/leftovers.rs, TestNetwork).
         if matches!(key, "IPAddress" | "Gateway" | "MacAddress" | "Bridge") && !s.is_empty() {
             return json!(format!("<{}>", key.to_uppercase()));

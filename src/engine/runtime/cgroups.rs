@@ -179,6 +179,18 @@ pub fn supports_blkio_weight(parent: &str) -> bool {
     dir.join("blkio.weight").exists() || dir.join("blkio.bfq.weight").exists()
 }
 
+/// Whether CFQ's v1 weight file (`blkio.weight`) exists for cgroups under `parent` (made if
+/// needed, as in [`supports_blkio_weight`]); always true on v2. crun 1.8 writes no other v1
+/// weight file.
+pub fn supports_cfq_weight(parent: &str) -> bool {
+    if is_unified() {
+        return true;
+    }
+    let dir = dir("blkio", parent);
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join("blkio.weight").exists()
+}
+
 /// Removes what is left of cgroup `path` (a leaf: containers make no cgroups of their own
 /// below it) in every hierarchy; the kernel removes only empty ones. Returns the
 /// directories that could not be removed.

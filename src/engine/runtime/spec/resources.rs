@@ -101,9 +101,10 @@ pub(super) fn resources(input: &SpecInput) -> Value {
             resources[key] = value;
         }
     }
-    // -1 is no limit (the runtime writes `max`); 0, in records made before the default
-    // limit, leaves the kernel's.
-    if r.pids_limit != 0 {
+    // -1 is no limit, and so is 0 in records made before the default limit: both leave the
+    // new cgroup's own `max`. Not written as -1: runc turns it into `max`, but crun 1.8
+    // writes "-1" to cgroup v1's pids.max, which the kernel refuses.
+    if r.pids_limit > 0 {
         resources["pids"] = json!({"limit": r.pids_limit});
     }
     resources
