@@ -141,6 +141,36 @@ fn crun_loads_the_program_it_would_compile() {
     );
 
     // The same config without the annotation, run by crun itself in a bundle of its own.
+    assert_eq!(
+        crun_compiles(&config),
+        program,
+        "crun compiles another program"
+    );
+    // And with x32 back (where the kernel has none, podlink leaves it out), through
+    // podlink's compiler against crun's own.
+    let mut x32 = config.clone();
+    let arches = x32["linux"]["seccomp"]["architectures"]
+        .as_array_mut()
+        .unwrap();
+    if !arches.contains(&json!("SCMP_ARCH_X32")) && arches.contains(&json!("SCMP_ARCH_X86_64")) {
+        arches.push(json!("SCMP_ARCH_X32"));
+    }
+    let ours = seccomp_bpf::compile(&x32["linux"]["seccomp"]).unwrap();
+    assert_eq!(crun_compiles(&x32), ours, "another program with x32");
+
+    ok(
+        &mut raw,
+        "KillContainer",
+        json!({"name": "sleeper", "signal": 9}),
+    );
+    ok(&mut raw, "WaitContainer", json!({"name": "sleeper"}));
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
+
+/// The program crun 1.8 compiles itself from `config`'s `linux.seccomp` (the annotation
+/// removed), read back from a container it runs (detached, `sleep`) in a bundle of its own.
+fn crun_compiles(config: &Value) -> Vec<u8> {
     let bundle = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let mut bare = config.clone();
@@ -174,7 +204,7 @@ fn crun_loads_the_program_it_would_compile() {
     crun(&["run", "-d", "--bundle", &bundle_arg, &bare_id, &quiet]);
     let state_json: Value = serde_json::from_str(&crun(&["state", &bare_id])).unwrap();
     let bare_pid = state_json["pid"].as_i64().unwrap() as i32;
-    let compiled_by_crun = podlink::sys::seccomp_filter(bare_pid);
+    let compiled = podlink::sys::seccomp_filter(bare_pid);
     crun(&["kill", &bare_id, "9"]);
     crate::util::wait_for(
         "bare crun container exit",
@@ -182,18 +212,5 @@ fn crun_loads_the_program_it_would_compile() {
         || !PathBuf::from(format!("/proc/{bare_pid}")).exists(),
     );
     crun(&["delete", "-f", &bare_id]);
-    assert_eq!(
-        compiled_by_crun.unwrap(),
-        program,
-        "crun compiles another program"
-    );
-
-    ok(
-        &mut raw,
-        "KillContainer",
-        json!({"name": "sleeper", "signal": 9}),
-    );
-    ok(&mut raw, "WaitContainer", json!({"name": "sleeper"}));
-    ok(&mut raw, "DeleteStoppedContainers", json!({}));
-    assert_nothing_left(&daemon);
+    compiled.unwrap()
 }
