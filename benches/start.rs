@@ -35,9 +35,11 @@ fn main() {
         .expect("temp dir");
     let tarball = common::busybox_tarball(dir.path(), &["true", "sh"]);
     let cgroup_parent = format!("/podlink-bench-start-{}", std::process::id());
+    // PODLINK_BENCH_RUNTIME=runc runs podlink on runc instead, for comparison.
+    let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "crun".into());
     let daemon = common::Daemon::start(
         dir.path(),
-        &["--runtime", "crun", "--cgroup-parent", &cgroup_parent],
+        &["--runtime", &runtime, "--cgroup-parent", &cgroup_parent],
     );
     let mut client = daemon.client();
     client
@@ -76,10 +78,18 @@ fn main() {
         .join("userdata/config.json");
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&spec_path).expect("podlink's spec")).expect("json");
-    assert!(
-        spec["annotations"][BPF_ANNOTATION].is_string(),
-        "podlink gave crun no program"
-    );
+    if runtime == "crun" {
+        assert!(
+            spec["annotations"][BPF_ANNOTATION].is_string(),
+            "podlink gave crun no program"
+        );
+    } else {
+        // The bundles' program is the one podlink would give crun.
+        let program = podlink::engine::runtime::seccomp_bpf::compile(&spec["linux"]["seccomp"])
+            .expect("compile");
+        spec["annotations"][BPF_ANNOTATION] =
+            podlink::engine::runtime::seccomp_bpf::annotation(&program).into();
+    }
     spec["linux"]["cgroupsPath"] = serde_json::json!(format!("{cgroup_parent}/floor"));
     let with_program = bundle(dir.path(), "with-program", &spec);
     spec["annotations"]
@@ -92,6 +102,8 @@ fn main() {
     let runc = OciRuntime::at(&which("runc").expect("runc is not installed"));
     let crun = OciRuntime::at(&which("crun").expect("crun is not installed"));
     let mut times: [Vec<Duration>; 4] = Default::default();
+    // podlink's calls one by one: create, start, wait, remove.
+    let mut calls: [Vec<Duration>; 4] = Default::default();
     for round in 0..ROUNDS {
         let id = format!("floor{round}");
         times[0].push(bare(&runc, dir.path(), &profile_only, &id));
@@ -103,14 +115,29 @@ fn main() {
             .call()
             .expect("create")
             .container;
+        let created = Instant::now();
         client.start_container(id.clone()).call().expect("start");
+        let started = Instant::now();
         let code = client
             .wait_container(id.clone())
             .call()
             .expect("wait")
             .exitcode;
+        let waited = Instant::now();
         client.remove_container(id, false).call().expect("remove");
-        times[3].push(start.elapsed());
+        let end = Instant::now();
+        times[3].push(end - start);
+        for (i, (from, to)) in [
+            (start, created),
+            (created, started),
+            (started, waited),
+            (waited, end),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            calls[i].push(to - from);
+        }
         assert_eq!(code, 0);
     }
     client
@@ -124,7 +151,15 @@ fn main() {
     println!("  bare runc, profile            {:6.1} ms", ms(runc_t));
     println!("  bare crun, profile            {:6.1} ms", ms(crun_t));
     println!("  bare crun, ready program      {:6.1} ms", ms(crun_ready));
-    println!("  podlink (crun, cached)        {:6.1} ms", ms(ours));
+    println!("  podlink ({runtime:4})                {:6.1} ms", ms(ours));
+    let [c, s, w, r] = calls.map(|mut t| median(&mut t));
+    println!(
+        "  podlink's calls (medians): create {:.1}  start {:.1}  wait {:.1}  remove {:.1} ms",
+        ms(c),
+        ms(s),
+        ms(w),
+        ms(r)
+    );
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
         "  podlink / bare runc {:.2} (target <= 0.5)   podlink / bare crun with the program {:.2} (target <= 1.1)   podlink / bare crun compiling {:.2}",

@@ -157,6 +157,18 @@ fn crun_loads_the_program_it_would_compile() {
     }
     let ours = seccomp_bpf::compile(&x32["linux"]["seccomp"]).unwrap();
     assert_eq!(crun_compiles(&x32), ours, "another program with x32");
+    // And crun does load the annotation's program rather than compile its own: given
+    // another one, that one is what the container gets.
+    let other = seccomp_bpf::compile(&json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+    }))
+    .unwrap();
+    assert_ne!(other, program);
+    let mut given = config.clone();
+    given["annotations"][seccomp_bpf::BPF_ANNOTATION] = json!(seccomp_bpf::annotation(&other));
+    assert_eq!(crun_loads(&given), other, "crun ignored the annotation");
 
     ok(
         &mut raw,
@@ -169,15 +181,22 @@ fn crun_loads_the_program_it_would_compile() {
 }
 
 /// The program crun 1.8 compiles itself from `config`'s `linux.seccomp` (the annotation
-/// removed), read back from a container it runs (detached, `sleep`) in a bundle of its own.
+/// removed).
 fn crun_compiles(config: &Value) -> Vec<u8> {
-    let bundle = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
     let mut bare = config.clone();
     bare["annotations"]
         .as_object_mut()
         .unwrap()
         .remove(seccomp_bpf::BPF_ANNOTATION);
+    crun_loads(&bare)
+}
+
+/// The program crun 1.8 loads for `config`, read back from a container it runs (detached,
+/// `sleep`) in a bundle of its own.
+fn crun_loads(config: &Value) -> Vec<u8> {
+    let bundle = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut bare = config.clone();
     bare["process"]["args"] = json!(["sleep", "60"]);
     bare["process"]["terminal"] = json!(false);
     bare["linux"]["cgroupsPath"] = json!(format!("/podlink-seccomp-test-{}", std::process::id()));
