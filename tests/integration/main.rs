@@ -156,3 +156,7 @@ mod network_room;
 
 /// Builds (issue 12): BuildImage from Dockerfiles on the real runtime. Needs root.
 mod builds;
+
+/// Scale (issue 13): generated names and the name index, serving before reconciling, the
+/// store found whole after a restart. Needs root.
+mod scale;

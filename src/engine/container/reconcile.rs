@@ -1,9 +1,11 @@
 //! Start-up reconciliation: after a crash (the service may have been killed in the middle of
 //! anything), every container's record is brought up to date with its monitor and the
-//! runtime. It runs on a thread of its own once the socket is up (as does the removal of what
-//! crashes left of containers without a record, `Containers::remove_leftovers`), so the
-//! service answers at once however much there is to do; an operation on a container waits
-//! until that container is reconciled (`Container::lock`).
+//! runtime. It runs on a thread of its own once the socket is up, as does the reading of the
+//! records before it (`Containers::load`) and the removal of what crashes left of containers
+//! without a record (`Containers::remove_leftovers`), so the service answers at once however
+//! much there is to do: a call that looks up a container waits until the records are read
+//! (quick), and an operation on a container until that container is reconciled
+//! (`Container::lock`), not for the whole pass.
 
 use super::service::Containers;
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,22 @@ use crate::engine::runtime::{RuntimeCommand, cgroups};
 use crate::engine::storage::overlay;
 
 impl Containers {
+    /// At start-up, on the thread that then reconciles, while the service already answers:
+    /// reads the records, has the network claim what they hold, then opens the store to
+    /// lookups (which wait until then: a create must never be given an address a record
+    /// holds, nor a name one has). Whatever happens, the store opens.
+    pub(crate) fn load(&self) {
+        struct Open<'a>(&'a super::store::ContainerStore);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                self.0.open_gate();
+            }
+        }
+        let _open = Open(self.store());
+        let loaded = self.store().load();
+        self.claim_network(&loaded);
+    }
+
     /// Removes what [`super::store::ContainerStore::open`] found of containers without a
     /// record: mounts first (the root filesystem of a storage directory, /dev/shm of a run
     /// directory), then the directories. Slow with many files, so it runs after the service
@@ -59,7 +77,11 @@ impl Containers {
         // Read once here: looking per container would read the mount table once per mount
         // point of every container, at every start of the service.
         let mounted = overlay::mount_points();
+        let delay = test_delay();
         for handle in &handles.0 {
+            if let Some(delay) = delay {
+                std::thread::sleep(delay);
+            }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.reconcile_one(handle, &monitors, &mounted)
             }));
@@ -174,4 +196,19 @@ impl Containers {
         }
         let _ = std::fs::remove_file(&marker);
     }
+}
+
+/// Test hook (debug builds only): `PODLINK_TEST_RECONCILE_DELAY_MS` has reconciliation wait
+/// that long before each container, so the tests can call the service while it reconciles.
+/// A release build has no such hook (the variable means nothing there). Read here rather
+/// than passed down from the command line: it is a tests' knob, not a setting.
+#[cfg(debug_assertions)]
+fn test_delay() -> Option<std::time::Duration> {
+    let ms = std::env::var("PODLINK_TEST_RECONCILE_DELAY_MS").ok()?;
+    ms.parse().ok().map(std::time::Duration::from_millis)
+}
+
+#[cfg(not(debug_assertions))]
+fn test_delay() -> Option<std::time::Duration> {
+    None
 }

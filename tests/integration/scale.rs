@@ -1,0 +1,227 @@
+//! Costs that stay flat as the store grows (issue 13, item 5): generated names from a wide
+//! space and an index of names kept with the store; a restarted service that answers before
+//! it has reconciled its containers, where a call on one container waits for that container
+//! only; the store found again whole after a restart. Needs root. (The figures are
+//! `benches/scale.rs`'.)
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::containers::{create, daemon_with_busybox, inspect};
+use crate::util::{TestDaemon, assert_nothing_left, fails, ok, over, privileged, wait_for};
+
+fn names(raw: &mut crate::util::RawConnection) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = ok(raw, "ListContainers", json!({}))["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(|c| (str_of(&c["names"]), str_of(&c["status"])))
+        .collect();
+    list.sort();
+    list
+}
+
+fn str_of(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn names_are_generated_widely_and_freed_on_removal() {
+    if !privileged("names_are_generated_widely_and_freed_on_removal") {
+        return;
+    }
+    let daemon = daemon_with_busybox(Default::default());
+    let mut raw = daemon.raw();
+    let mut generated = HashSet::new();
+    for _ in 0..40 {
+        let id = create(&mut raw, "", &["true"], json!({}));
+        let name = str_of(&inspect(&mut raw, &id)["Name"]);
+        let parts: Vec<&str> = name.split('_').collect();
+        assert!(
+            parts.len() == 2
+                && parts
+                    .iter()
+                    .all(|p| p.bytes().all(|b| b.is_ascii_lowercase())),
+            "{name:?} is not adjective_noun"
+        );
+        assert!(generated.insert(name.clone()), "{name} generated twice");
+        // Found by its generated name, and by a prefix of its ID.
+        assert_eq!(
+            str_of(&ok(&mut raw, "GetContainer", json!({"name": name}))["container"]["id"]),
+            id
+        );
+        let prefix = &id[..16];
+        assert_eq!(
+            str_of(&ok(&mut raw, "GetContainer", json!({"name": prefix}))["container"]["id"]),
+            id
+        );
+    }
+    // Forty names from the old space of 676 would collide often enough to show here; from
+    // some 27,000 they are (almost surely) spread over many adjectives and nouns.
+    let adjectives: HashSet<&str> = generated
+        .iter()
+        .map(|n| n.split('_').next().unwrap())
+        .collect();
+    assert!(
+        adjectives.len() >= 20,
+        "names from few adjectives: {generated:?}"
+    );
+
+    // The name index follows creates and removals.
+    let first = create(&mut raw, "taken", &["true"], json!({}));
+    fails(
+        &mut raw,
+        "CreateContainer",
+        json!({"create": {"image": "busybox", "name": "taken", "command": ["true"]}}),
+        "ErrorOccurred",
+    );
+    ok(&mut raw, "RemoveContainer", json!({"name": "taken"}));
+    fails(
+        &mut raw,
+        "GetContainer",
+        json!({"name": "taken"}),
+        "ContainerNotFound",
+    );
+    let second = create(&mut raw, "taken", &["true"], json!({}));
+    assert_ne!(first, second);
+    assert_eq!(
+        str_of(&ok(&mut raw, "GetContainer", json!({"name": "taken"}))["container"]["id"]),
+        second
+    );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert!(names(&mut raw).is_empty());
+    assert_nothing_left(&daemon);
+}
+
+/// A restarted service answers Ping while it still reconciles (slowed by a test hook to 1.5
+/// s a container), a call on a container waits for that container's reconciliation only and
+/// gets the truth (it exited while no service ran), and a listing waits for them all.
+#[test]
+fn a_restarted_service_answers_while_it_reconciles() {
+    if !privileged("a_restarted_service_answers_while_it_reconciles") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
+    let mut daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    let short = create(&mut raw, "short", &["sleep", "1"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": "short"}));
+    let mut ids = vec![short.clone()];
+    for name in ["idle1", "idle2"] {
+        ids.push(create(&mut raw, name, &["true"], json!({})));
+    }
+    daemon.stop_with(Signal::SIGTERM);
+    // It exits while no service runs: only its exit file says so.
+    let exit_file = dir
+        .path()
+        .join("run/containers")
+        .join(&short)
+        .join("exit.json");
+    wait_for("the container's exit", Duration::from_secs(20), || {
+        exit_file.exists()
+    });
+
+    const DELAY_MS: u64 = 1500;
+    let mut options = over(dir.path());
+    options.env.push((
+        "PODLINK_TEST_RECONCILE_DELAY_MS".into(),
+        DELAY_MS.to_string(),
+    ));
+    let start = Instant::now();
+    let daemon = TestDaemon::start_with(options);
+    let mut raw = daemon.raw();
+    ok(&mut raw, "Ping", json!({}));
+    let ping = start.elapsed();
+    assert!(
+        ping < Duration::from_millis(DELAY_MS),
+        "Ping answered after {ping:?}"
+    );
+
+    // Reconciled in ID order: the first waits for one delay, not for all three.
+    ids.sort();
+    let first = &ids[0];
+    let mut other = daemon.raw();
+    let summary = ok(&mut other, "GetContainer", json!({"name": first}))["container"].clone();
+    let waited = start.elapsed();
+    eprintln!("Ping after {ping:?}; the first container's reconciliation after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(2 * DELAY_MS + DELAY_MS / 2),
+        "a call on the first container waited {waited:?}, as for the whole pass"
+    );
+    let expected = if *first == short {
+        "exited"
+    } else {
+        "configured"
+    };
+    assert_eq!(summary["status"], expected);
+
+    let state = inspect(&mut raw, "short")["State"].clone();
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["ExitCode"], 0);
+    assert!(start.elapsed() >= Duration::from_millis(DELAY_MS));
+    let listed = names(&mut raw);
+    assert!(
+        start.elapsed() >= Duration::from_millis(3 * DELAY_MS),
+        "listed before every container was reconciled"
+    );
+    assert_eq!(
+        listed,
+        [
+            ("idle1".to_string(), "configured".to_string()),
+            ("idle2".to_string(), "configured".to_string()),
+            ("short".to_string(), "exited".to_string()),
+        ]
+    );
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert_nothing_left(&daemon);
+}
+
+/// After a restart the store is found whole: the list, names (generated ones too) and ID
+/// prefixes find the same containers, and a name in use is still refused.
+#[test]
+fn a_restarted_store_finds_what_it_had() {
+    if !privileged("a_restarted_store_finds_what_it_had") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
+    let mut daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    let mut made = Vec::new();
+    for n in 0..10 {
+        let name = if n % 2 == 0 {
+            format!("named{n}")
+        } else {
+            String::new()
+        };
+        let id = create(&mut raw, &name, &["true"], json!({}));
+        made.push((id.clone(), str_of(&inspect(&mut raw, &id)["Name"])));
+    }
+    ok(&mut raw, "StartContainer", json!({"name": "named0"}));
+    ok(&mut raw, "WaitContainer", json!({"name": "named0"}));
+    let before = names(&mut raw);
+    daemon.stop_with(Signal::SIGTERM);
+
+    let daemon = TestDaemon::start_with(over(dir.path()));
+    let mut raw = daemon.raw();
+    assert_eq!(names(&mut raw), before);
+    for (id, name) in &made {
+        for key in [name.as_str(), &id[..12]] {
+            let found = ok(&mut raw, "GetContainer", json!({"name": key}))["container"].clone();
+            assert_eq!(str_of(&found["id"]), *id, "{key}");
+        }
+        fails(
+            &mut raw,
+            "CreateContainer",
+            json!({"create": {"image": "busybox", "name": name, "command": ["true"]}}),
+            "ErrorOccurred",
+        );
+    }
+    ok(&mut raw, "DeleteStoppedContainers", json!({}));
+    assert!(names(&mut raw).is_empty());
+    assert_nothing_left(&daemon);
+}
