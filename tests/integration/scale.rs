@@ -24,6 +24,13 @@ fn names(raw: &mut crate::util::RawConnection) -> Vec<(String, String)> {
     list
 }
 
+/// The address container `id` holds on the bridge, as its record says.
+fn address_of(dir: &std::path::Path, id: &str) -> Value {
+    let path = dir.join("root/containers").join(id).join("container.json");
+    let record: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    record["config"]["bridge"]["ip"].clone()
+}
+
 fn str_of(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_string()
 }
@@ -114,6 +121,9 @@ fn a_restarted_service_answers_while_it_reconciles() {
     for name in ["idle1", "idle2"] {
         ids.push(create(&mut raw, name, &["true"], json!({})));
     }
+    // Bridged (the default): each holds an address from its create on (recorded; inspect
+    // shows it only while the container runs).
+    let held: Vec<Value> = ids.iter().map(|id| address_of(dir.path(), id)).collect();
     daemon.stop_with(Signal::SIGTERM);
     // It exits while no service runs: only its exit file says so.
     let exit_file = dir
@@ -139,6 +149,21 @@ fn a_restarted_service_answers_while_it_reconciles() {
     assert!(
         ping < Duration::from_millis(DELAY_MS),
         "Ping answered after {ping:?}"
+    );
+
+    // A create does not wait for the pass, and never gets an address a container not yet
+    // reconciled holds.
+    let newcomer = create(&mut raw, "newcomer", &["true"], json!({}));
+    let address = address_of(dir.path(), &newcomer);
+    let created = start.elapsed();
+    assert!(
+        created < Duration::from_millis(DELAY_MS),
+        "created after {created:?}"
+    );
+    assert!(address.as_str().is_some_and(|a| !a.is_empty()), "{address}");
+    assert!(
+        !held.contains(&address),
+        "{address} is held already: {held:?}"
     );
 
     // Reconciled in ID order: the first waits for one delay, not for all three.
@@ -173,6 +198,7 @@ fn a_restarted_service_answers_while_it_reconciles() {
         [
             ("idle1".to_string(), "configured".to_string()),
             ("idle2".to_string(), "configured".to_string()),
+            ("newcomer".to_string(), "configured".to_string()),
             ("short".to_string(), "exited".to_string()),
         ]
     );
