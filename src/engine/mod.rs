@@ -215,7 +215,10 @@ impl Engine {
 
     /// Every image, newest first.
     pub fn list_images(&self) -> Vec<image::inspect::ImageSummary> {
-        self.images().list(&|id| self.image_users(id).len())
+        // Counted in one pass over the containers, not one pass per image.
+        let users = self.containers().store().users_by_image();
+        self.images()
+            .list(&|id| users.get(id).copied().unwrap_or_default())
     }
 
     /// One image.

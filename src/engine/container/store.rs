@@ -117,6 +117,12 @@ impl Container {
         }
     }
 
+    /// Whether start-up reconciliation is done with the container (see
+    /// `Containers::view_now`, which does not wait for it).
+    pub fn is_reconciled(&self) -> bool {
+        self.reconciled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The record as last saved, without waiting for an operation.
     pub fn snapshot(&self) -> Arc<ContainerRecord> {
         self.snapshot
@@ -414,6 +420,17 @@ impl ContainerStore {
             .filter(|c| c.image_id.as_str() == image_id)
             .map(|c| c.id.to_string())
             .collect()
+    }
+
+    /// How many containers use each image (by image ID).
+    pub fn users_by_image(&self) -> std::collections::HashMap<String, usize> {
+        let mut users = std::collections::HashMap::new();
+        for handle in self.all() {
+            *users
+                .entry(handle.snapshot().image_id.to_string())
+                .or_default() += 1;
+        }
+        users
     }
 
     /// The overlay of a container over `lower` (topmost first).

@@ -56,13 +56,14 @@ pub struct MountSummary {
 }
 
 impl Containers {
-    /// io.podman.ListContainers: every container, newest first.
+    /// io.podman.ListContainers: every container, newest first. After a restart it answers
+    /// once the records are read, without waiting for reconciliation (`view_now`).
     pub fn list_containers(&self) -> Vec<ContainerSummary> {
         let mut records: Vec<_> = self
             .store()
             .all()
             .iter()
-            .filter_map(|h| self.view(h))
+            .filter_map(|h| self.view_now(h))
             .collect();
         // Sorted as records (pointers) rather than as summaries, which are large to move.
         records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
