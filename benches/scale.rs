@@ -12,8 +12,8 @@
 //!   cost, not the server's), and per container;
 //! - restart to the first answered Ping: SIGTERM, wait for the daemon to go, spawn a new one
 //!   on the same roots, and time from the spawn until a Ping is answered (its socket is polled
-//!   every 0.2 ms); then how long until a ListContainers (which waits for every container's
-//!   reconciliation) is answered, from the same spawn.
+//!   every 0.2 ms); then how long until a ListContainers (which waits for every record to be
+//!   read, not for reconciliation) is answered, from the same spawn.
 //!
 //! Filling is done by `FILLERS` clients in parallel, without names half of the time, so the
 //! generated names fill up as they do for a user who never names containers.

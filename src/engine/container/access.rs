@@ -198,6 +198,7 @@ impl Containers {
     /// Finds a container for a reader: its handle and current record.
     pub(crate) fn view_container(&self, name: &str) -> Result<(Handle, Arc<ContainerRecord>)> {
         let handle = self.store().resolve(name)?;
+        self.reconcile_now(&handle);
         match self.view(&handle) {
             Some(record) => Ok((handle, record)),
             None => Err(Error::ContainerNotFound {
@@ -224,7 +225,10 @@ impl Containers {
     }
 
     /// Finds a container for an operation; [`Containers::lock_container`] then locks it.
+    /// After a restart, one not yet reconciled is reconciled now (`reconcile_now`).
     pub(crate) fn find_container(&self, name: &str) -> Result<Handle> {
-        self.store().resolve(name)
+        let handle = self.store().resolve(name)?;
+        self.reconcile_now(&handle);
+        Ok(handle)
     }
 }

@@ -33,6 +33,9 @@ impl Containers {
             }
         }
         let _open = Open(self.store());
+        if let Some(delay) = test_delay() {
+            std::thread::sleep(delay);
+        }
         let loaded = self.store().load();
         self.claim_network(&loaded);
     }
@@ -65,11 +68,16 @@ impl Containers {
     /// runtime; runtime state nobody watches any more is deleted. Each container is held
     /// (operations on it wait, see `Container::lock`) until it is done.
     pub(crate) fn reconcile(&self) {
-        // Whatever happens below, no container may stay closed to operations.
+        // Whatever happens below, no container may stay closed to operations. (One a call
+        // took on, `reconcile_now`, is that call's to settle, once done.)
         struct SettleAll(Vec<Handle>);
         impl Drop for SettleAll {
             fn drop(&mut self) {
-                self.0.iter().for_each(|h| h.settle());
+                for handle in &self.0 {
+                    if handle.claim_reconciliation() {
+                        handle.settle();
+                    }
+                }
             }
         }
         let handles = SettleAll(self.store().all());
@@ -82,14 +90,41 @@ impl Containers {
             if let Some(delay) = delay {
                 std::thread::sleep(delay);
             }
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.reconcile_one(handle, &monitors, &mounted)
-            }));
-            if outcome.is_err() {
-                log::error!("reconciling a container panicked; it is left as recorded");
+            if handle.claim_reconciliation() {
+                self.reconcile_claimed(handle, &monitors, &mounted);
             }
-            handle.settle();
         }
+    }
+
+    /// Reconciles a container a call needs before the start-up pass got to it, on the
+    /// caller's thread: the call waits for that container alone, wherever it stands in the
+    /// pass. (Under way elsewhere, the call waits for that, in `Container::lock`.)
+    pub(crate) fn reconcile_now(&self, handle: &Handle) {
+        if handle.is_reconciled() {
+            return;
+        }
+        // Looked up for this one container: a scan of the processes and one read of the
+        // mount table, as the pass does once for all. Before the claim: once claimed, the
+        // container must be settled, whatever happens.
+        let (monitors, mounted) = (monitor::all_monitors(), overlay::mount_points());
+        if handle.claim_reconciliation() {
+            self.reconcile_claimed(handle, &monitors, &mounted);
+        }
+    }
+
+    fn reconcile_claimed(
+        &self,
+        handle: &Handle,
+        monitors: &HashMap<String, i32>,
+        mounted: &HashSet<PathBuf>,
+    ) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.reconcile_one(handle, monitors, mounted)
+        }));
+        if outcome.is_err() {
+            log::error!("reconciling a container panicked; it is left as recorded");
+        }
+        handle.settle();
     }
 
     fn reconcile_one(
@@ -198,8 +233,9 @@ impl Containers {
     }
 }
 
-/// Test hook (debug builds only): `PODLINK_TEST_RECONCILE_DELAY_MS` has reconciliation wait
-/// that long before each container, so the tests can call the service while it reconciles.
+/// Test hook (debug builds only): `PODLINK_TEST_RECONCILE_DELAY_MS` has the reading of the
+/// records wait that long, and reconciliation before each container, so the tests can call
+/// the service while it loads and while it reconciles.
 /// A release build has no such hook (the variable means nothing there). Read here rather
 /// than passed down from the command line: it is a tests' knob, not a setting.
 #[cfg(debug_assertions)]

@@ -40,6 +40,9 @@ pub struct Container {
     /// `!unsettled`, read without the lock: once set it stays, so a reader that sees it
     /// needs no lock (a listing of thousands of containers checks it for each).
     reconciled: std::sync::atomic::AtomicBool,
+    /// Whether someone took on its reconciliation: the start-up pass, or a call that needs
+    /// it before the pass gets there (see [`Container::claim_reconciliation`]).
+    claimed: std::sync::atomic::AtomicBool,
 }
 
 /// A shared handle on one container.
@@ -55,6 +58,7 @@ impl Container {
             unsettled: Mutex::new(unsettled),
             settled: Default::default(),
             reconciled: std::sync::atomic::AtomicBool::new(!unsettled),
+            claimed: std::sync::atomic::AtomicBool::new(!unsettled),
         })
     }
 
@@ -73,6 +77,13 @@ impl Container {
                 .wait(unsettled)
                 .unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Takes on the container's reconciliation: `true` for the one caller that must
+    /// reconcile it (then [`Container::settle`] it), `false` when it is done or under way
+    /// elsewhere.
+    pub(crate) fn claim_reconciliation(&self) -> bool {
+        !self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// Lets operations on the container go on: reconciliation is done with it.
@@ -286,7 +297,11 @@ impl ContainerStore {
         self.map.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wait_open(&self) {
+    /// Waits until the store is open: its records read, and the addresses and ports they
+    /// hold claimed (see [`ContainerStore::open_gate`]). Lookups wait by themselves; a
+    /// create calls this before it takes an address, which it does before its record goes
+    /// in.
+    pub(crate) fn wait_open(&self) {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         while !*loaded {
             loaded = self.opened.wait(loaded).unwrap_or_else(|p| p.into_inner());
