@@ -36,7 +36,14 @@ impl Containers {
         if let Some(delay) = test_delay() {
             std::thread::sleep(delay);
         }
-        let loaded = self.store().load();
+        let store = self.store();
+        let Ok(loaded) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.load()))
+        else {
+            // Served half, the store would hand out names and addresses its unread records
+            // hold: better no service than that (as when the store cannot be opened at all).
+            log::error!("the container records could not be read: stopping");
+            std::process::exit(1);
+        };
         self.claim_network(&loaded);
     }
 
