@@ -259,3 +259,55 @@ fn a_restarted_store_finds_what_it_had() {
     assert!(names(&mut raw).is_empty());
     assert_nothing_left(&daemon);
 }
+
+/// A container whose monitor was killed while no service ran (so no exit file says how it
+/// ended) is listed as exited at once after a restart, before reconciliation gets to it; a
+/// call on it then has it reconciled: exit code -1, what its run held released.
+#[test]
+fn a_container_whose_monitor_died_is_listed_exited_before_reconciliation() {
+    if !privileged("a_container_whose_monitor_died_is_listed_exited_before_reconciliation") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(dir.path());
+    let mut daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    create(
+        &mut raw,
+        "orphan",
+        &["sleep", "1000"],
+        json!({"net_mode": "none"}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "orphan"}));
+    let monitor = inspect(&mut raw, "orphan")["State"]["ConmonPid"]
+        .as_i64()
+        .unwrap();
+    assert!(monitor > 1);
+    daemon.stop_with(Signal::SIGTERM);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor as i32), Signal::SIGKILL).unwrap();
+    wait_for("the monitor gone", Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+    });
+
+    const DELAY_MS: u64 = 1500;
+    let mut options = over(dir.path());
+    options.env.push((
+        "PODLINK_TEST_RECONCILE_DELAY_MS".into(),
+        DELAY_MS.to_string(),
+    ));
+    let start = Instant::now();
+    let daemon = TestDaemon::start_with(options);
+    let mut raw = daemon.raw();
+    let listed = names(&mut raw);
+    let at = start.elapsed();
+    assert!(
+        at < Duration::from_millis(2 * DELAY_MS),
+        "listed after {at:?}"
+    );
+    assert_eq!(listed, [("orphan".to_string(), "exited".to_string())]);
+    let state = inspect(&mut raw, "orphan")["State"].clone();
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["ExitCode"], -1);
+    ok(&mut raw, "RemoveContainer", json!({"name": "orphan"}));
+    assert_nothing_left(&daemon);
+}
