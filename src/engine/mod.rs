@@ -83,7 +83,8 @@ impl Engine {
         }
         let registries_conf = registry.registries_conf.clone();
         let images = Arc::new(image::service::Images::open(&root, imports, registry)?);
-        let store = container::ContainerStore::open(&root, &runroot)?;
+        // Its records are read behind the service (see `reconcile_in_background`).
+        let store = container::ContainerStore::open_unloaded(&root, &runroot)?;
         let pods = pod::PodStore::open(&root)?;
         let runtime = runtime::select(runtime_choice.as_deref())?;
         match &runtime {
@@ -101,8 +102,6 @@ impl Engine {
         };
         let containers =
             container::Containers::new(store, Arc::clone(&images), runtime, network, settings);
-        // Before the service answers: a create must not be given an address a record holds.
-        containers.claim_network();
         Ok(Engine {
             root,
             runroot,
@@ -113,11 +112,13 @@ impl Engine {
         })
     }
 
-    /// Starts start-up reconciliation (see `Engine::reconcile`), the removal of what crashes
-    /// left of containers without a record and the emptying of the image store's trash
-    /// (`Images::empty_trash`), each on a thread of its own: with many containers, or many
-    /// files left, they take long, and the service must answer meanwhile. Operations on a
-    /// container wait until it is reconciled.
+    /// Starts, on a thread of its own, the reading of the container records (lookups wait
+    /// for it; the network claims the addresses they hold before the store opens), then
+    /// start-up reconciliation (`Containers::reconcile`: operations on a container wait
+    /// until it is reconciled), with, once the records are read, the removal of what crashes
+    /// left of containers without a record; and the emptying of the image store's trash
+    /// (`Images::empty_trash`). With many containers, or many files left, they take long,
+    /// and the service must answer meanwhile: it calls this once its socket is up.
     pub fn reconcile_in_background(self: &std::sync::Arc<Self>) -> std::io::Result<()> {
         self.containers().set_exit_watcher(self.exit_watcher());
         let engine = std::sync::Arc::clone(self);
@@ -125,14 +126,19 @@ impl Engine {
             .name("reconcile".into())
             .spawn(move || {
                 let start = std::time::Instant::now();
+                engine.containers().load();
+                log::debug!("container records read in {:?}", start.elapsed());
+                let leftovers = std::sync::Arc::clone(&engine);
+                let spawned = std::thread::Builder::new()
+                    .name("leftovers".into())
+                    .spawn(move || leftovers.containers().remove_leftovers());
+                if let Err(e) = spawned {
+                    log::warn!("no thread to remove what crashes left of containers: {e}");
+                }
                 engine.containers().reconcile();
                 engine.containers().watch_running();
                 log::debug!("start-up reconciliation took {:?}", start.elapsed());
             })?;
-        let engine = std::sync::Arc::clone(self);
-        std::thread::Builder::new()
-            .name("leftovers".into())
-            .spawn(move || engine.containers().remove_leftovers())?;
         let engine = std::sync::Arc::clone(self);
         std::thread::Builder::new()
             .name("trash".into())
@@ -209,7 +215,10 @@ impl Engine {
 
     /// Every image, newest first.
     pub fn list_images(&self) -> Vec<image::inspect::ImageSummary> {
-        self.images().list(&|id| self.image_users(id).len())
+        // Counted in one pass over the containers, not one pass per image.
+        let users = self.containers().store().users_by_image();
+        self.images()
+            .list(&|id| users.get(id).copied().unwrap_or_default())
     }
 
     /// One image.

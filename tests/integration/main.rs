@@ -161,3 +161,7 @@ mod builds;
 /// cached for crun, a damaged cache entry rebuilt, crun loading what it would compile. Needs
 /// root.
 mod seccomp;
+
+/// Scale (issue 13): generated names and the name index, serving before reconciling, the
+/// store found whole after a restart. Needs root.
+mod scale;

@@ -171,9 +171,34 @@ impl Containers {
         Some(snapshot)
     }
 
+    /// [`Containers::view`], without waiting for start-up reconciliation: a container not
+    /// yet reconciled shows its record as last saved, with the exit its monitor wrote, or,
+    /// when its monitor is gone without writing one, as exited (what reconciliation will
+    /// record). For listings, which need every container: they answer once the records are
+    /// read, not once the runtime has been asked about each of them. (What else
+    /// reconciliation finds out, in the rare cases a killed service left a record behind the
+    /// runtime, shows once it is done with the container.)
+    pub(crate) fn view_now(&self, handle: &Handle) -> Option<Arc<ContainerRecord>> {
+        if handle.is_reconciled() {
+            return self.view(handle);
+        }
+        let snapshot = handle.snapshot();
+        if !snapshot.status().is_active() {
+            return Some(snapshot);
+        }
+        let exit = monitor::read_exit(&self.store().run_dir(&snapshot.id));
+        if exit.is_none() && monitor::is_monitor(snapshot.state.monitor_pid, &snapshot.id) {
+            return Some(snapshot);
+        }
+        let mut record = (*snapshot).clone();
+        record.state.exited(exit);
+        Some(Arc::new(record))
+    }
+
     /// Finds a container for a reader: its handle and current record.
     pub(crate) fn view_container(&self, name: &str) -> Result<(Handle, Arc<ContainerRecord>)> {
         let handle = self.store().resolve(name)?;
+        self.reconcile_now(&handle);
         match self.view(&handle) {
             Some(record) => Ok((handle, record)),
             None => Err(Error::ContainerNotFound {
@@ -200,7 +225,10 @@ impl Containers {
     }
 
     /// Finds a container for an operation; [`Containers::lock_container`] then locks it.
+    /// After a restart, one not yet reconciled is reconciled now (`reconcile_now`).
     pub(crate) fn find_container(&self, name: &str) -> Result<Handle> {
-        self.store().resolve(name)
+        let handle = self.store().resolve(name)?;
+        self.reconcile_now(&handle);
+        Ok(handle)
     }
 }

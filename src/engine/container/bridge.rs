@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use super::record::ContainerRecord;
 use super::service::{Containers, ExitWatcher};
 use super::status::ContainerStatus;
+use super::store::Handle;
 use crate::engine::error::Result;
 use crate::engine::monitor;
 use crate::engine::network::Endpoint;
@@ -87,14 +88,14 @@ impl Containers {
         }
     }
 
-    /// At start-up, before any create: the addresses and ports the records hold are taken,
-    /// then the host's network is brought in line with the containers whose monitors still
-    /// run (their endpoints stay; whatever else a killed service left goes). Looking at
-    /// monitors, not waiting for the reconciliation of every container, keeps this quick and
-    /// done before the first create: a monitor that runs means its container's endpoint was
-    /// set up, whatever its record says.
-    pub fn claim_network(&self) {
-        let records: Vec<_> = self.store().all().iter().map(|h| h.snapshot()).collect();
+    /// At start-up, before any create (the store is not open yet): the addresses and ports
+    /// the records of `loaded` hold are taken, then the host's network is brought in line
+    /// with the containers whose monitors still run (their endpoints stay; whatever else a
+    /// killed service left goes). Looking at monitors, not waiting for the reconciliation of
+    /// every container, keeps this quick and done before the first create: a monitor that
+    /// runs means its container's endpoint was set up, whatever its record says.
+    pub(crate) fn claim_network(&self, loaded: &[Handle]) {
+        let records: Vec<_> = loaded.iter().map(|h| h.snapshot()).collect();
         for record in &records {
             if let Some(address) = &record.config.bridge {
                 self.network().claim(&record.id, address);

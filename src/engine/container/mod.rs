@@ -20,7 +20,7 @@
 //! - `record.rs`: a container's record and run state, and a fresh record.
 //! - `status.rs`: where a container is in its life, and which operations that allows.
 //! - `store.rs`: the records in memory (one lock each), loaded at start-up; directory paths.
-//! - `names.rs`: new IDs and generated names.
+//! - `names.rs`: new IDs and generated names; `index.rs`: the store's index by ID and name.
 //! - `access.rs`: finding, locking and refreshing a container from its monitor's exit file.
 //! - `config.rs`: everything decided at create, kept in the record.
 //! - `create/`: CreateContainer (options, their checks, and the config they make).
@@ -63,6 +63,7 @@ pub mod create;
 pub mod diff;
 mod export;
 mod image_view;
+mod index;
 pub mod infra;
 pub mod inspect;
 mod inspect_build;

@@ -1,9 +1,11 @@
 //! Start-up reconciliation: after a crash (the service may have been killed in the middle of
 //! anything), every container's record is brought up to date with its monitor and the
-//! runtime. It runs on a thread of its own once the socket is up (as does the removal of what
-//! crashes left of containers without a record, `Containers::remove_leftovers`), so the
-//! service answers at once however much there is to do; an operation on a container waits
-//! until that container is reconciled (`Container::lock`).
+//! runtime. It runs on a thread of its own once the socket is up, as does the reading of the
+//! records before it (`Containers::load`) and the removal of what crashes left of containers
+//! without a record (`Containers::remove_leftovers`), so the service answers at once however
+//! much there is to do: a call that looks up a container waits until the records are read
+//! (quick), and an operation on a container until that container is reconciled
+//! (`Container::lock`), not for the whole pass.
 
 use super::service::Containers;
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,32 @@ use crate::engine::runtime::{RuntimeCommand, cgroups};
 use crate::engine::storage::overlay;
 
 impl Containers {
+    /// At start-up, on the thread that then reconciles, while the service already answers:
+    /// reads the records, has the network claim what they hold, then opens the store to
+    /// lookups (which wait until then: a create must never be given an address a record
+    /// holds, nor a name one has). Whatever happens, the store opens.
+    pub(crate) fn load(&self) {
+        struct Open<'a>(&'a super::store::ContainerStore);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                self.0.open_gate();
+            }
+        }
+        let _open = Open(self.store());
+        if let Some(delay) = test_delay() {
+            std::thread::sleep(delay);
+        }
+        let store = self.store();
+        let Ok(loaded) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.load()))
+        else {
+            // Served half, the store would hand out names and addresses its unread records
+            // hold: better no service than that (as when the store cannot be opened at all).
+            log::error!("the container records could not be read: stopping");
+            std::process::exit(1);
+        };
+        self.claim_network(&loaded);
+    }
+
     /// Removes what [`super::store::ContainerStore::open`] found of containers without a
     /// record: mounts first (the root filesystem of a storage directory, /dev/shm of a run
     /// directory), then the directories. Slow with many files, so it runs after the service
@@ -47,11 +75,16 @@ impl Containers {
     /// runtime; runtime state nobody watches any more is deleted. Each container is held
     /// (operations on it wait, see `Container::lock`) until it is done.
     pub(crate) fn reconcile(&self) {
-        // Whatever happens below, no container may stay closed to operations.
+        // Whatever happens below, no container may stay closed to operations. (One a call
+        // took on, `reconcile_now`, is that call's to settle, once done.)
         struct SettleAll(Vec<Handle>);
         impl Drop for SettleAll {
             fn drop(&mut self) {
-                self.0.iter().for_each(|h| h.settle());
+                for handle in &self.0 {
+                    if handle.claim_reconciliation() {
+                        handle.settle();
+                    }
+                }
             }
         }
         let handles = SettleAll(self.store().all());
@@ -59,15 +92,46 @@ impl Containers {
         // Read once here: looking per container would read the mount table once per mount
         // point of every container, at every start of the service.
         let mounted = overlay::mount_points();
+        let delay = test_delay();
         for handle in &handles.0 {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.reconcile_one(handle, &monitors, &mounted)
-            }));
-            if outcome.is_err() {
-                log::error!("reconciling a container panicked; it is left as recorded");
+            if let Some(delay) = delay {
+                std::thread::sleep(delay);
             }
-            handle.settle();
+            if handle.claim_reconciliation() {
+                self.reconcile_claimed(handle, &monitors, &mounted);
+            }
         }
+    }
+
+    /// Reconciles a container a call needs before the start-up pass got to it, on the
+    /// caller's thread: the call waits for that container alone, wherever it stands in the
+    /// pass. (Under way elsewhere, the call waits for that, in `Container::lock`.)
+    pub(crate) fn reconcile_now(&self, handle: &Handle) {
+        if handle.is_reconciled() {
+            return;
+        }
+        // Looked up for this one container: a scan of the processes and one read of the
+        // mount table, as the pass does once for all. Before the claim: once claimed, the
+        // container must be settled, whatever happens.
+        let (monitors, mounted) = (monitor::all_monitors(), overlay::mount_points());
+        if handle.claim_reconciliation() {
+            self.reconcile_claimed(handle, &monitors, &mounted);
+        }
+    }
+
+    fn reconcile_claimed(
+        &self,
+        handle: &Handle,
+        monitors: &HashMap<String, i32>,
+        mounted: &HashSet<PathBuf>,
+    ) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.reconcile_one(handle, monitors, mounted)
+        }));
+        if outcome.is_err() {
+            log::error!("reconciling a container panicked; it is left as recorded");
+        }
+        handle.settle();
     }
 
     fn reconcile_one(
@@ -174,4 +238,20 @@ impl Containers {
         }
         let _ = std::fs::remove_file(&marker);
     }
+}
+
+/// Test hook (debug builds only): `PODLINK_TEST_RECONCILE_DELAY_MS` has the reading of the
+/// records wait that long, and reconciliation before each container, so the tests can call
+/// the service while it loads and while it reconciles.
+/// A release build has no such hook (the variable means nothing there). Read here rather
+/// than passed down from the command line: it is a tests' knob, not a setting.
+#[cfg(debug_assertions)]
+fn test_delay() -> Option<std::time::Duration> {
+    let ms = std::env::var("PODLINK_TEST_RECONCILE_DELAY_MS").ok()?;
+    ms.parse().ok().map(std::time::Duration::from_millis)
+}
+
+#[cfg(not(debug_assertions))]
+fn test_delay() -> Option<std::time::Duration> {
+    None
 }

@@ -1,10 +1,10 @@
 //! The containers of the engine: their records in memory, each behind its own lock, loaded
 //! from disk at start-up; and the paths of a container's directories.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::index::{Found, Index};
 use super::names::generate_name;
 use super::record::{ContainerRecord, ContainerState, RECORD_FILE, STATE_FILE};
 use crate::engine::error::{Error, Result};
@@ -37,6 +37,12 @@ pub struct Container {
     /// record has been brought up to date; readers see the snapshot meanwhile.
     unsettled: Mutex<bool>,
     settled: std::sync::Condvar,
+    /// `!unsettled`, read without the lock: once set it stays, so a reader that sees it
+    /// needs no lock (a listing of thousands of containers checks it for each).
+    reconciled: std::sync::atomic::AtomicBool,
+    /// Whether someone took on its reconciliation: the start-up pass, or a call that needs
+    /// it before the pass gets there (see [`Container::claim_reconciliation`]).
+    claimed: std::sync::atomic::AtomicBool,
 }
 
 /// A shared handle on one container.
@@ -51,6 +57,8 @@ impl Container {
             removed: Default::default(),
             unsettled: Mutex::new(unsettled),
             settled: Default::default(),
+            reconciled: std::sync::atomic::AtomicBool::new(!unsettled),
+            claimed: std::sync::atomic::AtomicBool::new(!unsettled),
         })
     }
 
@@ -59,6 +67,9 @@ impl Container {
     /// frozen), for operations and readers alike. Reconciling one container is quick (a
     /// runtime `state`); it is all of them together that the service does not wait for.
     fn wait_settled(&self) {
+        if self.reconciled.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let mut unsettled = self.unsettled.lock().unwrap_or_else(|p| p.into_inner());
         while *unsettled {
             unsettled = self
@@ -68,9 +79,18 @@ impl Container {
         }
     }
 
+    /// Takes on the container's reconciliation: `true` for the one caller that must
+    /// reconcile it (then [`Container::settle`] it), `false` when it is done or under way
+    /// elsewhere.
+    pub(crate) fn claim_reconciliation(&self) -> bool {
+        !self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// Lets operations on the container go on: reconciliation is done with it.
     pub(crate) fn settle(&self) {
         *self.unsettled.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.reconciled
+            .store(true, std::sync::atomic::Ordering::Release);
         self.settled.notify_all();
     }
 
@@ -108,6 +128,12 @@ impl Container {
         }
     }
 
+    /// Whether start-up reconciliation is done with the container (see
+    /// `Containers::view_now`, which does not wait for it).
+    pub fn is_reconciled(&self) -> bool {
+        self.reconciled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The record as last saved, without waiting for an operation.
     pub fn snapshot(&self) -> Arc<ContainerRecord> {
         self.snapshot
@@ -122,86 +148,164 @@ impl Container {
 }
 
 /// The containers of the engine.
+///
+/// Opening the store only lists its directory: the records are read by
+/// [`ContainerStore::load`], which the engine runs once the service answers (reading
+/// thousands of records takes longer than a client should wait for a Ping). Until the
+/// engine opens the store ([`ContainerStore::open_gate`], after the network has claimed the
+/// addresses the records hold), every look at it waits.
 #[derive(Debug)]
 pub struct ContainerStore {
     dir: PathBuf,
     run_dir: PathBuf,
-    map: RwLock<HashMap<ContainerId, Handle>>,
+    map: RwLock<Index<Handle>>,
     /// Directories of containers without a record (a crash cut a create or a removal short),
     /// found at start-up and removed in the background.
     leftovers: Mutex<Vec<PathBuf>>,
+    /// The listing of the records' directory, opened at [`ContainerStore::open`] (so that
+    /// one that cannot be read fails the start) and read by [`ContainerStore::load`].
+    unread: Mutex<Option<std::fs::ReadDir>>,
+    /// Whether the records are loaded and the engine let lookups in.
+    loaded: Mutex<bool>,
+    opened: Condvar,
 }
 
 impl ContainerStore {
     /// Loads every container record under `root`; run directories live under `runroot`.
     pub fn open(root: &Path, runroot: &Path) -> Result<Self> {
+        let store = Self::open_unloaded(root, runroot)?;
+        store.load();
+        store.open_gate();
+        Ok(store)
+    }
+
+    /// The store under `root` and `runroot`, its directory listed but its records not yet
+    /// read: [`ContainerStore::load`] reads them, then [`ContainerStore::open_gate`] lets
+    /// lookups in. Only the engine's start-up does this in two steps.
+    pub fn open_unloaded(root: &Path, runroot: &Path) -> Result<Self> {
         let dir = root.join(CONTAINERS_DIR);
         let run_dir = runroot.join(CONTAINERS_DIR);
         for d in [&dir, &run_dir] {
             dirs::create_dir_with_mode(d, dirs::TRAVERSABLE_DIR_MODE)?;
         }
-        let mut map = HashMap::new();
-        let mut leftovers = Vec::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
+        Ok(ContainerStore {
+            dir,
+            run_dir,
+            map: RwLock::new(Index::default()),
+            leftovers: Mutex::new(Vec::new()),
+            unread: Mutex::new(Some(entries)),
+            loaded: Mutex::new(false),
+            opened: Condvar::new(),
+        })
+    }
+
+    /// Reads every container record (once; later calls find nothing more to read), and
+    /// lists what is left of containers without one. Returns the containers loaded. Lookups
+    /// still wait until [`ContainerStore::open_gate`].
+    pub fn load(&self) -> Vec<Handle> {
+        let Some(entries) = self.unread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Vec::new();
+        };
+        let mut loaded = Vec::new();
+        let mut leftovers = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path().join(RECORD_FILE);
-            if !path.exists() {
-                // A container whose record never got written (a crash during create), or
-                // whose removal was cut short after its record went: nothing to keep.
-                if is_container_id(&entry.file_name()) {
-                    leftovers.push(entry.path());
-                }
-                continue;
-            }
-            match read_json::<ContainerRecord>(&path) {
-                // Paths are built from a record's ID: one that is not the 64 hex digits of
-                // the directory it was read from is corrupt (or crafted), never followed.
-                // (One that is not 64 hex digits at all does not parse: see `Err` below.)
-                Ok(record) if entry.file_name() != record.id.as_str() => {
-                    log::error!(
-                        "container {} is not loaded: its record names the ID {:?}",
-                        entry.path().display(),
-                        record.id.as_str()
-                    );
-                }
-                Ok(mut record) => {
-                    // The state as last saved; unreadable (a power loss cut its write
-                    // short), the container is as created and its monitor, if any, is found
-                    // again when the service reconciles its containers with the runtime.
-                    match read_json::<ContainerState>(&entry.path().join(STATE_FILE)) {
-                        Ok(state) => record.state = state,
-                        Err(e) if entry.path().join(STATE_FILE).exists() => {
-                            log::warn!("container {}: state not read: {e}", record.id)
-                        }
-                        Err(_) => {}
+            let record = match read_json::<ContainerRecord>(&path) {
+                Ok(record) => record,
+                Err(_) if !path.exists() => {
+                    // A container whose record never got written (a crash during create),
+                    // or whose removal was cut short after its record went: nothing to keep.
+                    if is_container_id(&entry.file_name()) {
+                        leftovers.push(entry.path());
                     }
-                    map.insert(record.id.clone(), Container::new(record, true));
+                    continue;
                 }
                 // Its files may be a client's data: left for an administrator, not deleted.
-                Err(e) => log::error!("container {} is not loaded: {e}", entry.path().display()),
+                Err(e) => {
+                    log::error!("container {} is not loaded: {e}", entry.path().display());
+                    continue;
+                }
+            };
+            // Paths are built from a record's ID: one that is not the 64 hex digits of the
+            // directory it was read from is corrupt (or crafted), never followed. (One that
+            // is not 64 hex digits at all does not parse: see above.)
+            if entry.file_name() != record.id.as_str() {
+                log::error!(
+                    "container {} is not loaded: its record names the ID {:?}",
+                    entry.path().display(),
+                    record.id.as_str()
+                );
+                continue;
             }
+            let mut record = record;
+            // The state as last saved; unreadable (a power loss cut its write short), the
+            // container is as created and its monitor, if any, is found again when the
+            // service reconciles its containers with the runtime.
+            match read_json::<ContainerState>(&entry.path().join(STATE_FILE)) {
+                Ok(state) => record.state = state,
+                Err(e) if entry.path().join(STATE_FILE).exists() => {
+                    log::warn!("container {}: state not read: {e}", record.id)
+                }
+                Err(_) => {}
+            }
+            loaded.push(Container::new(record, true));
+        }
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        for handle in &loaded {
+            let record = handle.snapshot();
+            map.insert(record.id.clone(), &record.name, handle.clone());
         }
         // Run directories of containers without a record: a removal cut short after the
         // record went, or never recorded at all. Listed now, before any container can be
         // created, so a new container's directory is never taken for one.
-        let entries = std::fs::read_dir(&run_dir).map_err(|e| Error::io("list", &run_dir, e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            // A record that exists but did not load keeps its run directory too (it is left
-            // for an administrator, see above).
-            if is_container_id(&name)
-                && !map.contains_key(name.to_str().unwrap_or_default())
-                && !dir.join(&name).join(RECORD_FILE).exists()
-            {
-                leftovers.push(entry.path());
+        match std::fs::read_dir(&self.run_dir) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    // A record that exists but did not load keeps its run directory too (it
+                    // is left for an administrator, see above).
+                    if is_container_id(&name)
+                        && map.get(name.to_str().unwrap_or_default()).is_none()
+                        && !self.dir.join(&name).join(RECORD_FILE).exists()
+                    {
+                        leftovers.push(entry.path());
+                    }
+                }
             }
+            Err(e) => log::error!("{}", Error::io("list", &self.run_dir, e)),
         }
-        Ok(ContainerStore {
-            dir,
-            run_dir,
-            map: RwLock::new(map),
-            leftovers: Mutex::new(leftovers),
-        })
+        *self.leftovers.lock().unwrap_or_else(|p| p.into_inner()) = leftovers;
+        loaded
+    }
+
+    /// Lets lookups in, once the records are loaded (and what must hold before any create,
+    /// the network's claims, is done).
+    pub fn open_gate(&self) {
+        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.opened.notify_all();
+    }
+
+    /// The container map, once the store is open (see [`ContainerStore::open_gate`]).
+    fn read_map(&self) -> RwLockReadGuard<'_, Index<Handle>> {
+        self.wait_open();
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_map(&self) -> RwLockWriteGuard<'_, Index<Handle>> {
+        self.wait_open();
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the store is open: its records read, and the addresses and ports they
+    /// hold claimed (see [`ContainerStore::open_gate`]). Lookups wait by themselves; a
+    /// create calls this before it takes an address, which it does before its record goes
+    /// in.
+    pub(crate) fn wait_open(&self) {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        while !*loaded {
+            loaded = self.opened.wait(loaded).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// Takes the list of what [`ContainerStore::open`] found of containers without a
@@ -236,6 +340,7 @@ impl ContainerStore {
         let bytes = serde_json::to_vec_pretty(&record.state)
             .map_err(|e| Error::internal("container state", e))?;
         crate::engine::storage::replace_file(&self.dir(&record.id).join(STATE_FILE), &bytes)?;
+        // Not waiting for the store to open: no container is saved before it loaded.
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         if let Some(handle) = map.get(&record.id) {
             handle.set_snapshot(record);
@@ -245,13 +350,12 @@ impl ContainerStore {
 
     /// Every container handle.
     pub fn all(&self) -> Vec<Handle> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.values().cloned().collect()
+        self.read_map().values().cloned().collect()
     }
 
     /// How many containers there are.
     pub fn count(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.read_map().len()
     }
 
     /// Finds a container by full ID, exact name, or unique ID prefix.
@@ -263,31 +367,11 @@ impl ContainerStore {
         if name.is_empty() {
             return Err(not_found("no container name given"));
         }
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = map.get(name) {
-            return Ok(c.clone());
-        }
-        let mut by_name = None;
-        let mut by_prefix = Vec::new();
-        for (id, c) in map.iter() {
-            if c.snapshot().name == name {
-                by_name = Some(c.clone());
-            } else if id.starts_with(name) {
-                by_prefix.push((id.clone(), c.clone()));
-            }
-        }
-        if let Some(c) = by_name {
-            return Ok(c);
-        }
-        match by_prefix.len() {
-            1 => Ok(by_prefix.remove(0).1),
-            0 => Err(not_found("no such container")),
-            _ => {
-                let mut ids: Vec<String> = by_prefix
-                    .into_iter()
-                    .map(|(id, _)| id.to_string())
-                    .collect();
-                ids.sort();
+        match self.read_map().find(name) {
+            Found::One(handle) => Ok(handle.clone()),
+            Found::None => Err(not_found("no such container")),
+            Found::Ambiguous(ids) => {
+                let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
                 Err(not_found(&format!(
                     "ID prefix {name:?} is ambiguous: it matches {}",
                     ids.join(", ")
@@ -296,35 +380,51 @@ impl ContainerStore {
         }
     }
 
-    /// Adds a new container, refusing a name in use; an empty name is generated.
+    /// Adds a new container, refusing a name in use; an empty name is generated. The name
+    /// is checked and taken under the map's lock, so two creates cannot both get it; the
+    /// record is written after the lock is let go (a durable write takes milliseconds, and
+    /// lookups must not wait for it), with the container closed to operations and readers
+    /// (as an unreconciled one is) until it is.
     pub fn insert(&self, mut record: ContainerRecord) -> Result<Handle> {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let taken = |name: &str| map.values().any(|c| c.snapshot().name == name);
-        if record.name.is_empty() {
-            record.name = generate_name(&record.id, taken);
-        } else if taken(&record.name) {
-            return Err(Error::invalid(
-                "create.name",
-                format!("the container name {:?} is already in use", record.name),
-            ));
+        let handle = {
+            let mut map = self.write_map();
+            if record.name.is_empty() {
+                record.name = generate_name(&record.id, |name| map.name_taken(name));
+            } else if map.name_taken(&record.name) {
+                return Err(Error::invalid(
+                    "create.name",
+                    format!("the container name {:?} is already in use", record.name),
+                ));
+            }
+            let handle = Container::new(record.clone(), true);
+            map.insert(record.id.clone(), &record.name, handle.clone());
+            handle
+        };
+        let written = dirs::create_private_dir(&self.dir(&record.id))
+            .and_then(|()| write_json(&self.dir(&record.id).join(RECORD_FILE), &record));
+        if let Err(e) = written {
+            handle.mark_removed();
+            self.write_map().remove(&record.id, &record.name);
+            handle.settle();
+            let _ = std::fs::remove_dir_all(self.dir(&record.id));
+            return Err(e.into());
         }
-        dirs::create_private_dir(&self.dir(&record.id))?;
-        write_json(&self.dir(&record.id).join(RECORD_FILE), &record)?;
-        let handle = Container::new(record.clone(), false);
-        map.insert(record.id, handle.clone());
+        handle.settle();
         Ok(handle)
     }
 
-    /// Forgets a container (its files are removed by the caller).
+    /// Forgets a container (its files are removed by the caller); its name is free again.
     pub fn forget(&self, id: &ContainerId) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.remove(id);
+        let mut map = self.write_map();
+        if let Some(handle) = map.get(id) {
+            let name = handle.snapshot().name.clone();
+            map.remove(id, &name);
+        }
     }
 
     /// Whether a name is taken.
     pub fn name_taken(&self, name: &str) -> bool {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.values().any(|c| c.snapshot().name == name)
+        self.read_map().name_taken(name)
     }
 
     /// IDs of the containers using image `image_id`.
@@ -335,6 +435,17 @@ impl ContainerStore {
             .filter(|c| c.image_id.as_str() == image_id)
             .map(|c| c.id.to_string())
             .collect()
+    }
+
+    /// How many containers use each image (by image ID).
+    pub fn users_by_image(&self) -> std::collections::HashMap<String, usize> {
+        let mut users = std::collections::HashMap::new();
+        for handle in self.all() {
+            *users
+                .entry(handle.snapshot().image_id.to_string())
+                .or_default() += 1;
+        }
+        users
     }
 
     /// The overlay of a container over `lower` (topmost first).

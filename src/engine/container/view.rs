@@ -56,23 +56,25 @@ pub struct MountSummary {
 }
 
 impl Containers {
-    /// io.podman.ListContainers: every container, newest first.
+    /// io.podman.ListContainers: every container, newest first. After a restart it answers
+    /// once the records are read, without waiting for reconciliation (`view_now`).
     pub fn list_containers(&self) -> Vec<ContainerSummary> {
-        let mut list: Vec<ContainerSummary> = self
+        let mut records: Vec<_> = self
             .store()
             .all()
             .iter()
-            .filter_map(|h| self.view(h))
-            .map(|r| self.summary(&r))
+            .filter_map(|h| self.view_now(h))
             .collect();
-        list.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-        list
+        // Sorted as records (pointers) rather than as summaries, which are large to move.
+        records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        let now = std::time::SystemTime::now();
+        records.iter().map(|r| self.summary(r, now)).collect()
     }
 
     /// io.podman.GetContainer.
     pub fn get_container(&self, name: &str) -> Result<ContainerSummary> {
         let (_, record) = self.view_container(name)?;
-        Ok(self.summary(&record))
+        Ok(self.summary(&record, std::time::SystemTime::now()))
     }
 
     /// io.podman.ContainerExists.
@@ -80,7 +82,8 @@ impl Containers {
         self.view_container(name).is_ok()
     }
 
-    fn summary(&self, record: &ContainerRecord) -> ContainerSummary {
+    /// A container as listed, `now` (for how long ago it was created).
+    fn summary(&self, record: &ContainerRecord, now: std::time::SystemTime) -> ContainerSummary {
         let status = record.status();
         let mut namespaces = HashMap::new();
         if status.is_active() && record.state.pid > 0 {
@@ -108,7 +111,7 @@ impl Containers {
             image_id: record.image_id.to_string(),
             command: record.config.command.clone(),
             created: record.created.clone(),
-            running_for: running_for(&record.created),
+            running_for: running_for(&record.created, now),
             status: status.as_str().to_string(),
             name: record.name.clone(),
             labels: record.config.labels.clone(),
@@ -155,15 +158,12 @@ impl Containers {
     }
 }
 
-/// "5 seconds", "3 minutes"... since `created`.
-fn running_for(created: &str) -> String {
+/// "5 seconds", "3 minutes"... from `created` to `now`.
+fn running_for(created: &str, now: std::time::SystemTime) -> String {
     let Ok(then) = humantime::parse_rfc3339_weak(created) else {
         return String::new();
     };
-    let secs = std::time::SystemTime::now()
-        .duration_since(then)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = now.duration_since(then).map(|d| d.as_secs()).unwrap_or(0);
     match secs {
         0..=59 => format!("{secs} seconds"),
         60..=3599 => format!("{} minutes", secs / 60),

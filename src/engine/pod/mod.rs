@@ -54,13 +54,15 @@ impl<'a> Pods<'a> {
         members_of(&self.all_containers(), id)
     }
 
-    /// Every container, as last recorded (read once for listing many pods).
+    /// Every container, as last recorded (read once for listing many pods). After a restart,
+    /// without waiting for the reconciliation of every container (`Containers::view_now`):
+    /// an operation on a member has that member reconciled first.
     fn all_containers(&self) -> Vec<Arc<ContainerRecord>> {
         self.containers
             .store()
             .all()
             .iter()
-            .filter_map(|h| self.containers.view(h))
+            .filter_map(|h| self.containers.view_now(h))
             .collect()
     }
 

@@ -38,6 +38,9 @@ impl Containers {
         options: CreateOptions,
         infra: Option<(PathBuf, String, ContainerId)>,
     ) -> Result<String> {
+        // After a restart: not before the records are read and the addresses and ports they
+        // hold claimed, or this create could be given one of them.
+        self.store().wait_open();
         let image_name = options.image_name().to_string();
         let (image_id, image_config, layers, lower) = match &infra {
             Some((rootfs, _, _)) => (
