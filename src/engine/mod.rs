@@ -126,6 +126,7 @@ impl Engine {
             .spawn(move || {
                 let start = std::time::Instant::now();
                 engine.containers().reconcile();
+                build::recover(engine.containers());
                 engine.containers().watch_running();
                 log::debug!("start-up reconciliation took {:?}", start.elapsed());
             })?;

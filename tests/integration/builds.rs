@@ -9,7 +9,7 @@ use crate::containers::{create, daemon_with_busybox, fails, ok};
 use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged};
 
 /// A fresh context directory with `files` (path, contents) in it.
-fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("build-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -21,7 +21,7 @@ fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
+pub(crate) fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
     let mut info = json!({ "dockerfile": [dir.join("Dockerfile").display().to_string()] });
     if let Value::Object(extra) = extra {
         info.as_object_mut().unwrap().extend(extra);
@@ -29,7 +29,7 @@ fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
     ok(raw, "BuildImage", json!({ "build": info }))["image"].clone()
 }
 
-fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
+pub(crate) fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
     let text = ok(raw, "InspectImage", json!({ "name": name }))["image"]
         .as_str()
         .unwrap()
@@ -38,7 +38,7 @@ fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
 }
 
 /// Runs a container of `image` with `command`; its output.
-fn output(raw: &mut RawConnection, name: &str, image: &str, command: &[&str]) -> String {
+pub(crate) fn output(raw: &mut RawConnection, name: &str, image: &str, command: &[&str]) -> String {
     create(raw, name, command, json!({ "image": image }));
     ok(raw, "StartContainer", json!({ "name": name }));
     let code = ok(raw, "WaitContainer", json!({ "name": name }))["exitcode"].clone();

@@ -156,3 +156,7 @@ mod network_room;
 
 /// Builds (issue 12): BuildImage from Dockerfiles on the real runtime. Needs root.
 mod builds;
+
+/// Builds stage by stage (issue 12): working containers, one layer per stage, a killed
+/// build, the per-stage cache, `pull`, SHELL. Needs root.
+mod build_stages;

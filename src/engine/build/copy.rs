@@ -1,5 +1,5 @@
 //! COPY and ADD: sources from the context (or, with `--from`, an earlier stage or an image),
-//! written as one layer tarball and committed onto the stage's image. Nothing outside the
+//! written as one tarball and written into the stage's working container (`apply.rs`). Nothing outside the
 //! source root is reachable: a source path is resolved, symlinks included, and must stay
 //! under the root; symlinks inside copied directories are copied as symlinks, never
 //! followed. ADD also extracts a local tar archive and fetches an http(s) URL.
@@ -17,7 +17,6 @@ use super::state::absolute;
 use super::vars;
 use super::{Build, step_error};
 use crate::engine::error::{Error, Result};
-use crate::engine::image::compose::Composition;
 
 /// What a COPY or ADD takes.
 struct Sources<'a, 'b> {
@@ -93,15 +92,20 @@ fn transfer(
         match &*flag.name.value {
             "from" => from = Some(vars::word(&value, &vars).map_err(err)?),
             "chown" => {
-                let layers: Vec<PathBuf> = state.image.as_ref().map_or(Vec::new(), |i| {
-                    let store = build.containers.images().layers();
-                    i.record
-                        .layers
-                        .iter()
-                        .rev()
-                        .map(|l| store.diff_dir(l))
-                        .collect()
-                });
+                // The stage's files as they are now: its working container's, else its base's.
+                let layers: Vec<PathBuf> = match (&state.work, &state.image) {
+                    (Some(w), _) => vec![w.root.clone()],
+                    (None, Some(i)) => {
+                        let store = build.containers.images().layers();
+                        i.record
+                            .layers
+                            .iter()
+                            .rev()
+                            .map(|l| store.diff_dir(l))
+                            .collect()
+                    }
+                    (None, None) => Vec::new(),
+                };
                 let value = vars::word(&value, &vars).map_err(err)?;
                 (uid, gid) = chown(&value, &layers).map_err(err)?;
             }
@@ -199,22 +203,14 @@ fn transfer(
     Ok(())
 }
 
-/// Commits a layer tarball onto the stage's image as an intermediate image.
+/// Writes a layer tarball into the stage's working container.
 fn commit_tar(build: &mut Build, state: &mut StageState, file: &mut File) -> Result<()> {
     file.rewind().map_err(|e| Error::io("rewind", "layer", e))?;
-    let composition = Composition {
-        settings: state.settings.clone(),
-        history: Vec::new(),
-        ..Composition::default()
-    };
-    let images = build.containers.images();
-    let id = images.compose(state.image.as_deref(), Some(file), &composition)?;
-    build.intermediates.push(id.clone());
-    state.image = Some(images.resolve(&id)?);
-    Ok(())
+    let root = super::work::ensure(build, state)?;
+    super::apply::apply_tar(&root, file)
 }
 
-/// Makes the directories WORKDIR named as a layer of their own, if any is pending.
+/// Makes the directories WORKDIR named in the working container, if any is pending.
 pub(super) fn flush_dirs(build: &mut Build, state: &mut StageState) -> Result<()> {
     if state.pending_dirs.is_empty() {
         return Ok(());
@@ -229,9 +225,7 @@ pub(super) fn flush_dirs(build: &mut Build, state: &mut StageState) -> Result<()
         .tar
         .into_inner()
         .map_err(|e| Error::io("write", "layer", e))?;
-    commit_tar(build, state, &mut file)?;
-    state.record("/bin/sh -c #(nop) WORKDIR (directories)", false);
-    Ok(())
+    commit_tar(build, state, &mut file)
 }
 
 fn temp_file(build: &Build) -> Result<File> {
@@ -465,6 +459,7 @@ fn mount_from(build: &mut Build, name: &str) -> Result<(String, PathBuf)> {
         ..Default::default()
     };
     let id = build.containers.create_container(options)?;
+    build.journal.container(&id);
     match build.containers.mount_container(&id) {
         Ok(path) => Ok((id, path)),
         Err(e) => {

@@ -5,12 +5,12 @@
 //! (`stage.rs`), RUN as a real container (`run.rs`), COPY and ADD from the context or an
 //! earlier stage (`copy.rs`), and the cache of whole builds (`cache.rs`).
 //!
-//! Layers: each RUN, COPY and ADD commits a layer onto an intermediate image (unnamed,
-//! removed when the build ends: RUN's next container needs them as its root filesystem);
-//! config-only instructions add history entries and no layer. The stage's image is
-//! composed at the end: the base's layers, then one layer holding every new layer's entries
-//! in order (`Images::compose_squashed`), as the seed's Podman committed one layer per
-//! stage; `squash` asks for no more than that.
+//! Layers: each stage runs in one working container (`work.rs`): RUN runs in it, COPY and
+//! ADD write into it (`apply.rs`), and its changes are committed as one new layer on the
+//! base at the stage's end, as the seed's Podman (buildah) did; config-only instructions
+//! add history entries and no layer. `squash` asks for no more than that. What a build makes
+//! on the way is journaled (`journal.rs`), so a service killed mid-build removes it at its
+//! next start.
 //!
 //! This room sits above containers and images (it drives both) and below the engine facade.
 //!
@@ -22,19 +22,23 @@
 //! - `copy.rs`: COPY and ADD; `context.rs`: sources in the context, `.dockerignore`
 //! - `cache.rs`: a rebuild of unchanged inputs reuses the image it made
 
+mod apply;
 mod cache;
 mod config;
 mod context;
 mod copy;
+mod journal;
 pub mod options;
 mod run;
 mod stage;
 mod state;
 pub mod vars;
+mod work;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use journal::recover;
 pub use options::BuildOptions;
 
 use crate::engine::container::Containers;
@@ -59,6 +63,10 @@ pub(crate) struct Build<'a> {
     consumed: BTreeSet<String>,
     /// Where each instruction starts in `text`, in order.
     starts: Vec<usize>,
+    /// Working containers not yet released.
+    live: Vec<String>,
+    /// What the build made, for a restart after a crash.
+    journal: journal::Journal,
 }
 
 /// io.podman.BuildImage: builds the image `options` describe, sending each log line to
@@ -101,13 +109,17 @@ pub fn build(
         stages: BTreeMap::new(),
         consumed: BTreeSet::new(),
         starts: Vec::new(),
+        live: Vec::new(),
+        journal: journal::Journal::new(containers),
     };
     let outcome = build.run();
     if let Err(e) = &outcome {
         // The log says why it ended, as the error does (a streaming client reads both).
         build.say(format!("Error: {e}"));
     }
-    build.clean_up();
+    build.clean_up(outcome.is_ok());
+    let Build { journal, .. } = build;
+    journal.finish();
     outcome
 }
 
@@ -187,8 +199,14 @@ impl Build<'_> {
         Ok(())
     }
 
-    /// Removes the intermediate images (their layers stay with the images that use them).
-    fn clean_up(&mut self) {
+    /// Releases the working containers left (after a failure: removed with `force_rm`),
+    /// and removes the intermediate images (their layers stay with the images that use
+    /// them).
+    fn clean_up(&mut self, succeeded: bool) {
+        let remove = self.options.force_rm || (succeeded && self.options.rm);
+        for id in self.live.clone() {
+            work::release(self, &id, remove);
+        }
         let images = self.containers.images();
         let store = self.containers.store();
         for id in std::mem::take(&mut self.intermediates).iter().rev() {

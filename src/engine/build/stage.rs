@@ -104,9 +104,9 @@ pub(super) fn run_stage(
             .and_then(|i| i.config["history"].as_array().cloned())
             .unwrap_or_default(),
         author: String::new(),
-        base_layers: image.as_ref().map_or(0, |i| i.record.layers.len()),
         base_history: 0,
         image,
+        work: None,
         args: Vars::new(),
         shell: vec!["/bin/sh".into(), "-c".into()],
         pending_dirs: Vec::new(),
@@ -174,19 +174,30 @@ pub(super) fn run_stage(
             Vec::new()
         },
     };
+    // One new layer: the working container's changes, as the seed's Podman committed.
+    let mut layer = super::work::changes(build, &state)?;
+    let mut composition = composition;
+    let new_history = &mut composition.history[state.base_history..];
+    if layer.is_some() {
+        squash_history(new_history);
+    } else {
+        new_history
+            .iter_mut()
+            .for_each(|e| e["empty_layer"] = json!(true));
+    }
     let images = build.containers.images();
-    let id = match &state.image {
-        Some(image)
-            // One new layer per stage, as the seed's Podman committed (`squash` asks no more).
-            if image.record.layers.len() > state.base_layers + 1 =>
-        {
-            let mut composition = composition;
-            squash_history(&mut composition.history[state.base_history..]);
-            images.compose_squashed(image, state.base_layers, &composition)?
-        }
-        image => images.compose(image.as_deref(), None, &composition)?,
-    };
+    let id = images.compose(
+        state.image.as_deref(),
+        super::work::as_layer(&mut layer),
+        &composition,
+    )?;
+    drop(layer);
+    if let Some(work) = state.work.take() {
+        let remove = build.options.rm || build.options.force_rm;
+        super::work::release(build, &work.id, remove);
+    }
     if !last {
+        build.journal.image(&id);
         build.intermediates.push(id.clone());
     }
     Ok(id)
@@ -254,14 +265,19 @@ fn step(
     }
 }
 
-/// The new history entries of a squashed stage: one layer, the last entry's.
+/// The new history entries of a stage with a layer: one layer, the last change's.
 fn squash_history(entries: &mut [serde_json::Value]) {
+    // A stage whose only change is a WORKDIR's directory: that entry holds the layer.
     let Some(last) = entries
         .iter()
         .rposition(|e| e["empty_layer"] != json!(true))
+        .or(entries.len().checked_sub(1))
     else {
         return;
     };
+    if let Some(e) = entries[last].as_object_mut() {
+        e.remove("empty_layer");
+    }
     for (i, e) in entries.iter_mut().enumerate() {
         if i != last {
             e["empty_layer"] = json!(true);

@@ -1,0 +1,150 @@
+//! Builds (issue 12), stage by stage: one working container per stage and one layer, a
+//! daemon killed mid-build, the per-stage cache, `pull`, SHELL. Needs root.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::builds::{build, context, inspect_image, output};
+use crate::containers::{daemon_with_busybox, ok};
+use crate::util::{DaemonOptions, TestDaemon, assert_nothing_left, over, privileged};
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Every RUN, COPY and ADD of a stage changes one working container (the same host name
+/// in each RUN), and the stage commits one layer: the history marks the stage's last change
+/// as that layer, every other new entry as empty, and HistoryImage pairs them so.
+#[test]
+fn a_stage_runs_in_one_container_and_commits_one_layer() {
+    if !privileged("a_stage_runs_in_one_container_and_commits_one_layer") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "one-container",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nRUN hostname > /h1\nCOPY a.txt /a.txt\nENV X=1\n\
+                 RUN hostname > /h2 && cat /a.txt > /a2\nWORKDIR /w\nCMD [\"sh\"]\n",
+            ),
+            ("a.txt", "from the context\n"),
+        ],
+    );
+    build(&mut raw, &dir, json!({ "tags": ["localhost/one"] }));
+    let seen = output(
+        &mut raw,
+        "one",
+        "localhost/one",
+        &[
+            "sh",
+            "-c",
+            "cat /a2; test -d /w && cmp /h1 /h2 && echo same",
+        ],
+    );
+    assert_eq!(seen, "from the context\nsame");
+    let base = inspect_image(&mut raw, "busybox");
+    let image = inspect_image(&mut raw, "localhost/one");
+    let base_layers = base["RootFS"]["Layers"].as_array().unwrap().len();
+    assert_eq!(
+        image["RootFS"]["Layers"].as_array().unwrap().len(),
+        base_layers + 1,
+        "{image}"
+    );
+    let history = ok(&mut raw, "HistoryImage", json!({ "name": "localhost/one" }))["history"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let base_history = ok(&mut raw, "HistoryImage", json!({ "name": "busybox" }))["history"]
+        .as_array()
+        .unwrap()
+        .len();
+    // Six instructions after FROM, no entry for a layer without history.
+    assert_eq!(history.len(), base_history + 6, "{history:?}");
+    // Newest first: the WORKDIR and CMD entries are empty, the last RUN holds the layer.
+    let sizes: Vec<i64> = history[..6]
+        .iter()
+        .map(|h| h["size"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sizes.iter().filter(|s| **s > 0).count(), 1, "{history:?}");
+    assert!(sizes[2] > 0, "{history:?}");
+    assert!(
+        history[2]["createdBy"]
+            .as_str()
+            .unwrap()
+            .contains("hostname > /h2"),
+        "{history:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}
+
+/// A daemon SIGKILLed during a slow RUN: restarted on the same storage, it lists nothing
+/// of the build (no image, no working container) and leaves nothing behind.
+#[test]
+fn a_build_killed_mid_run_leaves_nothing_listed() {
+    if !privileged("a_build_killed_mid_run_leaves_nothing_listed") {
+        return;
+    }
+    let storage = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(storage.path());
+    let mut daemon = daemon_with_busybox(over(storage.path()));
+    let mut raw = daemon.raw();
+    let before_images = names(&ok(&mut raw, "ListImages", json!({})), "images");
+    let dir = context(
+        "killed",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS first\nRUN echo one > /one\n\
+                 FROM busybox\nCOPY --from=first /one /one\nRUN touch /started && sleep 600\n",
+        )],
+    );
+    let info = json!({
+        "dockerfile": [dir.join("Dockerfile").display().to_string()],
+        "tags": ["localhost/killed"],
+    });
+    raw.send(&json!({"method": "io.podman.BuildImage", "parameters": {"build": info}}));
+    // Kill once the slow RUN runs: its container's upper directory has the file.
+    let containers = storage.path().join("root/containers");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = std::fs::read_dir(&containers)
+            .map(|d| d.flatten().any(|e| e.path().join("diff/started").exists()))
+            .unwrap_or(false);
+        if started {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slow RUN never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.stop_with(Signal::SIGKILL);
+    // Kept until the end: only the last daemon on these roots looks for leftovers.
+    let _killed = daemon;
+    let daemon = TestDaemon::start_with(over(storage.path()));
+    let mut raw = daemon.raw();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let images = names(&ok(&mut raw, "ListImages", json!({})), "images");
+        let containers = names(&ok(&mut raw, "ListContainers", json!({})), "containers");
+        if images == before_images && containers.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still listed after the restart: images {images:?} (before: {before_images:?}), \
+             containers {containers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}
