@@ -148,3 +148,73 @@ fn a_build_killed_mid_run_leaves_nothing_listed() {
     let _ = std::fs::remove_dir_all(dir);
     assert_nothing_left(&daemon);
 }
+
+/// The cache per stage: an unchanged rebuild is the same image; a Dockerfile whose first
+/// stage is unchanged reuses it (the same random ID it wrote) while its second stage runs
+/// again; a source edited to the same size and time is seen by content; an entry whose
+/// image was removed is a miss.
+#[test]
+fn the_cache_reuses_unchanged_stages() {
+    if !privileged("the_cache_reuses_unchanged_stages") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dockerfile = |second: &str| {
+        format!(
+            "FROM busybox AS first\nCOPY a.txt /a.txt\n\
+             RUN cat /proc/sys/kernel/random/uuid > /id\n\
+             FROM busybox\nCOPY --from=first /id /id\nRUN echo {second} > /v\n"
+        )
+    };
+    let dir = context(
+        "cache",
+        &[("Dockerfile", &dockerfile("v1")), ("a.txt", "aaaa\n")],
+    );
+    let seen = |raw: &mut crate::util::RawConnection, name: &str, image: &str| {
+        output(raw, name, image, &["cat", "/id", "/v"])
+    };
+    let first = build(&mut raw, &dir, json!({ "tags": ["localhost/cache:1"] }));
+    let first_seen = seen(&mut raw, "c1", "localhost/cache:1");
+    let again = build(&mut raw, &dir, json!({ "tags": ["localhost/cache:1b"] }));
+    assert_eq!(again["id"], first["id"]);
+    // The second stage changed: the first is reused, the second runs.
+    std::fs::write(dir.join("Dockerfile"), dockerfile("v2")).unwrap();
+    let second = build(&mut raw, &dir, json!({ "tags": ["localhost/cache:2"] }));
+    assert_ne!(second["id"], first["id"]);
+    let logs = second["logs"].to_string();
+    assert!(
+        logs.contains("Using cache") && logs.contains("echo v2"),
+        "{logs}"
+    );
+    let second_seen = seen(&mut raw, "c2", "localhost/cache:2");
+    let id_of = |s: &str| s.lines().next().unwrap().to_string();
+    assert_eq!(id_of(&second_seen), id_of(&first_seen));
+    assert!(second_seen.ends_with("v2"), "{second_seen}");
+    // Same size, modification time put back: the content differs, the first stage runs.
+    let a = dir.join("a.txt");
+    let before = std::fs::metadata(&a).unwrap();
+    std::fs::write(&a, "bbbb\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    build(&mut raw, &dir, json!({ "tags": ["localhost/cache:3"] }));
+    let third_seen = seen(&mut raw, "c3", "localhost/cache:3");
+    assert_ne!(id_of(&third_seen), id_of(&first_seen));
+    // The cached image removed: a miss, built again.
+    for tag in ["localhost/cache:3"] {
+        ok(
+            &mut raw,
+            "RemoveImage",
+            json!({"name": tag, "force": false}),
+        );
+    }
+    let fourth = build(&mut raw, &dir, json!({ "tags": ["localhost/cache:4"] }));
+    let logs = fourth["logs"].to_string();
+    assert!(logs.contains("echo v2"), "{logs}");
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}

@@ -164,9 +164,10 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
         &["stat -c %u:%g /app/by-name.txt /app/by-names.txt"],
     );
     assert_eq!(owners, "1234:4321\n1234:777");
-    // Nothing half-built is listed: only busybox and the result.
+    // Nothing half-built is listed: busybox, the result, and the first stage's image
+    // (complete, unnamed, kept for the cache as Docker keeps intermediate images).
     let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
-    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+    assert_eq!(images.as_array().unwrap().len(), 3, "{images}");
     let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
     assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
     // One new layer for the stage (WORKDIR's directory, two COPYs and a RUN).

@@ -468,3 +468,52 @@ fn mount_from(build: &mut Build, name: &str) -> Result<(String, PathBuf)> {
         }
     }
 }
+
+/// For the cache: a digest of what a COPY or ADD would take (`Some("")` for any other
+/// instruction): its context sources' content, or the ID of the image or stage `--from`
+/// names. `None`: it cannot be known without running it (ADD of a URL).
+pub(super) fn sources_key(
+    build: &Build,
+    state: &StageState,
+    ins: &parse_dockerfile::Instruction,
+) -> Result<Option<String>> {
+    let (options, src, add) = match ins {
+        parse_dockerfile::Instruction::Copy(c) => (&c.options, &c.src, false),
+        parse_dockerfile::Instruction::Add(a) => (&a.options, &a.src, true),
+        _ => return Ok(Some(String::new())),
+    };
+    let vars = state.vars();
+    let invalid = |e: String| Error::invalid("build", e);
+    let mut from = None;
+    for flag in options {
+        if &*flag.name.value == "from" {
+            let value = flag.value.as_ref().map(|v| v.value.to_string());
+            from = Some(vars::word(&value.unwrap_or_default(), &vars).map_err(invalid)?);
+        }
+    }
+    if let Some(name) = from {
+        let images = build.containers.images();
+        let image = match build.stages.get(&name.to_ascii_lowercase()) {
+            Some(id) => images.resolve(id)?,
+            None => images.resolve(&name)?,
+        };
+        return Ok(Some(format!("from {}", image.record.id)));
+    }
+    let mut matches = Vec::new();
+    for s in src {
+        if let Source::Path(p) = s {
+            let path = vars::word(&p.value, &vars).map_err(invalid)?;
+            if add && (path.starts_with("http://") || path.starts_with("https://")) {
+                return Ok(None);
+            }
+            // A source that does not resolve fails when the instruction runs, with its line.
+            match resolve(&build.context, &path, &build.ignore) {
+                Ok(found) => matches.extend(found),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+    let digest = super::cache::content(&matches, &build.ignore)
+        .map_err(|e| Error::io("read", &build.context, e))?;
+    Ok(Some(digest))
+}

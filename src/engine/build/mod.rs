@@ -57,6 +57,9 @@ pub(crate) struct Build<'a> {
     log: &'a mut dyn FnMut(String),
     /// Images made along the way, removed at the end.
     intermediates: Vec<String>,
+    /// Images of the stages before the last, kept after a success (for the cache and
+    /// `FROM`/`COPY --from` of a later build), removed after a failure.
+    stage_images: Vec<String>,
     /// Stage name or index → its image ID.
     stages: BTreeMap<String, String>,
     /// Build args some ARG declared.
@@ -106,6 +109,7 @@ pub fn build(
         ignore,
         log,
         intermediates: Vec::new(),
+        stage_images: Vec::new(),
         stages: BTreeMap::new(),
         consumed: BTreeSet::new(),
         starts: Vec::new(),
@@ -138,25 +142,6 @@ impl Build<'_> {
             .map(stage::start_of)
             .collect();
         let global = stage::global_args(self, &dockerfile)?;
-        // The base images as they are now: an image pulled or tagged anew is another input.
-        let images = self.containers.images();
-        let bases: Vec<String> = dockerfile
-            .stages()
-            .map(|s| {
-                let name = vars::word(&s.from.image.value, &global).unwrap_or_default();
-                images
-                    .resolve(&name)
-                    .map(|i| i.record.id.to_string())
-                    .unwrap_or(name)
-            })
-            .collect();
-        let key = cache::key(self, &bases)?;
-        if let Some(id) = cache::lookup(self, &key) {
-            self.say(format!("Using cache {id}"));
-            self.tag(&id)?;
-            self.say(id.clone());
-            return Ok(id);
-        }
         let count = dockerfile.stages().len();
         if count == 0 {
             return Err(Error::invalid(
@@ -184,9 +169,6 @@ impl Build<'_> {
             let line = format!("[Warning] one or more build args were not consumed: {unused:?}");
             self.say(line);
         }
-        // The final image is no intermediate.
-        self.intermediates.retain(|i| *i != last);
-        cache::store(self, &key, &last);
         self.say(last.clone());
         Ok(last)
     }
@@ -209,7 +191,11 @@ impl Build<'_> {
         }
         let images = self.containers.images();
         let store = self.containers.store();
-        for id in std::mem::take(&mut self.intermediates).iter().rev() {
+        let mut gone = std::mem::take(&mut self.intermediates);
+        if !succeeded {
+            gone.append(&mut self.stage_images);
+        }
+        for id in gone.iter().rev() {
             if let Err(e) = images.remove(id, false, &|i| store.users_of(i)) {
                 log::debug!("build: intermediate image {id}: {e}");
             }
