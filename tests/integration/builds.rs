@@ -674,8 +674,8 @@ fn add_fetches_a_url_and_run_sees_added_hosts() {
     assert_nothing_left(&daemon);
 }
 
-/// A missing base image is pulled from its registry; `pull_always` pulls it again (and skips
-/// the cache).
+/// A missing base image is pulled from its registry with `pull` (without, the build fails,
+/// as Podman 1.x's PullNever did); `pull_always` pulls it again (and skips the cache).
 #[test]
 fn from_pulls_a_missing_base() {
     if !privileged("from_pulls_a_missing_base") {
@@ -697,7 +697,29 @@ fn from_pulls_a_missing_base() {
             &format!("FROM {host}/base/busybox:1\nRUN echo pulled > /p\n"),
         )],
     );
-    let first = build(&mut raw, &dir, json!({ "tags": ["localhost/pulled"] }));
+    let info = json!({
+        "dockerfile": [dir.join("Dockerfile").display().to_string()],
+        "tags": ["localhost/pulled"],
+    });
+    let refused = fails(
+        &mut raw,
+        "BuildImage",
+        json!({ "build": info }),
+        "ErrorOccurred",
+    );
+    assert!(refused.to_string().contains("pull is false"), "{refused}");
+    assert_eq!(
+        ok(&mut raw, "ListImages", json!({}))["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let first = build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/pulled"], "pull": true }),
+    );
     assert!(first["logs"].to_string().contains("Pulling"), "{first}");
     let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
     assert_eq!(images.as_array().unwrap().len(), 2, "{images}");

@@ -293,8 +293,8 @@ fn stage_key(
     Ok(key)
 }
 
-/// The base image of a stage: an earlier stage, `scratch`, or an image (pulled when
-/// missing, or always with `pull_always`).
+/// The base image of a stage: an earlier stage, `scratch`, or an image: pulled when missing
+/// with `pull`, always with `pull_always`; a missing one without either is an error.
 fn resolve_base(build: &mut Build, name: &str) -> Result<Option<Arc<Image>>> {
     let images = build.containers.images();
     if name.eq_ignore_ascii_case("scratch") {
@@ -307,6 +307,14 @@ fn resolve_base(build: &mut Build, name: &str) -> Result<Option<Arc<Image>>> {
         && let Ok(image) = images.resolve(name)
     {
         return Ok(Some(image));
+    }
+    if !build.options.pull && !build.options.pull_always {
+        // Podman 1.x's BuildImage: `pull` false is buildah's PullNever, true PullIfMissing,
+        // `pull_always` PullAlways.
+        return Err(Error::invalid(
+            "build.pull",
+            format!("image {name:?} is not stored, and pull is false"),
+        ));
     }
     build.say(format!("Pulling {name}"));
     let options = PullOptions {
