@@ -216,3 +216,66 @@ fn the_cache_reuses_unchanged_stages() {
     let _ = std::fs::remove_dir_all(dir);
     assert_nothing_left(&daemon);
 }
+
+/// SHELL: later RUNs use it, a docker-format image keeps it in its config, and a child
+/// build's ONBUILD trigger runs with it; an OCI image does not keep it (and the log says so).
+#[test]
+fn shell_is_used_kept_and_inherited() {
+    if !privileged("shell_is_used_kept_and_inherited") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let parent = context(
+        "shell",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN printf '#!/bin/sh\\necho used >> /used\\nexec /bin/sh \"$@\"\\n' > /myshell \
+             && chmod 755 /myshell\n\
+             SHELL [\"/myshell\", \"-c\"]\nRUN echo hi > /hi\nONBUILD RUN echo child > /child\n",
+        )],
+    );
+    build(
+        &mut raw,
+        &parent,
+        json!({ "tags": ["localhost/shell"], "image_format": "docker" }),
+    );
+    let image = inspect_image(&mut raw, "localhost/shell");
+    assert_eq!(
+        image["Config"]["Shell"],
+        json!(["/myshell", "-c"]),
+        "{image}"
+    );
+    let used = output(&mut raw, "s1", "localhost/shell", &["cat", "/used", "/hi"]);
+    assert_eq!(used, "used\nhi");
+    let child = context("shell-child", &[("Dockerfile", "FROM localhost/shell\n")]);
+    build(
+        &mut raw,
+        &child,
+        json!({ "tags": ["localhost/shell-child"] }),
+    );
+    let used = output(
+        &mut raw,
+        "s2",
+        "localhost/shell-child",
+        &["cat", "/used", "/child"],
+    );
+    assert_eq!(used, "used\nused\nchild");
+    // OCI (the default): not kept, with a warning.
+    let oci = build(
+        &mut raw,
+        &parent,
+        json!({ "tags": ["localhost/shell-oci"] }),
+    );
+    assert!(
+        oci["logs"].to_string().contains("SHELL is not supported"),
+        "{oci}"
+    );
+    let image = inspect_image(&mut raw, "localhost/shell-oci");
+    assert!(image["Config"]["Shell"].is_null(), "{image}");
+    for d in [parent, child] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    assert_nothing_left(&daemon);
+}

@@ -131,6 +131,12 @@ pub(super) fn run_stage(
     )?;
     super::copy::flush_dirs(build, &mut state)?;
     let mut settings = state.settings.clone();
+    if !build.options.docker_format && settings.remove("Shell").is_some() {
+        build.say(
+            "[Warning] SHELL is not supported for OCI image format, it is not kept in the \
+             image's config: use the docker format",
+        );
+    }
     if last {
         for label in &build.options.labels {
             let (k, v) = label.split_once('=').unwrap_or((label, ""));
@@ -204,10 +210,19 @@ fn new_state(image: Option<Arc<Image>>) -> StageState {
             .unwrap_or_default(),
         author: String::new(),
         base_history: 0,
+        shell: image
+            .as_ref()
+            .and_then(|i| i.config["config"]["Shell"].as_array().cloned())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]),
         image,
         work: None,
         args: Vars::new(),
-        shell: vec!["/bin/sh".into(), "-c".into()],
         pending_dirs: Vec::new(),
     };
     state.base_history = state.history.len();
