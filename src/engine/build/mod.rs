@@ -136,6 +136,13 @@ impl Build<'_> {
         let text = self.text.clone();
         let dockerfile = parse_dockerfile::parse(&text)
             .map_err(|e| Error::invalid("build.dockerfile", format!("Dockerfile: {e}")))?;
+        let _escape = vars::set_escape(
+            dockerfile
+                .parser_directives
+                .escape
+                .as_ref()
+                .map_or('\\', |d| d.value.value),
+        );
         self.starts = dockerfile
             .instructions
             .iter()
