@@ -279,3 +279,41 @@ fn shell_is_used_kept_and_inherited() {
     }
     assert_nothing_left(&daemon);
 }
+
+/// Here-documents: one later in a RUN's line goes to the shell as written; COPY's are
+/// files, named after their delimiters in a directory; the escape directive applies to
+/// expansion.
+#[test]
+fn heredocs_anywhere_and_the_escape_directive() {
+    if !privileged("heredocs_anywhere_and_the_escape_directive") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "heredocs",
+        &[(
+            "Dockerfile",
+            "# escape=`\nFROM busybox\nENV WIN=C:\\dir `\n    OTHER=`$WIN\n\
+             RUN cat <<'EOF' > /x\nkept $HOME\nEOF\n\
+             COPY <<one.txt <<two.txt /docs/\nfirst\none.txt\nsecond\ntwo.txt\n\
+             COPY <<EOF /single\nalone\nEOF\n",
+        )],
+    );
+    build(&mut raw, &dir, json!({ "tags": ["localhost/heredocs"] }));
+    let seen = output(
+        &mut raw,
+        "h1",
+        "localhost/heredocs",
+        &["cat", "/x", "/docs/one.txt", "/docs/two.txt", "/single"],
+    );
+    assert_eq!(seen, "kept $HOME\nfirst\nsecond\nalone");
+    let image = inspect_image(&mut raw, "localhost/heredocs");
+    let env = image["Config"]["Env"].to_string();
+    assert!(
+        env.contains(r#""WIN=C:\\dir""#) && env.contains(r#""OTHER=$WIN""#),
+        "{env}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}

@@ -140,12 +140,20 @@ fn transfer(
         Some((_, path)) => path.clone(),
         None => build.context.clone(),
     };
+    let delimiters = super::run::heredoc_delimiters(ins_text.lines().next().unwrap_or_default());
+    let mut docs = 0;
     let written = (|| -> Result<()> {
         for src in s.src {
             match src {
                 Source::HereDoc(doc) => {
+                    // Named after its delimiter in a directory (`COPY <<run.sh /app/`).
+                    let name = delimiters
+                        .get(docs)
+                        .cloned()
+                        .unwrap_or_else(|| "EOF".into());
+                    docs += 1;
                     let target = if dest_is_dir {
-                        format!("{dest}/EOF")
+                        format!("{dest}/{name}")
                     } else {
                         dest.clone()
                     };

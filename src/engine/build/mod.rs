@@ -100,6 +100,7 @@ pub fn build(
             text.push('\n');
         }
     }
+    let text = run::wrap_inline_heredocs(&text);
     let ignore = context::read_dockerignore(&context)?;
     let mut build = Build {
         containers,
