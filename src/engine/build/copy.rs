@@ -162,7 +162,8 @@ fn transfer(
                 Source::Path(p) => {
                     let src = vars::word(&p.value, &vars).map_err(err)?;
                     if s.add && (src.starts_with("http://") || src.starts_with("https://")) {
-                        fetch(&mut out, &src, &dest, dest_is_dir).map_err(err)?;
+                        let spool = temp_file(build)?;
+                        fetch(&mut out, spool, &src, &dest, dest_is_dir).map_err(err)?;
                         continue;
                     }
                     let ignore = if from.is_none() {
@@ -423,22 +424,22 @@ fn extract(out: &mut LayerTar, path: &Path, dest: &str) -> std::result::Result<(
     Ok(())
 }
 
+/// The largest body ADD takes from a URL.
+const URL_LIMIT: u64 = 1 << 30;
+
 /// ADD of a URL: the body as a file (named after the URL's last segment when `dest` is a
-/// directory).
+/// directory), streamed through the unlinked temporary file `spool`, never held in memory.
 fn fetch(
     out: &mut LayerTar,
+    spool: File,
     url: &str,
     dest: &str,
     dest_is_dir: bool,
 ) -> std::result::Result<(), String> {
     let response = ureq::get(url).call().map_err(|e| format!("{url}: {e}"))?;
-    let mut body = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .take(1 << 30)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("{url}: {e}"))?;
+    let reader = response.into_body().into_reader();
+    let (mut file, size) =
+        spool_body(reader, spool, URL_LIMIT).map_err(|e| format!("{url}: {e}"))?;
     let name = url
         .trim_end_matches('/')
         .rsplit('/')
@@ -449,7 +450,23 @@ fn fetch(
     } else {
         dest.to_string()
     };
-    file_entry(out, &target, &body, 0o600, 0).map_err(|e| e.to_string())
+    let mut h = header(out, tar::EntryType::Regular, 0o600, 0, size);
+    out.tar
+        .append_data(&mut h, target.trim_start_matches('/'), &mut file)
+        .map_err(|e| e.to_string())
+}
+
+/// Copies `body` into `spool`, refusing more than `limit` bytes; returns the file, rewound,
+/// and the size.
+fn spool_body(body: impl Read, mut spool: File, limit: u64) -> std::io::Result<(File, u64)> {
+    let size = std::io::copy(&mut body.take(limit + 1), &mut spool)?;
+    if size > limit {
+        return Err(std::io::Error::other(format!(
+            "the body is larger than the limit of {limit} bytes"
+        )));
+    }
+    spool.rewind()?;
+    Ok((spool, size))
 }
 
 /// A container on image or stage `name`, mounted: (its ID, its root filesystem).
@@ -524,4 +541,19 @@ pub(super) fn sources_key(
     let digest = super::cache::content(&matches, &build.ignore)
         .map_err(|e| Error::io("read", &build.context, e))?;
     Ok(Some(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_body_is_spooled_with_a_limit() {
+        let spool = tempfile::tempfile().unwrap();
+        let (mut file, size) = super::spool_body(&b"12345"[..], spool, 5).unwrap();
+        let mut back = String::new();
+        std::io::Read::read_to_string(&mut file, &mut back).unwrap();
+        assert_eq!((size, back.as_str()), (5, "12345"));
+        let spool = tempfile::tempfile().unwrap();
+        let err = super::spool_body(&b"123456"[..], spool, 5).unwrap_err();
+        assert!(err.to_string().contains("limit of 5 bytes"), "{err}");
+    }
 }
