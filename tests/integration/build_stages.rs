@@ -317,3 +317,35 @@ fn heredocs_anywhere_and_the_escape_directive() {
     let _ = std::fs::remove_dir_all(dir);
     assert_nothing_left(&daemon);
 }
+
+/// `COPY --from` of paths through absolute symlinks in the source image: resolved inside
+/// that image's root filesystem, as chroot would, never on the host.
+#[test]
+fn copy_from_resolves_symlinks_inside_the_image() {
+    if !privileged("copy_from_resolves_symlinks_inside_the_image") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "from-links",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS src\n\
+             RUN mkdir -p /etc && echo image-file > /etc/os-release && ln -s /etc /abs \
+             && ln -s /etc/os-release /osr && ln -s ../../etc/os-release /up\n\
+             FROM busybox\nCOPY --from=src /abs/os-release /got1\n\
+             COPY --from=src /osr /got2\nCOPY --from=src /up /got3\n",
+        )],
+    );
+    build(&mut raw, &dir, json!({ "tags": ["localhost/from-links"] }));
+    let seen = output(
+        &mut raw,
+        "fl",
+        "localhost/from-links",
+        &["cat", "/got1", "/got2", "/got3"],
+    );
+    assert_eq!(seen, "image-file\nimage-file\nimage-file");
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}

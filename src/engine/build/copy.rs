@@ -171,7 +171,12 @@ fn transfer(
                     } else {
                         &[]
                     };
-                    let matches = resolve(&root, &src, ignore).map_err(err)?;
+                    let matches = match &from {
+                        Some(name) if !src.contains(['*', '?', '[']) => {
+                            from_image(&root, &src, name).map_err(err)?
+                        }
+                        _ => resolve(&root, &src, ignore).map_err(err)?,
+                    };
                     if matches.is_empty() {
                         return Err(err(format!("no source files were specified: {src:?}")));
                     }
@@ -467,6 +472,21 @@ fn spool_body(body: impl Read, mut spool: File, limit: u64) -> std::io::Result<(
     }
     spool.rewind()?;
     Ok((spool, size))
+}
+
+/// A source path in the root filesystem of image or stage `name` (mounted at `root`),
+/// every symlink on the way (absolute ones too) resolved inside that root, as chroot would:
+/// never on the host. (The image's container never runs, so nothing changes it meanwhile.)
+fn from_image(
+    root: &Path,
+    src: &str,
+    name: &str,
+) -> std::result::Result<Vec<(String, PathBuf)>, String> {
+    let path = crate::engine::volume::resolve_in_root(root, &absolute("/", src))
+        .ok_or_else(|| format!("{src:?}: no such file or directory in {name}"))?;
+    let base = absolute("/", src);
+    let rel = base.rsplit('/').next().unwrap_or_default().to_string();
+    Ok(vec![(rel, path)])
 }
 
 /// A container on image or stage `name`, mounted: (its ID, its root filesystem).
