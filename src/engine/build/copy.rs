@@ -140,7 +140,7 @@ fn transfer(
         Some((_, path)) => path.clone(),
         None => build.context.clone(),
     };
-    let delimiters = super::run::heredoc_delimiters(ins_text.lines().next().unwrap_or_default());
+    let delimiters = super::heredoc::delimiters(ins_text.lines().next().unwrap_or_default());
     let mut docs = 0;
     let written = (|| -> Result<()> {
         for src in s.src {

@@ -3,7 +3,7 @@
 //! The Dockerfile is parsed by the `parse-dockerfile` crate; this room adds the semantics:
 //! variable scoping and expansion (`vars.rs`), the stages and their instructions
 //! (`stage.rs`), RUN as a real container (`run.rs`), COPY and ADD from the context or an
-//! earlier stage (`copy.rs`), and the cache of whole builds (`cache.rs`).
+//! earlier stage (`copy.rs`), and the cache per stage (`cache.rs`).
 //!
 //! Layers: each stage runs in one working container (`work.rs`): RUN runs in it, COPY and
 //! ADD write into it (`apply.rs`), and its changes are committed as one new layer on the
@@ -19,14 +19,18 @@
 //! - `stage.rs`: one stage, instruction by instruction; `state.rs`: what a stage has built
 //! - `config.rs`: the config-only instructions
 //! - `run.rs`: RUN
-//! - `copy.rs`: COPY and ADD; `context.rs`: sources in the context, `.dockerignore`
-//! - `cache.rs`: a rebuild of unchanged inputs reuses the image it made
+//! - `copy.rs`: COPY and ADD; `context.rs`: sources in the context, `.dockerignore`;
+//!   `apply.rs`: their files written into the working container
+//! - `work.rs`: a stage's working container; `journal.rs`: what a killed build left
+//! - `heredoc.rs`: here-documents parse-dockerfile does not read
+//! - `cache.rs`: the cache per instruction chain: an unchanged stage reuses its image
 
 mod apply;
 mod cache;
 mod config;
 mod context;
 mod copy;
+mod heredoc;
 mod journal;
 pub mod options;
 mod run;
@@ -100,7 +104,7 @@ pub fn build(
             text.push('\n');
         }
     }
-    let text = run::wrap_inline_heredocs(&text);
+    let text = heredoc::wrap_inline_heredocs(&text);
     let ignore = context::read_dockerignore(&context)?;
     let mut build = Build {
         containers,

@@ -93,8 +93,8 @@ fn run_container(build: &mut Build, id: &str, step: &StepProcess) -> Result<i32>
 /// the start of the text only, leaving in `text` what follows the delimiter on its line):
 /// the document is the script, or, when a command follows the delimiter, that command's
 /// standard input. A here-document later in the command (`RUN cat <<EOF > /x`), which
-/// `wrap_inline_heredocs` made readable to the parser, is the shell's: the command line, the
-/// document and its delimiter line go to the shell as written.
+/// `heredoc::wrap_inline_heredocs` made readable to the parser, is the shell's: the command
+/// line, the document and its delimiter line go to the shell as written.
 fn script(text: &str, run: &RunInstruction) -> String {
     let Some(doc) = run.here_docs.first() else {
         return text.to_string();
@@ -106,96 +106,10 @@ fn script(text: &str, run: &RunInstruction) -> String {
     if !body.ends_with('\n') {
         body.push('\n');
     }
-    if let Some(delimiter) = heredoc_delimiters(text).first() {
+    if let Some(delimiter) = super::heredoc::delimiters(text).first() {
         return format!("{}\n{body}{delimiter}\n", text.trim());
     }
     format!("{text} <<'PODLINK_HEREDOC'\n{body}PODLINK_HEREDOC\n")
-}
-
-/// The Dockerfile with each RUN whose here-document starts later in its line
-/// (`RUN cat <<EOF > /x`) given the same operator in front (`RUN <<EOF cat <<EOF > /x`):
-/// parse-dockerfile 0.1.9 reads a here-document only right after RUN, and would read the
-/// document's lines as instructions; so wrapped, the document is RUN's, and `script` hands
-/// the command and the document to the shell as written. Line numbers do not change.
-pub(super) fn wrap_inline_heredocs(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let is_run = trimmed.len() > 4
-            && trimmed[..3].eq_ignore_ascii_case("RUN")
-            && trimmed[3..].starts_with([' ', '\t']);
-        if is_run {
-            let args = trimmed[3..].trim_start();
-            let at = line.len() - args.len();
-            if !args.starts_with("<<")
-                && !args.starts_with('[')
-                && let Some(op) = heredoc_operators(args).into_iter().next()
-            {
-                out.push_str(&line[..at]);
-                out.push_str(&op);
-                out.push(' ');
-                out.push_str(args);
-                continue;
-            }
-        }
-        out.push_str(line);
-    }
-    out
-}
-
-/// The here-document operators of a shell line, in order (`<<EOF`, `<<-EOF`, `<<'EOF'`).
-fn heredoc_operators(line: &str) -> Vec<String> {
-    let b = line.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(p) = line[i..].find("<<") {
-        let at = i + p;
-        let mut j = at + 2;
-        i = j;
-        if b.get(j) == Some(&b'<') {
-            i = j + 1;
-            continue;
-        }
-        if b.get(j) == Some(&b'-') {
-            j += 1;
-        }
-        let quote = match b.get(j) {
-            Some(&q) if q == b'\'' || q == b'"' => {
-                j += 1;
-                Some(q)
-            }
-            _ => None,
-        };
-        let start = j;
-        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'.') {
-            j += 1;
-        }
-        if j == start {
-            continue;
-        }
-        if let Some(q) = quote {
-            if b.get(j) != Some(&q) {
-                continue;
-            }
-            j += 1;
-        }
-        out.push(line[at..j].to_string());
-        i = j;
-    }
-    out
-}
-
-/// The delimiter words of a line's here-documents, in order.
-pub(super) fn heredoc_delimiters(line: &str) -> Vec<String> {
-    heredoc_operators(line)
-        .iter()
-        .map(|op| {
-            op.trim_start_matches('<')
-                .trim_start_matches('-')
-                .trim_matches(['\'', '"'])
-                .to_string()
-        })
-        .collect()
 }
 
 fn setting(state: &StageState, key: &str) -> String {
@@ -232,7 +146,7 @@ mod tests {
     #[test]
     fn a_here_document_later_in_the_line_goes_to_the_shell() {
         let text = "FROM x\nRUN cat <<'EOF' > /x\nline $HOME\nEOF\nRUN true\n";
-        let wrapped = super::wrap_inline_heredocs(text);
+        let wrapped = crate::engine::build::heredoc::wrap_inline_heredocs(text);
         assert_eq!(wrapped.lines().count(), text.lines().count());
         let parsed = parse_dockerfile::parse(&wrapped).unwrap();
         assert_eq!(parsed.instructions.len(), 3);
@@ -247,10 +161,12 @@ mod tests {
             "cat <<'EOF' > /x\nline $HOME\nEOF\n"
         );
         assert_eq!(
-            super::heredoc_delimiters("COPY <<a.sh <<-\"B\" /d/"),
+            crate::engine::build::heredoc::delimiters("COPY <<a.sh <<-\"B\" /d/"),
             ["a.sh", "B"]
         );
         // `<<<` and arithmetic shifts are no here-documents.
-        assert!(super::heredoc_delimiters("cat <<< x; echo $((1 << 2))").is_empty());
+        assert!(
+            crate::engine::build::heredoc::delimiters("cat <<< x; echo $((1 << 2))").is_empty()
+        );
     }
 }
