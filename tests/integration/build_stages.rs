@@ -349,3 +349,43 @@ fn copy_from_resolves_symlinks_inside_the_image() {
     let _ = std::fs::remove_dir_all(dir);
     assert_nothing_left(&daemon);
 }
+
+/// FROM scratch: the stage's working container stands on an empty layer of a helper image,
+/// which is neither part of the result (one layer) nor left listed.
+#[test]
+fn a_scratch_stage_has_one_layer_and_leaves_no_helper() {
+    if !privileged("a_scratch_stage_has_one_layer_and_leaves_no_helper") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let dir = context(
+        "scratch",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY --from=busybox /bin/busybox /bin/busybox\n\
+                 COPY file /file\nRUN [\"/bin/busybox\", \"cp\", \"/file\", \"/copy\"]\n",
+            ),
+            ("file", "from scratch\n"),
+        ],
+    );
+    build(&mut raw, &dir, json!({ "tags": ["localhost/scratch"] }));
+    let seen = output(
+        &mut raw,
+        "sc",
+        "localhost/scratch",
+        &["/bin/busybox", "cat", "/copy"],
+    );
+    assert_eq!(seen, "from scratch");
+    let image = inspect_image(&mut raw, "localhost/scratch");
+    assert_eq!(
+        image["RootFS"]["Layers"].as_array().unwrap().len(),
+        1,
+        "{image}"
+    );
+    let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
+    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}
