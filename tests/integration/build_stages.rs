@@ -389,3 +389,41 @@ fn a_scratch_stage_has_one_layer_and_leaves_no_helper() {
     let _ = std::fs::remove_dir_all(dir);
     assert_nothing_left(&daemon);
 }
+
+/// A build whose second stage fails lists nothing it made: the first stage's image goes,
+/// and with `force_rm` the failed stage's working container too.
+#[test]
+fn a_failed_build_lists_nothing_it_made() {
+    if !privileged("a_failed_build_lists_nothing_it_made") {
+        return;
+    }
+    let daemon = daemon_with_busybox(DaemonOptions::default());
+    let mut raw = daemon.raw();
+    let before = names(&ok(&mut raw, "ListImages", json!({})), "images");
+    let dir = context(
+        "failed",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS one\nRUN echo one > /one\n\
+             FROM busybox\nCOPY --from=one /one /one\nRUN exit 9\n",
+        )],
+    );
+    let info = json!({
+        "dockerfile": [dir.join("Dockerfile").display().to_string()],
+        "tags": ["localhost/failed"],
+        "force_rm": true,
+    });
+    let reason = crate::containers::fails(
+        &mut raw,
+        "BuildImage",
+        json!({ "build": info }),
+        "ErrorOccurred",
+    );
+    assert!(reason.to_string().contains("line 5"), "{reason}");
+    let images = names(&ok(&mut raw, "ListImages", json!({})), "images");
+    assert_eq!(images, before);
+    let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
+    assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}
