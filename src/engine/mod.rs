@@ -136,6 +136,7 @@ impl Engine {
                     log::warn!("no thread to remove what crashes left of containers: {e}");
                 }
                 engine.containers().reconcile();
+                build::recover(engine.containers());
                 engine.containers().watch_running();
                 log::debug!("start-up reconciliation took {:?}", start.elapsed());
             })?;

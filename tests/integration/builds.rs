@@ -9,7 +9,7 @@ use crate::containers::{create, daemon_with_busybox, fails, ok};
 use crate::util::{DaemonOptions, RawConnection, assert_nothing_left, privileged};
 
 /// A fresh context directory with `files` (path, contents) in it.
-fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("build-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -21,7 +21,7 @@ fn context(name: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
+pub(crate) fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
     let mut info = json!({ "dockerfile": [dir.join("Dockerfile").display().to_string()] });
     if let Value::Object(extra) = extra {
         info.as_object_mut().unwrap().extend(extra);
@@ -29,7 +29,7 @@ fn build(raw: &mut RawConnection, dir: &Path, extra: Value) -> Value {
     ok(raw, "BuildImage", json!({ "build": info }))["image"].clone()
 }
 
-fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
+pub(crate) fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
     let text = ok(raw, "InspectImage", json!({ "name": name }))["image"]
         .as_str()
         .unwrap()
@@ -38,7 +38,7 @@ fn inspect_image(raw: &mut RawConnection, name: &str) -> Value {
 }
 
 /// Runs a container of `image` with `command`; its output.
-fn output(raw: &mut RawConnection, name: &str, image: &str, command: &[&str]) -> String {
+pub(crate) fn output(raw: &mut RawConnection, name: &str, image: &str, command: &[&str]) -> String {
     create(raw, name, command, json!({ "image": image }));
     ok(raw, "StartContainer", json!({ "name": name }));
     let code = ok(raw, "WaitContainer", json!({ "name": name }))["exitcode"].clone();
@@ -164,9 +164,10 @@ CMD ["cat /app/msg /app/data.txt /app/run.txt"]
         &["stat -c %u:%g /app/by-name.txt /app/by-names.txt"],
     );
     assert_eq!(owners, "1234:4321\n1234:777");
-    // Nothing half-built is listed: only busybox and the result.
+    // Nothing half-built is listed: busybox, the result, and the first stage's image
+    // (complete, unnamed, kept for the cache as Docker keeps intermediate images).
     let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
-    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+    assert_eq!(images.as_array().unwrap().len(), 3, "{images}");
     let containers = ok(&mut raw, "ListContainers", json!({}))["containers"].clone();
     assert_eq!(containers.as_array().map_or(0, Vec::len), 0, "{containers}");
     // One new layer for the stage (WORKDIR's directory, two COPYs and a RUN).
@@ -673,8 +674,8 @@ fn add_fetches_a_url_and_run_sees_added_hosts() {
     assert_nothing_left(&daemon);
 }
 
-/// A missing base image is pulled from its registry; `pull_always` pulls it again (and skips
-/// the cache).
+/// A missing base image is pulled from its registry with `pull` (without, the build fails,
+/// as Podman 1.x's PullNever did); `pull_always` pulls it again (and skips the cache).
 #[test]
 fn from_pulls_a_missing_base() {
     if !privileged("from_pulls_a_missing_base") {
@@ -696,7 +697,29 @@ fn from_pulls_a_missing_base() {
             &format!("FROM {host}/base/busybox:1\nRUN echo pulled > /p\n"),
         )],
     );
-    let first = build(&mut raw, &dir, json!({ "tags": ["localhost/pulled"] }));
+    let info = json!({
+        "dockerfile": [dir.join("Dockerfile").display().to_string()],
+        "tags": ["localhost/pulled"],
+    });
+    let refused = fails(
+        &mut raw,
+        "BuildImage",
+        json!({ "build": info }),
+        "ErrorOccurred",
+    );
+    assert!(refused.to_string().contains("pull is false"), "{refused}");
+    assert_eq!(
+        ok(&mut raw, "ListImages", json!({}))["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let first = build(
+        &mut raw,
+        &dir,
+        json!({ "tags": ["localhost/pulled"], "pull": true }),
+    );
     assert!(first["logs"].to_string().contains("Pulling"), "{first}");
     let images = ok(&mut raw, "ListImages", json!({}))["images"].clone();
     assert_eq!(images.as_array().unwrap().len(), 2, "{images}");

@@ -157,6 +157,10 @@ mod network_room;
 /// Builds (issue 12): BuildImage from Dockerfiles on the real runtime. Needs root.
 mod builds;
 
+/// Builds stage by stage (issue 12): working containers, one layer per stage, a killed
+/// build, the per-stage cache, `pull`, SHELL. Needs root.
+mod build_stages;
+
 /// Seccomp (issue 13): the same verdicts under runc and crun, programs compiled once and
 /// cached for crun, a damaged cache entry rebuilt, crun loading what it would compile. Needs
 /// root.

@@ -1,96 +1,151 @@
-//! The cache of whole builds: a digest of everything a build reads (the Dockerfile text,
-//! build args, labels, annotations, format, the base images' IDs, and the context's file
-//! list with sizes, modes, inodes, modification and change times, `.dockerignore` applied) →
-//! the image it
-//! made, kept in `ROOT/build-cache.json`. A rebuild whose digest is known, and whose image
-//! is still stored, is that image, tagged again.
+//! The build cache, per instruction chain. The key of an instruction is a digest of the key
+//! before it (for a stage's first: the ID of its parent image, with what else shapes the
+//! stage's image: its format, and for the last stage the build's labels and annotations;
+//! not the RUN containers' resources, volumes or hosts, which Docker's cache ignores too), the instruction's text with the variables in scope (what its expansion
+//! reads), and for COPY and ADD the digest of their sources' content. At every stage's end
+//! the stage's key is stored with the image it made (`ROOT/build-cache.json`); a stage whose
+//! key is stored, and whose image is still there, is that image, not run again. So a
+//! rebuild of an unchanged Dockerfile reuses every stage, and a Dockerfile whose first stage
+//! is unchanged reuses that one.
 //!
-//! Coarser than the brief's per-instruction key (any change rebuilds the whole Dockerfile),
-//! and context files are known by their metadata, not content: read every build, a large
-//! context would cost its size in hashing. The change time is what makes that sound: every
-//! write, chmod, chown or rename sets it, and no tool can set it back (`touch -d` and `cp -p`
-//! restore only the modification time), so an edit is never missed; a file copied away and
-//! back is a miss, and is rebuilt.
+//! Sources are known by their content: a file is hashed once, and again only when its
+//! metadata (device, inode, size, modification and change times) changed: the change time is
+//! set by every write, chmod, chown or rename and by no tool back, so an edit is never
+//! missed, and an unchanged context costs a `stat` per file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sha2::{Digest as _, Sha256};
 
 use super::Build;
 use super::context::ignored;
+use super::vars::Vars;
 use crate::engine::error::Result;
 
 static FILE_LOCK: Mutex<()> = Mutex::new(());
 
 const CACHE_FILE: &str = "build-cache.json";
 
-/// The build's key; empty when the build must not use the cache (`pull_always`).
-/// `bases`: each stage's base image, its ID when stored, else its name.
-pub(super) fn key(build: &Build, bases: &[String]) -> Result<String> {
-    if build.options.pull_always {
-        return Ok(String::new());
-    }
-    let mut h = Sha256::new();
+/// The first key of a stage on `parent` (an image ID, or `scratch`).
+pub(super) fn first(build: &Build, parent: &str, last: bool) -> String {
     let o = build.options;
     let head = serde_json::json!({
-        "text": build.text,
-        "args": o.build_args,
-        "labels": o.labels,
-        "annotations": o.annotations,
+        "version": 1,
+        "parent": parent,
         "docker": o.docker_format,
-        "squash": o.squash,
+        "labels": if last { o.labels.clone() } else { Vec::new() },
+        "annotations": if last { o.annotations.clone() } else { Vec::new() },
     });
-    h.update(head.to_string());
-    for base in bases {
-        h.update(base);
-        h.update([0]);
-    }
-    let mut files = Vec::new();
-    list(&build.context, &build.context, &build.ignore, &mut files);
-    files.sort();
-    for f in files {
-        h.update(f);
-        h.update([0]);
-    }
-    Ok(format!("{:x}", h.finalize()))
+    hex(Sha256::digest(head.to_string()))
 }
 
-fn list(root: &Path, dir: &Path, ignore: &[String], out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .to_string();
-        if ignored(&rel, ignore) {
-            continue;
-        }
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        out.push(format!(
-            "{rel} {} {} {}:{} {}.{} {}.{} {}",
-            meta.len(),
-            meta.mode(),
-            meta.dev(),
-            meta.ino(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.uid(),
-        ));
-        if meta.is_dir() {
-            list(root, &path, ignore, out);
+/// The key of an instruction after the one keyed `previous`.
+pub(super) fn next(previous: &str, text: &str, vars: &Vars, sources: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        previous,
+        text,
+        &serde_json::to_string(vars).unwrap_or_default(),
+        sources,
+    ] {
+        h.update(part);
+        h.update([0]);
+    }
+    hex(h.finalize())
+}
+
+fn hex(bytes: impl AsRef<[u8]>) -> String {
+    bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Content digests of files, by path and metadata: the fast path for unchanged files.
+type Known = HashMap<(PathBuf, [i64; 7]), String>;
+static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
+/// At most this many files remembered (then forgotten all at once).
+const KNOWN_MAX: usize = 200_000;
+
+/// A digest of what `root` holds at the context paths `matches` (each a file, a directory
+/// walked without following symlinks, or a symlink), `.dockerignore` (`ignore`) applied.
+pub(super) fn content(matches: &[(String, PathBuf)], ignore: &[String]) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    for (rel, path) in matches {
+        // Iterative, in name order: (path in the context, path).
+        let mut stack = vec![(rel.clone(), path.clone())];
+        while let Some((rel, path)) = stack.pop() {
+            let meta = std::fs::symlink_metadata(&path)?;
+            h.update(format!(
+                "{rel}\0{}\0{}:{}\0",
+                meta.mode(),
+                meta.uid(),
+                meta.gid()
+            ));
+            if meta.file_type().is_symlink() {
+                h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+            } else if meta.is_file() {
+                h.update(file_digest(&path, &meta)?);
+            } else if meta.is_dir() {
+                let mut names: Vec<_> = std::fs::read_dir(&path)?
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .collect();
+                names.sort();
+                for name in names.into_iter().rev() {
+                    let sub = match rel.as_str() {
+                        "" => name.to_string_lossy().to_string(),
+                        r => format!("{r}/{}", name.to_string_lossy()),
+                    };
+                    if !ignored(&sub, ignore) {
+                        stack.push((sub, path.join(name)));
+                    }
+                }
+            }
+            h.update([0]);
         }
     }
+    Ok(hex(h.finalize()))
+}
+
+fn file_digest(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<String> {
+    let stamp = [
+        meta.dev() as i64,
+        meta.ino() as i64,
+        meta.len() as i64,
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    ];
+    let key = (path.to_path_buf(), stamp);
+    if let Some(d) = KNOWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|k| k.get(&key))
+    {
+        return Ok(d.clone());
+    }
+    let mut file = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let digest = hex(h.finalize());
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    let known = known.get_or_insert_with(HashMap::new);
+    if known.len() >= KNOWN_MAX {
+        known.clear();
+    }
+    known.insert(key, digest.clone());
+    Ok(digest)
 }
 
 fn read(build: &Build) -> BTreeMap<String, String> {
@@ -101,22 +156,17 @@ fn read(build: &Build) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The image a build with `key` made, if it is still stored.
+/// The image a stage keyed `key` made, if it is still stored (an entry whose image is gone
+/// is a miss).
 pub(super) fn lookup(build: &Build, key: &str) -> Option<String> {
-    if key.is_empty() {
-        return None;
-    }
     let _guard = FILE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let id = read(build).remove(key)?;
     build.containers.images().resolve(&id).ok()?;
     Some(id)
 }
 
-/// Remembers that a build with `key` made image `id`.
-pub(super) fn store(build: &Build, key: &str, id: &str) {
-    if key.is_empty() {
-        return;
-    }
+/// Remembers that a stage keyed `key` made image `id`.
+pub(super) fn store(build: &Build, key: &str, id: &str) -> Result<()> {
     let _guard = FILE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let mut map = read(build);
     // Entries of removed images go.
@@ -125,7 +175,5 @@ pub(super) fn store(build: &Build, key: &str, id: &str) {
     map.insert(key.to_string(), id.to_string());
     let path = build.containers.root().join(CACHE_FILE);
     let bytes = serde_json::to_vec(&map).expect("a map serializes");
-    if let Err(e) = crate::engine::storage::atomic_write(&path, &bytes) {
-        log::warn!("build cache: {e}");
-    }
+    Ok(crate::engine::storage::atomic_write(&path, &bytes)?)
 }

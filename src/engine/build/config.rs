@@ -89,6 +89,10 @@ pub(super) fn apply(
         }
         Instruction::Shell(x) => {
             state.shell = x.arguments.iter().map(|a| a.value.to_string()).collect();
+            // The config keeps it (Docker's `Shell`) for a child build's ONBUILD triggers and
+            // later RUNs; an OCI config has no such field (`run_stage` drops it then, as
+            // buildah did, with a warning in the log).
+            s.insert("Shell".into(), json!(state.shell));
         }
         Instruction::Maintainer(x) => {
             state.author = x.name.value.to_string();

@@ -1,5 +1,5 @@
 //! COPY and ADD: sources from the context (or, with `--from`, an earlier stage or an image),
-//! written as one layer tarball and committed onto the stage's image. Nothing outside the
+//! written as one tarball and written into the stage's working container (`apply.rs`). Nothing outside the
 //! source root is reachable: a source path is resolved, symlinks included, and must stay
 //! under the root; symlinks inside copied directories are copied as symlinks, never
 //! followed. ADD also extracts a local tar archive and fetches an http(s) URL.
@@ -17,7 +17,6 @@ use super::state::absolute;
 use super::vars;
 use super::{Build, step_error};
 use crate::engine::error::{Error, Result};
-use crate::engine::image::compose::Composition;
 
 /// What a COPY or ADD takes.
 struct Sources<'a, 'b> {
@@ -93,15 +92,20 @@ fn transfer(
         match &*flag.name.value {
             "from" => from = Some(vars::word(&value, &vars).map_err(err)?),
             "chown" => {
-                let layers: Vec<PathBuf> = state.image.as_ref().map_or(Vec::new(), |i| {
-                    let store = build.containers.images().layers();
-                    i.record
-                        .layers
-                        .iter()
-                        .rev()
-                        .map(|l| store.diff_dir(l))
-                        .collect()
-                });
+                // The stage's files as they are now: its working container's, else its base's.
+                let layers: Vec<PathBuf> = match (&state.work, &state.image) {
+                    (Some(w), _) => vec![w.root.clone()],
+                    (None, Some(i)) => {
+                        let store = build.containers.images().layers();
+                        i.record
+                            .layers
+                            .iter()
+                            .rev()
+                            .map(|l| store.diff_dir(l))
+                            .collect()
+                    }
+                    (None, None) => Vec::new(),
+                };
                 let value = vars::word(&value, &vars).map_err(err)?;
                 (uid, gid) = chown(&value, &layers).map_err(err)?;
             }
@@ -136,12 +140,20 @@ fn transfer(
         Some((_, path)) => path.clone(),
         None => build.context.clone(),
     };
+    let delimiters = super::heredoc::delimiters(ins_text.lines().next().unwrap_or_default());
+    let mut docs = 0;
     let written = (|| -> Result<()> {
         for src in s.src {
             match src {
                 Source::HereDoc(doc) => {
+                    // Named after its delimiter in a directory (`COPY <<run.sh /app/`).
+                    let name = delimiters
+                        .get(docs)
+                        .cloned()
+                        .unwrap_or_else(|| "EOF".into());
+                    docs += 1;
                     let target = if dest_is_dir {
-                        format!("{dest}/EOF")
+                        format!("{dest}/{name}")
                     } else {
                         dest.clone()
                     };
@@ -150,7 +162,8 @@ fn transfer(
                 Source::Path(p) => {
                     let src = vars::word(&p.value, &vars).map_err(err)?;
                     if s.add && (src.starts_with("http://") || src.starts_with("https://")) {
-                        fetch(&mut out, &src, &dest, dest_is_dir).map_err(err)?;
+                        let spool = temp_file(build)?;
+                        fetch(&mut out, spool, &src, &dest, dest_is_dir).map_err(err)?;
                         continue;
                     }
                     let ignore = if from.is_none() {
@@ -158,7 +171,12 @@ fn transfer(
                     } else {
                         &[]
                     };
-                    let matches = resolve(&root, &src, ignore).map_err(err)?;
+                    let matches = match &from {
+                        Some(name) if !src.contains(['*', '?', '[']) => {
+                            from_image(&root, &src, name).map_err(err)?
+                        }
+                        _ => resolve(&root, &src, ignore).map_err(err)?,
+                    };
                     if matches.is_empty() {
                         return Err(err(format!("no source files were specified: {src:?}")));
                     }
@@ -199,22 +217,14 @@ fn transfer(
     Ok(())
 }
 
-/// Commits a layer tarball onto the stage's image as an intermediate image.
+/// Writes a layer tarball into the stage's working container.
 fn commit_tar(build: &mut Build, state: &mut StageState, file: &mut File) -> Result<()> {
     file.rewind().map_err(|e| Error::io("rewind", "layer", e))?;
-    let composition = Composition {
-        settings: state.settings.clone(),
-        history: Vec::new(),
-        ..Composition::default()
-    };
-    let images = build.containers.images();
-    let id = images.compose(state.image.as_deref(), Some(file), &composition)?;
-    build.intermediates.push(id.clone());
-    state.image = Some(images.resolve(&id)?);
-    Ok(())
+    let root = super::work::ensure(build, state)?;
+    super::apply::apply_tar(&root, file)
 }
 
-/// Makes the directories WORKDIR named as a layer of their own, if any is pending.
+/// Makes the directories WORKDIR named in the working container, if any is pending.
 pub(super) fn flush_dirs(build: &mut Build, state: &mut StageState) -> Result<()> {
     if state.pending_dirs.is_empty() {
         return Ok(());
@@ -229,9 +239,7 @@ pub(super) fn flush_dirs(build: &mut Build, state: &mut StageState) -> Result<()
         .tar
         .into_inner()
         .map_err(|e| Error::io("write", "layer", e))?;
-    commit_tar(build, state, &mut file)?;
-    state.record("/bin/sh -c #(nop) WORKDIR (directories)", false);
-    Ok(())
+    commit_tar(build, state, &mut file)
 }
 
 fn temp_file(build: &Build) -> Result<File> {
@@ -421,22 +429,22 @@ fn extract(out: &mut LayerTar, path: &Path, dest: &str) -> std::result::Result<(
     Ok(())
 }
 
+/// The largest body ADD takes from a URL.
+const URL_LIMIT: u64 = 1 << 30;
+
 /// ADD of a URL: the body as a file (named after the URL's last segment when `dest` is a
-/// directory).
+/// directory), streamed through the unlinked temporary file `spool`, never held in memory.
 fn fetch(
     out: &mut LayerTar,
+    spool: File,
     url: &str,
     dest: &str,
     dest_is_dir: bool,
 ) -> std::result::Result<(), String> {
     let response = ureq::get(url).call().map_err(|e| format!("{url}: {e}"))?;
-    let mut body = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .take(1 << 30)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("{url}: {e}"))?;
+    let reader = response.into_body().into_reader();
+    let (mut file, size) =
+        spool_body(reader, spool, URL_LIMIT).map_err(|e| format!("{url}: {e}"))?;
     let name = url
         .trim_end_matches('/')
         .rsplit('/')
@@ -447,7 +455,38 @@ fn fetch(
     } else {
         dest.to_string()
     };
-    file_entry(out, &target, &body, 0o600, 0).map_err(|e| e.to_string())
+    let mut h = header(out, tar::EntryType::Regular, 0o600, 0, size);
+    out.tar
+        .append_data(&mut h, target.trim_start_matches('/'), &mut file)
+        .map_err(|e| e.to_string())
+}
+
+/// Copies `body` into `spool`, refusing more than `limit` bytes; returns the file, rewound,
+/// and the size.
+fn spool_body(body: impl Read, mut spool: File, limit: u64) -> std::io::Result<(File, u64)> {
+    let size = std::io::copy(&mut body.take(limit + 1), &mut spool)?;
+    if size > limit {
+        return Err(std::io::Error::other(format!(
+            "the body is larger than the limit of {limit} bytes"
+        )));
+    }
+    spool.rewind()?;
+    Ok((spool, size))
+}
+
+/// A source path in the root filesystem of image or stage `name` (mounted at `root`),
+/// every symlink on the way (absolute ones too) resolved inside that root, as chroot would:
+/// never on the host. (The image's container never runs, so nothing changes it meanwhile.)
+fn from_image(
+    root: &Path,
+    src: &str,
+    name: &str,
+) -> std::result::Result<Vec<(String, PathBuf)>, String> {
+    let path = crate::engine::volume::resolve_in_root(root, &absolute("/", src))
+        .ok_or_else(|| format!("{src:?}: no such file or directory in {name}"))?;
+    let base = absolute("/", src);
+    let rel = base.rsplit('/').next().unwrap_or_default().to_string();
+    Ok(vec![(rel, path)])
 }
 
 /// A container on image or stage `name`, mounted: (its ID, its root filesystem).
@@ -465,11 +504,76 @@ fn mount_from(build: &mut Build, name: &str) -> Result<(String, PathBuf)> {
         ..Default::default()
     };
     let id = build.containers.create_container(options)?;
+    build.journal.container(&id);
     match build.containers.mount_container(&id) {
         Ok(path) => Ok((id, path)),
         Err(e) => {
             let _ = build.containers.remove_container(&id, true);
             Err(e)
         }
+    }
+}
+
+/// For the cache: a digest of what a COPY or ADD would take (`Some("")` for any other
+/// instruction): its context sources' content, or the ID of the image or stage `--from`
+/// names. `None`: it cannot be known without running it (ADD of a URL).
+pub(super) fn sources_key(
+    build: &Build,
+    state: &StageState,
+    ins: &parse_dockerfile::Instruction,
+) -> Result<Option<String>> {
+    let (options, src, add) = match ins {
+        parse_dockerfile::Instruction::Copy(c) => (&c.options, &c.src, false),
+        parse_dockerfile::Instruction::Add(a) => (&a.options, &a.src, true),
+        _ => return Ok(Some(String::new())),
+    };
+    let vars = state.vars();
+    let invalid = |e: String| Error::invalid("build", e);
+    let mut from = None;
+    for flag in options {
+        if &*flag.name.value == "from" {
+            let value = flag.value.as_ref().map(|v| v.value.to_string());
+            from = Some(vars::word(&value.unwrap_or_default(), &vars).map_err(invalid)?);
+        }
+    }
+    if let Some(name) = from {
+        let images = build.containers.images();
+        let image = match build.stages.get(&name.to_ascii_lowercase()) {
+            Some(id) => images.resolve(id)?,
+            None => images.resolve(&name)?,
+        };
+        return Ok(Some(format!("from {}", image.record.id)));
+    }
+    let mut matches = Vec::new();
+    for s in src {
+        if let Source::Path(p) = s {
+            let path = vars::word(&p.value, &vars).map_err(invalid)?;
+            if add && (path.starts_with("http://") || path.starts_with("https://")) {
+                return Ok(None);
+            }
+            // A source that does not resolve fails when the instruction runs, with its line.
+            match resolve(&build.context, &path, &build.ignore) {
+                Ok(found) => matches.extend(found),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+    let digest = super::cache::content(&matches, &build.ignore)
+        .map_err(|e| Error::io("read", &build.context, e))?;
+    Ok(Some(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_body_is_spooled_with_a_limit() {
+        let spool = tempfile::tempfile().unwrap();
+        let (mut file, size) = super::spool_body(&b"12345"[..], spool, 5).unwrap();
+        let mut back = String::new();
+        std::io::Read::read_to_string(&mut file, &mut back).unwrap();
+        assert_eq!((size, back.as_str()), (5, "12345"));
+        let spool = tempfile::tempfile().unwrap();
+        let err = super::spool_body(&b"123456"[..], spool, 5).unwrap_err();
+        assert!(err.to_string().contains("limit of 5 bytes"), "{err}");
     }
 }

@@ -3,14 +3,14 @@
 //! The Dockerfile is parsed by the `parse-dockerfile` crate; this room adds the semantics:
 //! variable scoping and expansion (`vars.rs`), the stages and their instructions
 //! (`stage.rs`), RUN as a real container (`run.rs`), COPY and ADD from the context or an
-//! earlier stage (`copy.rs`), and the cache of whole builds (`cache.rs`).
+//! earlier stage (`copy.rs`), and the cache per stage (`cache.rs`).
 //!
-//! Layers: each RUN, COPY and ADD commits a layer onto an intermediate image (unnamed,
-//! removed when the build ends: RUN's next container needs them as its root filesystem);
-//! config-only instructions add history entries and no layer. The stage's image is
-//! composed at the end: the base's layers, then one layer holding every new layer's entries
-//! in order (`Images::compose_squashed`), as the seed's Podman committed one layer per
-//! stage; `squash` asks for no more than that.
+//! Layers: each stage runs in one working container (`work.rs`): RUN runs in it, COPY and
+//! ADD write into it (`apply.rs`), and its changes are committed as one new layer on the
+//! base at the stage's end, as the seed's Podman (buildah) did; config-only instructions
+//! add history entries and no layer. `squash` asks for no more than that. What a build makes
+//! on the way is journaled (`journal.rs`), so a service killed mid-build removes it at its
+//! next start.
 //!
 //! This room sits above containers and images (it drives both) and below the engine facade.
 //!
@@ -19,22 +19,30 @@
 //! - `stage.rs`: one stage, instruction by instruction; `state.rs`: what a stage has built
 //! - `config.rs`: the config-only instructions
 //! - `run.rs`: RUN
-//! - `copy.rs`: COPY and ADD; `context.rs`: sources in the context, `.dockerignore`
-//! - `cache.rs`: a rebuild of unchanged inputs reuses the image it made
+//! - `copy.rs`: COPY and ADD; `context.rs`: sources in the context, `.dockerignore`;
+//!   `apply.rs`: their files written into the working container
+//! - `work.rs`: a stage's working container; `journal.rs`: what a killed build left
+//! - `heredoc.rs`: here-documents parse-dockerfile does not read
+//! - `cache.rs`: the cache per instruction chain: an unchanged stage reuses its image
 
+mod apply;
 mod cache;
 mod config;
 mod context;
 mod copy;
+mod heredoc;
+mod journal;
 pub mod options;
 mod run;
 mod stage;
 mod state;
 pub mod vars;
+mod work;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use journal::recover;
 pub use options::BuildOptions;
 
 use crate::engine::container::Containers;
@@ -53,12 +61,19 @@ pub(crate) struct Build<'a> {
     log: &'a mut dyn FnMut(String),
     /// Images made along the way, removed at the end.
     intermediates: Vec<String>,
+    /// Images of the stages before the last, kept after a success (for the cache and
+    /// `FROM`/`COPY --from` of a later build), removed after a failure.
+    stage_images: Vec<String>,
     /// Stage name or index → its image ID.
     stages: BTreeMap<String, String>,
     /// Build args some ARG declared.
     consumed: BTreeSet<String>,
     /// Where each instruction starts in `text`, in order.
     starts: Vec<usize>,
+    /// Working containers not yet released.
+    live: Vec<String>,
+    /// What the build made, for a restart after a crash.
+    journal: journal::Journal,
 }
 
 /// io.podman.BuildImage: builds the image `options` describe, sending each log line to
@@ -89,6 +104,7 @@ pub fn build(
             text.push('\n');
         }
     }
+    let text = heredoc::wrap_inline_heredocs(&text);
     let ignore = context::read_dockerignore(&context)?;
     let mut build = Build {
         containers,
@@ -98,16 +114,21 @@ pub fn build(
         ignore,
         log,
         intermediates: Vec::new(),
+        stage_images: Vec::new(),
         stages: BTreeMap::new(),
         consumed: BTreeSet::new(),
         starts: Vec::new(),
+        live: Vec::new(),
+        journal: journal::Journal::new(containers),
     };
     let outcome = build.run();
     if let Err(e) = &outcome {
         // The log says why it ended, as the error does (a streaming client reads both).
         build.say(format!("Error: {e}"));
     }
-    build.clean_up();
+    build.clean_up(outcome.is_ok());
+    let Build { journal, .. } = build;
+    journal.finish();
     outcome
 }
 
@@ -120,31 +141,19 @@ impl Build<'_> {
         let text = self.text.clone();
         let dockerfile = parse_dockerfile::parse(&text)
             .map_err(|e| Error::invalid("build.dockerfile", format!("Dockerfile: {e}")))?;
+        let _escape = vars::set_escape(
+            dockerfile
+                .parser_directives
+                .escape
+                .as_ref()
+                .map_or('\\', |d| d.value.value),
+        );
         self.starts = dockerfile
             .instructions
             .iter()
             .map(stage::start_of)
             .collect();
         let global = stage::global_args(self, &dockerfile)?;
-        // The base images as they are now: an image pulled or tagged anew is another input.
-        let images = self.containers.images();
-        let bases: Vec<String> = dockerfile
-            .stages()
-            .map(|s| {
-                let name = vars::word(&s.from.image.value, &global).unwrap_or_default();
-                images
-                    .resolve(&name)
-                    .map(|i| i.record.id.to_string())
-                    .unwrap_or(name)
-            })
-            .collect();
-        let key = cache::key(self, &bases)?;
-        if let Some(id) = cache::lookup(self, &key) {
-            self.say(format!("Using cache {id}"));
-            self.tag(&id)?;
-            self.say(id.clone());
-            return Ok(id);
-        }
         let count = dockerfile.stages().len();
         if count == 0 {
             return Err(Error::invalid(
@@ -172,9 +181,6 @@ impl Build<'_> {
             let line = format!("[Warning] one or more build args were not consumed: {unused:?}");
             self.say(line);
         }
-        // The final image is no intermediate.
-        self.intermediates.retain(|i| *i != last);
-        cache::store(self, &key, &last);
         self.say(last.clone());
         Ok(last)
     }
@@ -187,11 +193,21 @@ impl Build<'_> {
         Ok(())
     }
 
-    /// Removes the intermediate images (their layers stay with the images that use them).
-    fn clean_up(&mut self) {
+    /// Releases the working containers left (after a failure: removed with `force_rm`),
+    /// and removes the intermediate images (their layers stay with the images that use
+    /// them).
+    fn clean_up(&mut self, succeeded: bool) {
+        let remove = self.options.force_rm || (succeeded && self.options.rm);
+        for id in self.live.clone() {
+            work::release(self, &id, remove);
+        }
         let images = self.containers.images();
         let store = self.containers.store();
-        for id in std::mem::take(&mut self.intermediates).iter().rev() {
+        let mut gone = std::mem::take(&mut self.intermediates);
+        if !succeeded {
+            gone.append(&mut self.stage_images);
+        }
+        for id in gone.iter().rev() {
             if let Err(e) = images.remove(id, false, &|i| store.users_of(i)) {
                 log::debug!("build: intermediate image {id}: {e}");
             }

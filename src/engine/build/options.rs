@@ -18,7 +18,8 @@ pub struct BuildOptions {
     pub labels: Vec<String>,
     /// `KEY=VALUE` annotations of the result's manifest.
     pub annotations: Vec<String>,
-    /// Pull a missing base image (always true in effect: a missing base is pulled).
+    /// Pull a missing base image (without it, or `pull_always`, a missing base fails the
+    /// build, as Podman 1.x's PullNever did).
     pub pull: bool,
     /// Pull every base image even when present.
     pub pull_always: bool,

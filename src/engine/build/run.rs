@@ -1,15 +1,15 @@
 //! RUN: the command as a real container on the engine, from the stage's image so far, with
 //! the stage's environment (ARGs and ENV), working directory and user, on the default
-//! network and with the build's RUN options; its output goes to the build log; its changes
-//! are committed as a layer.
+//! network and with the build's RUN options, in the stage's working container (`work.rs`);
+//! its output goes to the build log; its changes stay in that container's upper directory.
 
 use parse_dockerfile::{Command, RunInstruction};
 
 use super::state::StageState;
 use super::{Build, step_error};
 use crate::engine::caller::Detached;
+use crate::engine::container::build_step::StepProcess;
 use crate::engine::error::Result;
-use crate::engine::image::commit::CommitOptions;
 
 /// Runs a RUN instruction.
 pub(super) fn run(
@@ -27,14 +27,14 @@ pub(super) fn run(
         ));
     }
     super::copy::flush_dirs(build, state)?;
-    let Some(image) = state.image.clone() else {
+    if state.image.is_none() && state.work.is_none() {
         return Err(step_error(
             "RUN",
             line,
             "the stage has no files yet (FROM scratch): nothing to run",
         ));
-    };
-    let argv = match &run.arguments {
+    }
+    let argv: Vec<String> = match &run.arguments {
         Command::Exec(a) => a.value.iter().map(|v| v.value.to_string()).collect(),
         Command::Shell(text) => {
             let mut argv = state.shell.clone();
@@ -43,41 +43,29 @@ pub(super) fn run(
         }
         _ => return Err(step_error("RUN", line, "unsupported command form")),
     };
-    let containers = build.containers;
-    let mut options = build.options.run.clone();
-    options.image = image.record.id.to_string();
-    options.command = argv.clone();
-    options.entrypoint = Some(Vec::new());
-    options.env = state.vars().into_iter().collect();
-    options.work_dir = setting(state, "WorkingDir");
-    options.user = setting(state, "User");
-    let id = containers
-        .create_container(options)
-        .map_err(|e| step_error("RUN", line, e))?;
-    let outcome = run_container(build, &id);
-    let failed = !matches!(outcome, Ok(0));
-    let outcome = match outcome {
-        Ok(0) => containers
-            .commit(&id, CommitOptions::default())
-            .map_err(|e| step_error("RUN", line, e)),
-        Ok(code) => Err(step_error(
-            "RUN",
-            line,
-            format!("{argv:?} exited with code {code}"),
-        )),
-        Err(e) => Err(step_error("RUN", line, e)),
+    super::work::ensure(build, state).map_err(|e| step_error("RUN", line, e))?;
+    let id = state.work.as_ref().expect("ensured").id.clone();
+    let step = StepProcess {
+        command: argv.clone(),
+        env: state
+            .vars()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        work_dir: setting(state, "WorkingDir"),
+        user: setting(state, "User"),
     };
-    let remove = if failed {
-        build.options.force_rm
-    } else {
-        build.options.rm || build.options.force_rm
-    };
-    if remove && let Err(e) = containers.remove_container(&id, true) {
-        log::warn!("build: removing intermediate container {id}: {e}");
+    match run_container(build, &id, &step) {
+        Ok(0) => {}
+        Ok(code) => {
+            return Err(step_error(
+                "RUN",
+                line,
+                format!("{argv:?} exited with code {code}"),
+            ));
+        }
+        Err(e) => return Err(step_error("RUN", line, e)),
     }
-    let new = outcome?;
-    build.intermediates.push(new.clone());
-    state.image = Some(containers.images().resolve(&new)?);
     let command = ins_text
         .split_once(char::is_whitespace)
         .map_or("", |(_, c)| c);
@@ -86,9 +74,9 @@ pub(super) fn run(
 }
 
 /// Starts the container, sends its output to the log as it comes, and returns its exit code.
-fn run_container(build: &mut Build, id: &str) -> Result<i32> {
+fn run_container(build: &mut Build, id: &str, step: &StepProcess) -> Result<i32> {
     let containers = build.containers;
-    containers.start_container(id)?;
+    containers.start_step(id, step)?;
     let log = &mut build.log;
     containers.get_container_logs_follow(id, &Detached, &mut |lines| {
         for l in lines {
@@ -104,7 +92,9 @@ fn run_container(build: &mut Build, id: &str) -> Result<i32> {
 /// The shell-form script. With a here-document (`RUN <<EOF`, which parse-dockerfile reads at
 /// the start of the text only, leaving in `text` what follows the delimiter on its line):
 /// the document is the script, or, when a command follows the delimiter, that command's
-/// standard input.
+/// standard input. A here-document later in the command (`RUN cat <<EOF > /x`), which
+/// `heredoc::wrap_inline_heredocs` made readable to the parser, is the shell's: the command
+/// line, the document and its delimiter line go to the shell as written.
 fn script(text: &str, run: &RunInstruction) -> String {
     let Some(doc) = run.here_docs.first() else {
         return text.to_string();
@@ -115,6 +105,9 @@ fn script(text: &str, run: &RunInstruction) -> String {
     let mut body = doc.value.to_string();
     if !body.ends_with('\n') {
         body.push('\n');
+    }
+    if let Some(delimiter) = super::heredoc::delimiters(text).first() {
+        return format!("{}\n{body}{delimiter}\n", text.trim());
     }
     format!("{text} <<'PODLINK_HEREDOC'\n{body}PODLINK_HEREDOC\n")
 }
@@ -148,5 +141,32 @@ mod tests {
             })
             .collect();
         assert_eq!(scripts[0], "echo a > /f\necho b\n");
+    }
+
+    #[test]
+    fn a_here_document_later_in_the_line_goes_to_the_shell() {
+        let text = "FROM x\nRUN cat <<'EOF' > /x\nline $HOME\nEOF\nRUN true\n";
+        let wrapped = crate::engine::build::heredoc::wrap_inline_heredocs(text);
+        assert_eq!(wrapped.lines().count(), text.lines().count());
+        let parsed = parse_dockerfile::parse(&wrapped).unwrap();
+        assert_eq!(parsed.instructions.len(), 3);
+        let Instruction::Run(run) = &parsed.instructions[1] else {
+            panic!()
+        };
+        let Command::Shell(s) = &run.arguments else {
+            panic!()
+        };
+        assert_eq!(
+            super::script(s.value, run),
+            "cat <<'EOF' > /x\nline $HOME\nEOF\n"
+        );
+        assert_eq!(
+            crate::engine::build::heredoc::delimiters("COPY <<a.sh <<-\"B\" /d/"),
+            ["a.sh", "B"]
+        );
+        // `<<<` and arithmetic shifts are no here-documents.
+        assert!(
+            crate::engine::build::heredoc::delimiters("cat <<< x; echo $((1 << 2))").is_empty()
+        );
     }
 }

@@ -94,24 +94,8 @@ pub(super) fn run_stage(
             .unwrap_or_default()
     ));
     let image = resolve_base(build, &base_name).map_err(|e| step_error("FROM", from_line, e))?;
-    let mut state = StageState {
-        settings: image
-            .as_ref()
-            .and_then(|i| i.config["config"].as_object().cloned())
-            .unwrap_or_default(),
-        history: image
-            .as_ref()
-            .and_then(|i| i.config["history"].as_array().cloned())
-            .unwrap_or_default(),
-        author: String::new(),
-        base_layers: image.as_ref().map_or(0, |i| i.record.layers.len()),
-        base_history: 0,
-        image,
-        args: Vars::new(),
-        shell: vec!["/bin/sh".into(), "-c".into()],
-        pending_dirs: Vec::new(),
-    };
-    state.base_history = state.history.len();
+    let last = index + 1 == count;
+    let mut state = new_state(image.clone());
     let triggers: Vec<String> = state
         .settings
         .remove("OnBuild")
@@ -120,34 +104,39 @@ pub(super) fn run_stage(
         .iter()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    for trigger in triggers {
-        let source = format!("FROM scratch\n{trigger}\n");
-        let parsed = parse_dockerfile::parse(&source)
-            .map_err(|e| step_error("ONBUILD trigger", from_line, e))?;
-        for ins in parsed.instructions.iter().skip(1) {
-            build.say(format!("ONBUILD {trigger}"));
-            step(
-                build,
-                &mut state,
-                global,
-                ins,
-                &source,
-                trigger.clone(),
-                from_line,
-            )?;
+    let key = match build.options.pull_always {
+        true => None,
+        false => stage_key(build, global, &image, &triggers, stage, from_line, last)?,
+    };
+    if let Some(id) = key.as_ref().and_then(|k| super::cache::lookup(build, k)) {
+        build.say(format!("Using cache {id}"));
+        if last {
+            build.tag(&id)?;
         }
+        return Ok(id);
     }
-    let starts: Vec<usize> = stage.instructions.iter().map(start_of).collect();
-    for (n, ins) in stage.instructions.iter().enumerate() {
-        let next = build.starts.iter().copied().find(|&x| x > starts[n]);
-        let line = line_of(&text, starts[n]);
-        let ins_text = text_of(&text, starts[n], next);
-        build.say(format!("STEP: {ins_text}"));
-        step(build, &mut state, global, ins, &text, ins_text, line)?;
-    }
+    for_each(
+        build,
+        &mut state,
+        &triggers,
+        stage,
+        from_line,
+        &mut |build, state, ins, ins_text, line, trigger| {
+            match trigger {
+                Some(t) => build.say(format!("ONBUILD {t}")),
+                None => build.say(format!("STEP: {ins_text}")),
+            }
+            step(build, state, global, ins, ins_text, line)
+        },
+    )?;
     super::copy::flush_dirs(build, &mut state)?;
     let mut settings = state.settings.clone();
-    let last = index + 1 == count;
+    if !build.options.docker_format && settings.remove("Shell").is_some() {
+        build.say(
+            "[Warning] SHELL is not supported for OCI image format, it is not kept in the \
+             image's config: use the docker format",
+        );
+    }
     if last {
         for label in &build.options.labels {
             let (k, v) = label.split_once('=').unwrap_or((label, ""));
@@ -174,26 +163,153 @@ pub(super) fn run_stage(
             Vec::new()
         },
     };
+    // One new layer: the working container's changes, as the seed's Podman committed.
+    let mut layer = super::work::changes(build, &state)?;
+    let mut composition = composition;
+    let new_history = &mut composition.history[state.base_history..];
+    if layer.is_some() {
+        squash_history(new_history);
+    } else {
+        new_history
+            .iter_mut()
+            .for_each(|e| e["empty_layer"] = json!(true));
+    }
     let images = build.containers.images();
-    let id = match &state.image {
-        Some(image)
-            // One new layer per stage, as the seed's Podman committed (`squash` asks no more).
-            if image.record.layers.len() > state.base_layers + 1 =>
-        {
-            let mut composition = composition;
-            squash_history(&mut composition.history[state.base_history..]);
-            images.compose_squashed(image, state.base_layers, &composition)?
-        }
-        image => images.compose(image.as_deref(), None, &composition)?,
-    };
+    let id = images.compose(
+        state.image.as_deref(),
+        super::work::as_layer(&mut layer),
+        &composition,
+    )?;
+    drop(layer);
+    if let Some(work) = state.work.take() {
+        let remove = build.options.rm || build.options.force_rm;
+        super::work::release(build, &work.id, remove);
+    }
     if !last {
-        build.intermediates.push(id.clone());
+        build.journal.image(&id);
+        build.stage_images.push(id.clone());
+    }
+    if let Some(key) = key
+        && let Err(e) = super::cache::store(build, &key, &id)
+    {
+        log::warn!("build cache: {e}");
     }
     Ok(id)
 }
 
-/// The base image of a stage: an earlier stage, `scratch`, or an image (pulled when
-/// missing, or always with `pull_always`).
+/// A stage's state on `image` (`None`: scratch) before its first instruction.
+fn new_state(image: Option<Arc<Image>>) -> StageState {
+    let mut state = StageState {
+        settings: image
+            .as_ref()
+            .and_then(|i| i.config["config"].as_object().cloned())
+            .unwrap_or_default(),
+        history: image
+            .as_ref()
+            .and_then(|i| i.config["history"].as_array().cloned())
+            .unwrap_or_default(),
+        author: String::new(),
+        base_history: 0,
+        shell: image
+            .as_ref()
+            .and_then(|i| i.config["config"]["Shell"].as_array().cloned())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]),
+        image,
+        work: None,
+        args: Vars::new(),
+        pending_dirs: Vec::new(),
+    };
+    state.base_history = state.history.len();
+    state
+}
+
+/// What `for_each` does with each instruction: (build, stage, instruction, its text, its
+/// line, the ONBUILD trigger it comes from).
+type Visit<'v> = dyn FnMut(&mut Build, &mut StageState, &Instruction, String, usize, Option<&str>) -> Result<()>
+    + 'v;
+
+/// Visits the base's ONBUILD triggers, then the stage's instructions, in order.
+fn for_each(
+    build: &mut Build,
+    state: &mut StageState,
+    triggers: &[String],
+    stage: &ParsedStage,
+    from_line: usize,
+    visit: &mut Visit,
+) -> Result<()> {
+    for trigger in triggers {
+        let source = format!("FROM scratch\n{trigger}\n");
+        let parsed = parse_dockerfile::parse(&source)
+            .map_err(|e| step_error("ONBUILD trigger", from_line, e))?;
+        for ins in parsed.instructions.iter().skip(1) {
+            visit(build, state, ins, trigger.clone(), from_line, Some(trigger))?;
+        }
+    }
+    let text = build.text.clone();
+    let starts: Vec<usize> = stage.instructions.iter().map(start_of).collect();
+    for (n, ins) in stage.instructions.iter().enumerate() {
+        let next = build.starts.iter().copied().find(|&x| x > starts[n]);
+        let line = line_of(&text, starts[n]);
+        let ins_text = text_of(&text, starts[n], next);
+        visit(build, state, ins, ins_text, line, None)?;
+    }
+    Ok(())
+}
+
+/// The stage's cache key (see `cache.rs`), from a dry pass: the config-only instructions
+/// change a scratch state (the variables later ones expand), RUN, COPY and ADD are only
+/// keyed. `None`: the stage cannot be keyed (ADD of a URL, a source that does not resolve).
+fn stage_key(
+    build: &mut Build,
+    global: &Vars,
+    image: &Option<Arc<Image>>,
+    triggers: &[String],
+    stage: &ParsedStage,
+    from_line: usize,
+    last: bool,
+) -> Result<Option<String>> {
+    let parent = image
+        .as_ref()
+        .map_or_else(|| "scratch".to_string(), |i| i.record.id.to_string());
+    let mut key = Some(super::cache::first(build, &parent, last));
+    let mut state = new_state(image.clone());
+    state.settings.remove("OnBuild");
+    for_each(
+        build,
+        &mut state,
+        triggers,
+        stage,
+        from_line,
+        &mut |build, state, ins, ins_text, line, _| {
+            let Some(previous) = &key else {
+                return Ok(());
+            };
+            key = match super::copy::sources_key(build, state, ins) {
+                Ok(Some(sources)) => Some(super::cache::next(
+                    previous,
+                    &ins_text,
+                    &state.vars(),
+                    &sources,
+                )),
+                _ => None,
+            };
+            match ins {
+                Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) => Ok(()),
+                _ => step(build, state, global, ins, ins_text, line),
+            }
+        },
+    )?;
+    Ok(key)
+}
+
+/// The base image of a stage: an earlier stage, `scratch`, or an image: pulled when missing
+/// with `pull`, always with `pull_always`; a missing one without either is an error.
 fn resolve_base(build: &mut Build, name: &str) -> Result<Option<Arc<Image>>> {
     let images = build.containers.images();
     if name.eq_ignore_ascii_case("scratch") {
@@ -206,6 +322,14 @@ fn resolve_base(build: &mut Build, name: &str) -> Result<Option<Arc<Image>>> {
         && let Ok(image) = images.resolve(name)
     {
         return Ok(Some(image));
+    }
+    if !build.options.pull && !build.options.pull_always {
+        // Podman 1.x's BuildImage: `pull` false is buildah's PullNever, true PullIfMissing,
+        // `pull_always` PullAlways.
+        return Err(Error::invalid(
+            "build.pull",
+            format!("image {name:?} is not stored, and pull is false"),
+        ));
     }
     build.say(format!("Pulling {name}"));
     let options = PullOptions {
@@ -222,11 +346,9 @@ fn step(
     state: &mut StageState,
     global: &Vars,
     ins: &Instruction,
-    source: &str,
     ins_text: String,
     line: usize,
 ) -> Result<()> {
-    let _ = source;
     match ins {
         Instruction::Run(run) => super::run::run(build, state, run, &ins_text, line),
         Instruction::Copy(copy) => super::copy::copy(build, state, copy, &ins_text, line),
@@ -254,14 +376,19 @@ fn step(
     }
 }
 
-/// The new history entries of a squashed stage: one layer, the last entry's.
+/// The new history entries of a stage with a layer: one layer, the last change's.
 fn squash_history(entries: &mut [serde_json::Value]) {
+    // A stage whose only change is a WORKDIR's directory: that entry holds the layer.
     let Some(last) = entries
         .iter()
         .rposition(|e| e["empty_layer"] != json!(true))
+        .or(entries.len().checked_sub(1))
     else {
         return;
     };
+    if let Some(e) = entries[last].as_object_mut() {
+        e.remove("empty_layer");
+    }
     for (i, e) in entries.iter_mut().enumerate() {
         if i != last {
             e["empty_layer"] = json!(true);

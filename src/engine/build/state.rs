@@ -8,10 +8,20 @@ use super::vars::Vars;
 use crate::engine::image::index::Image;
 use crate::engine::time::now_rfc3339;
 
+/// The working container of a stage (see `work.rs`).
+pub(super) struct Work {
+    /// Its ID.
+    pub(super) id: String,
+    /// Its mounted root filesystem.
+    pub(super) root: std::path::PathBuf,
+}
+
 /// A stage as it is being built.
 pub(super) struct StageState {
-    /// The image so far; `None`: `scratch` and nothing committed yet.
+    /// The stage's base image; `None`: `scratch`.
     pub(super) image: Option<Arc<Image>>,
+    /// The working container, once the stage changed a file.
+    pub(super) work: Option<Work>,
     pub(super) settings: Map<String, Value>,
     pub(super) history: Vec<Value>,
     pub(super) author: String,
@@ -21,8 +31,7 @@ pub(super) struct StageState {
     pub(super) shell: Vec<String>,
     /// Directories WORKDIR named, created with the next layer.
     pub(super) pending_dirs: Vec<String>,
-    /// How many layers and history entries the base image had.
-    pub(super) base_layers: usize,
+    /// How many history entries the base image had.
     pub(super) base_history: usize,
 }
 

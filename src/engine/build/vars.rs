@@ -4,7 +4,30 @@
 //! LABEL, WORKDIR, USER, COPY, ADD, FROM, EXPOSE, VOLUME and STOPSIGNAL. RUN's shell form is
 //! not expanded here: the shell does it, with the build's variables in its environment.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+
+thread_local! {
+    /// The Dockerfile's escape character (`# escape=` directive), for this thread's build.
+    /// Thread-local rather than an argument: a build runs on its caller's thread from start
+    /// to end, and every instruction's expansion (sixteen call sites) reads it; parse-dockerfile
+    /// honours the directive for line continuations only, not for the words we expand.
+    static ESCAPE: Cell<char> = const { Cell::new('\\') };
+}
+
+/// Puts the previous escape character back when dropped.
+pub struct EscapeGuard(char);
+
+/// Makes `escape` this thread's escape character until the guard is dropped.
+pub fn set_escape(escape: char) -> EscapeGuard {
+    EscapeGuard(ESCAPE.replace(escape))
+}
+
+impl Drop for EscapeGuard {
+    fn drop(&mut self) {
+        ESCAPE.set(self.0);
+    }
+}
 
 /// The variables in scope at an instruction: the stage's ENV over its declared ARGs.
 pub type Vars = BTreeMap<String, String>;
@@ -46,6 +69,7 @@ pub fn pairs(
 }
 
 fn process(text: &str, vars: &Vars, split: bool) -> Result<Vec<String>, String> {
+    let esc = ESCAPE.get();
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut current = String::new();
@@ -75,7 +99,10 @@ fn process(text: &str, vars: &Vars, split: bool) -> Result<Vec<String>, String> 
                     match chars.get(i) {
                         None => return Err(format!("unmatched double quote in {text:?}")),
                         Some('"') => break,
-                        Some('\\') if matches!(chars.get(i + 1), Some('"' | '\\' | '$')) => {
+                        Some(&e)
+                            if e == esc
+                                && matches!(chars.get(i + 1), Some(&n) if n == '"' || n == esc || n == '$') =>
+                        {
                             current.push(chars[i + 1]);
                             i += 2;
                         }
@@ -88,10 +115,10 @@ fn process(text: &str, vars: &Vars, split: bool) -> Result<Vec<String>, String> 
                 }
                 i += 1;
             }
-            '\\' => {
+            c if c == esc => {
                 match chars.get(i + 1) {
                     Some(&n) => current.push(n),
-                    None => current.push('\\'),
+                    None => current.push(esc),
                 }
                 i += 2;
             }
@@ -162,6 +189,20 @@ fn dollar(chars: &[char], at: usize, vars: &Vars, out: &mut String) -> Result<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_escape_directive_is_honoured() {
+        let vars = vars();
+        {
+            let _guard = set_escape('`');
+            assert_eq!(word(r"C:\dir\$A", &vars).unwrap(), r"C:\dir\1");
+            assert_eq!(
+                word("`$A and `` and \"`$A\"", &vars).unwrap(),
+                "$A and ` and $A"
+            );
+        }
+        assert_eq!(word(r"\$A", &vars).unwrap(), "$A");
+    }
 
     fn vars() -> Vars {
         [("A", "1"), ("E", ""), ("P", "a b")]

@@ -52,7 +52,7 @@ impl Containers {
     /// The container's changes as a layer, read through views that follow no symlink (see
     /// `commit`), with the container frozen if `pause`. On a kernel that cannot
     /// make such views (before Linux 5.12), the container is frozen whatever `pause` says.
-    fn read_layer(
+    pub(super) fn read_layer(
         &self,
         record: &ContainerRecord,
         overlay: &crate::engine::storage::overlay::Overlay,

@@ -53,6 +53,7 @@
 mod access;
 mod artifacts;
 pub mod bridge;
+pub mod build_step;
 pub mod bundle;
 mod changes;
 pub mod checkpoint;

@@ -40,4 +40,4 @@ mod security;
 mod user;
 
 pub use resources::parse_size;
-pub use user::read_image_file;
+pub use user::{read_image_file, resolve_user};
