@@ -149,6 +149,48 @@ fn a_build_killed_mid_run_leaves_nothing_listed() {
     assert_nothing_left(&daemon);
 }
 
+/// Recovery of killed builds runs behind serving, once containers are reconciled: a build
+/// started before it runs is this service's own, and keeps its working container.
+#[test]
+fn a_build_started_while_reconciling_is_not_recovered() {
+    if !privileged("a_build_started_while_reconciling_is_not_recovered") {
+        return;
+    }
+    let storage = tempfile::Builder::new().prefix("pl").tempdir().unwrap();
+    crate::util::traversable(storage.path());
+    let daemon = daemon_with_busybox(over(storage.path()));
+    let mut raw = daemon.raw();
+    // One record for reconciliation to be slowed on.
+    crate::containers::create(&mut raw, "resident", &["true"], json!({}));
+    drop(raw);
+    let mut daemon = daemon;
+    daemon.stop_with(Signal::SIGTERM);
+    let _first = daemon;
+
+    // Records read after 1.5 s, the one container reconciled 1.5 s later, then recovery:
+    // the build's RUN is under way by then.
+    let mut options = over(storage.path());
+    options
+        .env
+        .push(("PODLINK_TEST_RECONCILE_DELAY_MS".into(), "1500".into()));
+    let daemon = TestDaemon::start_with(options);
+    let mut raw = daemon.raw();
+    let dir = context(
+        "reconciling",
+        &[("Dockerfile", "FROM busybox\nRUN sleep 3 && echo built > /built\n")],
+    );
+    let image = build(&mut raw, &dir, json!({ "tags": ["localhost/reconciling"] }));
+    assert!(image["id"].as_str().is_some_and(|i| !i.is_empty()), "{image}");
+    assert_eq!(
+        output(&mut raw, "reader", "localhost/reconciling", &["cat", "/built"]),
+        "built"
+    );
+    ok(&mut raw, "RemoveContainer", json!({ "name": "resident", "force": true }));
+    ok(&mut raw, "RemoveImage", json!({ "name": "localhost/reconciling", "force": true }));
+    let _ = std::fs::remove_dir_all(dir);
+    assert_nothing_left(&daemon);
+}
+
 /// The cache per stage: an unchanged rebuild is the same image; a Dockerfile whose first
 /// stage is unchanged reuses it (the same random ID it wrote) while its second stage runs
 /// again; a source edited to the same size and time is seen by content; an entry whose

@@ -31,8 +31,8 @@ impl Journal {
     pub(super) fn new(containers: &Containers) -> Journal {
         static COUNT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
-            "{}-{}.json",
-            std::process::id(),
+            "{}{}.json",
+            instance_prefix(),
             COUNT.fetch_add(1, Ordering::Relaxed)
         );
         Journal {
@@ -73,6 +73,20 @@ impl Journal {
     }
 }
 
+/// What names this service's journals: its pid and the time it first made one, so that
+/// `recover`, which runs while the service already answers, tells a journal of a build running
+/// now from one a killed service left (a pid alone can come back after a reboot).
+fn instance_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{}-{nanos}-", std::process::id())
+    })
+}
+
 /// At start-up, once containers are reconciled: removes what builds the service was killed
 /// in left (their working containers, unmounted first, then their images), and their
 /// journals.
@@ -81,7 +95,12 @@ pub fn recover(containers: &Containers) {
     let Ok(files) = std::fs::read_dir(&dir) else {
         return;
     };
+    let ours = instance_prefix();
     for file in files.flatten() {
+        // Recovery runs behind serving: a build started since is not a leftover.
+        if file.file_name().to_string_lossy().starts_with(ours) {
+            continue;
+        }
         let path = file.path();
         let entries: Entries = std::fs::read(&path)
             .ok()
