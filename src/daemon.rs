@@ -43,6 +43,8 @@ pub enum ServeError {
 /// Runs `podlink serve`: opens the engine, listens (or takes the socket systemd passed),
 /// serves until SIGTERM/SIGINT or the idle timeout, then removes the socket it created.
 pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), ServeError> {
+    // Before any thread exists, so that every thread's allocations follow these settings.
+    crate::sys::tune_allocator();
     // Block the stop signals before any thread starts, so every thread inherits the mask and
     // only the signal thread receives them (through sigwait). std resets the mask in children.
     let mut signals = SigSet::empty();

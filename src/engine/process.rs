@@ -26,6 +26,21 @@ pub fn readable_within(fd: &impl AsFd, limit: Duration) -> bool {
     }
 }
 
+/// Whether process `pid` has exited: it is gone, or a zombie (dead, not yet reaped by its
+/// parent), as `/proc/PID/stat` says.
+pub fn has_exited(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // "PID (COMM) STATE ...": the command may hold anything, ")" included; the state follows
+    // the last ")".
+    let state = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .and_then(|end| stat.get(end + 2));
+    matches!(state, Some(b'Z' | b'X') | None)
+}
+
 /// Waits for `child` to exit, killing it once `limit` has passed; its exit status, and
 /// whether it had to be killed.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::io::Result<(ExitStatus, bool)> {
@@ -56,6 +71,18 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::io::Result<(Exit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exited_processes_are_told_from_running_ones() {
+        assert!(!has_exited(std::process::id() as i32));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pidfd = crate::sys::pidfd_open(child.id() as i32).unwrap();
+        assert!(readable_within(&pidfd, Duration::from_secs(10)));
+        // A zombie until reaped, then gone.
+        assert!(has_exited(child.id() as i32));
+        child.wait().unwrap();
+        assert!(has_exited(child.id() as i32));
+    }
 
     #[test]
     fn children_are_waited_for_and_killed_late() {

@@ -5,6 +5,9 @@
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
+mod alloc;
+pub use alloc::{release_free_memory, tune_allocator};
+
 /// The first file descriptor systemd passes (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: RawFd = 3;
 const LISTEN_VARS: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];

@@ -85,7 +85,12 @@ impl Dispatcher {
         loop {
             let reason = match reader.read() {
                 Ok(Frame::Message) => {
-                    if self.dispatch(&reader.message, &mut writer) == Next::Close {
+                    let parsed = parse_request(&reader.message);
+                    // Parsed, the message's bytes are not needed: a large one's buffer goes
+                    // now rather than at the next read, so a call holds its parsed form
+                    // only (its bytes still count against the budget until the call ends).
+                    reader.release_message();
+                    if self.dispatch(parsed, &mut writer) == Next::Close {
                         return;
                     }
                     continue;
@@ -117,9 +122,9 @@ impl Dispatcher {
         }
     }
 
-    /// Handles one complete message (without its NUL).
-    fn dispatch(&self, message: &[u8], out: &mut UnixStream) -> Next {
-        let request = match parse_request(message) {
+    /// Handles one complete message, parsed.
+    fn dispatch(&self, parsed: Result<Request<'static>, BadMessage>, out: &mut UnixStream) -> Next {
+        let request = match parsed {
             Ok(request) => request,
             Err(bad) => {
                 log::debug!("invalid message: {}", bad.parameter);

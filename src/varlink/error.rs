@@ -18,8 +18,24 @@ pub fn reply<C: VarlinkCallError + ?Sized>(
     err: Error,
 ) -> varlink::Result<()> {
     let (name, parameters) = to_wire(&err);
-    log::warn!("{method}: {}", chain(&err));
+    log::warn!("{method}: {}", clipped(&chain(&err)));
     call.reply_struct(Reply::error(name, parameters))
+}
+
+/// The most of an error's text the log takes: a client's name comes back in its not-found
+/// error, and a client may send a name as long as a message (16 MiB by default).
+const LOGGED_TEXT_MAX: usize = 1024;
+
+/// `text`, cut to [`LOGGED_TEXT_MAX`] bytes (on a character boundary) with a note of its size.
+fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOGGED_TEXT_MAX {
+        return text.into();
+    }
+    let end = (0..=LOGGED_TEXT_MAX)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
 }
 
 /// The wire error name and parameters for `err`.
@@ -99,6 +115,15 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_error_text_is_clipped_for_the_log() {
+        assert_eq!(clipped("short"), "short");
+        let long = "é".repeat(LOGGED_TEXT_MAX);
+        let cut = clipped(&long);
+        assert!(cut.len() < LOGGED_TEXT_MAX + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!("… ({} bytes in all)", long.len())));
+    }
 
     #[test]
     fn not_found_errors_keep_their_name_and_add_reason() {

@@ -250,13 +250,20 @@ impl FrameReader {
     /// Forgets the last message: a large buffer goes back to the budget, so a connection
     /// that once sent a big call does not keep its memory while idle.
     fn reset(&mut self) {
+        self.release_message();
+        self.lease.budget.release(self.lease.id);
+        self.started = None;
+    }
+
+    /// Lets go of the last message's bytes once the caller is done with them: a large
+    /// buffer is freed (a small one is kept for the next message). What the message counts
+    /// against the budget stays counted until the next read, as its call runs until then.
+    pub fn release_message(&mut self) {
         if self.message.capacity() > FREE_BYTES {
             self.message = Vec::new();
         } else {
             self.message.clear();
         }
-        self.lease.budget.release(self.lease.id);
-        self.started = None;
     }
 
     /// Reads one NUL-terminated message into `self.message`.

@@ -2,8 +2,12 @@
 //!
 //! A thread per connection, no cap on their number: the varlink crate's pool stops at about
 //! 100 connections, and an idle client must never lock others out. The accept loop polls the
-//! listener together with two wake-up pipes: one written on shutdown, one written when the
-//! last connection closes (so the idle timer can start).
+//! listener together with two wake-up pipes: one written on shutdown, one written when a
+//! connection closes (so the idle timer can start when it was the last).
+//!
+//! Memory a burst of connections or calls freed goes back to the kernel once the server is
+//! quiet: [`QUIET_BEFORE_TRIM`] after the last connection that closed, unless another closed
+//! meanwhile (see `crate::sys::release_free_memory` for why `free` alone does not).
 
 use std::collections::HashMap;
 use std::io;
@@ -20,6 +24,11 @@ use super::framing::{Budget, Limits};
 
 /// Stack of a connection thread: calls are shallow, and 300+ idle clients should cost little.
 const CONNECTION_STACK: usize = 512 * 1024;
+/// How long after a connection closed, with no other closing meanwhile, the allocator's free
+/// memory is given back. Short enough that a burst's memory is gone a moment after it, long
+/// enough that a client opening a connection per call (as varlink clients do) does not pay
+/// for a trim on each.
+pub const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(200);
 
 /// A request to stop serving, shared by the signal thread, the accept loop and connections.
 ///
@@ -84,8 +93,9 @@ pub enum StopReason {
 struct Connections {
     state: Mutex<ConnectionState>,
     changed: Condvar,
-    /// Written when the last connection closes, to restart the accept loop's idle timer.
-    idle_write: OwnedFd,
+    /// Written when a connection closes: to restart the accept loop's idle timer when it was
+    /// the last, and to time the next trim of free memory.
+    closed_write: OwnedFd,
 }
 
 struct ConnectionState {
@@ -115,9 +125,10 @@ impl Connections {
         state.open.remove(&id);
         if state.open.is_empty() {
             state.idle_since = Instant::now();
-            let _ = nix::unistd::write(&self.idle_write, b"x");
         }
         drop(state);
+        // Non-blocking: a full pipe has woken the loop already.
+        let _ = nix::unistd::write(&self.closed_write, b"x");
         self.changed.notify_all();
     }
 
@@ -163,7 +174,7 @@ pub fn serve(
 ) -> io::Result<StopReason> {
     listener.set_nonblocking(true)?;
     let budget = Budget::new(options.max_buffered);
-    let (idle_read, idle_write) = cloexec_pipe()?;
+    let (closed_read, closed_write) = cloexec_pipe()?;
     let connections = Arc::new(Connections {
         state: Mutex::new(ConnectionState {
             open: HashMap::new(),
@@ -171,8 +182,10 @@ pub fn serve(
             idle_since: Instant::now(),
         }),
         changed: Condvar::new(),
-        idle_write,
+        closed_write,
     });
+    // When to give free memory back: set when a connection closes, pushed back by the next.
+    let mut trim_at: Option<Instant> = None;
     let reason = loop {
         if shutdown.is_requested() {
             break StopReason::Shutdown;
@@ -184,7 +197,8 @@ pub fn serve(
         if wait == Some(Duration::ZERO) {
             break StopReason::Idle;
         }
-        let timeout = match wait {
+        let until_trim = trim_at.map(|at| at.saturating_duration_since(Instant::now()));
+        let timeout = match [wait, until_trim].into_iter().flatten().min() {
             // Round up so the loop does not spin on a sub-millisecond remainder.
             Some(d) => PollTimeout::try_from(d.as_millis().saturating_add(1).min(60_000) as i32)
                 .unwrap_or(PollTimeout::MAX),
@@ -193,7 +207,7 @@ pub fn serve(
         let mut fds = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(shutdown.wake_read.as_fd(), PollFlags::POLLIN),
-            PollFd::new(idle_read.as_fd(), PollFlags::POLLIN),
+            PollFd::new(closed_read.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -201,7 +215,11 @@ pub fn serve(
         }
         if fds[2].any().unwrap_or(false) {
             let mut buf = [0u8; 64];
-            let _ = nix::unistd::read(&idle_read, &mut buf);
+            while matches!(nix::unistd::read(&closed_read, &mut buf), Ok(n) if n > 0) {}
+            trim_at = Some(Instant::now() + QUIET_BEFORE_TRIM);
+        } else if trim_at.is_some_and(|at| Instant::now() >= at) {
+            trim_at = None;
+            crate::sys::release_free_memory();
         }
         accept_ready(&listener, &dispatcher, &connections, &options, &budget);
     };

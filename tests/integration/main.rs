@@ -71,6 +71,9 @@ mod client_compat;
 /// Hostile clients (issue 8, item 10): stalled senders bounded in memory and time.
 mod hostile_clients;
 
+/// Resident memory (issue 13, item 4): it goes back down after a load. Needs root.
+mod daemon_memory;
+
 /// Crash consistency (issue 8, items 13, 14): killed removals and commits; needs root.
 mod crash_recovery;
 /// Logs and waiters (issue 8): size limit, 1 GB log in bounded memory, bad UTF-8, hang-ups. Needs root.

@@ -187,6 +187,9 @@ fn exe_of(pid: i32) -> Option<(u64, u64)> {
 
 /// How long StartContainer waits for the container's command to replace the runtime's init.
 const EXEC_WAIT: Duration = Duration::from_secs(1);
+/// How often it looks meanwhile: the command is usually there a few hundred microseconds
+/// after `start` returns, and each look is two reads under /proc.
+const EXEC_POLL: Duration = Duration::from_micros(100);
 
 /// Waits until the container's first process no longer runs the runtime's init (`init_exe`,
 /// as it was before `start`): the runtime's `start` returns once it let that process go, a
@@ -195,18 +198,22 @@ const EXEC_WAIT: Duration = Duration::from_secs(1);
 /// The kernel installs the new executable before it copies the arguments, so for a moment
 /// the process runs the command with an empty `cmdline` (ps shows `[sleep]`, not `sleep 100`):
 /// the wait lasts until the arguments are there too.
-/// Bounded: a process that exits or fails to execute ends the wait, and so does the limit.
+/// Bounded: a process that exits (a zombie has no arguments either, and waits for its
+/// monitor to reap it) or fails to execute ends the wait, and so does the limit.
 fn wait_for_exec(pid: i32, init_exe: Option<(u64, u64)>) {
     let Some(init_exe) = init_exe else {
         return;
     };
     let deadline = std::time::Instant::now() + EXEC_WAIT;
     let cmdline = format!("/proc/{pid}/cmdline");
-    // A process that is gone has no arguments to wait for.
-    let no_arguments_yet = || std::fs::read(&cmdline).is_ok_and(|args| args.is_empty());
+    // A process that is gone or exited has no arguments to wait for.
+    let no_arguments_yet = || {
+        std::fs::read(&cmdline).is_ok_and(|args| args.is_empty())
+            && !crate::engine::process::has_exited(pid)
+    };
     while (exe_of(pid) == Some(init_exe) || no_arguments_yet())
         && std::time::Instant::now() < deadline
     {
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(EXEC_POLL);
     }
 }
