@@ -177,16 +177,35 @@ fn a_build_started_while_reconciling_is_not_recovered() {
     let mut raw = daemon.raw();
     let dir = context(
         "reconciling",
-        &[("Dockerfile", "FROM busybox\nRUN sleep 3 && echo built > /built\n")],
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN sleep 3 && echo built > /built\n",
+        )],
     );
     let image = build(&mut raw, &dir, json!({ "tags": ["localhost/reconciling"] }));
-    assert!(image["id"].as_str().is_some_and(|i| !i.is_empty()), "{image}");
+    assert!(
+        image["id"].as_str().is_some_and(|i| !i.is_empty()),
+        "{image}"
+    );
     assert_eq!(
-        output(&mut raw, "reader", "localhost/reconciling", &["cat", "/built"]),
+        output(
+            &mut raw,
+            "reader",
+            "localhost/reconciling",
+            &["cat", "/built"]
+        ),
         "built"
     );
-    ok(&mut raw, "RemoveContainer", json!({ "name": "resident", "force": true }));
-    ok(&mut raw, "RemoveImage", json!({ "name": "localhost/reconciling", "force": true }));
+    ok(
+        &mut raw,
+        "RemoveContainer",
+        json!({ "name": "resident", "force": true }),
+    );
+    ok(
+        &mut raw,
+        "RemoveImage",
+        json!({ "name": "localhost/reconciling", "force": true }),
+    );
     let _ = std::fs::remove_dir_all(dir);
     assert_nothing_left(&daemon);
 }
