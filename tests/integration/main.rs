@@ -71,6 +71,9 @@ mod client_compat;
 /// Hostile clients (issue 8, item 10): stalled senders bounded in memory and time.
 mod hostile_clients;
 
+/// A container keeps the runtime that created it (issue 13, F1): runc's under crun. Needs root.
+mod runtime_switch;
+
 /// Crash consistency (issue 8, items 13, 14): killed removals and commits; needs root.
 mod crash_recovery;
 /// Logs and waiters (issue 8): size limit, 1 GB log in bounded memory, bad UTF-8, hang-ups. Needs root.

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use super::cpu_samples::CpuSamples;
+use super::record::ContainerRecord;
+use super::status::ContainerStatus;
 use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
@@ -104,6 +106,26 @@ impl Containers {
     /// The OCI runtime, or the error that says none works here.
     pub fn runtime_or_err(&self) -> Result<&OciRuntime> {
         self.runtime.as_ref().ok_or(Error::NoRuntime)
+    }
+
+    /// The runtime of `record`'s later commands: the one recorded at its init (a container
+    /// created by runc stays runc's, even under a daemon now on crun: crun cannot read
+    /// runc's state), else the daemon's. A record without one is from a podlink that did
+    /// not record it, which chose runc whenever runc was installed (runc came first then),
+    /// so an initialized container without one is taken as runc's when runc is found.
+    pub(crate) fn runtime_of(&self, record: &ContainerRecord) -> Result<OciRuntime> {
+        let recorded = match &record.state.runtime {
+            Some(recorded) => Some(recorded.path.clone()),
+            None if record.status() != ContainerStatus::Configured => {
+                crate::engine::runtime::resolve(Path::new("runc"))
+            }
+            None => None,
+        };
+        match (recorded, self.runtime.as_ref()) {
+            (Some(path), Some(daemon)) if path == daemon.path => Ok(daemon.clone()),
+            (Some(path), _) => Ok(OciRuntime::at(&path)),
+            (None, daemon) => daemon.cloned().ok_or(Error::NoRuntime),
+        }
     }
 
     /// The previous CPU sample of each container, for GetContainerStats.

@@ -22,4 +22,4 @@ pub mod seccomp_bpf;
 pub mod spec;
 
 pub use error::RuntimeError;
-pub use oci::{HYBRID_CGROUP_MARKER, OciRuntime, RuntimeCommand, select};
+pub use oci::{HYBRID_CGROUP_MARKER, OciRuntime, RuntimeCommand, resolve, select};

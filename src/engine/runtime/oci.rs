@@ -318,7 +318,7 @@ fn usable_by_default(runtime: &OciRuntime) -> bool {
 }
 
 /// An absolute path for `runtime`: as given when it contains a slash, else found in `PATH`.
-fn resolve(runtime: &Path) -> Option<PathBuf> {
+pub fn resolve(runtime: &Path) -> Option<PathBuf> {
     if runtime.components().count() > 1 || runtime.is_absolute() {
         return runtime.is_file().then(|| runtime.to_path_buf());
     }
