@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use podlink::engine::runtime::seccomp_bpf;
+use podlink::engine::runtime::{seccomp_bpf, seccomp_cache};
 use serde_json::{Value, json};
 
 use crate::container_options::{output, status_field};
@@ -27,7 +27,7 @@ fn profile(dir: &Path, errno: u32) -> String {
 
 /// The cache's entries (file names), sorted.
 fn entries(daemon_runroot: &Path) -> Vec<String> {
-    let dir = daemon_runroot.join(seccomp_bpf::CACHE_DIR);
+    let dir = daemon_runroot.join(seccomp_cache::CACHE_DIR);
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
@@ -79,14 +79,30 @@ fn profiles_hold_under_runc_and_crun_with_and_without_a_cached_program() {
         denied_with(&mut raw, "other-errno", &enospc, "No space left on device");
         assert_eq!(entries(&daemon.runroot).len(), 2 * usize::from(crun));
         if crun {
+            // The cache is read: the ENOSPC program planted as a valid entry under the EACCES
+            // profile's key is the one the next EACCES container gets.
+            let cache = daemon.runroot.join(seccomp_cache::CACHE_DIR);
+            let other = entries(&daemon.runroot);
+            let enospc_key = other.iter().find(|k| **k != first[0]).unwrap();
+            let enospc_entry = std::fs::read(cache.join(enospc_key)).unwrap();
+            let program = seccomp_cache::validate(enospc_key, &enospc_entry).unwrap();
+            let planted = seccomp_cache::entry(&first[0], program);
+            std::fs::write(cache.join(&first[0]), planted).unwrap();
+            denied_with(&mut raw, "planted", &eacces, "No space left on device");
             // A byte flipped on disk: detected, compiled again, the right filter all the same.
-            let path = daemon.runroot.join(seccomp_bpf::CACHE_DIR).join(&first[0]);
+            let path = daemon
+                .runroot
+                .join(seccomp_cache::CACHE_DIR)
+                .join(&first[0]);
             let mut entry = std::fs::read(&path).unwrap();
             entry[5] ^= 0x10;
             std::fs::write(&path, &entry).unwrap();
             denied_with(&mut raw, "rebuilt", &eacces, "Permission denied");
             let entry = std::fs::read(&path).unwrap();
-            assert!(seccomp_bpf::validate(&entry).is_some(), "not rebuilt");
+            assert!(
+                seccomp_cache::validate(&first[0], &entry).is_some(),
+                "not rebuilt"
+            );
         }
         // The default profile filters too; unconfined, nothing does.
         let (code, out, _) = output(

@@ -13,7 +13,7 @@ use crate::engine::id::container::ContainerId;
 use crate::engine::monitor;
 use crate::engine::network::BridgeAddress;
 use crate::engine::runtime::seccomp::Seccomp;
-use crate::engine::runtime::seccomp_bpf;
+use crate::engine::runtime::seccomp_cache;
 use crate::engine::runtime::spec::build::build;
 use crate::engine::runtime::spec::devices::{Device, host_devices};
 use crate::engine::runtime::spec::input::{MountSource, NamespaceMode, SpecInput};
@@ -184,8 +184,8 @@ impl Containers {
         if !self.runtime_or_err().ok()?.takes_seccomp_bpf() {
             return None;
         }
-        let cache = self.runroot().join(seccomp_bpf::CACHE_DIR);
-        seccomp_bpf::program(&cache, seccomp)
+        let cache = self.runroot().join(seccomp_cache::CACHE_DIR);
+        seccomp_cache::program(&cache, seccomp)
             .inspect_err(|e| log::warn!("{e}: the runtime compiles it"))
             .ok()?
     }
