@@ -217,6 +217,13 @@ impl OciRuntime {
         self.name == "crun"
     }
 
+    /// Whether the runtime applies a spec's seccomp filter: crun only when built with
+    /// libseccomp (`+SECCOMP` in its feature line; without it, crun starts the container
+    /// unfiltered and says nothing); runc always (its builds link libseccomp).
+    pub fn enforces_seccomp(&self) -> bool {
+        self.name != "crun" || self.features.split_whitespace().any(|f| f == "+SECCOMP")
+    }
+
     /// A command for `what`, with podlink's runtime state directory.
     pub fn command(&self, state_dir: &Path, what: &RuntimeCommand) -> Command {
         let mut cmd = Command::new(&self.path);
@@ -302,11 +309,22 @@ pub fn select(requested: Option<&Path>) -> Result<Option<OciRuntime>> {
         })?;
         return probe(&path).map(Some);
     }
-    Ok(CANDIDATES
-        .iter()
-        .filter_map(|name| resolve(Path::new(name)))
-        .filter_map(|path| probe(&path).ok())
-        .find(usable_by_default))
+    for name in CANDIDATES {
+        let Some(path) = resolve(Path::new(name)) else {
+            log::info!("OCI runtime {name} skipped: not found in PATH");
+            continue;
+        };
+        match probe(&path) {
+            Ok(runtime) if usable_by_default(&runtime) => return Ok(Some(runtime)),
+            Ok(runtime) => log::warn!(
+                "OCI runtime {} skipped: built without seccomp (no +SECCOMP in {:?})",
+                path.display(),
+                runtime.features
+            ),
+            Err(e) => log::warn!("OCI runtime {} skipped: {e}", path.display()),
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a runtime that answered `--version` may be chosen when none was asked for. crun
@@ -314,7 +332,7 @@ pub fn select(requested: Option<&Path>) -> Result<Option<OciRuntime>> {
 /// starts containers without their filter, silently, and runc then enforces it. Asked for by
 /// name, a runtime is taken as it is.
 fn usable_by_default(runtime: &OciRuntime) -> bool {
-    runtime.name != "crun" || runtime.features.split_whitespace().any(|f| f == "+SECCOMP")
+    runtime.enforces_seccomp()
 }
 
 /// An absolute path for `runtime`: as given when it contains a slash, else found in `PATH`.
