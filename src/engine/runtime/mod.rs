@@ -23,4 +23,4 @@ pub mod seccomp_cache;
 pub mod spec;
 
 pub use error::RuntimeError;
-pub use oci::{HYBRID_CGROUP_MARKER, OciRuntime, RuntimeCommand, resolve, select};
+pub use oci::{HYBRID_CGROUP_MARKER, OciRuntime, RuntimeCommand, RuntimeKind, resolve, select};

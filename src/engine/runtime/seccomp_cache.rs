@@ -77,7 +77,9 @@ fn key_of(build: &str, seccomp: &Value, version: &str) -> String {
         hash.update(b"\0");
     }
     hash.update(seccomp.to_string().as_bytes());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::engine::id::digest::Digest::of_hasher(hash)
+        .hex()
+        .to_string()
 }
 
 /// A cache entry holding `program` under `key`: the program, then sha256(key || program).
