@@ -26,13 +26,26 @@ fn containers_made_under_runc_stay_runcs_under_a_crun_daemon() {
     crate::util::traversable(dir.path());
     let mut before = daemon_with_busybox(on(dir.path(), "runc"));
     let mut raw = before.raw();
+    let mut target = String::new();
     for name in ["napper", "target"] {
-        create(&mut raw, name, &["sleep", "1000"], json!({}));
+        target = create(&mut raw, name, &["sleep", "1000"], json!({}));
         ok(&mut raw, "StartContainer", json!({"name": name}));
         assert_eq!(inspect(&mut raw, name)["OCIRuntime"], "runc");
     }
     // Its containers run on, each with its monitor.
     before.stop_with(Signal::SIGKILL);
+    // "target" as an older podlink recorded it, without its runtime: runc's state directory
+    // tells.
+    let state_path = dir
+        .path()
+        .join("root/containers")
+        .join(&target)
+        .join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    assert_eq!(state["runtime"]["name"], "runc", "{state}");
+    state.as_object_mut().unwrap().remove("runtime");
+    std::fs::write(&state_path, state.to_string()).unwrap();
 
     let daemon = daemon_with_busybox(on(dir.path(), "crun"));
     let mut raw = daemon.raw();

@@ -11,7 +11,6 @@ use std::sync::{Arc, OnceLock};
 
 use super::cpu_samples::CpuSamples;
 use super::record::ContainerRecord;
-use super::status::ContainerStatus;
 use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
@@ -110,16 +109,24 @@ impl Containers {
 
     /// The runtime of `record`'s later commands: the one recorded at its init (a container
     /// created by runc stays runc's, even under a daemon now on crun: crun cannot read
-    /// runc's state), else the daemon's. A record without one is from a podlink that did
-    /// not record it, which chose runc whenever runc was installed (runc came first then),
-    /// so an initialized container without one is taken as runc's when runc is found.
+    /// runc's state), else the daemon's. A record without one (from a podlink that did not
+    /// record it, or a run state lost to a crash) is told by the runtime's own state
+    /// directory: runc writes `state.json` there, crun `status`; without either, no runtime
+    /// holds the container and the daemon's creates it next.
     pub(crate) fn runtime_of(&self, record: &ContainerRecord) -> Result<OciRuntime> {
         let recorded = match &record.state.runtime {
             Some(recorded) => Some(recorded.path.clone()),
-            None if record.status() != ContainerStatus::Configured => {
-                crate::engine::runtime::resolve(Path::new("runc"))
+            None => {
+                let state = self.runtime_root().join(record.id.as_str());
+                let name = if state.join("state.json").exists() {
+                    Some("runc")
+                } else if state.join("status").exists() {
+                    Some("crun")
+                } else {
+                    None
+                };
+                name.and_then(|n| crate::engine::runtime::resolve(Path::new(n)))
             }
-            None => None,
         };
         match (recorded, self.runtime.as_ref()) {
             (Some(path), Some(daemon)) if path == daemon.path => Ok(daemon.clone()),
