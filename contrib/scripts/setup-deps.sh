@@ -4,14 +4,16 @@
 #                           (Create's `init`, pods' infra), containers-common (the default
 #                           seccomp profile), criu (ContainerCheckpoint and ContainerRestore),
 #                           nftables (`nft`: the bridge network's NAT and published ports),
-#                           libseccomp-dev (links the seccomp compiler: programs crun loads ready)
+#                           libseccomp2 (the daemon links libseccomp.so.2: it compiles the
+#                           programs crun loads ready) and libseccomp-dev (to build it: this
+#                           role builds podlink too, hence gcc and the Rust toolchain)
 #   setup-deps.sh test      the above plus every tool the test suite drives
 set -euo pipefail
 
 role=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
-service_packages=(ca-certificates curl gcc libc6-dev git libseccomp-dev runc crun catatonit golang-github-containers-common criu nftables)
+service_packages=(ca-certificates curl gcc libc6-dev git libseccomp2 libseccomp-dev runc crun catatonit golang-github-containers-common criu nftables)
 test_packages=(busybox-static skopeo podman systemd python3 python3-pip python3-venv tar gzip xz-utils zstd docker-registry apache2-utils openssl)
 
 packages=("${service_packages[@]}")

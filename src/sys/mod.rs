@@ -299,18 +299,24 @@ pub fn nosymfollow_view(path: &std::path::Path) -> std::io::Result<OwnedFd> {
 /// The seccomp program of process `pid` (the most recent filter it installed, index 0), as
 /// the kernel holds it: for checking that a container got the program it was meant to get.
 /// Needs `CAP_SYS_ADMIN`; the process is stopped for the moment of the read, then let go.
+///
+/// Only the tests use it (`tests/integration/seccomp.rs`); public for them, not an API.
+#[doc(hidden)]
 pub fn seccomp_filter(pid: i32) -> std::io::Result<Vec<u8>> {
     // libc rather than nix: nix wraps neither PTRACE_SEIZE/PTRACE_INTERRUPT without its
     // `ptrace` feature nor PTRACE_SECCOMP_GET_FILTER at all.
     const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    // ptrace is variadic: unused address and data arguments are passed as pointers, not as
+    // the int 0 (whose upper register half the callee would read undefined).
+    let none = std::ptr::null_mut::<libc::c_void>;
     let last = std::io::Error::last_os_error;
-    // SAFETY: PTRACE_SEIZE takes no pointers (addr and data are 0).
-    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) } < 0 {
+    // SAFETY: PTRACE_SEIZE reads no pointers (addr and data are null).
+    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, none(), none()) } < 0 {
         return Err(last());
     }
     let read = || -> std::io::Result<Vec<u8>> {
-        // SAFETY: PTRACE_INTERRUPT takes no pointers.
-        if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0) } < 0 {
+        // SAFETY: PTRACE_INTERRUPT reads no pointers.
+        if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, none(), none()) } < 0 {
             return Err(last());
         }
         let mut status = 0;
@@ -320,20 +326,21 @@ pub fn seccomp_filter(pid: i32) -> std::io::Result<Vec<u8>> {
             return Err(last());
         }
         // SAFETY: with a null data pointer the call only returns the instruction count.
-        let count = unsafe {
-            libc::ptrace(
-                PTRACE_SECCOMP_GET_FILTER,
-                pid,
-                0,
-                std::ptr::null_mut::<u8>(),
-            )
-        };
+        let count = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, none(), none()) };
         if count < 0 {
             return Err(last());
         }
         let mut program = vec![0u8; count as usize * 8];
-        // SAFETY: the buffer holds `count` instructions of 8 bytes, as the kernel writes.
-        let got = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, program.as_mut_ptr()) };
+        // SAFETY: the buffer holds `count` instructions of 8 bytes, as the kernel writes; the
+        // address argument is the filter's index, 0.
+        let got = unsafe {
+            libc::ptrace(
+                PTRACE_SECCOMP_GET_FILTER,
+                pid,
+                none(),
+                program.as_mut_ptr().cast::<libc::c_void>(),
+            )
+        };
         if got < 0 {
             return Err(last());
         }
@@ -341,8 +348,16 @@ pub fn seccomp_filter(pid: i32) -> std::io::Result<Vec<u8>> {
         Ok(program)
     };
     let program = read();
-    // SAFETY: PTRACE_DETACH with signal 0 takes no pointers; it ends the tracing begun above.
-    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    // SAFETY: PTRACE_DETACH with signal 0 (null data) reads no pointers; it ends the tracing
+    // begun above.
+    if unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, none(), none()) } < 0 {
+        // Still traced (and maybe stopped) by this process: say so rather than go on.
+        let detach = last();
+        return Err(match program {
+            Ok(_) => detach,
+            Err(e) => std::io::Error::new(e.kind(), format!("{e}; detaching: {detach}")),
+        });
+    }
     program
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use podlink::engine::runtime::seccomp_bpf;
+use podlink::engine::runtime::{seccomp_bpf, seccomp_cache};
 use serde_json::{Value, json};
 
 use crate::container_options::{output, status_field};
@@ -27,7 +27,7 @@ fn profile(dir: &Path, errno: u32) -> String {
 
 /// The cache's entries (file names), sorted.
 fn entries(daemon_runroot: &Path) -> Vec<String> {
-    let dir = daemon_runroot.join(seccomp_bpf::CACHE_DIR);
+    let dir = daemon_runroot.join(seccomp_cache::CACHE_DIR);
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
@@ -79,14 +79,30 @@ fn profiles_hold_under_runc_and_crun_with_and_without_a_cached_program() {
         denied_with(&mut raw, "other-errno", &enospc, "No space left on device");
         assert_eq!(entries(&daemon.runroot).len(), 2 * usize::from(crun));
         if crun {
+            // The cache is read: the ENOSPC program planted as a valid entry under the EACCES
+            // profile's key is the one the next EACCES container gets.
+            let cache = daemon.runroot.join(seccomp_cache::CACHE_DIR);
+            let other = entries(&daemon.runroot);
+            let enospc_key = other.iter().find(|k| **k != first[0]).unwrap();
+            let enospc_entry = std::fs::read(cache.join(enospc_key)).unwrap();
+            let program = seccomp_cache::validate(enospc_key, &enospc_entry).unwrap();
+            let planted = seccomp_cache::entry(&first[0], program);
+            std::fs::write(cache.join(&first[0]), planted).unwrap();
+            denied_with(&mut raw, "planted", &eacces, "No space left on device");
             // A byte flipped on disk: detected, compiled again, the right filter all the same.
-            let path = daemon.runroot.join(seccomp_bpf::CACHE_DIR).join(&first[0]);
+            let path = daemon
+                .runroot
+                .join(seccomp_cache::CACHE_DIR)
+                .join(&first[0]);
             let mut entry = std::fs::read(&path).unwrap();
             entry[5] ^= 0x10;
             std::fs::write(&path, &entry).unwrap();
             denied_with(&mut raw, "rebuilt", &eacces, "Permission denied");
             let entry = std::fs::read(&path).unwrap();
-            assert!(seccomp_bpf::validate(&entry).is_some(), "not rebuilt");
+            assert!(
+                seccomp_cache::validate(&first[0], &entry).is_some(),
+                "not rebuilt"
+            );
         }
         // The default profile filters too; unconfined, nothing does.
         let (code, out, _) = output(
@@ -140,12 +156,36 @@ fn crun_loads_the_program_it_would_compile() {
         "kept for runc"
     );
 
+    // The cache entry is the one of the written config's final `linux.seccomp`.
+    let cache = daemon.runroot.join(seccomp_cache::CACHE_DIR);
+    let entry_path = seccomp_cache::entry_path(&cache, &config["linux"]["seccomp"]).unwrap();
+    let key = entry_path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let entry = std::fs::read(&entry_path).expect("the cache entry of the final profile");
+    assert_eq!(
+        seccomp_cache::validate(&key, &entry),
+        Some(program.as_slice())
+    );
     // The same config without the annotation, run by crun itself in a bundle of its own.
     assert_eq!(
         crun_compiles(&config),
         program,
         "crun compiles another program"
     );
+    // Comparisons and actions the default profile does not use, each against crun's own.
+    for (what, rules) in more_profiles() {
+        let mut other = config.clone();
+        other["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": rules,
+        });
+        let ours = seccomp_bpf::compile(&other["linux"]["seccomp"]).unwrap();
+        assert_eq!(crun_compiles(&other), ours, "another program for {what}");
+    }
     // And with x32 back (where the kernel has none, podlink leaves it out), through
     // podlink's compiler against crun's own.
     let mut x32 = config.clone();
@@ -178,6 +218,42 @@ fn crun_loads_the_program_it_would_compile() {
     ok(&mut raw, "WaitContainer", json!({"name": "sleeper"}));
     ok(&mut raw, "DeleteStoppedContainers", json!({}));
     assert_nothing_left(&daemon);
+}
+
+/// Rules (none on what `sleep` calls) with MASKED_EQ, with LT/GT/GE, with an argument index
+/// compared twice, and with the KILL_PROCESS, TRAP, LOG and TRACE actions.
+fn more_profiles() -> Vec<(&'static str, Value)> {
+    let errno = "SCMP_ACT_ERRNO";
+    vec![
+        (
+            "MASKED_EQ",
+            json!([{"names": ["personality"], "action": errno,
+                    "args": [{"index": 0, "value": 255, "valueTwo": 8,
+                              "op": "SCMP_CMP_MASKED_EQ"}]}]),
+        ),
+        (
+            "LT/GT/GE",
+            json!([{"names": ["setpriority"], "action": errno, "errnoRet": 13,
+                    "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_LT"},
+                             {"index": 1, "value": 100, "op": "SCMP_CMP_GT"},
+                             {"index": 2, "value": 5, "op": "SCMP_CMP_GE"}]}]),
+        ),
+        (
+            "a repeated index",
+            json!([{"names": ["socket"], "action": errno,
+                    "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"},
+                             {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+                             {"index": 1, "value": 3, "op": "SCMP_CMP_LE"}]}]),
+        ),
+        (
+            "KILL_PROCESS, TRAP, LOG, TRACE",
+            json!([{"names": ["mkdir"], "action": "SCMP_ACT_KILL_PROCESS"},
+                   {"names": ["rmdir"], "action": "SCMP_ACT_TRAP"},
+                   {"names": ["chroot"], "action": "SCMP_ACT_LOG"},
+                   {"names": ["acct"], "action": "SCMP_ACT_TRACE", "errnoRet": 7},
+                   {"names": ["swapon"], "action": "SCMP_ACT_KILL"}]),
+        ),
+    ]
 }
 
 /// The program crun 1.8 compiles itself from `config`'s `linux.seccomp` (the annotation

@@ -73,7 +73,17 @@ fn ping_get_version_and_get_info_through_the_rust_client() {
         .unwrap();
     assert_eq!(info.host.mem_total, total_kb * 1024);
     assert!(info.host.mem_free > 0 && info.host.mem_free <= info.host.mem_total);
-    // The runtime in use: crun by default where it works, or what PODLINK_RUNTIME names.
+    // The runtime in use: crun by default where it works, or what PODLINK_RUNTIME names;
+    // reported whenever the daemon has one.
+    let runtime_env = std::env::var_os("PODLINK_RUNTIME").map(std::path::PathBuf::from);
+    let has_runtime =
+        podlink::engine::runtime::select(runtime_env.as_deref()).is_ok_and(|r| r.is_some());
+    assert_eq!(
+        info.host.oci_runtime.is_some(),
+        has_runtime,
+        "{:?}",
+        info.host.oci_runtime
+    );
     if let Some(rt) = &info.host.oci_runtime {
         let wanted = std::env::var("PODLINK_RUNTIME").unwrap_or_else(|_| "crun".into());
         assert!(wanted.ends_with(&rt.name), "{rt:?} for {wanted:?}");

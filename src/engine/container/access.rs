@@ -75,7 +75,7 @@ impl Containers {
             Some(_) => log::warn!("container {}: {e}", record.id),
         };
         // Only if the runtime still has it: a `delete` costs as much as a `create`.
-        if let Ok(runtime) = self.runtime_or_err()
+        if let Ok(runtime) = self.runtime_of(record)
             && self.runtime_root().join(&record.id).exists()
         {
             let delete = RuntimeCommand::Delete {

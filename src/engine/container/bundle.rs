@@ -13,7 +13,7 @@ use crate::engine::id::container::ContainerId;
 use crate::engine::monitor;
 use crate::engine::network::BridgeAddress;
 use crate::engine::runtime::seccomp::Seccomp;
-use crate::engine::runtime::seccomp_bpf;
+use crate::engine::runtime::seccomp_cache;
 use crate::engine::runtime::spec::build::build;
 use crate::engine::runtime::spec::devices::{Device, host_devices};
 use crate::engine::runtime::spec::input::{MountSource, NamespaceMode, SpecInput};
@@ -152,7 +152,7 @@ impl Containers {
         let seccomp = Seccomp::choose(&c.seccomp)
             .filter(&c.capabilities)
             .map_err(|e| Error::invalid("create.security_opt", e.to_string()))?;
-        let seccomp_bpf = self.seccomp_program(seccomp.as_ref());
+        let seccomp_bpf = self.seccomp_program(&record.id, seccomp.as_ref());
         let mut config = c.spec_config();
         // Last before the spec: a failure from here on releases the container's run, and
         // with it tears the endpoint down.
@@ -179,13 +179,24 @@ impl Containers {
     /// The compiled program of `seccomp`, when the runtime takes one ready (crun), from the
     /// cache under the run root. A profile that cannot be compiled here is left to the
     /// runtime, which compiles it (or says why it cannot) itself.
-    fn seccomp_program(&self, seccomp: Option<&serde_json::Value>) -> Option<Vec<u8>> {
+    fn seccomp_program(&self, id: &str, seccomp: Option<&serde_json::Value>) -> Option<Vec<u8>> {
         let seccomp = seccomp?;
-        if !self.runtime_or_err().ok()?.takes_seccomp_bpf() {
+        let runtime = self.runtime_or_err().ok()?;
+        if !runtime.enforces_seccomp() {
+            // Asked for by name, it is used as it is (`runtime::select`); said, not silent.
+            log::warn!(
+                "container {id}: {} {} was built without seccomp (no +SECCOMP): the container \
+                 runs without its seccomp filter",
+                runtime.name,
+                runtime.path.display()
+            );
             return None;
         }
-        let cache = self.runroot().join(seccomp_bpf::CACHE_DIR);
-        seccomp_bpf::program(&cache, seccomp)
+        if !runtime.takes_seccomp_bpf() {
+            return None;
+        }
+        let cache = self.runroot().join(seccomp_cache::CACHE_DIR);
+        seccomp_cache::program(&cache, seccomp)
             .inspect_err(|e| log::warn!("{e}: the runtime compiles it"))
             .ok()?
     }

@@ -62,7 +62,7 @@ impl Containers {
                 record.id
             )));
         }
-        let runtime = self.runtime_or_err()?.clone();
+        let runtime = self.runtime_of(&record)?;
         let images = self.checkpoint_dir(&record);
         let work = self.criu_work_dir(&record);
         remove_tree(&images)?;

@@ -36,7 +36,7 @@ impl Containers {
             hostname_path: path(run_dir.join("hostname")),
             hosts_path: path(run_dir.join("hosts")),
             static_dir: path(self.store().dir(&record.id).join(super::bundle::BUNDLE_DIR)),
-            oci_runtime: self.runtime().map(|r| r.name.clone()).unwrap_or_default(),
+            oci_runtime: self.runtime_of(&record).map(|r| r.name).unwrap_or_default(),
             conmon_pid_file: c.conmon_pidfile.clone(),
             name: record.name.clone(),
             restart_count: record.state.start_count.saturating_sub(1),

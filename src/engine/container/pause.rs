@@ -35,7 +35,7 @@ impl Containers {
         if !allowed {
             return Err(record.refuse(op));
         }
-        let runtime = self.runtime_or_err()?;
+        let runtime = self.runtime_of(&record)?;
         let command = if pause {
             RuntimeCommand::Pause(&record.id)
         } else {
@@ -68,7 +68,7 @@ impl Containers {
         let marker = self.frozen_marker(&record.id);
         if freeze {
             std::fs::write(&marker, b"").map_err(|e| Error::io("write", &marker, e))?;
-            if let Err(e) = self.runtime_or_err().and_then(|rt| {
+            if let Err(e) = self.runtime_of(record).and_then(|rt| {
                 Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Pause(&record.id))?)
             }) {
                 return Err(match std::fs::remove_file(&marker) {
@@ -80,7 +80,7 @@ impl Containers {
         }
         let result = walk();
         if freeze {
-            match self.runtime_or_err().and_then(|rt| {
+            match self.runtime_of(record).and_then(|rt| {
                 Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))?)
             }) {
                 Ok(_) => {

@@ -152,7 +152,7 @@ impl Containers {
         self.refresh(&mut record);
         if record.status().is_active() {
             self.thaw_left_frozen(&record);
-            match self.runtime_status(&record.id) {
+            match self.runtime_status(&record) {
                 Some((status, pid)) => {
                     let status = match status.as_str() {
                         "created" => Some(ContainerStatus::Created),
@@ -200,10 +200,10 @@ impl Containers {
     }
 
     /// What the runtime says of a container: its status and pid.
-    pub(crate) fn runtime_status(&self, id: &str) -> Option<(String, i32)> {
-        let runtime = self.runtime_or_err().ok()?;
+    pub(crate) fn runtime_status(&self, record: &ContainerRecord) -> Option<(String, i32)> {
+        let runtime = self.runtime_of(record).ok()?;
         let out = runtime
-            .run(&self.runtime_root(), &RuntimeCommand::State(id))
+            .run(&self.runtime_root(), &RuntimeCommand::State(&record.id))
             .ok()?;
         let state: serde_json::Value = serde_json::from_slice(&out).ok()?;
         Some((
@@ -222,13 +222,13 @@ impl Containers {
             return;
         }
         if record.status().can_pause()
-            && self.runtime_status(&record.id).map(|(s, _)| s).as_deref() == Some("paused")
+            && self.runtime_status(record).map(|(s, _)| s).as_deref() == Some("paused")
         {
             log::warn!(
                 "container {}: thawing it, left frozen by a killed commit",
                 record.id
             );
-            let resumed = self.runtime_or_err().and_then(|rt| {
+            let resumed = self.runtime_of(record).and_then(|rt| {
                 Ok(rt.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id))?)
             });
             if let Err(e) = resumed {

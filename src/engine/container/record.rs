@@ -75,6 +75,20 @@ pub struct ContainerState {
     /// The ownership of its root filesystem was shifted into its user namespace.
     #[serde(default)]
     pub rootfs_shifted: bool,
+    /// The OCI runtime that created its runtime state (set at init): every later runtime
+    /// command of the container uses it, whatever the daemon's runtime is now. `None` in a
+    /// record from an older podlink (see `Containers::runtime_of`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RecordedRuntime>,
+}
+
+/// The runtime a container was created with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRuntime {
+    /// `runc` or `crun`.
+    pub name: String,
+    /// Absolute path of the binary.
+    pub path: std::path::PathBuf,
 }
 
 impl ContainerState {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use super::cpu_samples::CpuSamples;
+use super::record::ContainerRecord;
 use super::store::ContainerStore;
 use crate::engine::error::{Error, Result};
 use crate::engine::image::Images;
@@ -104,6 +105,34 @@ impl Containers {
     /// The OCI runtime, or the error that says none works here.
     pub fn runtime_or_err(&self) -> Result<&OciRuntime> {
         self.runtime.as_ref().ok_or(Error::NoRuntime)
+    }
+
+    /// The runtime of `record`'s later commands: the one recorded at its init (a container
+    /// created by runc stays runc's, even under a daemon now on crun: crun cannot read
+    /// runc's state), else the daemon's. A record without one (from a podlink that did not
+    /// record it, or a run state lost to a crash) is told by the runtime's own state
+    /// directory: runc writes `state.json` there, crun `status`; without either, no runtime
+    /// holds the container and the daemon's creates it next.
+    pub(crate) fn runtime_of(&self, record: &ContainerRecord) -> Result<OciRuntime> {
+        let recorded = match &record.state.runtime {
+            Some(recorded) => Some(recorded.path.clone()),
+            None => {
+                let state = self.runtime_root().join(record.id.as_str());
+                let name = if state.join("state.json").exists() {
+                    Some("runc")
+                } else if state.join("status").exists() {
+                    Some("crun")
+                } else {
+                    None
+                };
+                name.and_then(|n| crate::engine::runtime::resolve(Path::new(n)))
+            }
+        };
+        match (recorded, self.runtime.as_ref()) {
+            (Some(path), Some(daemon)) if path == daemon.path => Ok(daemon.clone()),
+            (Some(path), _) => Ok(OciRuntime::at(&path)),
+            (None, daemon) => daemon.cloned().ok_or(Error::NoRuntime),
+        }
     }
 
     /// The previous CPU sample of each container, for GetContainerStats.

@@ -86,6 +86,10 @@ impl Containers {
                 }
                 record.state.pid = pid;
                 record.state.monitor_pid = monitor_pid;
+                record.state.runtime = Some(super::record::RecordedRuntime {
+                    name: runtime.name.clone(),
+                    path: runtime.path.clone(),
+                });
                 record.state.exit_code = 0;
                 record.state.oom_killed = false;
                 if let Err(e) = self.store().save(record) {
@@ -120,10 +124,11 @@ impl Containers {
         if !record.status().can_start() {
             return Err(record.refuse("start"));
         }
-        let runtime = self.runtime_or_err()?.clone();
         if record.status().can_init() {
             self.init_locked(record)?;
         }
+        // The runtime that created it, maybe another daemon's.
+        let runtime = self.runtime_of(record)?;
         // Recorded before `start`: a container can exit before `start` returns.
         record.state.started_at = crate::engine::time::now_rfc3339();
         record.state.finished_at = String::new();

@@ -15,7 +15,7 @@ pub(super) const KILL_WAIT: Duration = Duration::from_secs(30);
 impl Containers {
     /// Sends `signal` to a container's process (all of them with `all`).
     pub(crate) fn signal(&self, record: &ContainerRecord, signal: i32, all: bool) -> Result<()> {
-        let runtime = self.runtime_or_err()?;
+        let runtime = self.runtime_of(record)?;
         runtime
             .run(
                 &self.runtime_root(),
@@ -45,7 +45,7 @@ impl Containers {
         }
         if record.status().is_frozen() && signal == 9 {
             // SIGKILL reaches frozen processes once they thaw; thaw them so it acts now.
-            let runtime = self.runtime_or_err()?;
+            let runtime = self.runtime_of(&record)?;
             if let Err(e) = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id)) {
                 log::warn!("container {}: thawing it for SIGKILL: {e}", record.id);
             }
@@ -69,7 +69,7 @@ impl Containers {
     }
 
     pub(super) fn stop_locked(&self, record: &mut ContainerRecord, timeout: u64) -> Result<()> {
-        let runtime = self.runtime_or_err()?;
+        let runtime = self.runtime_of(record)?;
         if record.status().is_frozen() {
             // A frozen process cannot act on a signal: thaw it first.
             if let Err(e) = runtime.run(&self.runtime_root(), &RuntimeCommand::Resume(&record.id)) {

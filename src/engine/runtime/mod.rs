@@ -10,7 +10,7 @@
 //! - `oci.rs`: finding a working runtime ([`select`]), and running its commands;
 //! - `error.rs`: `RuntimeError`; `spec/`: building `config.json`; `seccomp.rs`: choosing and
 //!   converting seccomp profiles; `seccomp_bpf.rs`: compiling them once to the BPF crun
-//!   loads, and the cache of programs; `cgroups.rs`: cgroup paths and figures; `criu.rs`: whether
+//!   loads; `seccomp_cache.rs`: the cache of programs; `cgroups.rs`: cgroup paths and figures; `criu.rs`: whether
 //!   CRIU can work here, and its logs.
 
 pub mod cgroups;
@@ -19,7 +19,8 @@ pub mod error;
 pub mod oci;
 pub mod seccomp;
 pub mod seccomp_bpf;
+pub mod seccomp_cache;
 pub mod spec;
 
 pub use error::RuntimeError;
-pub use oci::{HYBRID_CGROUP_MARKER, OciRuntime, RuntimeCommand, select};
+pub use oci::{HYBRID_CGROUP_MARKER, OciRuntime, RuntimeCommand, RuntimeKind, resolve, select};

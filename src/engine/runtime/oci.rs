@@ -173,6 +173,28 @@ const RUNTIME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// cgroups unless the marker file is hidden from it, which [`OciRuntime::command`] does.
 const CANDIDATES: [&str; 2] = ["crun", "runc"];
 
+/// Which runtime a binary is, by its file name: what podlink does differs between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// runc.
+    Runc,
+    /// crun: takes a ready seccomp program, needs the hybrid-cgroup marker hidden.
+    Crun,
+    /// Another OCI runtime, driven as runc is.
+    Other,
+}
+
+impl RuntimeKind {
+    /// The kind of the runtime named `name` (a binary's file name).
+    pub fn of(name: &str) -> Self {
+        match name {
+            "runc" => RuntimeKind::Runc,
+            "crun" => RuntimeKind::Crun,
+            _ => RuntimeKind::Other,
+        }
+    }
+}
+
 /// A runtime binary that answered `--version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OciRuntime {
@@ -203,7 +225,8 @@ impl OciRuntime {
         let hybrid = Path::new(HYBRID_CGROUP_MARKER).exists()
             && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         OciRuntime {
-            hidden_file: (name == "crun" && hybrid).then(|| HYBRID_CGROUP_MARKER.into()),
+            hidden_file: (RuntimeKind::of(&name) == RuntimeKind::Crun && hybrid)
+                .then(|| HYBRID_CGROUP_MARKER.into()),
             name,
             path: path.to_path_buf(),
             version: String::new(),
@@ -211,10 +234,23 @@ impl OciRuntime {
         }
     }
 
+    /// Which runtime it is.
+    pub fn kind(&self) -> RuntimeKind {
+        RuntimeKind::of(&self.name)
+    }
+
     /// Whether the runtime loads a ready seccomp program from the spec's annotation
     /// (`seccomp_bpf::BPF_ANNOTATION`): crun does; runc ignores it.
     pub fn takes_seccomp_bpf(&self) -> bool {
-        self.name == "crun"
+        self.kind() == RuntimeKind::Crun
+    }
+
+    /// Whether the runtime applies a spec's seccomp filter: crun only when built with
+    /// libseccomp (`+SECCOMP` in its feature line; without it, crun starts the container
+    /// unfiltered and says nothing); runc always (its builds link libseccomp).
+    pub fn enforces_seccomp(&self) -> bool {
+        self.kind() != RuntimeKind::Crun
+            || self.features.split_whitespace().any(|f| f == "+SECCOMP")
     }
 
     /// A command for `what`, with podlink's runtime state directory.
@@ -302,11 +338,22 @@ pub fn select(requested: Option<&Path>) -> Result<Option<OciRuntime>> {
         })?;
         return probe(&path).map(Some);
     }
-    Ok(CANDIDATES
-        .iter()
-        .filter_map(|name| resolve(Path::new(name)))
-        .filter_map(|path| probe(&path).ok())
-        .find(usable_by_default))
+    for name in CANDIDATES {
+        let Some(path) = resolve(Path::new(name)) else {
+            log::info!("OCI runtime {name} skipped: not found in PATH");
+            continue;
+        };
+        match probe(&path) {
+            Ok(runtime) if usable_by_default(&runtime) => return Ok(Some(runtime)),
+            Ok(runtime) => log::warn!(
+                "OCI runtime {} skipped: built without seccomp (no +SECCOMP in {:?})",
+                path.display(),
+                runtime.features
+            ),
+            Err(e) => log::warn!("OCI runtime {} skipped: {e}", path.display()),
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a runtime that answered `--version` may be chosen when none was asked for. crun
@@ -314,11 +361,11 @@ pub fn select(requested: Option<&Path>) -> Result<Option<OciRuntime>> {
 /// starts containers without their filter, silently, and runc then enforces it. Asked for by
 /// name, a runtime is taken as it is.
 fn usable_by_default(runtime: &OciRuntime) -> bool {
-    runtime.name != "crun" || runtime.features.split_whitespace().any(|f| f == "+SECCOMP")
+    runtime.enforces_seccomp()
 }
 
 /// An absolute path for `runtime`: as given when it contains a slash, else found in `PATH`.
-fn resolve(runtime: &Path) -> Option<PathBuf> {
+pub fn resolve(runtime: &Path) -> Option<PathBuf> {
     if runtime.components().count() > 1 || runtime.is_absolute() {
         return runtime.is_file().then(|| runtime.to_path_buf());
     }

@@ -142,14 +142,29 @@ fn x32_abi() -> bool {
             Ok(text)
         });
         let config = gz.or_else(|_| std::fs::read_to_string(format!("/boot/config-{release}")));
-        match config {
-            Ok(config) => kernel_option(&config, "CONFIG_X86_X32_ABI"),
-            Err(_) => true,
-        }
+        config.map_or(true, |config| x32_in(&config))
     })
 }
 
-/// Whether a kernel configuration turns `option` on (`=y`); absent or `is not set` is off.
+/// The x32 ABI's option, as kernels from 5.18 name it and as older ones did.
+const X32_OPTIONS: [&str; 2] = ["CONFIG_X86_X32_ABI", "CONFIG_X86_X32"];
+
+/// Whether a kernel configuration has the x32 ABI: off only when it says so (`# ... is not
+/// set` under either name, and neither `=y`); a configuration naming neither keeps it, as
+/// x32 is dropped only when that is sure.
+fn x32_in(config: &str) -> bool {
+    if X32_OPTIONS.iter().any(|o| kernel_option(config, o)) {
+        return true;
+    }
+    !X32_OPTIONS.iter().any(|o| {
+        let unset = format!("# {o} is not set");
+        config.lines().any(|l| l.trim_end() == unset)
+    })
+}
+
+/// Whether a kernel configuration turns `option` on: built in (`=y`) or, for a tristate
+/// option, as a module (`=m`; x32 is a bool option, so only ever `=y`). Absent or `is not
+/// set` is off.
 fn kernel_option(config: &str, option: &str) -> bool {
     config.lines().any(|l| {
         l.strip_prefix(option)
@@ -381,6 +396,16 @@ mod tests {
         assert!(!kernel_option(config, "CONFIG_X86_X32_ABI"));
         assert!(kernel_option(config, "CONFIG_X86_64"));
         assert!(kernel_option("CONFIG_X86_X32_ABI=y", "CONFIG_X86_X32_ABI"));
+        // Both names, off only when one says so.
+        assert!(!x32_in(config));
+        assert!(!x32_in("CONFIG_X86_64=y\n# CONFIG_X86_X32 is not set\n"));
+        assert!(x32_in("CONFIG_X86_64=y\nCONFIG_X86_X32=y\n"));
+        assert!(x32_in("CONFIG_X86_64=y\nCONFIG_X86_X32_ABI=y\n"));
+        assert!(x32_in("CONFIG_X86_64=y\n"), "unsure: kept");
+        // The prefix of the new name is the old one: the new name unset is not the old set.
+        assert!(!x32_in(
+            "# CONFIG_X86_X32_ABI is not set\nCONFIG_X86_X32_DISABLED=y\n"
+        ));
         let mut s =
             json!({"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]});
         drop_arch(&mut s, "SCMP_ARCH_X32");

@@ -230,7 +230,9 @@ impl Containers {
         c.resources = resources(&o.resources, &c.cgroup_parent)?;
         let weighted = c.resources.blkio_weight != 0 || !c.resources.blkio_weight_device.is_empty();
         if weighted
-            && self.runtime_or_err().is_ok_and(|r| r.name == "crun")
+            && self
+                .runtime_or_err()
+                .is_ok_and(|r| r.kind() == crate::engine::runtime::RuntimeKind::Crun)
             && !crate::engine::runtime::cgroups::supports_cfq_weight(&c.cgroup_parent)
         {
             // Checked here, not at start: crun 1.8 sets a v1 weight only through CFQ's
