@@ -163,32 +163,44 @@ pub fn oom_kills(path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether a block IO weight can be set for cgroups under `parent`. On v1 the weight files
-/// exist only below the root of the hierarchy (`blkio.bfq.weight` with the BFQ scheduler,
+/// Which block IO weight cgroups under `parent` can be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlkioWeight {
+    /// None: no `io` controller on v2, no weight file on v1.
+    Unsupported,
+    /// v2's `io.weight`.
+    Unified,
+    /// v1, CFQ's `blkio.weight`.
+    Cfq,
+    /// v1, only BFQ's `blkio.bfq.weight` (which crun 1.8 never writes).
+    BfqOnly,
+}
+
+/// The block IO weight cgroups under `parent` can be given. On v1 the weight files exist
+/// only below the root of the hierarchy (`blkio.bfq.weight` with the BFQ scheduler,
 /// `blkio.weight` with CFQ; with neither there is no weight), so `parent` is made if needed
 /// and looked at, as the runtime would make it anyway.
-pub fn supports_blkio_weight(parent: &str) -> bool {
+pub fn blkio_weight(parent: &str) -> BlkioWeight {
     if is_unified() {
-        return std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.controllers"))
+        let io = std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.controllers"))
             .unwrap_or_default()
             .split_whitespace()
             .any(|c| c == "io");
+        return if io {
+            BlkioWeight::Unified
+        } else {
+            BlkioWeight::Unsupported
+        };
     }
     let dir = dir("blkio", parent);
     let _ = std::fs::create_dir_all(&dir);
-    dir.join("blkio.weight").exists() || dir.join("blkio.bfq.weight").exists()
-}
-
-/// Whether CFQ's v1 weight file (`blkio.weight`) exists for cgroups under `parent` (made if
-/// needed, as in [`supports_blkio_weight`]); always true on v2. crun 1.8 writes no other v1
-/// weight file.
-pub fn supports_cfq_weight(parent: &str) -> bool {
-    if is_unified() {
-        return true;
+    if dir.join("blkio.weight").exists() {
+        BlkioWeight::Cfq
+    } else if dir.join("blkio.bfq.weight").exists() {
+        BlkioWeight::BfqOnly
+    } else {
+        BlkioWeight::Unsupported
     }
-    let dir = dir("blkio", parent);
-    let _ = std::fs::create_dir_all(&dir);
-    dir.join("blkio.weight").exists()
 }
 
 /// Removes what is left of cgroup `path` (a leaf: containers make no cgroups of their own

@@ -227,22 +227,12 @@ impl Containers {
         c.sysctls = sysctls(&o.sysctls, &c.namespaces)?;
         c.ulimits = ulimits(&o.resources.ulimit)?;
         c.cgroup_parent = cgroup_parent(&o.cgroup_parent, self.cgroup_parent())?;
-        c.resources = resources(&o.resources, &c.cgroup_parent)?;
-        let weighted = c.resources.blkio_weight != 0 || !c.resources.blkio_weight_device.is_empty();
-        if weighted
-            && self
-                .runtime_or_err()
-                .is_ok_and(|r| r.kind() == crate::engine::runtime::RuntimeKind::Crun)
-            && !crate::engine::runtime::cgroups::supports_cfq_weight(&c.cgroup_parent)
-        {
-            // Checked here, not at start: crun 1.8 sets a v1 weight only through CFQ's
-            // `blkio.weight`, and a start would fail on BFQ's host.
-            return Err(invalid(
-                "create.resources.blkio_weight",
-                "crun sets block IO weights on cgroup v1 only with the CFQ scheduler \
-                 (blkio.weight), which this host lacks: use runc (--runtime runc)",
-            ));
-        }
+        // crun 1.8 sets a v1 weight only through CFQ's `blkio.weight`: checked at create, as
+        // a start would fail on a host with BFQ only.
+        let cfq_only = self
+            .runtime_or_err()
+            .is_ok_and(|r| r.kind() == crate::engine::runtime::RuntimeKind::Crun);
+        c.resources = resources(&o.resources, &c.cgroup_parent, cfq_only)?;
         c.oom_score_adj = match o.resources.oom_score_adj {
             n @ -1000..=1000 => n as i32,
             n => {

@@ -213,8 +213,13 @@ fn block_device_limits(
         .collect()
 }
 
-/// CreateResourceConfig, checked as Podman checks it.
-pub(super) fn resources(r: &ResourceOptions, cgroup_parent: &str) -> Result<Resources> {
+/// CreateResourceConfig, checked as Podman checks it; `cfq_only`: the runtime sets block IO
+/// weights on cgroup v1 only through CFQ's `blkio.weight` (crun 1.8).
+pub(super) fn resources(
+    r: &ResourceOptions,
+    cgroup_parent: &str,
+    cfq_only: bool,
+) -> Result<Resources> {
     let non_negative = |field: &'static str, v: i64| -> Result<i64> {
         if v < 0 {
             Err(invalid(field, format!("{v} is negative")))
@@ -325,19 +330,30 @@ pub(super) fn resources(r: &ResourceOptions, cgroup_parent: &str) -> Result<Reso
             ));
         }
     };
-    if (r.blkio_weight != 0 || !r.blkio_weight_device.is_empty())
-        && !crate::engine::runtime::cgroups::supports_blkio_weight(cgroup_parent)
-    {
-        let field = if r.blkio_weight != 0 {
-            "create.resources.blkio_weight"
-        } else {
-            "create.resources.blkio_weight_device"
-        };
-        return Err(invalid(
-            field,
-            "this host's block IO controller has no weights (no blkio.weight or \
-             blkio.bfq.weight: its IO scheduler is neither CFQ nor BFQ)",
-        ));
+    if r.blkio_weight != 0 || !r.blkio_weight_device.is_empty() {
+        use crate::engine::runtime::cgroups::{BlkioWeight, blkio_weight};
+        match blkio_weight(cgroup_parent) {
+            BlkioWeight::Unsupported => {
+                let field = if r.blkio_weight != 0 {
+                    "create.resources.blkio_weight"
+                } else {
+                    "create.resources.blkio_weight_device"
+                };
+                return Err(invalid(
+                    field,
+                    "this host's block IO controller has no weights (no blkio.weight or \
+                     blkio.bfq.weight: its IO scheduler is neither CFQ nor BFQ)",
+                ));
+            }
+            BlkioWeight::BfqOnly if cfq_only => {
+                return Err(invalid(
+                    "create.resources.blkio_weight",
+                    "crun sets block IO weights on cgroup v1 only with the CFQ scheduler \
+                     (blkio.weight), which this host lacks: use runc (--runtime runc)",
+                ));
+            }
+            BlkioWeight::Unified | BlkioWeight::Cfq | BlkioWeight::BfqOnly => {}
+        }
     }
     out.blkio_weight = match r.blkio_weight {
         0 => 0,
@@ -451,6 +467,7 @@ mod tests {
                 ..Default::default()
             },
             "/podlink-unit",
+            false,
         )
         .unwrap();
         assert_eq!(r.memory_swap, 128 << 20);
@@ -462,7 +479,7 @@ mod tests {
                 pids_limit: n,
                 ..Default::default()
             };
-            resources(&o, "/podlink-unit").map(|r| r.pids_limit)
+            resources(&o, "/podlink-unit", false).map(|r| r.pids_limit)
         };
         assert_eq!(
             pids(0).unwrap(),
@@ -512,7 +529,7 @@ mod tests {
             },
         ] {
             assert!(
-                resources(&bad, "/podlink-unit").is_err(),
+                resources(&bad, "/podlink-unit", false).is_err(),
                 "{bad:?} should be refused"
             );
         }
@@ -538,7 +555,7 @@ mod tests {
             memory: -1,
             ..Default::default()
         };
-        match resources(&bad, "/podlink") {
+        match resources(&bad, "/podlink", false) {
             Err(crate::engine::error::Error::Invalid { field, reason }) => {
                 assert_eq!(field, "create.resources.memory");
                 assert_eq!(reason, "CreateContainer: memory: -1 is negative");
