@@ -87,7 +87,7 @@ pub mod store;
 pub mod top;
 pub mod view;
 
-pub use names::{generate_name, new_id};
+pub use names::{generate_name, is_valid_name, new_id};
 pub use record::{ContainerRecord, ContainerState, new_record};
 pub use service::{ContainerSettings, Containers, ExitWatcher};
 pub use status::ContainerStatus;

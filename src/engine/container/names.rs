@@ -62,6 +62,14 @@ const PLAIN_PICKS: u32 = 6;
 /// How many picks are made with each width of number (1 digit, then 2, ...).
 const PICKS_PER_WIDTH: u32 = 4;
 
+/// Whether `name` may name a container or a pod: letters, digits and `_ . -`, starting with
+/// a letter or digit (as Podman checks both).
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 /// A name for container `id` that `taken` says is free: a random `adjective_noun`, with a
 /// random number added after [`PLAIN_PICKS`] picks that were taken (wider as more are).
 /// Each pick asks `taken` once; the picks come from a generator seeded with the (random)

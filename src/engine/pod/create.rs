@@ -311,10 +311,7 @@ fn pod_cgroup_parent(given: &str, default: &str) -> Result<String> {
 const MAX_HOSTNAME: usize = 64;
 
 fn validate_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if crate::engine::container::is_valid_name(name) {
         Ok(())
     } else {
         Err(invalid(

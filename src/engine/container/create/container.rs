@@ -404,10 +404,7 @@ fn resolve_host_files(c: &mut ContainerConfig, image: &Value, o: &CreateOptions)
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if crate::engine::container::is_valid_name(name) {
         Ok(())
     } else {
         Err(Error::invalid(
