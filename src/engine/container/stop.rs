@@ -37,7 +37,7 @@ impl Containers {
             return Err(record.refuse("kill"));
         }
         let signal = if signal == 0 { 9 } else { signal };
-        if !(1..=64).contains(&signal) {
+        if !super::create::is_signal(signal.into()) {
             return Err(Error::invalid(
                 "signal",
                 format!("signal {signal} is not a signal"),

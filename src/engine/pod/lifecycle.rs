@@ -73,7 +73,7 @@ impl Pods<'_> {
             -1 | 0 => 15,
             n => i32::try_from(n)
                 .ok()
-                .filter(|n| (1..=64).contains(n))
+                .filter(|&n| crate::engine::container::create::is_signal(n.into()))
                 .ok_or_else(|| {
                     super::invalid("KillPod", "signal", format!("{n} is not a signal"))
                 })?,

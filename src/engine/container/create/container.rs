@@ -11,7 +11,9 @@ use super::idmap::id_maps;
 use super::mounts::{mounts, parse_device};
 use super::network::published_ports;
 use super::options::{CreateOptions, invalid};
-use super::process::{DEFAULT_STOP_TIMEOUT, command, environment, image_labels, signal_number};
+use super::process::{
+    DEFAULT_STOP_TIMEOUT, command, environment, image_labels, is_signal, signal_number,
+};
 use super::resources::{DEFAULT_SHM_SIZE, resources, sysctls, ulimits};
 use super::user::{resolve_group, resolve_user};
 use crate::engine::container::bundle::BUNDLE_DIR;
@@ -350,7 +352,7 @@ fn resolve_process(
             .as_str()
             .and_then(signal_number)
             .unwrap_or(15),
-        n if (1..=64).contains(&n) => n,
+        n if is_signal(n.into()) => n,
         n => {
             return Err(invalid(
                 "create.stop_signal",

@@ -39,5 +39,6 @@ mod resources;
 mod security;
 mod user;
 
+pub use process::is_signal;
 pub use resources::parse_size;
 pub use user::{read_image_file, resolve_user};

@@ -89,6 +89,11 @@ pub(super) fn environment(image: &Value, options: &CreateOptions) -> Result<Vec<
     Ok(slots.into_iter().flatten().collect())
 }
 
+/// Whether `n` is a signal number Linux has (1 to 64, the real-time ones included).
+pub fn is_signal(n: i64) -> bool {
+    (1..=64).contains(&n)
+}
+
 /// A signal name (`SIGTERM`, `TERM`) or number as a number.
 pub fn signal_number(name: &str) -> Option<i32> {
     if let Ok(n) = name.parse::<i32>() {
