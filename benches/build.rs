@@ -18,14 +18,10 @@ mod common;
 const ROUNDS: usize = 5;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("build benchmark skipped: it needs root (mounts, runc)");
+    if common::skip_unless_root("build", "mounts, runc") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plbb")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plbb");
     let tarball = common::busybox_tarball(dir.path(), &["sh", "echo", "cat"]);
     let context = dir.path().join("context");
     std::fs::create_dir_all(&context).expect("mkdir");
@@ -42,15 +38,7 @@ fn main() {
 
     let daemon = common::Daemon::start(dir.path(), &["--runtime", "runc"]);
     let mut client = daemon.client();
-    client
-        .import_image(
-            tarball.display().to_string(),
-            "localhost/bench".into(),
-            String::new(),
-            vec![],
-        )
-        .call()
-        .expect("import");
+    common::import(&mut client, &tarball, "localhost/bench");
     let info = || BuildInfo {
         dockerfile: vec![dockerfile.display().to_string()],
         tags: vec!["localhost/built".into()],

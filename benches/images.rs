@@ -18,14 +18,10 @@ mod common;
 const RUNS: usize = 3;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("images benchmark skipped: it needs root (device nodes, ownership)");
+    if common::skip_unless_root("images", "device nodes, ownership") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plb")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plb");
     let tarball = dir.path().join("rootfs.tar");
     let size = make_tarball(&tarball);
     println!(
@@ -57,16 +53,7 @@ fn main() {
         floor.push(start.elapsed());
 
         let start = Instant::now();
-        let id = client
-            .import_image(
-                tarball.display().to_string(),
-                format!("bench{run}"),
-                String::new(),
-                vec![],
-            )
-            .call()
-            .expect("import")
-            .image;
+        let id = common::import(&mut client, &tarball, &format!("bench{run}"));
         ours.push(start.elapsed());
         // Remove it again so the next run extracts instead of finding the layer stored.
         client.remove_image(id, true).call().expect("remove");

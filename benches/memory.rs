@@ -9,21 +9,17 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use podlink::varlink::client::{Create, VarlinkClientInterface};
+use podlink::varlink::client::VarlinkClientInterface;
 use serde_json::{Value, json};
 
 #[path = "common/mod.rs"]
 mod common;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("memory benchmark skipped: it needs root (containers)");
+    if common::skip_unless_root("memory", "containers") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plb")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plb");
     let tarball = common::busybox_tarball(dir.path(), &["true"]);
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
     let daemon = common::Daemon::start(dir.path(), &["--cgroup-parent", &cgroup_parent]);
@@ -31,15 +27,7 @@ fn main() {
     // Before any call: the code a call runs is not paged in yet.
     let fresh = settled(pid);
     let mut client = daemon.client();
-    client
-        .import_image(
-            tarball.display().to_string(),
-            "bench".into(),
-            String::new(),
-            vec![],
-        )
-        .call()
-        .expect("import");
+    common::import(&mut client, &tarball, "bench");
     let idle = settled(pid);
 
     let mut conns: Vec<Raw> = (0..300).map(|_| Raw::connect(&daemon.socket)).collect();
@@ -67,15 +55,8 @@ fn main() {
 
     let ids: Vec<String> = (0..500)
         .map(|n| {
-            let create = Create {
-                image: "bench".into(),
-                name: format!("m{n}"),
-                command: vec!["true".into()],
-                net_mode: "none".into(),
-                ..Default::default()
-            };
             client
-                .create_container(create)
+                .create_container(common::create(format!("m{n}"), &["true"], "none"))
                 .call()
                 .expect("create")
                 .container
@@ -105,13 +86,7 @@ fn main() {
         mb(after.1),
     );
     drop(daemon);
-    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let _ = std::fs::remove_dir(hierarchy.path().join(cgroup_parent.trim_start_matches('/')));
-    }
+    common::remove_cgroups(&cgroup_parent, &[]);
 }
 
 fn mb(kib: u64) -> f64 {

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{median, ms};
-use podlink::varlink::client::{Create, VarlinkClientInterface};
+use podlink::varlink::client::VarlinkClientInterface;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -28,70 +28,32 @@ const TABLE: &str = "plbench";
 const SUBNET: &str = "10.176.0.0/24";
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("network benchmark skipped: it needs root (veths, nftables, runc)");
+    if common::skip_unless_root("network", "veths, nftables, runc") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plb")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plb");
     let tarball = common::busybox_tarball(dir.path(), &["true", "sh", "sleep"]);
 
-    let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let runtime = common::bench_runtime("runc");
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
-    let daemon = common::Daemon::start(
+    let daemon = common::Daemon::on_runtime(
         dir.path(),
-        &[
-            "--runtime",
-            &runtime,
-            "--cgroup-parent",
-            &cgroup_parent,
-            "--bridge",
-            BRIDGE,
-            "--subnet",
-            SUBNET,
-            "--nft-table",
-            TABLE,
-        ],
+        &runtime,
+        &cgroup_parent,
+        &["--bridge", BRIDGE, "--subnet", SUBNET, "--nft-table", TABLE],
     );
     let mut client = daemon.client();
-    client
-        .import_image(
-            tarball.display().to_string(),
-            "bench".into(),
-            String::new(),
-            vec![],
-        )
-        .call()
-        .expect("import");
-    let create = |name: String, net_mode: &str, command: &[&str]| Create {
-        image: "bench".into(),
-        name,
-        net_mode: net_mode.into(),
-        command: command.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
+    common::import(&mut client, &tarball, "bench");
 
     // One of each first, so the bridge and the table exist before the timed rounds.
     let (mut bridged, mut bare) = (Vec::new(), Vec::new());
     for round in 0..=ROUNDS {
         for (mode, times) in [("bridge", &mut bridged), ("none", &mut bare)] {
-            let start = Instant::now();
-            let id = client
-                .create_container(create(format!("{mode}{round}"), mode, &["true"]))
-                .call()
-                .expect("create")
-                .container;
-            client.start_container(id.clone()).call().expect("start");
-            let code = client
-                .wait_container(id.clone())
-                .call()
-                .expect("wait")
-                .exitcode;
-            client.remove_container(id, false).call().expect("remove");
+            let ([start, .., end], code) = common::api_lifecycle(&mut client, || {
+                common::create(format!("{mode}{round}"), &["true"], mode)
+            });
             if round > 0 {
-                times.push(start.elapsed());
+                times.push(end - start);
             }
             assert_eq!(code, 0);
         }
@@ -113,7 +75,11 @@ fn main() {
         let mut teardowns = Vec::new();
         for round in 0..TEARDOWNS {
             let id = client
-                .create_container(create(format!("down{round}"), "bridge", &["sleep", "1000"]))
+                .create_container(common::create(
+                    format!("down{round}"),
+                    &["sleep", "1000"],
+                    "bridge",
+                ))
                 .call()
                 .expect("create")
                 .container;
@@ -151,11 +117,5 @@ fn main() {
     let _ = Command::new("nft")
         .args(["delete", "table", "ip", TABLE])
         .output();
-    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let _ = std::fs::remove_dir(hierarchy.path().join(cgroup_parent.trim_start_matches('/')));
-    }
+    common::remove_cgroups(&cgroup_parent, &[]);
 }

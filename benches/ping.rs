@@ -18,10 +18,7 @@ mod common;
 const RUN: Duration = Duration::from_secs(3);
 
 fn main() {
-    let dir = tempfile::Builder::new()
-        .prefix("plb")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plb");
     let daemon = common::Daemon::start(dir.path(), &[]);
     let socket = daemon.socket.clone();
 

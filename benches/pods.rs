@@ -17,38 +17,21 @@ mod common;
 const ROUNDS: usize = 15;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("pods benchmark skipped: it needs root (mounts, runc)");
+    if common::skip_unless_root("pods", "mounts, runc") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plp")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plp");
     let tarball = common::busybox_tarball(dir.path(), &["sh", "sleep"]);
 
-    let runtime = std::env::var("PODLINK_BENCH_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let runtime = common::bench_runtime("runc");
     let cgroup_parent = format!("/podlink-bench-{}", std::process::id());
-    let daemon = common::Daemon::start(
-        dir.path(),
-        &["--runtime", &runtime, "--cgroup-parent", &cgroup_parent],
-    );
+    let daemon = common::Daemon::on_runtime(dir.path(), &runtime, &cgroup_parent, &[]);
     let mut client = daemon.client();
-    client
-        .import_image(
-            tarball.display().to_string(),
-            "bench".into(),
-            String::new(),
-            vec![],
-        )
-        .call()
-        .expect("import");
+    common::import(&mut client, &tarball, "bench");
+    // The daemon's default network mode (`net_mode` left empty).
     let create = |name: String, pod: &str| Create {
-        image: "bench".into(),
-        name,
-        command: vec!["sleep".into(), "1000".into()],
         pod: pod.into(),
-        ..Default::default()
+        ..common::create(name, &["sleep", "1000"], "")
     };
 
     let mut pods: Vec<Duration> = Vec::new();
@@ -113,11 +96,5 @@ fn main() {
         ms(start_pod)
     );
     drop(daemon);
-    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let _ = std::fs::remove_dir(hierarchy.path().join(cgroup_parent.trim_start_matches('/')));
-    }
+    common::remove_cgroups(&cgroup_parent, &[]);
 }

@@ -32,20 +32,16 @@ use sha2::{Digest, Sha256};
 mod common;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("registry benchmark skipped: it needs root (layer ownership)");
+    if common::skip_unless_root("registry", "layer ownership") {
         return;
     }
     for tool in ["docker-registry", "skopeo", "curl"] {
-        if which(tool).is_none() {
+        if podlink::engine::runtime::resolve(Path::new(tool)).is_none() {
             println!("registry benchmark skipped: {tool} is not installed");
             return;
         }
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plr")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plr");
     let push_only = std::env::var("REGISTRY_BENCH").is_ok_and(|v| v == "push");
     let runs: usize = std::env::var("REGISTRY_BENCH_RUNS")
         .ok()
@@ -172,7 +168,7 @@ fn main() {
             ours.as_secs_f64() / floor.as_secs_f64(),
             ours.as_secs_f64() / skopeo_t.as_secs_f64(),
         );
-        if which("podman").is_some() {
+        if podlink::engine::runtime::resolve(Path::new("podman")).is_some() {
             let root = dir.path().join("podman");
             let start = Instant::now();
             if podman(&root, &["pull", "-q", "--tls-verify=false", &reference]) {
@@ -275,7 +271,7 @@ fn main() {
 /// (layers stored unpacked, as podlink stores them, so they are compressed on the way) to an
 /// empty registry. Skipped without podman.
 fn push_from_containers_storage(dir: &Path, reference: &str, runs: usize) {
-    if which("podman").is_none() {
+    if podlink::engine::runtime::resolve(Path::new("podman")).is_none() {
         return;
     }
     let store = dir.join("containers-storage");
@@ -497,12 +493,4 @@ fn run_ok(cmd: &mut Command) {
         "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
-    })
 }

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use podlink::varlink::client::{Create, VarlinkClient, VarlinkClientInterface};
+use common::ms;
+use podlink::varlink::client::{VarlinkClient, VarlinkClientInterface};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -36,26 +37,13 @@ const RESTARTS: usize = 5;
 const FILLERS: usize = 4;
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("scale benchmark skipped: it needs root (overlay mounts)");
+    if common::skip_unless_root("scale", "overlay mounts") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("plscale")
-        .tempdir()
-        .expect("temp dir");
+    let dir = common::temp_dir("plscale");
     let tarball = common::busybox_tarball(dir.path(), &["true"]);
     let mut daemon = Server::start(dir.path());
-    daemon
-        .client()
-        .import_image(
-            tarball.display().to_string(),
-            "bench".into(),
-            String::new(),
-            vec![],
-        )
-        .call()
-        .expect("import");
+    common::import(&mut daemon.client(), &tarball, "bench");
 
     let mut sizes = vec![500, 2_000];
     if std::env::var_os("PODLINK_BENCH_SCALE_10K").is_some_and(|v| v == "1") {
@@ -270,13 +258,7 @@ fn fill(socket: &Path, from: usize, to: usize) {
 
 fn create(client: &mut VarlinkClient, name: String) {
     client
-        .create_container(Create {
-            image: "bench".into(),
-            name,
-            command: vec!["true".into()],
-            net_mode: "none".into(),
-            ..Default::default()
-        })
+        .create_container(common::create(name, &["true"], "none"))
         .call()
         .expect("create");
 }
@@ -285,8 +267,4 @@ fn create(client: &mut VarlinkClient, name: String) {
 fn pct(v: &mut [Duration], p: usize) -> Duration {
     v.sort();
     v[((v.len() - 1) * p / 100).min(v.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
