@@ -190,6 +190,36 @@ pub fn set_window_size(fd: &impl std::os::fd::AsFd, rows: u16, cols: u16) -> std
     Ok(())
 }
 
+/// Whether `path` is the root of a mount, from `statx`'s `STATX_ATTR_MOUNT_ROOT` (Linux 5.8):
+/// one system call, whatever the number of mounts on the host. `Ok(None)` when the kernel
+/// does not report the attribute. A symbolic link at `path` itself is not followed.
+pub fn is_mount_root(path: &std::path::Path) -> std::io::Result<Option<bool>> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: the path is NUL-terminated and outlives the call; statx writes at most one
+    // `struct statx` into the buffer, which is large enough and zeroed beforehand.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            0,
+            stx.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the call succeeded and filled the structure (it was zeroed before in any case).
+    let stx = unsafe { stx.assume_init() };
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if stx.stx_attributes_mask & bit == 0 {
+        return Ok(None);
+    }
+    Ok(Some(stx.stx_attributes & bit != 0))
+}
+
 /// Makes `cmd` run in a private mount namespace in which `/dev/null` is bind-mounted over
 /// `hidden`. crun 1.8 refuses hosts with hybrid cgroups when it finds the v2 hierarchy's
 /// `cgroup.controllers` file; hiding that file, in a namespace of its own so the host never

@@ -130,9 +130,16 @@ pub fn unmount(path: &Path) -> Result<()> {
         .map_err(|e| StorageError::io("unmount", path, e.into()))
 }
 
-/// Whether something is mounted on `path` (per /proc/self/mountinfo).
+/// Whether something is mounted on `path`: asked of the kernel for that path alone (statx),
+/// or, on kernels that cannot say, looked up in /proc/self/mountinfo, whose reading grows
+/// with every mount on the host (two per running container). A path that does not exist
+/// has nothing mounted on it.
 pub fn is_mounted(path: &Path) -> bool {
-    mount_points().contains(path)
+    match crate::sys::is_mount_root(path) {
+        Ok(Some(root)) => root,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Ok(None) | Err(_) => mount_points().contains(path),
+    }
 }
 
 /// Every mount point of this process's mount namespace.
@@ -191,6 +198,26 @@ mod tests {
             o.upper = bad.into();
             assert!(o.options().is_err(), "{bad:?} accepted as upper");
         }
+    }
+
+    #[test]
+    fn mount_points_are_told_as_the_mount_table_says() {
+        let table = mount_points();
+        for path in [
+            "/proc",
+            "/proc/self/fd",
+            "/",
+            "/sys",
+            "/nonexistent-podlink-path",
+        ] {
+            let path = Path::new(path);
+            assert_eq!(is_mounted(path), table.contains(path), "{}", path.display());
+        }
+        // The kernel says it itself (Linux 5.8 and later), without the mount table.
+        assert_eq!(
+            crate::sys::is_mount_root(Path::new("/proc")).ok(),
+            Some(Some(true))
+        );
     }
 
     #[test]
