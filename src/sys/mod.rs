@@ -6,7 +6,9 @@
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 mod alloc;
+mod spawn;
 pub use alloc::{release_free_memory, tune_allocator};
+pub use spawn::{Spawned, spawn};
 
 /// The first file descriptor systemd passes (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: RawFd = 3;

@@ -269,8 +269,6 @@ impl OciRuntime {
         state_dir: &Path,
         what: &RuntimeCommand,
     ) -> std::result::Result<Vec<u8>, RuntimeError> {
-        let mut cmd = self.command(state_dir, what);
-        cmd.stdin(std::process::Stdio::null());
         let argv = format!(
             "{} {}",
             self.name,
@@ -283,31 +281,19 @@ impl OciRuntime {
             status: "not started".into(),
             stderr: e.to_string(),
         };
-        let mut child = cmd
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
+        let mut args: Vec<OsString> = vec!["--root".into(), state_dir.into()];
+        args.extend(what.args());
+        // Not `command()`: its namespace hook would make std fork the whole daemon (see
+        // `sys::spawn`).
+        let spawned = crate::sys::spawn(&self.path, &args, self.hidden_file.as_deref())
             .map_err(not_started)?;
-        // Both pipes are drained while it runs (a full pipe would stall it), and it gets a
-        // deadline: a runtime stuck on a hook or a dead mount must not hold the container's
-        // lock, and with it every later call on the container, for good.
-        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut bytes);
-                }
-                bytes
-            })
-        };
-        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-        let (status, killed) = crate::engine::process::wait_timeout(&mut child, RUNTIME_TIMEOUT)
-            .map_err(not_started)?;
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default())
-            .trim()
-            .to_string();
+        // Both pipes are drained while it runs, and it gets a deadline: a runtime stuck on a
+        // hook or a dead mount must not hold the container's lock, and with it every later
+        // call on the container, for good.
+        let finished =
+            crate::engine::process::finish(spawned, RUNTIME_TIMEOUT).map_err(not_started)?;
+        let (status, killed, stdout) = (finished.status, finished.killed, finished.stdout);
+        let stderr = String::from_utf8_lossy(&finished.stderr).trim().to_string();
         if killed {
             return Err(RuntimeError {
                 argv,
