@@ -48,8 +48,10 @@ impl Containers {
         let written = std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::io("create directory", &bundle, e))
             .and_then(|()| {
-                let json = serde_json::to_vec_pretty(&spec)
-                    .map_err(|e| Error::internal("runtime spec", e))?;
+                // Compact: crun and runc parse it at every create, and the seccomp rules
+                // alone are some 2,000 lines pretty-printed.
+                let json =
+                    serde_json::to_vec(&spec).map_err(|e| Error::internal("runtime spec", e))?;
                 Ok(crate::engine::storage::replace_file(
                     &bundle.join("config.json"),
                     &json,
