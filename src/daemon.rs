@@ -107,6 +107,9 @@ pub fn run(config: Config, activation: Vec<ActivatedSocket>) -> Result<(), Serve
     if let Err(e) = network_owner.containers().network().shutdown() {
         log::warn!("network shutdown: {e}");
     }
+    // Removed containers' files still queued are deleted before the process goes (else the
+    // next start would, as leftovers).
+    network_owner.containers().settle_removals();
     match result? {
         StopReason::Shutdown => log::info!("stopped on signal"),
         StopReason::Idle => log::info!("stopped after the idle timeout"),

@@ -60,11 +60,16 @@ fn concurrent_clients_create_start_and_remove() {
         ok(&mut raw, "ListContainers", json!({}))["containers"],
         json!([])
     );
-    assert!(
-        std::fs::read_dir(daemon.root.join("containers"))
-            .unwrap()
-            .next()
-            .is_none()
+    // Their files go on the daemon's reclaim thread, after the replies.
+    crate::util::wait_for(
+        "the containers' files deleted",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_dir(daemon.root.join("containers"))
+                .unwrap()
+                .next()
+                .is_none()
+        },
     );
     assert_nothing_left(&daemon);
 }

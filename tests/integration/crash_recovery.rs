@@ -152,6 +152,34 @@ fn big_writer(raw: &mut crate::util::RawConnection, name: &str) -> String {
 }
 
 #[test]
+fn removed_containers_files_are_deleted_before_a_stopping_service_exits() {
+    if !privileged("removed_containers_files_are_deleted_before_a_stopping_service_exits") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = create(&mut raw, &format!("gone{i}"), &["true"], json!({}));
+        ok(&mut raw, "StartContainer", json!({"name": id}));
+        ok(&mut raw, "WaitContainer", json!({"name": id}));
+        ids.push(id);
+    }
+    for id in &ids {
+        ok(&mut raw, "RemoveContainer", json!({"name": id}));
+    }
+    // Deleted off the calls' path, but before an orderly stop ends the process.
+    daemon.stop_with(Signal::SIGTERM);
+    for id in &ids {
+        for base in [&daemon.root, &daemon.runroot] {
+            let path = base.join("containers").join(id);
+            assert!(!path.exists(), "{} is left", path.display());
+        }
+    }
+}
+
+#[test]
 fn commit_without_pause_does_not_freeze() {
     if !privileged("commit_without_pause_does_not_freeze") {
         return;

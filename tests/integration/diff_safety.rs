@@ -203,8 +203,15 @@ fn a_20000_deep_tree_is_refused_by_changes_and_commit_and_removed() {
         "RemoveContainer",
         json!({"name": "deeper", "force": true}),
     );
+    // Its files go on the daemon's reclaim thread, after the reply.
+    let storage = daemon.root.join("containers").join(&id);
+    crate::util::wait_for(
+        "the container's files deleted",
+        Duration::from_secs(60),
+        || !storage.exists(),
+    );
     assert_eq!(daemon.pid(), pid);
-    assert!(!daemon.root.join("containers").join(&id).exists());
+    assert_eq!(ok(&mut raw, "Ping", json!({}))["ping"]["message"], "OK");
     let images = ok(&mut raw, "ListImages", json!({}))["images"].to_string();
     assert!(!images.contains("deeper-image"), "{images}");
     assert_nothing_left(&daemon);

@@ -141,7 +141,12 @@ fn the_log_is_capped_and_rotated_while_the_container_runs() {
         .collect::<Result<Vec<u32>, _>>();
     assert!(numbers.is_ok(), "a line is not whole");
     stop_and_remove(&mut raw, "chatty");
-    assert!(!log.exists() && !rotated(&log).exists());
+    // A removed container's files go on the daemon's reclaim thread, after the reply.
+    crate::util::wait_for(
+        "the log and its rotation deleted",
+        Duration::from_secs(30),
+        || !log.exists() && !rotated(&log).exists(),
+    );
     assert_nothing_left(&daemon);
 }
 

@@ -7,7 +7,6 @@ use super::store::Handle;
 use crate::engine::error::{Error, Result};
 use crate::engine::runtime::spec::input::NamespaceMode;
 use crate::engine::storage::overlay;
-use crate::engine::storage::remove_tree;
 
 impl Containers {
     /// io.podman.RemoveContainer: a running container only with `force`; returns the ID.
@@ -72,8 +71,10 @@ impl Containers {
         if let Err(e) = std::fs::remove_file(&record_file) {
             log::warn!("{}: {e}", record_file.display());
         }
-        remove_tree(&dir)?;
-        remove_tree(&self.store().run_dir(id))?;
+        // Nothing left mounted, nothing named: the files go off this caller's path (see
+        // `storage::reclaim`).
+        self.reclaimer().push(dir);
+        self.reclaimer().push(self.store().run_dir(id));
         Ok(())
     }
 

@@ -55,6 +55,8 @@ pub struct Containers {
     settings: ContainerSettings,
     cpu_samples: CpuSamples,
     exit_watcher: OnceLock<ExitWatcher>,
+    /// Deletes removed containers' directories off the callers' paths.
+    reclaimer: crate::engine::storage::reclaim::Reclaimer,
 }
 
 impl Containers {
@@ -74,7 +76,18 @@ impl Containers {
             settings,
             cpu_samples: Default::default(),
             exit_watcher: OnceLock::new(),
+            reclaimer: Default::default(),
         }
+    }
+
+    /// The queue deleting removed containers' directories.
+    pub(super) fn reclaimer(&self) -> &crate::engine::storage::reclaim::Reclaimer {
+        &self.reclaimer
+    }
+
+    /// Blocks until the directories of every container removed so far are deleted.
+    pub fn settle_removals(&self) {
+        self.reclaimer.settle();
     }
 
     /// The bridge network.

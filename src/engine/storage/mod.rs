@@ -61,6 +61,7 @@ pub mod layout;
 pub mod origins;
 pub mod overlay;
 pub mod pgzip;
+pub mod reclaim;
 pub mod trash;
 
 pub use error::{Result, StorageError};
