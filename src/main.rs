@@ -7,6 +7,13 @@ use podlink::config::{Cli, Command};
 
 fn main() -> ExitCode {
     // Socket activation must be read, and its variables unset, before any thread exists.
+    // The monitor launcher (started by the daemon) skips the command line parser: it is on
+    // every container's start path.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(podlink::engine::monitor::launcher::ROLE.as_ref())
+    {
+        podlink::engine::monitor::launcher::serve();
+    }
     let activation = podlink::sys::take_socket_activation();
     podlink::sys::mark_inherited_fds_cloexec();
     let cli = Cli::parse();

@@ -100,6 +100,101 @@ pub fn fork_and_exit_parent() -> std::io::Result<()> {
     }
 }
 
+/// Forks this process, which must have a single thread: checked, and refused otherwise (a
+/// child of a multi-threaded process is a copy in which locks other threads held stay
+/// held). The child's pid in the parent; `None` in the child.
+pub fn fork_single_threaded() -> std::io::Result<Option<i32>> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(std::io::Error::other(format!(
+            "this process has {threads} threads: a fork would copy it incompletely"
+        )));
+    }
+    // SAFETY: the process has one thread (checked just above; only this thread could start
+    // another), so the child is a complete copy of it.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Some(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(None),
+    }
+}
+
+/// Writes `argv` (arguments each ended by a NUL byte) over this process's own argument
+/// strings, the bytes `/proc/PID/cmdline` shows, and clears what is left of them: the way a
+/// process renames itself without privileges. Their room is what the process was started
+/// with; a longer `argv` is refused. Nothing may read this process's arguments through std
+/// afterwards (they are not what it was started with any more).
+pub fn overwrite_cmdline(argv: &[u8]) -> std::io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command's closing parenthesis, from the third (the state) on; the
+    // argument strings' bounds are fields 48 and 49 (Linux 3.5).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| -> std::io::Result<usize> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no argument bounds in /proc/self/stat"))
+    };
+    let (start, end) = (field(48)?, field(49)?);
+    if argv.last() != Some(&0) || end <= start || argv.len() > end - start {
+        return Err(std::io::Error::other(format!(
+            "{} bytes of arguments do not fit in the {} this process has",
+            argv.len(),
+            end.saturating_sub(start)
+        )));
+    }
+    // SAFETY: [start, end) holds this process's argument strings, which the kernel placed on
+    // its initial stack, mapped and writable for the life of the process; the write stays
+    // inside it. The only other reader is std's copy of argv, which the caller gives up.
+    unsafe {
+        let room = std::slice::from_raw_parts_mut(start as *mut u8, end - start);
+        room[..argv.len()].copy_from_slice(argv);
+        room[argv.len()..].fill(0);
+    }
+    Ok(())
+}
+
+/// Receives one message and the descriptor sent with it (`SCM_RIGHTS`, at most one kept) on
+/// a `SOCK_SEQPACKET` socket; `None` when the peer closed it.
+pub fn recv_message(
+    socket: &impl std::os::fd::AsFd,
+    max: usize,
+) -> std::io::Result<Option<(Vec<u8>, Option<OwnedFd>)>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; max];
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let (len, mut received) = {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            socket.as_fd().as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut received = Vec::new();
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: the kernel installed these descriptors in this process for this
+                // message; nothing else knows their numbers, so each is owned once here.
+                received.extend(
+                    fds.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        (msg.bytes, received)
+    };
+    if len == 0 && received.is_empty() {
+        return Ok(None);
+    }
+    buf.truncate(len);
+    let fd = (!received.is_empty()).then(|| received.swap_remove(0));
+    Ok(Some((buf, fd)))
+}
+
 /// A pidfd for `pid`: readable once the process exits, whoever its parent is.
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // libc rather than nix: nix has no pidfd_open. The syscall takes a pid and flags and
@@ -424,5 +519,36 @@ mod nosymfollow_tests {
             std::fs::write(root.join("d/new"), "x").is_err(),
             "read-only"
         );
+    }
+}
+
+#[cfg(test)]
+mod cmdline_tests {
+    #[test]
+    fn a_child_can_rename_itself_in_its_argument_room() {
+        // In a child of its own, started with room to spare: the test harness's arguments
+        // are its own business.
+        let exe = std::env::current_exe().unwrap();
+        if std::env::var_os("PODLINK_CMDLINE_TEST").is_some() {
+            super::overwrite_cmdline(b"podlink\0monitor\0--id\0abc\0").unwrap();
+            let line = std::fs::read("/proc/self/cmdline").unwrap();
+            assert!(
+                line.starts_with(b"podlink\0monitor\0--id\0abc\0"),
+                "{line:?}"
+            );
+            assert!(line[26..].iter().all(|b| *b == 0));
+            assert!(super::overwrite_cmdline(&vec![1u8; 100_000]).is_err());
+            return;
+        }
+        let status = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "sys::cmdline_tests::a_child_can_rename_itself_in_its_argument_room",
+            ])
+            .arg(" ".repeat(200))
+            .env("PODLINK_CMDLINE_TEST", "1")
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }

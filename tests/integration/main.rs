@@ -79,8 +79,11 @@ mod runtime_switch;
 
 /// Crash consistency (issue 8, items 13, 14): killed removals and commits; needs root.
 mod crash_recovery;
+
 /// Logs and waiters (issue 8): size limit, 1 GB log in bounded memory, bad UTF-8, hang-ups. Needs root.
 mod log_limits;
+/// The monitor launcher (issue 13): forked monitors, executed ones without it. Needs root.
+mod monitor_launcher;
 
 /// Hostile containers (issue 8): deep trees, fork bombs, huge environments, mounts, CRIU.
 mod hostile_containers;

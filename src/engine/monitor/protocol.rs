@@ -50,7 +50,7 @@ pub struct ExitInfo {
 }
 
 /// What the monitor needs to know, passed on its command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorOptions {
     /// The container.
     pub id: ContainerId,

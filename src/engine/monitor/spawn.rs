@@ -1,7 +1,9 @@
 //! Starting a monitor (daemon side): spawn it, read its one message.
 
+use std::fs::File;
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -23,18 +25,17 @@ pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32
     let name = std::env::current_exe()
         .map(|p| p.into_os_string())
         .unwrap_or_else(|_| "podlink".into());
-    let mut child = Command::new("/proc/self/exe")
-        .arg0(name)
-        .args(options.to_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| failed(format!("cannot start it: {e}")))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    // The first process forks the real monitor and exits at once: reap it now. Its status
-    // says nothing (the monitor's report does), and a reap that fails leaves nothing behind.
-    let _ = child.wait();
+    // Forked by the launcher where there is one (see `launcher.rs`), else executed.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| failed(format!("cannot make its pipe: {e}")))?;
+    let stdout = match super::launcher::launch_monitor(Path::new(&name), options, write) {
+        Some(Ok(())) => File::from(read),
+        Some(Err(e)) => return Err(failed(format!("cannot start it: {e}"))),
+        None => {
+            drop(read);
+            execute(&name, options).map_err(|e| failed(format!("cannot start it: {e}")))?
+        }
+    };
     // The monitor answers once the runtime has created the container (or failed to), which
     // its own timeouts bound; this one only guards against a monitor that hangs.
     if !crate::engine::process::readable_within(&stdout, SPAWN_TIMEOUT) {
@@ -74,7 +75,7 @@ pub fn spawn(runtime: &OciRuntime, options: &MonitorOptions) -> Result<(i32, i32
 }
 
 /// Reads `pipe` until its writer closes it, for at most `limit`.
-fn wait_for_eof(pipe: &mut std::process::ChildStdout, limit: Duration) {
+fn wait_for_eof(pipe: &mut File, limit: Duration) {
     let deadline = std::time::Instant::now() + limit;
     let mut buf = [0u8; 512];
     loop {
@@ -88,6 +89,22 @@ fn wait_for_eof(pipe: &mut std::process::ChildStdout, limit: Duration) {
             Ok(_) => {}
         }
     }
+}
+
+/// Executes this binary as the monitor of `options`; its report pipe.
+fn execute(name: &std::ffi::OsStr, options: &MonitorOptions) -> std::io::Result<File> {
+    let mut child = Command::new("/proc/self/exe")
+        .arg0(name)
+        .args(options.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    // The first process forks the real monitor and exits at once: reap it now. Its status
+    // says nothing (the monitor's report does), and a reap that fails leaves nothing behind.
+    let _ = child.wait();
+    Ok(File::from(std::os::fd::OwnedFd::from(stdout)))
 }
 
 /// How long the service waits for a monitor that reported a failed start to exit.
