@@ -139,7 +139,7 @@ impl Containers {
             checkpoint: &images,
             tcp_established,
         };
-        if let Err(e) = self.init_or_restore(&mut record, Some(restore)) {
+        if let Err(e) = self.init_or_restore(&mut record, Some(restore), true) {
             return Err(Error::Criu(format!(
                 "restore of container {}: CRIU failed ({}): {e}",
                 record.id,

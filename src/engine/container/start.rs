@@ -17,9 +17,12 @@ use crate::engine::storage::dirs;
 impl Containers {
     /// Initializes a container: its root filesystem, /dev/shm, volumes, the runtime spec,
     /// and its monitor, which has the runtime create it. The container is then `Created`:
-    /// its process exists but its command has not started.
-    fn init_locked(&self, record: &mut ContainerRecord) -> Result<()> {
-        self.init_or_restore(record, None)
+    /// its process exists but its command has not started. Saved unless `save` is false:
+    /// StartContainer saves once, after the start. (A service killed between the two leaves
+    /// a monitor its record does not name; reconciliation adopts it, as it adopts any
+    /// monitor whose report was never recorded.)
+    fn init_locked(&self, record: &mut ContainerRecord, save: bool) -> Result<()> {
+        self.init_or_restore(record, None, save)
     }
 
     /// Creates the container's process through a monitor, or restores it from a checkpoint
@@ -28,6 +31,7 @@ impl Containers {
         &self,
         record: &mut ContainerRecord,
         restore: Option<Restore<'_>>,
+        save: bool,
     ) -> Result<()> {
         let runtime = self.runtime_or_err()?.clone();
         let run_dir = self.store().run_dir(&record.id);
@@ -94,7 +98,12 @@ impl Containers {
                 });
                 record.state.exit_code = 0;
                 record.state.oom_killed = false;
-                if let Err(e) = self.store().save(record) {
+                let saved = if save {
+                    self.store().save(record)
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = saved {
                     // Unrecorded, the container would be lost to the service: end it.
                     let e = match self.signal(record, 9, true) {
                         Ok(()) => e,
@@ -127,7 +136,7 @@ impl Containers {
             return Err(record.refuse("start"));
         }
         if record.status().can_init() {
-            self.init_locked(record)?;
+            self.init_locked(record, false)?;
         }
         // The runtime that created it, maybe another daemon's.
         let runtime = self.runtime_of(record)?;
@@ -165,7 +174,7 @@ impl Containers {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         if record.status().can_init() {
-            self.init_locked(&mut record)?;
+            self.init_locked(&mut record, true)?;
         }
         let dir = self.store().run_dir(&record.id);
         Ok((
