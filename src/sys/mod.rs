@@ -195,6 +195,23 @@ pub fn recv_message(
     Ok(Some((buf, fd)))
 }
 
+/// Whether this process's children are reaped by the kernel as they exit (`SIGCHLD` ignored:
+/// no zombies, no status) or left for `wait` (the default disposition). Exec keeps an
+/// ignored `SIGCHLD`: a process must set it back before it starts anything that waits.
+pub fn reap_children_automatically(on: bool) -> std::io::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let handler = if on {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    // SAFETY: ignoring or defaulting a signal installs no handler code that could run at an
+    // unsafe moment.
+    unsafe { sigaction(Signal::SIGCHLD, &action) }?;
+    Ok(())
+}
+
 /// A pidfd for `pid`: readable once the process exits, whoever its parent is.
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // libc rather than nix: nix has no pidfd_open. The syscall takes a pid and flags and

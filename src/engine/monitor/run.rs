@@ -38,9 +38,14 @@ const READ_SIZE: usize = attach::MAX_PAYLOAD;
 /// Runs the monitor. Returns only on failure before the container exists; otherwise the
 /// process exits when the container does.
 pub fn run(options: MonitorOptions) -> std::io::Result<()> {
-    // Away from the daemon first, while single-threaded: fork (the daemon reaps the parent),
-    // new session, subreaper for the container's processes.
+    // Away from the daemon first, while single-threaded: fork (the daemon reaps the parent).
     crate::sys::fork_and_exit_parent()?;
+    run_detached(options)
+}
+
+/// [`run`] in a process that is no child of the daemon already (one the launcher forked).
+pub(super) fn run_detached(options: MonitorOptions) -> std::io::Result<()> {
+    // A new session, and the subreaper of the container's processes.
     nix::unistd::setsid()?;
     nix::sys::prctl::set_child_subreaper(true)?;
     std::fs::create_dir_all(&options.dir)?;
