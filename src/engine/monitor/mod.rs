@@ -1,7 +1,8 @@
 //! The per-container monitor, conmon's part: the daemon side (spawn it, read its one message,
 //! wait for it) and, in `run`, the monitor process itself.
 //!
-//! The monitor is this binary in its hidden `monitor` role. It forks away from the daemon,
+//! The monitor is this binary in its hidden `monitor` role, forked by the monitor launcher
+//! (`launcher.rs`) or, without one, executed by the daemon and forking away from it. It
 //! becomes a session leader and a child subreaper, runs the runtime's `create`, reports
 //! `Ready` (or `Failed` with the runtime's stderr) as one JSON line on its stdout, which the
 //! daemon reads through a pipe, then holds the container's stdio, writes the log, reaps the
