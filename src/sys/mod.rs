@@ -156,8 +156,9 @@ pub fn overwrite_cmdline(argv: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Receives one message and the descriptor sent with it (`SCM_RIGHTS`, at most one kept) on
-/// a `SOCK_SEQPACKET` socket; `None` when the peer closed it.
+/// Receives one message (at most `max` bytes: a whole one on a `SOCK_SEQPACKET` socket) and
+/// the descriptor sent with it (`SCM_RIGHTS`; extra ones are closed); `None` when the peer
+/// closed the socket.
 pub fn recv_message(
     socket: &impl std::os::fd::AsFd,
     max: usize,
@@ -258,32 +259,10 @@ pub fn accept(listener: &impl std::os::fd::AsFd) -> std::io::Result<OwnedFd> {
 /// Receives one file descriptor sent with `SCM_RIGHTS` on `socket`, as an OCI runtime sends
 /// the pseudo-terminal master over the console socket. Extra descriptors are closed.
 pub fn recv_fd(socket: &impl std::os::fd::AsFd) -> std::io::Result<OwnedFd> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::AsRawFd;
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
-    let msg = recvmsg::<()>(
-        socket.as_fd().as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut received = Vec::new();
-    for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel installed these descriptors in this process for this message;
-            // nothing else knows their numbers, so each is owned exactly once here.
-            received.extend(
-                fds.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
+    match recv_message(socket, 4096)? {
+        Some((_, Some(fd))) => Ok(fd),
+        _ => Err(std::io::Error::other("no file descriptor in the message")),
     }
-    if received.is_empty() {
-        return Err(std::io::Error::other("no file descriptor in the message"));
-    }
-    Ok(received.swap_remove(0))
 }
 
 /// Sets the window size of the terminal `fd` (`TIOCSWINSZ`).
