@@ -371,6 +371,33 @@ fn auto_removal_and_create_errors() {
         json!({"name": "gone"}),
         "ContainerNotFound",
     );
+    // A container whose files go with its exit has its root filesystem mounted `volatile`
+    // (no sync at the unmount, as Podman does for `--rm`); any other, not.
+    let overlay_options = |id: &str| {
+        let merged = daemon.root.join("containers").join(id).join("merged");
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(merged.to_str().unwrap()))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    for (name, rm) in [("transient", true), ("kept", false)] {
+        let id = create(&mut raw, name, &["sleep", "100"], json!({"rm": rm}));
+        ok(&mut raw, "StartContainer", json!({"name": name}));
+        let options = overlay_options(&id);
+        assert!(options.contains("upperdir="), "{options}");
+        // Newer kernels say `fsync=volatile`.
+        let volatile = options
+            .split(',')
+            .any(|o| o == "volatile" || o == "fsync=volatile");
+        assert_eq!(volatile, rm, "{options}");
+        ok(
+            &mut raw,
+            "RemoveContainer",
+            json!({"name": name, "force": true}),
+        );
+    }
 
     // Names are unique; an absent image is ImageNotFound; an unsupported field is named.
     create(&mut raw, "dup", &["true"], json!({}));

@@ -217,6 +217,8 @@ impl Containers {
             .collect();
         let mut overlay = self.store().overlay(&record.id, lower);
         overlay.metacopy = !record.config.uid_map.is_empty();
+        // Its files go with its exit: nothing to sync at the unmount (see `Overlay::volatile`).
+        overlay.volatile = record.config.rm;
         if record.config.infra {
             // No overlay: the shared infra root filesystem, never mounted over.
             overlay.merged = self.root().join(super::infra::INFRA_ROOTFS_DIR);

@@ -457,6 +457,7 @@ impl ContainerStore {
             work: dir.join("work"),
             merged: dir.join("merged"),
             metacopy: false,
+            volatile: false,
         }
     }
 }

@@ -34,6 +34,11 @@ pub struct Overlay {
     /// user namespace have the ownership of every file shifted once, which would otherwise
     /// copy the whole image. Once used, a container's overlay must always be mounted so.
     pub metacopy: bool,
+    /// Mounted `volatile` (Linux 5.10): overlayfs never syncs the upper directory, so the
+    /// unmount at the container's exit does not sync the whole filesystem under it. Only for
+    /// a container whose files go with its exit (`rm`), as Podman does for `--rm`: after a
+    /// host crash, what it wrote may be incomplete.
+    pub volatile: bool,
 }
 
 impl Overlay {
@@ -55,6 +60,9 @@ impl Overlay {
         );
         if self.metacopy {
             options.push_str(",metacopy=on");
+        }
+        if self.volatile {
+            options.push_str(",volatile");
         }
         Ok(options)
     }
@@ -80,17 +88,37 @@ impl Overlay {
                 )),
             ));
         }
-        nix::mount::mount(
-            Some("overlay"),
-            &self.merged,
-            Some("overlay"),
-            // nodev: a container in a user namespace keeps its directories traversable, so
-            // host users can reach its mounted root filesystem, where a world-writable device
-            // node from an image must not open (containers/storage's usual `mountopt`).
-            // Devices a container is given live on runc's /dev tmpfs, not here.
-            MsFlags::MS_NODEV,
-            Some(options.as_str()),
-        )
+        // A volatile mount leaves `work/incompat/volatile` behind, and overlayfs refuses to
+        // mount that work directory again until it is gone (a mount after a crash must not
+        // trust what a volatile one wrote; a container whose files go with it does not care).
+        if self.volatile {
+            let marker = self.work.join("work/incompat/volatile");
+            if let Err(e) = std::fs::remove_dir_all(&marker)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                log::warn!("{}: {e}", marker.display());
+            }
+        }
+        let mount = |options: &str| {
+            nix::mount::mount(
+                Some("overlay"),
+                &self.merged,
+                Some("overlay"),
+                // nodev: a container in a user namespace keeps its directories traversable, so
+                // host users can reach its mounted root filesystem, where a world-writable device
+                // node from an image must not open (containers/storage's usual `mountopt`).
+                // Devices a container is given live on runc's /dev tmpfs, not here.
+                MsFlags::MS_NODEV,
+                Some(options),
+            )
+        };
+        match mount(&options) {
+            // A kernel before 5.10 does not know `volatile`: the mount syncs, as any other.
+            Err(nix::errno::Errno::EINVAL) if self.volatile => {
+                mount(options.trim_end_matches(",volatile"))
+            }
+            other => other,
+        }
         .map_err(|e| StorageError::io("mount overlay on", &self.merged, e.into()))
     }
 
@@ -173,10 +201,21 @@ mod tests {
             work: "/c/work".into(),
             merged: "/c/merged".into(),
             metacopy: false,
+            volatile: false,
         };
         assert_eq!(
             o.options().unwrap(),
             "lowerdir=/l/top:/l/base,upperdir=/c/diff,workdir=/c/work"
+        );
+        let volatile = Overlay {
+            volatile: true,
+            ..o
+        };
+        assert!(
+            volatile
+                .options()
+                .unwrap()
+                .ends_with(",workdir=/c/work,volatile")
         );
     }
 
@@ -188,6 +227,7 @@ mod tests {
             work: "/c/work".into(),
             merged: "/c/merged".into(),
             metacopy: true,
+            volatile: false,
         };
         assert!(good.options().unwrap().ends_with(",metacopy=on"));
         for bad in ["/l/a:/", "/l/a,upperdir=/", "/l/a\\:b", "/l/a\nb"] {
