@@ -1,6 +1,8 @@
 //! Crash consistency (issue 8, items 13 and 14): a daemon SIGKILLed in the middle of
 //! RemoveContainer or of a freezing Commit restarts clean, and answers at once while it
-//! cleans up in the background. Needs root.
+//! cleans up in the background. And the work left for after a reply (issue 13: a removed
+//! container's files, an exited one's unmount) gets done, before an orderly stop too.
+//! Needs root.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -177,6 +179,71 @@ fn removed_containers_files_are_deleted_before_a_stopping_service_exits() {
             assert!(!path.exists(), "{} is left", path.display());
         }
     }
+}
+
+/// Whether something is mounted on `path`.
+fn mounted(path: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == path.to_str())
+}
+
+#[test]
+fn exited_root_filesystems_are_unmounted_after_the_reply() {
+    if !privileged("exited_root_filesystems_are_unmounted_after_the_reply") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon_with_busybox(over(dir.path()));
+    let mut raw = daemon.raw();
+    let merged = |id: &str| daemon.root.join("containers").join(id).join("merged");
+    let id = create(&mut raw, "again", &["true"], json!({}));
+    for round in 0..3 {
+        ok(&mut raw, "StartContainer", json!({"name": id}));
+        ok(&mut raw, "WaitContainer", json!({"name": id}));
+        // Exited: not listed as mounted, whether its unmount has run yet or not.
+        let mounts = ok(&mut raw, "ListContainerMounts", json!({}))["mounts"].clone();
+        assert_eq!(mounts, json!({}), "round {round}");
+    }
+    let wait_unmounted = |id: &str| {
+        let path = merged(id);
+        crate::util::wait_for(
+            "an exited container's unmount",
+            Duration::from_secs(10),
+            || !mounted(&path),
+        )
+    };
+    wait_unmounted(&id);
+    // Started again at once after an exit, a container keeps its root filesystem: the
+    // unmount queued at the exit finds it used since, and leaves it.
+    let long = create(&mut raw, "long", &["sleep", "100"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": long}));
+    ok(
+        &mut raw,
+        "StopContainer",
+        json!({"name": long, "timeout": 0}),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": long}));
+    // Unmounts run in order: once a later exit's is done, so is the one the stop queued.
+    let marker = create(&mut raw, "marker", &["true"], json!({}));
+    ok(&mut raw, "StartContainer", json!({"name": marker}));
+    ok(&mut raw, "WaitContainer", json!({"name": marker}));
+    wait_unmounted(&marker);
+    assert!(
+        merged(&long).join("bin/busybox").exists(),
+        "unmounted under a running container"
+    );
+    let mounts = ok(&mut raw, "ListContainerMounts", json!({}))["mounts"].clone();
+    assert_eq!(mounts[&long], json!(merged(&long).display().to_string()));
+    for name in [long, marker, id] {
+        ok(
+            &mut raw,
+            "RemoveContainer",
+            json!({"name": name, "force": true}),
+        );
+    }
+    assert_nothing_left(&daemon);
 }
 
 #[test]

@@ -77,7 +77,8 @@ mod daemon_memory;
 /// A container keeps the runtime that created it (issue 13, F1): runc's under crun. Needs root.
 mod runtime_switch;
 
-/// Crash consistency (issue 8, items 13, 14): killed removals and commits; needs root.
+/// Crash consistency (issue 8, items 13, 14): killed removals and commits; work done after
+/// the reply (issue 13). Needs root.
 mod crash_recovery;
 
 /// Logs and waiters (issue 8): size limit, 1 GB log in bounded memory, bad UTF-8, hang-ups. Needs root.

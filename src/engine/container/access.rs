@@ -96,13 +96,54 @@ impl Containers {
             failed(e.into());
         }
         // A root filesystem the client mounted (MountContainer) stays until it unmounts it.
-        if !record.state.mounted
-            && !record.config.infra
-            && let Err(e) = self.overlay_of(record).unmount()
-        {
-            failed(e.into());
+        if !record.state.mounted && !record.config.infra {
+            self.unmount_later(record);
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Unmounts a container's root filesystem after the caller's reply, on the unmount queue:
+    /// an overlay's unmount syncs the whole filesystem under it (0.7 ms on a quiet machine,
+    /// up to 143 ms measured while other containers wrote), which no reply waits for. It
+    /// happens only if no operation used the root filesystem since (a start that found it
+    /// still mounted, a commit: see `Container::use_rootfs`).
+    pub(crate) fn unmount_later(&self, record: &ContainerRecord) {
+        let merged = self.overlay_of(record).merged;
+        if !overlay::is_mounted(&merged) {
+            return;
+        }
+        let Ok(handle) = self.store().resolve(&record.id) else {
+            return;
+        };
+        // A removed container's unmount comes with the deletion of its files.
+        if handle.is_removed() {
+            return;
+        }
+        let uses = handle.rootfs_uses();
+        let id = record.id.clone();
+        self.unmounter().push_job(Box::new(move || {
+            handle.unmount_unless_used(uses, || {
+                if let Err(e) = overlay::unmount(&merged) {
+                    log::warn!("container {id}: {e}");
+                }
+            })
+        }));
+    }
+
+    /// Says the caller (holding the container's lock) uses its root filesystem on the host:
+    /// an unmount queued at its last exit does not happen.
+    pub(crate) fn use_rootfs(&self, record: &ContainerRecord) {
+        if let Ok(handle) = self.store().resolve(&record.id) {
+            handle.use_rootfs();
+        }
+    }
+
+    /// The caller (holding the container's lock) is done with the root filesystem it used:
+    /// unmounted later if nothing else holds it (the container runs, or a client mounted it).
+    pub(crate) fn done_with_rootfs(&self, record: &ContainerRecord) {
+        if !record.status().is_active() && !record.state.mounted && !record.config.infra {
+            self.unmount_later(record);
+        }
     }
 
     /// `err`, after releasing what the container's run held (see [`Containers::release`]);

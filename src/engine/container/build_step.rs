@@ -86,6 +86,9 @@ impl Containers {
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
         super::commit::ensure_upper(&overlay)?;
-        self.read_layer(&record, &overlay, false)
+        self.use_rootfs(&record);
+        let layer = self.read_layer(&record, &overlay, false);
+        self.done_with_rootfs(&record);
+        layer
     }
 }

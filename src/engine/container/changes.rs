@@ -25,8 +25,11 @@ impl Containers {
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
         ensure_upper(&overlay)?;
+        self.use_rootfs(&record);
         let diff = self.upper_diff(&record, &overlay);
-        let mut changes = self.frozen(&record, || diff.changes())?;
+        let changes = self.frozen(&record, || diff.changes());
+        self.done_with_rootfs(&record);
+        let mut changes = changes?;
         // What the runtime made to mount things on is not the container's doing (as
         // Podman leaves out its container mounts).
         let mount_points: Vec<&str> = RUNTIME_MOUNT_POINTS

@@ -28,23 +28,15 @@ impl Containers {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
+        self.use_rootfs(&record);
         // A shifted container's metadata-only copies are read through its root filesystem.
-        let was_mounted = crate::engine::storage::overlay::is_mounted(&overlay.merged);
-        let mounted = record.state.rootfs_shifted && !was_mounted;
-        if mounted {
+        if record.state.rootfs_shifted {
             overlay.mount()?;
         }
         ensure_upper(&overlay)?;
         let layer = self.read_layer(&record, &overlay, options.pause);
-        if mounted
-            && !record.status().is_active()
-            && let Err(e) = overlay.unmount()
-        {
-            match &layer {
-                Ok(_) => log::warn!("container {}: {e}", record.id),
-                Err(first) => log::warn!("unmounting after an earlier error ({first}): {e}"),
-            }
-        }
+        // Unmounted after the reply, unless the container runs or a client mounted it.
+        self.done_with_rootfs(&record);
         let base = self.images().resolve(&record.image_id)?;
         self.images().commit_layer(&base, layer?, &options)
     }

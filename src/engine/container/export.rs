@@ -12,7 +12,7 @@ impl Containers {
         let handle = self.find_container(name)?;
         let record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
-        let was_mounted = crate::engine::storage::overlay::is_mounted(&overlay.merged);
+        self.use_rootfs(&record);
         overlay.mount()?;
         let result = self.frozen(&record, || {
             let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
@@ -53,15 +53,8 @@ impl Containers {
                 .sync_all()
                 .map_err(|e| Error::io("write", path, e))
         });
-        if !was_mounted
-            && !record.status().is_active()
-            && let Err(e) = overlay.unmount()
-        {
-            match &result {
-                Ok(()) => log::warn!("container {}: {e}", record.id),
-                Err(first) => log::warn!("unmounting after an earlier error ({first}): {e}"),
-            }
-        }
+        // Unmounted after the reply, unless the container runs or a client mounted it.
+        self.done_with_rootfs(&record);
         result.map(|()| path.display().to_string())
     }
 }

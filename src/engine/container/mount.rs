@@ -13,6 +13,7 @@ impl Containers {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
         let overlay = self.overlay_of(&record);
+        self.use_rootfs(&record);
         overlay.mount()?;
         record.state.client_mounts = record.state.client_mounts() + 1;
         record.state.mounted = true;
@@ -27,6 +28,7 @@ impl Containers {
     pub fn unmount_container(&self, name: &str, force: bool) -> Result<()> {
         let handle = self.find_container(name)?;
         let mut record = self.lock_container(&handle, name)?;
+        self.use_rootfs(&record);
         let active = record.status().is_active();
         let held = record.state.client_mounts();
         if held == 0 && active && !force {
@@ -45,7 +47,9 @@ impl Containers {
         Ok(self.overlay_of(&record).unmount()?)
     }
 
-    /// io.podman.ListContainerMounts: container ID → mount point, for mounted containers.
+    /// io.podman.ListContainerMounts: container ID → mount point, for mounted containers: one
+    /// that runs, or that a client mounted. (An exited one's root filesystem is unmounted
+    /// shortly after its exit, off the callers' paths: it is not listed meanwhile.)
     pub fn list_container_mounts(&self) -> Vec<(String, String)> {
         let mounted = crate::engine::storage::overlay::mount_points();
         self.store()
@@ -54,8 +58,8 @@ impl Containers {
             .filter_map(|h| {
                 let record = h.snapshot();
                 let merged = self.store().dir(&record.id).join("merged");
-                mounted
-                    .contains(&merged)
+                let in_use = record.state.mounted || record.status().is_active();
+                (in_use && mounted.contains(&merged))
                     .then(|| (record.id.to_string(), merged.display().to_string()))
             })
             .collect()

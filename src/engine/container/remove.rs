@@ -51,18 +51,20 @@ impl Containers {
             .collect()
     }
 
-    /// Unmounts and deletes everything of a stopped container, and forgets it. Called with
-    /// the container locked: it is marked removed before the lock goes, so an operation
-    /// waiting for the lock finds it gone rather than bringing it back.
+    /// Forgets a stopped container, releases what its run held and queues the unmount and
+    /// deletion of its files. Called with the container locked: it is marked removed before
+    /// the lock goes, so an operation waiting for the lock finds it gone rather than
+    /// bringing it back.
     pub(crate) fn remove_locked(&self, handle: &Handle, record: &ContainerRecord) -> Result<()> {
         let id = &record.id;
         handle.mark_removed();
-        // What stays mounted makes the removal below fail, and says so.
+        // An unmount queued at its last exit does not happen: the one below does.
+        handle.use_rootfs();
+        // What stays mounted keeps its tree from the deletion below, logged.
         if let Err(e) = self.release(record) {
             log::warn!("container {id}: {e}");
         }
         let dir = self.store().dir(id);
-        overlay::unmount(&dir.join("merged"))?;
         self.store().forget(id);
         // After `release` queued its endpoint's teardown.
         self.release_address(record);
@@ -71,9 +73,19 @@ impl Containers {
         if let Err(e) = std::fs::remove_file(&record_file) {
             log::warn!("{}: {e}", record_file.display());
         }
-        // Nothing left mounted, nothing named: the files go off this caller's path (see
-        // `storage::reclaim`).
-        self.reclaimer().push(dir);
+        // Nothing named any more: the root filesystem's unmount (which syncs the filesystem
+        // under it) and the files go off this caller's path (see `storage::reclaim`). A tree
+        // whose unmount fails is left, logged, for the next start to remove.
+        let merged = dir.join("merged");
+        self.reclaimer()
+            .push_job(Box::new(move || match overlay::unmount(&merged) {
+                Ok(()) => {
+                    if let Err(e) = crate::engine::storage::remove_tree(&dir) {
+                        log::warn!("{e}");
+                    }
+                }
+                Err(e) => log::warn!("{e}: {} is left", dir.display()),
+            }));
         self.reclaimer().push(self.store().run_dir(id));
         Ok(())
     }

@@ -57,6 +57,9 @@ pub struct Containers {
     exit_watcher: OnceLock<ExitWatcher>,
     /// Deletes removed containers' directories off the callers' paths.
     reclaimer: crate::engine::storage::reclaim::Reclaimer,
+    /// Unmounts exited containers' root filesystems off the callers' paths (a queue of its
+    /// own: its jobs may wait for a container's root filesystem, deletions must not).
+    unmounter: crate::engine::storage::reclaim::Reclaimer,
 }
 
 impl Containers {
@@ -77,6 +80,7 @@ impl Containers {
             cpu_samples: Default::default(),
             exit_watcher: OnceLock::new(),
             reclaimer: Default::default(),
+            unmounter: Default::default(),
         }
     }
 
@@ -85,8 +89,15 @@ impl Containers {
         &self.reclaimer
     }
 
-    /// Blocks until the directories of every container removed so far are deleted.
+    /// The queue unmounting exited containers' root filesystems.
+    pub(super) fn unmounter(&self) -> &crate::engine::storage::reclaim::Reclaimer {
+        &self.unmounter
+    }
+
+    /// Blocks until the root filesystems of the containers that exited so far are unmounted
+    /// and the directories of those removed are deleted.
     pub fn settle_removals(&self) {
+        self.unmounter.settle();
         self.reclaimer.settle();
     }
 

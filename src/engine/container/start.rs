@@ -41,6 +41,8 @@ impl Containers {
             // The shared infra root filesystem, as it is (see `infra.rs`).
             self.infra_rootfs()?;
         } else {
+            // Still mounted if it exited a moment ago: kept, not unmounted under it.
+            self.use_rootfs(record);
             overlay.mount()?;
         }
         let prepared = self.prepare(record, &overlay, &run_dir);

@@ -43,6 +43,11 @@ pub struct Container {
     /// Whether someone took on its reconciliation: the start-up pass, or a call that needs
     /// it before the pass gets there (see [`Container::claim_reconciliation`]).
     claimed: std::sync::atomic::AtomicBool,
+    /// How often the root filesystem was used on the host (mounted, read) by an operation:
+    /// an unmount queued at an exit happens only if nothing used it since (see
+    /// `Containers::unmount_later`). The lock is held across that unmount, so a user that
+    /// comes meanwhile waits for it, then mounts again.
+    rootfs_uses: Mutex<u64>,
 }
 
 /// A shared handle on one container.
@@ -59,6 +64,7 @@ impl Container {
             settled: Default::default(),
             reconciled: std::sync::atomic::AtomicBool::new(!unsettled),
             claimed: std::sync::atomic::AtomicBool::new(!unsettled),
+            rootfs_uses: Mutex::new(0),
         })
     }
 
@@ -97,6 +103,26 @@ impl Container {
     /// Locks the record for start-up reconciliation, which must not wait for itself.
     pub(crate) fn lock_unsettled(&self) -> MutexGuard<'_, ContainerRecord> {
         self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Says the caller uses the root filesystem on the host from now on (it holds the
+    /// record's lock): an unmount queued before does not happen; one under way is waited for.
+    pub(crate) fn use_rootfs(&self) {
+        *self.rootfs_uses.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+
+    /// How often the root filesystem was used so far (for [`Container::unmount_unless_used`]).
+    pub(crate) fn rootfs_uses(&self) -> u64 {
+        *self.rootfs_uses.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `unmount` unless the root filesystem was used since it had been used `uses`
+    /// times; no use can begin while it runs.
+    pub(crate) fn unmount_unless_used(&self, uses: u64, unmount: impl FnOnce()) {
+        let now = self.rootfs_uses.lock().unwrap_or_else(|p| p.into_inner());
+        if *now == uses {
+            unmount();
+        }
     }
 
     /// Whether the container was removed.

@@ -153,9 +153,13 @@ pub fn unmount(path: &Path) -> Result<()> {
     if !is_mounted(path) {
         return Ok(());
     }
-    nix::mount::umount2(path, MntFlags::empty())
+    match nix::mount::umount2(path, MntFlags::empty())
         .or_else(|_| nix::mount::umount2(path, MntFlags::MNT_DETACH))
-        .map_err(|e| StorageError::io("unmount", path, e.into()))
+    {
+        // Unmounted meanwhile by someone else: what was asked.
+        Err(nix::errno::Errno::EINVAL) if !is_mounted(path) => Ok(()),
+        other => other.map_err(|e| StorageError::io("unmount", path, e.into())),
+    }
 }
 
 /// Whether something is mounted on `path`: asked of the kernel for that path alone (statx),
