@@ -122,6 +122,11 @@ impl Containers {
         let uses = handle.rootfs_uses();
         let id = record.id.clone();
         self.unmounter().push_job(Box::new(move || {
+            // Removed since: its unmount comes with the deletion of its files. (Not counted as
+            // a use, which would make the removal wait for an unmount under way.)
+            if handle.is_removed() {
+                return;
+            }
             handle.unmount_unless_used(uses, || {
                 if let Err(e) = overlay::unmount(&merged) {
                     log::warn!("container {id}: {e}");

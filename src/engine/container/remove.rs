@@ -58,8 +58,6 @@ impl Containers {
     pub(crate) fn remove_locked(&self, handle: &Handle, record: &ContainerRecord) -> Result<()> {
         let id = &record.id;
         handle.mark_removed();
-        // An unmount queued at its last exit does not happen: the one below does.
-        handle.use_rootfs();
         // What stays mounted keeps its tree from the deletion below, logged.
         if let Err(e) = self.release(record) {
             log::warn!("container {id}: {e}");
