@@ -90,13 +90,11 @@ pub fn mark_inherited_fds_cloexec() {
 /// this first so that it is no child of the service: the service reaps the short-lived
 /// parent, and the monitor, reparented, outlives the service.
 ///
-/// Must be called while the process has a single thread (fork copies only the caller).
+/// Refused unless the process has a single thread (fork copies only the caller).
 pub fn fork_and_exit_parent() -> std::io::Result<()> {
-    // SAFETY: the monitor calls this at the top of its main, before it starts any thread, so
-    // the child is a complete copy of a single-threaded process.
-    match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Parent { .. } => std::process::exit(0),
-        nix::unistd::ForkResult::Child => Ok(()),
+    match fork_single_threaded()? {
+        Some(_) => std::process::exit(0),
+        None => Ok(()),
     }
 }
 
@@ -322,41 +320,40 @@ pub fn hide_file_from(cmd: &mut std::process::Command, hidden: &std::path::Path)
     use std::os::unix::process::CommandExt;
     // Built before the fork: the hook must not allocate.
     let target = std::ffi::CString::new(hidden.as_os_str().as_bytes()).unwrap_or_default();
-    let dev_null = c"/dev/null";
-    let root = c"/";
-    let hook = move || -> std::io::Result<()> {
-        // SAFETY: unshare and mount are async-signal-safe system calls; every pointer is a
-        // NUL-terminated string built before the fork, or null where the call allows it.
-        unsafe {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let flags = libc::MS_REC | libc::MS_PRIVATE;
-            if libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::mount(
-                dev_null.as_ptr(),
-                target.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    };
-    // SAFETY: the hook only makes system calls (see above) and touches no lock or allocator.
+    let hook = move || hide_in_private_namespace(&target);
+    // SAFETY: the hook only makes system calls (see `hide_in_private_namespace`) and touches
+    // no lock or allocator.
     unsafe { cmd.pre_exec(hook) };
+}
+
+/// Moves the calling process into a private mount namespace of its own, with `/dev/null`
+/// bind-mounted over `target` there ([`hide_file_from`]'s hook, and `spawn`'s child). Only
+/// system calls, on strings built beforehand: safe between a fork (or vfork) and an exec.
+pub(crate) fn hide_in_private_namespace(target: &std::ffi::CStr) -> std::io::Result<()> {
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: unshare and mount are async-signal-safe system calls; every pointer is a
+    // NUL-terminated string that outlives the call, or null where the call allows it.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let private = libc::MS_REC | libc::MS_PRIVATE;
+        if libc::mount(none, c"/".as_ptr(), none, private, std::ptr::null()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let dev_null = c"/dev/null".as_ptr();
+        if libc::mount(
+            dev_null,
+            target.as_ptr(),
+            none,
+            libc::MS_BIND,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// A detached, read-only copy of the mount of the tree at `path` on which no symbolic link is

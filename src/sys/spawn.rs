@@ -176,21 +176,10 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
                 libc::sigaction(signal, &default, std::ptr::null_mut());
             }
         }
-        if !args.hidden.is_null() {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                fail();
-            }
-            let root = c"/";
-            let private = libc::MS_REC | libc::MS_PRIVATE;
-            let none = std::ptr::null::<c_char>();
-            if libc::mount(none, root.as_ptr(), none, private, std::ptr::null()) != 0 {
-                fail();
-            }
-            let dev_null = c"/dev/null";
-            let bind = libc::MS_BIND;
-            if libc::mount(dev_null.as_ptr(), args.hidden, none, bind, std::ptr::null()) != 0 {
-                fail();
-            }
+        if !args.hidden.is_null()
+            && super::hide_in_private_namespace(std::ffi::CStr::from_ptr(args.hidden)).is_err()
+        {
+            fail();
         }
         for (source, target) in args.stdio {
             // The sources are above 2 (`above_stdio`, pipes made while 0-2 are open), so no
