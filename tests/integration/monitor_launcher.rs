@@ -80,6 +80,42 @@ fn monitors_are_forked_by_the_launcher_and_executed_without_it() {
     let logs = ok(&mut raw, "GetContainerLogs", json!({"name": "echo"}))["container"].to_string();
     assert!(logs.contains("forked"), "{logs}");
 
+    // A command line longer than the launcher's room for it (two paths near PATH_MAX): the
+    // launcher's child executes the monitor instead, and it is the same.
+    let dir = tempfile::tempdir().unwrap();
+    let mut deep = dir.path().to_path_buf();
+    while deep.as_os_str().len() < 3880 {
+        deep.push("d".repeat(200));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let long = create(
+        &mut raw,
+        "long",
+        &["sh", "-c", "echo executed; sleep 100"],
+        json!({
+            "conmon_pidfile": deep.join("conmon.pid").display().to_string(),
+            "log_driver_opt": [format!("path={}", deep.join("ctr.log").display())],
+        }),
+    );
+    ok(&mut raw, "StartContainer", json!({"name": "long"}));
+    check_monitor(&mut raw, "long", &long, daemon_pid);
+    let monitor = inspect(&mut raw, "long")["State"]["ConmonPid"]
+        .as_i64()
+        .unwrap() as i32;
+    assert!(
+        args_of(monitor).join(" ").len() > 8192,
+        "the command line fits the room"
+    );
+    assert_ne!(parent_of(monitor), launchers[0], "forked, not executed");
+    let log = deep.join("ctr.log");
+    crate::util::wait_for(
+        "the container's log",
+        std::time::Duration::from_secs(10),
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("executed")),
+    );
+    assert!(deep.join("conmon.pid").exists());
+    assert_eq!(launchers_of(daemon_pid), launchers, "the launcher stays");
+
     // Without the launcher, the next monitor is executed, and is the same.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(launchers[0]),
@@ -91,7 +127,7 @@ fn monitors_are_forked_by_the_launcher_and_executed_without_it() {
     check_monitor(&mut raw, "second", &second, daemon_pid);
     assert!(launchers_of(daemon_pid).is_empty());
 
-    for name in ["first", "second", "echo"] {
+    for name in ["first", "second", "echo", "long"] {
         ok(
             &mut raw,
             "RemoveContainer",

@@ -173,22 +173,11 @@ pub fn serve() -> ! {
 /// The launcher's set-up: its socket off stdin, /dev/null there instead (monitors get it);
 /// its children, the monitors, reaped by the kernel when they exit.
 fn prepare() -> std::io::Result<OwnedFd> {
-    let socket = std::io::stdin().as_fd_owned()?;
+    let socket = std::os::fd::AsFd::as_fd(&std::io::stdin()).try_clone_to_owned()?;
     let null = std::fs::File::open("/dev/null")?;
     nix::unistd::dup2_stdin(&null)?;
     crate::sys::reap_children_automatically(true)?;
     Ok(socket)
-}
-
-/// A duplicate of stdin's descriptor (the launcher's socket).
-trait AsFdOwned {
-    fn as_fd_owned(&self) -> std::io::Result<OwnedFd>;
-}
-
-impl AsFdOwned for std::io::Stdin {
-    fn as_fd_owned(&self) -> std::io::Result<OwnedFd> {
-        std::os::fd::AsFd::as_fd(self).try_clone_to_owned()
-    }
 }
 
 /// Forks the monitor of `request`, reporting on `report`; 0, or the errno of the fork.
@@ -223,18 +212,16 @@ fn become_monitor(request: Request, report: OwnedFd) -> ! {
         std::process::exit(127);
     }
     drop(report);
-    let mut cmdline = request.argv0.as_os_str().as_bytes().to_vec();
-    cmdline.push(0);
-    for arg in request.options.to_args() {
+    // The command line an executed monitor has, from the command that would execute it.
+    let mut command = request.options.command(request.argv0.as_os_str());
+    let mut cmdline = Vec::new();
+    for arg in std::iter::once(request.argv0.as_os_str()).chain(command.get_args()) {
         cmdline.extend_from_slice(arg.as_bytes());
         cmdline.push(0);
     }
     if crate::sys::overwrite_cmdline(&cmdline).is_err() {
         // No room for it: executed as before, with the same stdout.
-        let e = Command::new("/proc/self/exe")
-            .arg0(&request.argv0)
-            .args(request.options.to_args())
-            .exec();
+        let e = command.exec();
         let message = Message::Failed {
             message: format!("monitor launcher: cannot execute the monitor: {e}"),
         };

@@ -15,7 +15,7 @@
 //!
 //! - `protocol.rs`: what daemon and monitor share (file names, options, message, exit file).
 //! - `spawn.rs`: the daemon starting a monitor and reading its message.
-//! - `launcher.rs`: the process, forked from the daemon at its start, that forks monitors.
+//! - `launcher.rs`: the process, started at the first container start, that forks monitors.
 //! - `wait.rs`: finding monitors among the host's processes and waiting for one to exit.
 //! - `run.rs`: the monitor process itself: its poll loop over the container's stdio.
 //! - `create.rs`: the monitor's run of the runtime's `create` (or `restore`).

@@ -80,6 +80,16 @@ pub struct MonitorOptions {
 }
 
 impl MonitorOptions {
+    /// The command that executes this binary as the monitor of these options, named `argv0`:
+    /// the daemon's (`spawn.rs`), and the launcher's when a monitor's command line does not
+    /// fit its room (`launcher.rs`), which also writes that line from it.
+    pub fn command(&self, argv0: &std::ffi::OsStr) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new("/proc/self/exe");
+        command.arg0(argv0).args(self.to_args());
+        command
+    }
+
     /// The arguments of `podlink monitor`.
     pub fn to_args(&self) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = vec![

@@ -2,9 +2,8 @@
 
 use std::fs::File;
 use std::io::BufRead;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use super::protocol::{MONITOR_LOG, Message, MonitorOptions};
@@ -93,9 +92,8 @@ fn wait_for_eof(pipe: &mut File, limit: Duration) {
 
 /// Executes this binary as the monitor of `options`; its report pipe.
 fn execute(name: &std::ffi::OsStr, options: &MonitorOptions) -> std::io::Result<File> {
-    let mut child = Command::new("/proc/self/exe")
-        .arg0(name)
-        .args(options.to_args())
+    let mut child = options
+        .command(name)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
